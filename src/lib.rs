@@ -1,0 +1,21 @@
+//! warmline: a realtime voice media server that lets AI agents answer phone
+//! calls and hand them to people.
+//!
+//! The crate is split into rooms with one-way dependencies (see
+//! `docs/ARCHITECTURE.md`):
+//!
+//! - [`media`] is pure audio code: codecs, frames, resampling, VAD, the
+//!   jitter buffer, DTMF and the playout pacer. It knows nothing else in the
+//!   project, never does I/O and never reads a clock.
+//! - [`config`] loads and validates the TOML configuration.
+//! - [`http`] is the axum server (health, readiness; later the webhooks).
+//! - [`telemetry`] sets up logging.
+//! - [`tls`] owns the process-wide rustls crypto provider.
+
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod http;
+pub mod media;
+pub mod telemetry;
+pub mod tls;

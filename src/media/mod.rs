@@ -1,0 +1,17 @@
+//! Pure audio primitives shared by every call.
+//!
+//! This module owns the audio path's building blocks: G.711 codecs, the
+//! 20 ms [`Frame`](frame::Frame), resampling, voice activity detection, the
+//! jitter buffer, DTMF and the playout pacer.
+//!
+//! It must never do I/O, never read a clock (time is always an argument),
+//! and never allocate per frame on the hot path. It depends on nothing else
+//! in warmline.
+
+pub mod dtmf;
+pub mod frame;
+pub mod g711;
+pub mod jitter;
+pub mod pacer;
+pub mod resample;
+pub mod vad;
