@@ -1,0 +1,2 @@
+//! Criterion benches: TODO
+fn main() {}
