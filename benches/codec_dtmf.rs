@@ -1,2 +1,0 @@
-//! Criterion benches: TODO
-fn main() {}
