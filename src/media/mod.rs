@@ -8,6 +8,7 @@
 //! and never allocate per frame on the hot path. It depends on nothing else
 //! in warmline.
 
+pub mod analysis;
 pub mod dtmf;
 pub mod frame;
 pub mod g711;
