@@ -1,1 +1,394 @@
-//! TODO
+//! Configuration: one TOML file, environment overrides, secrets from the
+//! environment only.
+//!
+//! Precedence, lowest first: the embedded defaults (a working single-machine
+//! server), the TOML file, then `WARMLINE_<SECTION>__<KEY>` environment
+//! variables (for example `WARMLINE_SERVER__HTTP_LISTEN=0.0.0.0:8080`).
+//! Override values are parsed as TOML scalars or arrays where they can be,
+//! and as strings otherwise.
+//!
+//! Unknown keys are errors, in the file (with the key's name and line) and in
+//! the environment (with the variable's name): a typo must not silently fall
+//! back to a default. Secrets (`OPENAI_API_KEY`, `TWILIO_AUTH_TOKEN`) are
+//! never read from the file, so a config file can be committed and shared.
+//!
+//! `warmline.example.toml` at the repository root documents every key; a
+//! test keeps it in step with this module.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Prefix of override variables.
+pub const ENV_PREFIX: &str = "WARMLINE_";
+
+/// Errors from loading a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has wrong or unknown keys. The message
+    /// names the key and its line.
+    #[error("invalid config file {path}: {message}{hint}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+        /// Extra advice, for example for a secret placed in the file.
+        hint: String,
+    },
+    /// An override variable names no known key or has a bad value.
+    #[error("invalid environment override {variable}: {message}")]
+    InvalidEnv {
+        /// The variable.
+        variable: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The values parse but do not make sense together.
+    #[error("invalid configuration: {0}")]
+    Inconsistent(String),
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// HTTP server.
+    pub server: ServerConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// The audio path.
+    pub media: MediaConfig,
+    /// SIP ingress.
+    pub sip: SipConfig,
+    /// The realtime speech model.
+    pub model: ModelConfig,
+}
+
+/// `[server]`
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address of the HTTP server (health, Twilio webhooks, WebSockets, UI).
+    pub http_listen: SocketAddr,
+    /// Seconds to let calls and requests finish after SIGTERM.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            http_listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[log]`
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `tracing` env-filter directives; `RUST_LOG` wins when set.
+    pub filter: String,
+    /// `text` or `json`.
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            filter: "info".to_owned(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// Which voice activity detector a call uses.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum VadKind {
+    /// libfvad (the WebRTC VAD) at 8 kHz.
+    #[default]
+    Webrtc,
+    /// The earshot neural VAD at 16 kHz.
+    Earshot,
+}
+
+/// `[media]`
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    /// Smallest jitter-buffer target depth, ms.
+    pub jitter_min_ms: u32,
+    /// Largest jitter-buffer target depth, ms (at most 60).
+    pub jitter_max_ms: u32,
+    /// Voice activity detector.
+    pub vad: VadKind,
+    /// Speech must last this long before speech-started fires, ms.
+    pub vad_min_speech_ms: u32,
+    /// Silence must last this long before speech-stopped fires, ms.
+    pub vad_hangover_ms: u32,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            jitter_min_ms: 0,
+            jitter_max_ms: 60,
+            vad: VadKind::Webrtc,
+            vad_min_speech_ms: 60,
+            vad_hangover_ms: 300,
+        }
+    }
+}
+
+/// `[sip]`
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipConfig {
+    /// Whether the SIP listener runs.
+    pub enabled: bool,
+    /// UDP and TCP address for SIP.
+    pub listen: SocketAddr,
+    /// Lowest RTP port (even).
+    pub rtp_port_min: u16,
+    /// Highest RTP port.
+    pub rtp_port_max: u16,
+    /// Address to advertise in SDP and Contact when behind NAT.
+    pub public_ip: Option<std::net::IpAddr>,
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        SipConfig {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 5060)),
+            rtp_port_min: 10_000,
+            rtp_port_max: 20_000,
+            public_ip: None,
+        }
+    }
+}
+
+/// Which model backend answers calls.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelBackend {
+    /// The offline demo agent: no network, no key.
+    #[default]
+    Demo,
+    /// OpenAI Realtime (needs `OPENAI_API_KEY`).
+    Openai,
+}
+
+/// `[model]`
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// `demo` or `openai`.
+    pub backend: ModelBackend,
+    /// Realtime model name.
+    pub openai_model: String,
+    /// Voice of the agent.
+    pub openai_voice: String,
+    /// WebSocket URL of the Realtime API (override for tests and proxies).
+    pub openai_url: String,
+    /// System instructions for the agent.
+    pub instructions: String,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            backend: ModelBackend::Demo,
+            openai_model: "gpt-realtime".to_owned(),
+            openai_voice: "marin".to_owned(),
+            openai_url: "wss://api.openai.com/v1/realtime".to_owned(),
+            instructions: "You are a helpful phone agent. Be brief.".to_owned(),
+        }
+    }
+}
+
+/// Secrets, read from the environment only.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secrets {
+    /// `OPENAI_API_KEY`.
+    pub openai_api_key: Option<String>,
+    /// `TWILIO_AUTH_TOKEN`, for webhook signature checks.
+    pub twilio_auth_token: Option<String>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print a secret, only whether it is set.
+        f.debug_struct("Secrets")
+            .field(
+                "openai_api_key",
+                &self.openai_api_key.as_ref().map(|_| "<set>"),
+            )
+            .field(
+                "twilio_auth_token",
+                &self.twilio_auth_token.as_ref().map(|_| "<set>"),
+            )
+            .finish()
+    }
+}
+
+impl Secrets {
+    /// Reads the secrets from an environment (a list of name/value pairs).
+    pub fn from_env<I: IntoIterator<Item = (String, String)>>(vars: I) -> Secrets {
+        let mut secrets = Secrets::default();
+        for (name, value) in vars {
+            let value = Some(value).filter(|v| !v.is_empty());
+            match name.as_str() {
+                "OPENAI_API_KEY" => secrets.openai_api_key = value,
+                "TWILIO_AUTH_TOKEN" => secrets.twilio_auth_token = value,
+                _ => {}
+            }
+        }
+        secrets
+    }
+}
+
+impl Config {
+    /// Loads the configuration: defaults, then `path` if given, then the
+    /// `WARMLINE_*` variables in `env`.
+    pub fn load<I>(path: Option<&Path>, env: I) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        let (text, origin) = match path {
+            Some(p) => (
+                std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_owned(),
+                    source,
+                })?,
+                p.to_owned(),
+            ),
+            None => (String::new(), PathBuf::from("<defaults>")),
+        };
+        Config::from_toml_and_env(&text, &origin, env)
+    }
+
+    /// Parses `text` (from `origin`) and applies the overrides in `env`.
+    pub fn from_toml_and_env<I>(text: &str, origin: &Path, env: I) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        // First pass on the file alone, so errors carry its line numbers.
+        let config: Config = toml::from_str(text).map_err(|e| invalid(origin, &e))?;
+        let overrides: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+            .collect();
+        let config = if overrides.is_empty() {
+            config
+        } else {
+            let mut table: toml::Table = toml::from_str(text).map_err(|e| invalid(origin, &e))?;
+            for (variable, value) in &overrides {
+                apply_override(&mut table, variable, value)?;
+                // Check each override on its own so the error names it.
+                toml::Value::Table(table.clone())
+                    .try_into::<Config>()
+                    .map_err(|e| ConfigError::InvalidEnv {
+                        variable: variable.clone(),
+                        message: e.message().to_owned(),
+                    })?;
+            }
+            toml::Value::Table(table)
+                .try_into::<Config>()
+                .map_err(|e| ConfigError::Inconsistent(e.to_string()))?
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks relations between values that the types cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let m = &self.media;
+        if m.jitter_max_ms > 60 || m.jitter_min_ms > m.jitter_max_ms {
+            return Err(ConfigError::Inconsistent(format!(
+                "media.jitter_min_ms ({}) must be ≤ media.jitter_max_ms ({}) ≤ 60",
+                m.jitter_min_ms, m.jitter_max_ms
+            )));
+        }
+        let s = &self.sip;
+        if s.rtp_port_min >= s.rtp_port_max || s.rtp_port_min % 2 != 0 {
+            return Err(ConfigError::Inconsistent(format!(
+                "sip.rtp_port_min ({}) must be even and below sip.rtp_port_max ({})",
+                s.rtp_port_min, s.rtp_port_max
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn invalid(origin: &Path, e: &toml::de::Error) -> ConfigError {
+    let message = e.to_string();
+    let lower = message.to_lowercase();
+    let hint = if lower.contains("unknown field")
+        && ["key", "token", "secret", "password"]
+            .iter()
+            .any(|w| lower.contains(&format!("{w}`")))
+    {
+        "\nhint: secrets are read from the environment only (OPENAI_API_KEY, TWILIO_AUTH_TOKEN)"
+            .to_owned()
+    } else {
+        String::new()
+    };
+    ConfigError::Invalid {
+        path: origin.to_owned(),
+        message: message.trim_end().to_owned(),
+        hint,
+    }
+}
+
+fn apply_override(table: &mut toml::Table, variable: &str, raw: &str) -> Result<(), ConfigError> {
+    let bad = |message: String| ConfigError::InvalidEnv {
+        variable: variable.to_owned(),
+        message,
+    };
+    let path = &variable[ENV_PREFIX.len()..];
+    let Some((section, key)) = path.split_once("__") else {
+        return Err(bad(format!(
+            "expected {ENV_PREFIX}<SECTION>__<KEY>, for example WARMLINE_SERVER__HTTP_LISTEN"
+        )));
+    };
+    let (section, key) = (section.to_lowercase(), key.to_lowercase());
+    // A bare word such as `json` or `0.0.0.0:8080` is a string, not TOML.
+    let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()));
+    let entry = table
+        .entry(section.clone())
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    let toml::Value::Table(section_table) = entry else {
+        return Err(bad(format!("[{section}] is not a table")));
+    };
+    section_table.insert(key, value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,1 +1,145 @@
-//! TODO
+//! The HTTP server: health and readiness now; Twilio webhooks, Media
+//! Streams, the rep softphone and the supervisor UI join in later issues.
+//!
+//! `/healthz` answers 200 while the process runs (liveness). `/readyz`
+//! answers 200 while the server takes new calls and 503 once shutdown has
+//! begun, so a load balancer drains the instance before it stops.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+
+/// State shared by the HTTP handlers.
+#[derive(Clone, Debug, Default)]
+pub struct AppState {
+    ready: Arc<AtomicBool>,
+}
+
+impl AppState {
+    /// A state that reports ready.
+    pub fn new() -> AppState {
+        AppState {
+            ready: Arc::new(AtomicBool::new(true)),
+        }
+    }
+
+    /// Marks the server as draining (readiness fails from now on).
+    pub fn begin_drain(&self) {
+        self.ready.store(false, Ordering::SeqCst);
+    }
+
+    /// Whether the server takes new calls.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+}
+
+/// Errors from running the server.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// The listen address could not be bound (in use, or not ours).
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The server stopped with an I/O error.
+    #[error("HTTP server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// The routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+}
+
+async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    if state.is_ready() {
+        (StatusCode::OK, Json(json!({ "status": "ready" })))
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "draining" })),
+        )
+    }
+}
+
+/// Binds the listener.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, HttpError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| HttpError::Bind { addr, source })
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then stops
+/// accepting and lets in-flight requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), HttpError> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(HttpError::Serve)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn get_status(addr: SocketAddr, path: &str) -> (u16, String) {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.expect("read");
+        let status = response
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("status code");
+        (status, response)
+    }
+
+    #[tokio::test]
+    async fn readyz_turns_503_when_draining_while_healthz_stays_200() {
+        let state = AppState::new();
+        let listener = bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, router(state.clone()), async {
+            let _ = stop_rx.await;
+        }));
+        assert_eq!(get_status(addr, "/readyz").await.0, 200);
+        let (status, body) = get_status(addr, "/healthz").await;
+        assert_eq!(status, 200);
+        assert!(body.contains("\"status\":\"ok\""), "{body}");
+        state.begin_drain();
+        assert_eq!(get_status(addr, "/readyz").await.0, 503);
+        assert_eq!(get_status(addr, "/healthz").await.0, 200);
+        assert_eq!(get_status(addr, "/nope").await.0, 404);
+        stop_tx.send(()).expect("server alive");
+        server.await.expect("joined").expect("clean stop");
+    }
+}

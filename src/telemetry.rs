@@ -1,1 +1,130 @@
-//! TODO
+//! Logging: `tracing` with an env-filter, as text or JSON lines.
+//!
+//! Every call's work runs inside [`call_span`], so every line logged for a
+//! call, in either format, carries its `call_id`.
+
+use crate::config::{LogConfig, LogFormat};
+use tracing_subscriber::EnvFilter;
+
+/// Errors from setting up logging.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    /// The filter directives do not parse.
+    #[error("invalid log filter {filter:?}: {message}")]
+    Filter {
+        /// The directives.
+        filter: String,
+        /// The parser's message.
+        message: String,
+    },
+    /// A global subscriber was already installed.
+    #[error("logging was already initialised")]
+    AlreadyInitialised,
+}
+
+/// Builds the filter: `RUST_LOG` when set, else the configured directives.
+pub fn filter(config: &LogConfig, rust_log: Option<&str>) -> Result<EnvFilter, TelemetryError> {
+    let directives = rust_log.filter(|s| !s.is_empty()).unwrap_or(&config.filter);
+    EnvFilter::try_new(directives).map_err(|e| TelemetryError::Filter {
+        filter: directives.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// Installs the global subscriber.
+pub fn init(config: &LogConfig) -> Result<(), TelemetryError> {
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let filter = filter(config, rust_log.as_deref())?;
+    // Colour only for a person at a terminal, never into files or shippers.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi);
+    let result = match config.format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+    result.map_err(|_| TelemetryError::AlreadyInitialised)
+}
+
+/// The span that every task of one call runs in.
+pub fn call_span(call_id: &str) -> tracing::Span {
+    tracing::info_span!("call", call_id = %call_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .map_err(|_| std::io::ErrorKind::Other)?
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn lines_logged_in_a_call(json: bool) -> Vec<String> {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let builder = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_env_filter(EnvFilter::new("debug"));
+        let log = || {
+            let _guard = call_span("CA123").entered();
+            tracing::info!("answered");
+            tracing::debug!(frames = 3, "nested");
+        };
+        if json {
+            tracing::subscriber::with_default(builder.json().finish(), log);
+        } else {
+            tracing::subscriber::with_default(builder.finish(), log);
+        }
+        let bytes = buffer.0.lock().expect("not poisoned").clone();
+        String::from_utf8(bytes)
+            .expect("utf-8")
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn every_text_line_of_a_call_carries_the_call_id() {
+        let lines = lines_logged_in_a_call(false);
+        assert_eq!(lines.len(), 2);
+        assert!(
+            lines.iter().all(|l| l.contains("call_id=CA123")),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn every_json_line_of_a_call_carries_the_call_id() {
+        let lines = lines_logged_in_a_call(true);
+        assert_eq!(lines.len(), 2);
+        for line in lines {
+            let v: serde_json::Value = serde_json::from_str(&line).expect("json line");
+            assert_eq!(v["span"]["call_id"], "CA123", "{line}");
+        }
+    }
+
+    #[test]
+    fn rust_log_wins_over_the_configured_filter() {
+        let config = LogConfig::default();
+        let f = filter(&config, Some("warn")).expect("valid");
+        assert_eq!(f.to_string(), "warn");
+        assert_eq!(filter(&config, None).expect("valid").to_string(), "info");
+        assert!(filter(&config, Some("[[[")).is_err());
+    }
+}

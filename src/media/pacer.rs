@@ -105,6 +105,9 @@ pub struct PacedFrame {
 }
 
 /// What one tick of the clock produced.
+// The frame is returned inline on purpose: boxing it would allocate on every
+// tick of every call.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Tick {
     /// A frame to send now.

@@ -1,0 +1,150 @@
+use super::*;
+use std::collections::BTreeSet;
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn load(text: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    Config::from_toml_and_env(text, Path::new("test.toml"), env(vars))
+}
+
+#[test]
+fn no_file_and_no_env_gives_the_embedded_defaults() {
+    let config = load("", &[]).expect("defaults are valid");
+    assert_eq!(config, Config::default());
+    assert_eq!(config.server.http_listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(config.model.backend, ModelBackend::Demo);
+}
+
+#[test]
+fn unknown_key_is_rejected_with_its_name_and_line() {
+    let err = load(
+        "[server]\nhttp_listen = \"127.0.0.1:9000\"\nhttp_lisen = 1\n",
+        &[],
+    )
+    .expect_err("typo must fail");
+    let msg = err.to_string();
+    assert!(msg.contains("http_lisen"), "{msg}");
+    assert!(msg.contains("line 3"), "{msg}");
+}
+
+#[test]
+fn unknown_section_is_rejected() {
+    let err = load("[sever]\nhttp_listen = \"0.0.0.0:1\"\n", &[]).expect_err("typo must fail");
+    assert!(err.to_string().contains("sever"), "{err}");
+}
+
+#[test]
+fn a_secret_in_the_file_is_rejected_with_a_hint() {
+    let err = load("[model]\napi_key = \"sk-123\"\n", &[]).expect_err("secret in file");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("api_key") && msg.contains("environment only"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn env_overrides_beat_the_file() {
+    let config = load(
+        "[server]\nhttp_listen = \"127.0.0.1:9000\"\n[media]\nvad_hangover_ms = 100\n",
+        &[
+            ("WARMLINE_SERVER__HTTP_LISTEN", "0.0.0.0:8081"),
+            ("WARMLINE_LOG__FORMAT", "json"),
+            ("WARMLINE_SIP__ENABLED", "false"),
+            ("WARMLINE_MEDIA__VAD_MIN_SPEECH_MS", "80"),
+            ("UNRELATED", "x"),
+        ],
+    )
+    .expect("valid overrides");
+    assert_eq!(config.server.http_listen.to_string(), "0.0.0.0:8081");
+    assert_eq!(config.log.format, LogFormat::Json);
+    assert!(!config.sip.enabled);
+    assert_eq!(config.media.vad_min_speech_ms, 80);
+    assert_eq!(config.media.vad_hangover_ms, 100);
+}
+
+#[test]
+fn unknown_env_override_names_the_variable() {
+    let err = load("", &[("WARMLINE_SERVER__HTTP_PORT", "1")]).expect_err("unknown key");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("WARMLINE_SERVER__HTTP_PORT") && msg.contains("http_port"),
+        "{msg}"
+    );
+    let err = load("", &[("WARMLINE_NOSECTION", "1")]).expect_err("malformed name");
+    assert!(err.to_string().contains("<SECTION>__<KEY>"), "{err}");
+}
+
+#[test]
+fn bad_env_value_names_the_variable() {
+    let err = load("", &[("WARMLINE_MEDIA__VAD", "neural")]).expect_err("bad variant");
+    assert!(err.to_string().contains("WARMLINE_MEDIA__VAD"), "{err}");
+}
+
+#[test]
+fn inconsistent_values_are_rejected() {
+    assert!(load("[media]\njitter_max_ms = 80\n", &[]).is_err());
+    assert!(load("[sip]\nrtp_port_min = 10001\n", &[]).is_err());
+}
+
+#[test]
+fn secrets_come_from_the_environment_and_never_print() {
+    let secrets = Secrets::from_env(env(&[
+        ("OPENAI_API_KEY", "sk-secret"),
+        ("TWILIO_AUTH_TOKEN", ""),
+    ]));
+    assert_eq!(secrets.openai_api_key.as_deref(), Some("sk-secret"));
+    assert_eq!(secrets.twilio_auth_token, None);
+    assert!(!format!("{secrets:?}").contains("sk-secret"));
+}
+
+fn keys(value: &toml::Value, prefix: &str, out: &mut BTreeSet<String>) {
+    if let toml::Value::Table(t) = value {
+        for (k, v) in t {
+            let path = format!("{prefix}{k}");
+            keys(v, &format!("{path}."), out);
+            out.insert(path);
+        }
+    }
+}
+
+#[test]
+fn example_file_documents_every_key_with_its_default() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("warmline.example.toml");
+    let text = std::fs::read_to_string(&path).expect("example exists");
+    let parsed = Config::from_toml_and_env(&text, &path, Vec::new()).expect("example is valid");
+    assert_eq!(
+        parsed,
+        Config::default(),
+        "example values must be the defaults"
+    );
+
+    let mut documented = BTreeSet::new();
+    keys(
+        &toml::from_str::<toml::Value>(&text).expect("toml"),
+        "",
+        &mut documented,
+    );
+    // Optional keys appear commented out; accept "# key =" lines for them.
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# ") {
+            if let Some((k, _)) = rest.split_once(" = ") {
+                documented.insert(format!("sip.{k}"));
+            }
+        }
+    }
+    let mut all = BTreeSet::new();
+    keys(
+        &toml::Value::try_from(Config::default()).expect("serialises"),
+        "",
+        &mut all,
+    );
+    all.insert("sip.public_ip".to_owned());
+    let missing: Vec<_> = all.difference(&documented).collect();
+    assert!(missing.is_empty(), "undocumented keys: {missing:?}");
+}
