@@ -52,19 +52,9 @@ fn main() {
             ResamplerConfig::Poly { points: 4 },
             ResamplerConfig::Poly { points: 8 },
         ];
-        for taps_at_8k in [32, 40, 48] {
-            for window in [
-                WindowFunction::Blackman,
-                WindowFunction::BlackmanHarris,
-                WindowFunction::Hann2,
-            ] {
-                for cutoff_percent in [88, 92, 95] {
-                    configs.push(ResamplerConfig::Sinc {
-                        taps_at_8k,
-                        cutoff_percent,
-                        window,
-                    });
-                }
+        for (taps_at_8k, cutoff_percent) in [(12, 100), (16, 100), (20, 100), (24, 100), (32, 95), (40, 95)] {
+            for window in [WindowFunction::Blackman, WindowFunction::BlackmanHarris] {
+                configs.push(ResamplerConfig::Sinc { taps_at_8k, cutoff_percent, window });
             }
         }
         for config in configs {
