@@ -52,9 +52,20 @@ fn main() {
             ResamplerConfig::Poly { points: 4 },
             ResamplerConfig::Poly { points: 8 },
         ];
-        for (taps_at_8k, cutoff_percent) in [(12, 100), (16, 100), (20, 100), (24, 100), (32, 95), (40, 95)] {
+        for (taps_at_8k, cutoff_percent) in [
+            (12, 100),
+            (16, 100),
+            (20, 100),
+            (24, 100),
+            (32, 95),
+            (40, 95),
+        ] {
             for window in [WindowFunction::Blackman, WindowFunction::BlackmanHarris] {
-                configs.push(ResamplerConfig::Sinc { taps_at_8k, cutoff_percent, window });
+                configs.push(ResamplerConfig::Sinc {
+                    taps_at_8k,
+                    cutoff_percent,
+                    window,
+                });
             }
         }
         for config in configs {
