@@ -3,26 +3,20 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use warmline::media::frame::{Frame, MediaTime, SampleRate};
+use warmline::media::frame::{Frame, SampleRate};
 use warmline::media::resample::Resampler;
 use warmline::media::vad::{
     CallerVad, CallerVadConfig, EarshotVad, VoiceDetector, WebRtcMode, WebRtcVad,
 };
 
+#[path = "../tests/support/wav.rs"]
+mod wav;
+
 fn speech_frames() -> Vec<Frame> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/audio/caller_01.wav");
-    let mut reader = hound::WavReader::open(path).expect("fixture");
-    let samples: Vec<i16> = reader
-        .samples::<i16>()
-        .map(|s| s.expect("sample"))
-        .collect();
-    samples
-        .chunks_exact(160)
-        .enumerate()
-        .map(|(i, c)| {
-            Frame::from_samples(SampleRate::Hz8000, MediaTime(i as u64 * 160), c).expect("frame")
-        })
-        .collect()
+    wav::frames_8k(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/audio/caller_01.wav"
+    )))
 }
 
 fn vad(c: &mut Criterion) {

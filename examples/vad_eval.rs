@@ -5,6 +5,8 @@
 
 #[path = "../tests/support/vad_eval.rs"]
 mod vad_eval;
+#[path = "../tests/support/wav.rs"]
+mod wav;
 
 use vad_eval::{evaluate, load_fixtures, Candidate, Detector};
 use warmline::media::vad::{OnsetConfig, WebRtcMode};

@@ -3,12 +3,12 @@
 
 mod support {
     pub mod pcap;
+    pub mod wav;
 }
 
 use std::path::Path;
 
 use warmline::media::dtmf::{Digit, DtmfReceiver, DtmfSender, InbandConfig, InbandDetector};
-use warmline::media::frame::{Frame, MediaTime, SampleRate};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -63,21 +63,6 @@ fn a_through_d_which_sipp_has_no_captures_for_round_trip_through_sender_and_rece
     assert_eq!(got, sent);
 }
 
-fn frames_of(wav: &Path) -> Vec<Frame> {
-    let mut reader = hound::WavReader::open(wav).expect("wav");
-    let samples: Vec<i16> = reader
-        .samples::<i16>()
-        .map(|s| s.expect("sample"))
-        .collect();
-    samples
-        .chunks_exact(160)
-        .enumerate()
-        .map(|(i, c)| {
-            Frame::from_samples(SampleRate::Hz8000, MediaTime(i as u64 * 160), c).expect("frame")
-        })
-        .collect()
-}
-
 #[test]
 fn in_band_fixtures_give_their_digits_and_no_other_fixture_gives_any() {
     let dir = root().join("fixtures/audio");
@@ -93,7 +78,7 @@ fn in_band_fixtures_give_their_digits_and_no_other_fixture_gives_any() {
         let wav = dir.join(label["file"].as_str().expect("file"));
         let mut detector = InbandDetector::new(InbandConfig::default());
         // Through μ-law, as the audio arrives on a trunk.
-        let got: String = frames_of(&wav)
+        let got: String = support::wav::frames_8k(&wav)
             .iter()
             .map(|f| {
                 let mut f = f.clone();

@@ -4,6 +4,7 @@
 
 mod support {
     pub mod vad_eval;
+    pub mod wav;
 }
 
 use support::vad_eval::{evaluate, load_fixtures, Candidate, Detector};

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use warmline::media::frame::{Frame, MediaTime, SampleRate};
+use warmline::media::frame::{Frame, SampleRate};
 use warmline::media::resample::Resampler;
 use warmline::media::vad::{
     CallerVad, CallerVadConfig, EarshotVad, GateConfig, NoiseGate, OnsetConfig, OnsetDetector,
@@ -74,19 +74,7 @@ pub fn load_fixtures() -> Vec<Fixture> {
                 serde_json::from_str(&std::fs::read_to_string(&json_path).expect("label"))
                     .expect("label json");
             let wav = dir.join(label["file"].as_str().expect("file"));
-            let mut reader = hound::WavReader::open(&wav).expect("wav");
-            let samples: Vec<i16> = reader
-                .samples::<i16>()
-                .map(|s| s.expect("sample"))
-                .collect();
-            let frames = samples
-                .chunks_exact(160)
-                .enumerate()
-                .map(|(i, c)| {
-                    Frame::from_samples(SampleRate::Hz8000, MediaTime(i as u64 * 160), c)
-                        .expect("160 samples")
-                })
-                .collect();
+            let frames = super::wav::frames_8k(&wav);
             let speech = label["speech"]
                 .as_array()
                 .expect("speech")
