@@ -16,6 +16,7 @@
 
 pub mod config;
 pub mod http;
+pub mod ingress;
 pub mod media;
 pub mod telemetry;
 pub mod tls;

@@ -1,0 +1,6 @@
+//! Ingress: adapters from each transport to the call's caller-leg trait.
+//!
+//! Each transport's protocol logic (message codecs, signature checks) is
+//! sans-IO here; the async shells that own sockets live beside it.
+
+pub mod twilio;

@@ -1,0 +1,9 @@
+//! Twilio Programmable Voice with bidirectional Media Streams
+//! (`<Connect><Stream>`): webhook signature validation, TwiML, and the
+//! Media Streams WebSocket message codec.
+//!
+//! Reference: `shared/reference/protocols.md` §1.
+
+pub mod signature;
+pub mod stream;
+pub mod twiml;
