@@ -60,10 +60,7 @@ enum Wire {
     Mark {
         mark: WireMark,
     },
-    Stop {
-        #[serde(default)]
-        stop: Option<serde_json::Value>,
-    },
+    Stop {},
     #[serde(other)]
     Unknown,
 }
@@ -199,7 +196,7 @@ pub fn parse(text: &str) -> Result<Inbound, StreamError> {
         }
         Wire::Dtmf { dtmf } => Inbound::Dtmf { digit: dtmf.digit },
         Wire::Mark { mark } => Inbound::Mark { name: mark.name },
-        Wire::Stop { .. } => Inbound::Stop,
+        Wire::Stop {} => Inbound::Stop,
         Wire::Unknown => Inbound::Unknown,
     })
 }
