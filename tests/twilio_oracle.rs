@@ -37,7 +37,7 @@ fn oracle(input: &Value) -> Value {
 
 #[test]
 fn signatures_match_the_twilio_request_validator() {
-    let cases = vec![
+    let cases = [
         (
             "12345",
             "https://mycompany.com/myapp.php?foo=1&bar=2",
@@ -89,7 +89,7 @@ fn signatures_match_the_twilio_request_validator() {
 
 #[test]
 fn connect_stream_twiml_is_what_the_twilio_package_builds() {
-    let cases = vec![
+    let cases = [
         ConnectStream {
             url: "wss://voice.example.com/twilio/stream".into(),
             name: None,
