@@ -18,5 +18,6 @@ pub mod config;
 pub mod http;
 pub mod ingress;
 pub mod media;
+pub mod model;
 pub mod telemetry;
 pub mod tls;

@@ -1,0 +1,323 @@
+//! A sans-IO OpenAI Realtime session: commands in, client events out;
+//! server frames in, model events out.
+//!
+//! Rules it enforces (protocols.md §2.6–2.8):
+//! - caller audio waits for `session.updated` (at most one second of it is
+//!   buffered; older audio is dropped, the caller is still on the greeting);
+//! - never a second `response.create` while a response is active or
+//!   requested: it is queued until `response.done`;
+//! - `response.cancel` only when a response is active, was not cancelled
+//!   already, and the server has not cancelled it itself (server VAD with
+//!   `interrupt_response` cancels on `speech_started`);
+//! - `truncate.audio_end_ms` is clamped to the audio the model produced for
+//!   that item, and is an integer.
+
+use std::collections::VecDeque;
+
+use base64::Engine as _;
+use serde_json::Value;
+
+use super::events::{self, ServerEvent};
+use crate::model::{AudioFormat, ModelCommand, ModelEvent, ResponseStatus, SessionConfig};
+
+/// Most audio buffered before the session is ready, in bytes of μ-law (1 s).
+const MAX_EARLY_AUDIO: usize = 8_000;
+/// Items whose produced length we remember (for truncate clamping).
+const TRACKED_ITEMS: usize = 64;
+
+/// What one input produced.
+#[derive(Debug, Default, PartialEq)]
+pub struct Step {
+    /// Events for the call.
+    pub events: Vec<ModelEvent>,
+    /// Client events to send, in order.
+    pub send: Vec<Value>,
+}
+
+/// The session state machine. See the module docs.
+#[derive(Debug)]
+pub struct OpenAiSession {
+    config: SessionConfig,
+    ready: bool,
+    early_audio: VecDeque<Vec<u8>>,
+    early_bytes: usize,
+    /// A response is in progress (created, not done).
+    active: Option<String>,
+    /// A `response.create` was sent and no `response.created` seen yet.
+    requested: bool,
+    queued: VecDeque<Option<String>>,
+    cancel_sent_for: Option<String>,
+    server_cancelled: bool,
+    produced_bytes: VecDeque<(String, u64)>,
+    /// Counts for the call's figures.
+    pub round_trips: u64,
+}
+
+impl OpenAiSession {
+    /// A session for `config`, not yet connected.
+    pub fn new(config: SessionConfig) -> OpenAiSession {
+        OpenAiSession {
+            config,
+            ready: false,
+            early_audio: VecDeque::new(),
+            early_bytes: 0,
+            active: None,
+            requested: false,
+            queued: VecDeque::new(),
+            cancel_sent_for: None,
+            server_cancelled: false,
+            produced_bytes: VecDeque::new(),
+            round_trips: 0,
+        }
+    }
+
+    /// The socket is open: configure the session.
+    pub fn on_open(&mut self) -> Vec<Value> {
+        vec![events::session_update(&self.config)]
+    }
+
+    /// Whether `session.updated` has arrived.
+    pub fn is_ready(&self) -> bool {
+        self.ready
+    }
+
+    /// Whether a response is active or requested.
+    pub fn response_in_flight(&self) -> bool {
+        self.active.is_some() || self.requested
+    }
+
+    fn bytes_per_ms(&self) -> u64 {
+        match self.config.output_format {
+            AudioFormat::Pcmu | AudioFormat::Pcma => 8,
+            AudioFormat::Pcm16 { rate } => u64::from(rate / 1000) * 2,
+        }
+    }
+
+    /// Milliseconds of audio the model produced for `item_id`.
+    pub fn produced_ms(&self, item_id: &str) -> u64 {
+        self.produced_bytes
+            .iter()
+            .find(|(id, _)| id == item_id)
+            .map_or(0, |(_, b)| b / self.bytes_per_ms().max(1))
+    }
+
+    fn request_response(&mut self, instructions: Option<String>, send: &mut Vec<Value>) {
+        if self.response_in_flight() || !self.ready {
+            self.queued.push_back(instructions);
+        } else {
+            self.requested = true;
+            send.push(events::response_create(instructions.as_deref()));
+        }
+    }
+
+    /// Applies one command from the call.
+    pub fn command(&mut self, command: ModelCommand) -> Vec<Value> {
+        let mut send = Vec::new();
+        match command {
+            ModelCommand::AppendAudio(audio) => {
+                if self.ready {
+                    send.push(events::append(&audio));
+                } else {
+                    self.early_bytes += audio.len();
+                    self.early_audio.push_back(audio);
+                    while self.early_bytes > MAX_EARLY_AUDIO {
+                        match self.early_audio.pop_front() {
+                            Some(old) => self.early_bytes -= old.len(),
+                            None => break,
+                        }
+                    }
+                }
+            }
+            ModelCommand::CreateResponse { instructions } => {
+                self.request_response(instructions, &mut send);
+            }
+            ModelCommand::CancelResponse => {
+                self.queued.clear();
+                if let Some(active) = &self.active {
+                    let already = self.cancel_sent_for.as_ref() == Some(active);
+                    if !already && !self.server_cancelled {
+                        self.cancel_sent_for = Some(active.clone());
+                        send.push(events::response_cancel());
+                    }
+                } else if self.requested {
+                    // Created but not yet acknowledged: cancel the default
+                    // response, which is the one we requested.
+                    send.push(events::response_cancel());
+                }
+            }
+            ModelCommand::Truncate {
+                item_id,
+                content_index,
+                audio_end_ms,
+            } => {
+                let clamped = audio_end_ms.min(self.produced_ms(&item_id));
+                send.push(events::truncate(&item_id, content_index, clamped));
+            }
+            ModelCommand::FunctionOutput { call_id, output } => {
+                send.push(events::function_call_output(&call_id, &output));
+                self.request_response(None, &mut send);
+            }
+            ModelCommand::Replay(items) => {
+                send.extend(items.iter().map(events::replay_item));
+            }
+        }
+        send
+    }
+
+    /// Handles one server frame. Unknown events are ignored; a frame that is
+    /// not JSON is reported as an error event (the session goes on).
+    pub fn on_server_text(&mut self, text: &str) -> Step {
+        let mut step = Step::default();
+        let event = match events::parse_server(text) {
+            Ok(e) => e,
+            Err(e) => {
+                step.events.push(ModelEvent::Error {
+                    code: Some("malformed_server_event".into()),
+                    message: e.to_string(),
+                });
+                return step;
+            }
+        };
+        match event {
+            ServerEvent::SessionCreated {} | ServerEvent::Other => {}
+            ServerEvent::SessionUpdated {} => {
+                if !self.ready {
+                    self.ready = true;
+                    step.events.push(ModelEvent::Ready);
+                    step.send
+                        .extend(self.early_audio.drain(..).map(|a| events::append(&a)));
+                    self.early_bytes = 0;
+                    if let Some(next) = self.queued.pop_front() {
+                        self.request_response(next, &mut step.send);
+                    }
+                }
+            }
+            ServerEvent::ResponseCreated { response } => {
+                self.requested = false;
+                self.server_cancelled = false;
+                self.round_trips += 1;
+                self.active = Some(response.id.clone());
+                step.events.push(ModelEvent::ResponseStarted {
+                    response_id: response.id,
+                });
+            }
+            ServerEvent::AudioDelta {
+                response_id,
+                item_id,
+                content_index,
+                delta,
+            } => match base64::engine::general_purpose::STANDARD.decode(delta.as_bytes()) {
+                Ok(audio) => {
+                    self.count_produced(&item_id, audio.len() as u64);
+                    step.events.push(ModelEvent::AudioDelta {
+                        response_id,
+                        item_id,
+                        content_index,
+                        audio,
+                    });
+                }
+                Err(e) => step.events.push(ModelEvent::Error {
+                    code: Some("bad_audio_delta".into()),
+                    message: e.to_string(),
+                }),
+            },
+            ServerEvent::AudioDone {
+                response_id,
+                item_id,
+            } => step.events.push(ModelEvent::AudioDone {
+                response_id,
+                item_id,
+            }),
+            ServerEvent::TranscriptDelta { item_id, delta } => step
+                .events
+                .push(ModelEvent::AgentTranscriptDelta { item_id, delta }),
+            ServerEvent::TranscriptDone {
+                item_id,
+                transcript,
+            } => step.events.push(ModelEvent::AgentTranscriptDone {
+                item_id,
+                transcript,
+            }),
+            ServerEvent::InputTranscriptCompleted {
+                item_id,
+                transcript,
+            } => step.events.push(ModelEvent::CallerTranscript {
+                item_id,
+                transcript,
+            }),
+            ServerEvent::InputTranscriptDelta {}
+            | ServerEvent::InputTranscriptFailed {}
+            | ServerEvent::RateLimits {} => {}
+            ServerEvent::SpeechStarted { audio_start_ms } => {
+                // interrupt_response is on: the server cancels the active
+                // response itself.
+                if self.active.is_some() {
+                    self.server_cancelled = true;
+                }
+                step.events
+                    .push(ModelEvent::SpeechStarted { audio_start_ms });
+            }
+            ServerEvent::SpeechStopped { audio_end_ms } => {
+                step.events.push(ModelEvent::SpeechStopped { audio_end_ms })
+            }
+            ServerEvent::FunctionCallDone {
+                call_id,
+                name,
+                arguments,
+            } => step.events.push(ModelEvent::FunctionCall {
+                call_id,
+                name,
+                arguments,
+            }),
+            ServerEvent::ResponseDone { response } => {
+                let status = match response.status.as_str() {
+                    "completed" => ResponseStatus::Completed,
+                    "cancelled" => ResponseStatus::Cancelled,
+                    "incomplete" => ResponseStatus::Incomplete,
+                    _ => ResponseStatus::Failed,
+                };
+                if self.active.as_deref() == Some(response.id.as_str()) {
+                    self.active = None;
+                }
+                self.requested = false;
+                self.server_cancelled = false;
+                step.events.push(ModelEvent::ResponseDone {
+                    response_id: response.id,
+                    status,
+                });
+                if let Some(next) = self.queued.pop_front() {
+                    self.request_response(next, &mut step.send);
+                }
+            }
+            ServerEvent::Error { error } => {
+                if error.code.as_deref() == Some("conversation_already_has_active_response") {
+                    // Our bookkeeping raced a VAD-started response: retry
+                    // after the next response.done.
+                    self.requested = false;
+                    self.queued.push_front(None);
+                }
+                if error.code.as_deref() != Some("response_cancel_not_active") {
+                    step.events.push(ModelEvent::Error {
+                        code: error.code,
+                        message: error.message,
+                    });
+                }
+            }
+        }
+        step
+    }
+
+    fn count_produced(&mut self, item_id: &str, bytes: u64) {
+        if let Some(entry) = self.produced_bytes.iter_mut().find(|(id, _)| id == item_id) {
+            entry.1 += bytes;
+            return;
+        }
+        if self.produced_bytes.len() == TRACKED_ITEMS {
+            self.produced_bytes.pop_front();
+        }
+        self.produced_bytes.push_back((item_id.to_owned(), bytes));
+    }
+}
+
+#[cfg(test)]
+mod tests;
