@@ -108,6 +108,7 @@ fn every_client_event_of_a_scripted_call_is_a_valid_ga_event() {
             call_id: "call_1".into(),
             output: r#"{"ok":true}"#.into(),
         }));
+        sent.extend(s.command(ModelCommand::CallerDtmf('5')));
         sent.extend(s.command(ModelCommand::Replay(vec![
             ConversationItem::CallerText("I need help with my bill.".into()),
             ConversationItem::AgentText("Sure, let me look.".into()),

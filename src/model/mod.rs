@@ -134,6 +134,8 @@ pub enum ModelCommand {
     },
     /// Replay a conversation into a fresh session.
     Replay(Vec<ConversationItem>),
+    /// The caller pressed a key; the backend tells the model.
+    CallerDtmf(char),
 }
 
 /// How a response ended.

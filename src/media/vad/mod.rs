@@ -16,12 +16,14 @@ mod earshot_vad;
 mod gate;
 mod onset;
 mod pipeline;
+mod voicing;
 mod webrtc;
 
 pub use earshot_vad::EarshotVad;
 pub use gate::{GateConfig, NoiseGate};
 pub use onset::{OnsetConfig, OnsetDetector, VadEvent};
 pub use pipeline::{CallerVad, CallerVadConfig, DetectorKind};
+pub use voicing::voicing;
 pub use webrtc::{WebRtcMode, WebRtcVad};
 
 use super::frame::{Frame, SampleRate};

@@ -74,6 +74,8 @@ enum State {
 pub struct OnsetDetector {
     config: OnsetConfig,
     state: State,
+    /// Onset of the speech in progress (set when it is confirmed).
+    onset: Option<MediaTime>,
 }
 
 impl OnsetDetector {
@@ -82,6 +84,7 @@ impl OnsetDetector {
         OnsetDetector {
             config,
             state: State::Silence,
+            onset: None,
         }
     }
 
@@ -90,9 +93,19 @@ impl OnsetDetector {
         matches!(self.state, State::Speaking | State::Falling { .. })
     }
 
+    /// Where the current (or rising) speech began.
+    pub fn onset(&self) -> Option<MediaTime> {
+        match self.state {
+            State::Rising { onset, .. } => Some(onset),
+            State::Speaking | State::Falling { .. } => self.onset,
+            State::Silence => None,
+        }
+    }
+
     /// Back to silence without an event (new stream or resync).
     pub fn reset(&mut self) {
         self.state = State::Silence;
+        self.onset = None;
     }
 
     /// Feeds one frame and its decision.
@@ -148,6 +161,7 @@ impl OnsetDetector {
             return None;
         }
         self.state = State::Speaking;
+        self.onset = Some(onset);
         Some(VadEvent::SpeechStarted {
             at: onset,
             detected_at: end,

@@ -116,6 +116,11 @@ impl CallerVad {
         self.onset.is_speaking()
     }
 
+    /// Where the caller's current speech began (8 kHz samples).
+    pub fn onset(&self) -> Option<crate::media::frame::MediaTime> {
+        self.onset.onset()
+    }
+
     /// Forgets the stream.
     pub fn reset(&mut self) {
         self.detector.reset();

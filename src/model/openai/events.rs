@@ -142,6 +142,18 @@ pub fn replay_item(item: &ConversationItem) -> Value {
     json!({"type": "conversation.item.create", "item": item})
 }
 
+/// `conversation.item.create` telling the model about a key press (the
+/// WebSocket API has no DTMF event of its own).
+pub fn dtmf_note(digit: char) -> Value {
+    json!({
+        "type": "conversation.item.create",
+        "item": {
+            "type": "message", "role": "user",
+            "content": [{"type": "input_text", "text": format!("[The caller pressed {digit} on the keypad.]")}],
+        },
+    })
+}
+
 /// The server events we act on; everything else parses as `Other`.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type")]

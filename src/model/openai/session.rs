@@ -160,6 +160,10 @@ impl OpenAiSession {
             ModelCommand::Replay(items) => {
                 send.extend(items.iter().map(events::replay_item));
             }
+            ModelCommand::CallerDtmf(digit) => {
+                send.push(events::dtmf_note(digit));
+                self.request_response(None, &mut send);
+            }
         }
         send
     }

@@ -1,0 +1,275 @@
+use super::*;
+
+const TICK: Duration = Duration::from_millis(20);
+
+/// A pitched, vowel-like frame at about `amp` peak.
+fn voiced(index: u64, amp: f32) -> Frame {
+    let samples: Vec<i16> = (0..160)
+        .map(|i| {
+            let t = (index * 160 + i) as f32 / 8000.0;
+            (amp * ((2.0 * std::f32::consts::PI * 140.0 * t).sin()
+                + 0.5 * (2.0 * std::f32::consts::PI * 280.0 * t).sin()
+                + 0.3 * (2.0 * std::f32::consts::PI * 700.0 * t).sin())) as i16
+        })
+        .collect();
+    Frame::from_samples(SampleRate::Hz8000, MediaTime(index * 160), &samples).expect("frame")
+}
+
+fn quiet(index: u64) -> Frame {
+    Frame::silence(SampleRate::Hz8000, MediaTime(index * 160))
+}
+
+fn agent_audio(ms: usize) -> Vec<u8> {
+    (0..ms * 8)
+        .map(|i| {
+            let t = i as f32 / 8000.0;
+            ulaw_encode((6000.0 * (2.0 * std::f32::consts::PI * 180.0 * t).sin()) as i16)
+        })
+        .collect()
+}
+
+struct Harness {
+    call: CallCore,
+    sent_marks: VecDeque<(Duration, String)>,
+    outputs: Vec<CallOutput>,
+    played_ms: u64,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        let mut call = CallCore::new(CallConfig::default());
+        call.on_model_event(Duration::ZERO, ModelEvent::Ready);
+        call.on_stream_start(Duration::ZERO);
+        Harness {
+            call,
+            sent_marks: VecDeque::new(),
+            outputs: Vec::new(),
+            played_ms: 0,
+        }
+    }
+
+    fn drain(&mut self, now: Duration) {
+        while let Some(out) = self.call.poll_output() {
+            if let CallOutput::Audio {
+                mark: Some(name), ..
+            } = &out
+            {
+                self.sent_marks.push_back((now, name.clone()));
+            }
+            if out == CallOutput::ClearPlayback {
+                // Twilio returns the pending marks at once on clear.
+                for (_, name) in self.sent_marks.drain(..).collect::<Vec<_>>() {
+                    self.call.on_mark(&name);
+                }
+            }
+            self.outputs.push(out);
+        }
+    }
+
+    /// One 20 ms step: Twilio plays what is 20 ms old and acks it, the
+    /// caller frame arrives, the playout clock ticks.
+    fn step(&mut self, index: u64, caller: &Frame) {
+        let now = TICK * index as u32;
+        while let Some((sent, _)) = self.sent_marks.front() {
+            if now < *sent + TICK {
+                break;
+            }
+            let (_, name) = self.sent_marks.pop_front().expect("front");
+            self.played_ms += 20;
+            self.call.on_mark(&name);
+        }
+        self.call.on_caller_frame(now, caller, &[0xFF; 160]);
+        self.drain(now);
+        self.call.on_tick(now);
+        self.drain(now);
+    }
+
+    fn agent_says(&mut self, response: &str, item: &str, ms: usize) {
+        self.call.on_model_event(
+            Duration::ZERO,
+            ModelEvent::ResponseStarted {
+                response_id: response.into(),
+            },
+        );
+        self.call.on_model_event(
+            Duration::ZERO,
+            ModelEvent::AudioDelta {
+                response_id: response.into(),
+                item_id: item.into(),
+                content_index: 0,
+                audio: agent_audio(ms),
+            },
+        );
+    }
+}
+
+#[test]
+fn greeting_is_requested_when_the_stream_starts() {
+    let mut h = Harness::new();
+    h.drain(Duration::ZERO);
+    assert!(matches!(
+        h.outputs.first(),
+        Some(CallOutput::Model(ModelCommand::CreateResponse {
+            instructions: Some(_)
+        }))
+    ));
+}
+
+#[test]
+fn caller_speech_over_the_agent_clears_cancels_and_truncates_to_what_was_acknowledged() {
+    let mut h = Harness::new();
+    h.agent_says("resp_1", "item_1", 3_000);
+    for i in 0..50 {
+        h.step(i, &quiet(i));
+    }
+    assert!(h
+        .outputs
+        .iter()
+        .all(|o| !matches!(o, CallOutput::ClearPlayback)));
+    let heard_before = h.played_ms;
+    for i in 50..70 {
+        h.step(i, &voiced(i, 6000.0));
+    }
+    let clear_at = h
+        .outputs
+        .iter()
+        .position(|o| *o == CallOutput::ClearPlayback)
+        .expect("barge-in");
+    let after = &h.outputs[clear_at..];
+    assert!(after.contains(&CallOutput::Model(ModelCommand::CancelResponse)));
+    let truncate = after.iter().find_map(|o| match o {
+        CallOutput::Model(ModelCommand::Truncate {
+            item_id,
+            audio_end_ms,
+            ..
+        }) => Some((item_id.clone(), *audio_end_ms)),
+        _ => None,
+    });
+    let (item, end_ms) = truncate.expect("truncate sent");
+    assert_eq!(item, "item_1");
+    let record = h.call.stats().barge_ins.first().expect("recorded").clone();
+    // Heard = what Twilio acknowledged by the decision (not what was sent).
+    assert!(
+        end_ms >= heard_before && end_ms <= h.played_ms,
+        "{end_ms} vs {heard_before}..{}",
+        h.played_ms
+    );
+    assert!(
+        record.reaction_ms <= 100,
+        "reaction {} ms",
+        record.reaction_ms
+    );
+    assert_eq!(
+        h.call.stats().barge_ins.len(),
+        1,
+        "one barge-in per interruption"
+    );
+}
+
+#[test]
+fn late_deltas_of_the_cancelled_response_are_dropped() {
+    let mut h = Harness::new();
+    h.agent_says("resp_1", "item_1", 2_000);
+    for i in 0..20 {
+        h.step(i, &quiet(i));
+    }
+    for i in 20..35 {
+        h.step(i, &voiced(i, 6000.0));
+    }
+    assert!(!h.call.stats().barge_ins.is_empty());
+    h.call.on_model_event(
+        Duration::ZERO,
+        ModelEvent::AudioDelta {
+            response_id: "resp_1".into(),
+            item_id: "item_1".into(),
+            content_index: 0,
+            audio: agent_audio(500),
+        },
+    );
+    assert_eq!(h.call.stats().dropped_deltas, 1);
+    assert!(!h.call.agent_speaking());
+}
+
+#[test]
+fn quiet_echo_of_the_agent_does_not_barge_in() {
+    let mut h = Harness::new();
+    h.agent_says("resp_1", "item_1", 3_000);
+    // The agent plays at ~6000 peak; its echo returns 20 dB down.
+    for i in 0..100 {
+        h.step(i, &voiced(i, 600.0));
+    }
+    assert!(h.call.stats().barge_ins.is_empty());
+}
+
+#[test]
+fn caller_speech_while_the_agent_is_silent_is_a_turn_not_a_barge_in() {
+    let mut h = Harness::new();
+    for i in 0..10 {
+        h.step(i, &quiet(i));
+    }
+    for i in 10..40 {
+        h.step(i, &voiced(i, 6000.0));
+    }
+    assert!(h.call.stats().barge_ins.is_empty());
+    assert!(h
+        .outputs
+        .contains(&CallOutput::CallerTurn { started: true }));
+}
+
+#[test]
+fn model_loss_plays_the_hold_tone_at_once_and_replays_the_conversation_on_reconnect() {
+    let mut h = Harness::new();
+    h.call.on_model_event(
+        Duration::ZERO,
+        ModelEvent::CallerTranscript {
+            item_id: "u1".into(),
+            transcript: "My bill is wrong".into(),
+        },
+    );
+    h.call.on_model_event(
+        Duration::ZERO,
+        ModelEvent::AgentTranscriptDone {
+            item_id: "a1".into(),
+            transcript: "Let me check".into(),
+        },
+    );
+    h.call.on_model_lost();
+    h.step(1, &quiet(1));
+    assert!(h.outputs.contains(&CallOutput::ReconnectModel));
+    assert!(
+        h.outputs.iter().any(
+            |o| matches!(o, CallOutput::Audio { mulaw, .. } if mulaw.iter().any(|&b| b != 0xFF))
+        ),
+        "hold tone on the next tick"
+    );
+    h.outputs.clear();
+    h.call.on_model_event(Duration::ZERO, ModelEvent::Ready);
+    h.drain(Duration::ZERO);
+    match h.outputs.first() {
+        Some(CallOutput::Model(ModelCommand::Replay(items))) => assert_eq!(items.len(), 2),
+        other => panic!("replay first, got {other:?}"),
+    }
+}
+
+#[test]
+fn end_call_hangs_up_after_the_agent_finishes_its_sentence() {
+    let mut h = Harness::new();
+    h.agent_says("resp_1", "item_1", 400);
+    h.call.on_model_event(
+        Duration::ZERO,
+        ModelEvent::FunctionCall {
+            call_id: "c1".into(),
+            name: "end_call".into(),
+            arguments: "{}".into(),
+        },
+    );
+    h.drain(Duration::ZERO);
+    assert!(
+        !h.outputs.contains(&CallOutput::Hangup),
+        "not while the goodbye plays"
+    );
+    for i in 0..40 {
+        h.step(i, &quiet(i));
+    }
+    assert!(h.outputs.contains(&CallOutput::Hangup));
+}

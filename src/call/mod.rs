@@ -1,0 +1,19 @@
+//! The call: one sans-IO state machine per call ([`CallCore`]) between a
+//! caller leg and a model session.
+//!
+//! It owns the conversation state (which assistant item is playing and how
+//! much of it the caller heard), barge-in decisions and truncation math,
+//! DTMF routing, tool-call routing and the model session's lifecycle. It
+//! takes events and the current time ([`Duration`](std::time::Duration) on
+//! the call's clock) and queues [`CallOutput`]s; a tokio task per call
+//! drives it. It knows `media` and the model seam, never Twilio, SIP or
+//! HTTP: legs differ only in how they acknowledge playback
+//! ([`PlaybackTracking`]).
+
+mod barge_in;
+mod core;
+mod playback;
+
+pub use barge_in::{BargeInConfig, BargeInDetector};
+pub use core::{BargeInRecord, CallConfig, CallCore, CallOutput, CallStats, ModelState};
+pub use playback::PlaybackTracking;
