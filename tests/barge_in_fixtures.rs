@@ -165,7 +165,7 @@ fn caller_speech_over_the_agent_clears_within_100_ms_of_onset_and_truncates_to_w
 }
 
 #[test]
-fn agent_echo_at_minus_20_db_and_quieter_does_not_barge_in() {
+fn agent_echo_10_to_25_db_down_does_not_barge_in() {
     for name in [
         "echo_60ms_20db",
         "echo_100ms_25db",
