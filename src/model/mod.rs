@@ -9,6 +9,7 @@
 //!
 //! This module knows nothing of how the caller arrived.
 
+pub mod demo;
 pub mod openai;
 
 use serde::{Deserialize, Serialize};
