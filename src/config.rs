@@ -72,6 +72,23 @@ pub struct Config {
     pub sip: SipConfig,
     /// The realtime speech model.
     pub model: ModelConfig,
+    /// Twilio Media Streams ingress.
+    pub twilio: TwilioConfig,
+}
+
+/// `[twilio]`
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TwilioConfig {
+    /// The public base URL Twilio reaches us at, e.g.
+    /// `https://voice.example.com`. Signatures are checked against it, and
+    /// the stream URL in the TwiML is built from it. Without it, the
+    /// request's `Host` header is used (fine for local tests, wrong behind
+    /// a proxy that rewrites it).
+    pub public_base_url: Option<String>,
+    /// Development only: accept unsigned Twilio requests when no
+    /// `TWILIO_AUTH_TOKEN` is set. Logged loudly at start-up.
+    pub insecure_skip_signature: bool,
 }
 
 /// `[server]`

@@ -22,3 +22,4 @@ pub mod media;
 pub mod model;
 pub mod telemetry;
 pub mod tls;
+pub mod workers;

@@ -131,10 +131,13 @@ fn example_file_documents_every_key_with_its_default() {
         &mut documented,
     );
     // Optional keys appear commented out; accept "# key =" lines for them.
+    let mut section = String::new();
     for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("# ") {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.to_owned();
+        } else if let Some(rest) = line.strip_prefix("# ") {
             if let Some((k, _)) = rest.split_once(" = ") {
-                documented.insert(format!("sip.{k}"));
+                documented.insert(format!("{section}.{k}"));
             }
         }
     }
@@ -145,6 +148,7 @@ fn example_file_documents_every_key_with_its_default() {
         &mut all,
     );
     all.insert("sip.public_ip".to_owned());
+    all.insert("twilio.public_base_url".to_owned());
     let missing: Vec<_> = all.difference(&documented).collect();
     assert!(missing.is_empty(), "undocumented keys: {missing:?}");
 }
