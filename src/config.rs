@@ -211,8 +211,10 @@ impl Default for SipConfig {
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum ModelBackend {
-    /// The offline demo agent: no network, no key.
+    /// OpenAI when `OPENAI_API_KEY` is set, the demo agent otherwise.
     #[default]
+    Auto,
+    /// The offline demo agent: no network, no key.
     Demo,
     /// OpenAI Realtime (needs `OPENAI_API_KEY`).
     Openai,
@@ -222,7 +224,7 @@ pub enum ModelBackend {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
-    /// `demo` or `openai`.
+    /// `auto`, `demo` or `openai`.
     pub backend: ModelBackend,
     /// Realtime model name.
     pub openai_model: String,
@@ -237,7 +239,7 @@ pub struct ModelConfig {
 impl Default for ModelConfig {
     fn default() -> Self {
         ModelConfig {
-            backend: ModelBackend::Demo,
+            backend: ModelBackend::Auto,
             openai_model: "gpt-realtime".to_owned(),
             openai_voice: "marin".to_owned(),
             openai_url: "wss://api.openai.com/v1/realtime".to_owned(),

@@ -14,6 +14,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod call;
 pub mod config;
 pub mod http;

@@ -93,19 +93,17 @@ async fn run(config: Config) -> anyhow::Result<()> {
         "warmline starting"
     );
     let state = http::AppState::new();
+    let (router, backend) = warmline::app::build(&config, &secrets, state.clone())?;
+    info!(backend, "model backend");
     let listener = http::bind(config.server.http_listen).await?;
     let http_addr = listener.local_addr()?;
     info!(http = %http_addr, "listening");
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut http_stop = stop_rx.clone();
-    let server = tokio::spawn(http::serve(
-        listener,
-        http::router(state.clone()),
-        async move {
-            let _ = http_stop.wait_for(|stop| *stop).await;
-        },
-    ));
+    let server = tokio::spawn(http::serve(listener, router, async move {
+        let _ = http_stop.wait_for(|stop| *stop).await;
+    }));
 
     shutdown_signal().await;
     info!("shutdown requested: draining");

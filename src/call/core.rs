@@ -31,6 +31,9 @@ pub struct CallConfig {
     pub tracking: PlaybackTracking,
     /// Instructions for the greeting, requested when the stream starts.
     pub greeting: Option<String>,
+    /// 8 kHz audio played when the model cannot be reached at all, before
+    /// the call ends (without it, the hold tone).
+    pub unavailable_prompt: Option<std::sync::Arc<Vec<i16>>>,
 }
 
 impl Default for CallConfig {
@@ -40,6 +43,7 @@ impl Default for CallConfig {
             barge_in: BargeInConfig::default(),
             tracking: PlaybackTracking::Marks,
             greeting: Some("Greet the caller briefly and ask how you can help.".into()),
+            unavailable_prompt: None,
         }
     }
 }
@@ -286,8 +290,15 @@ impl CallCore {
     pub fn on_model_unreachable(&mut self) {
         self.model_state = ModelState::Closed;
         self.pacer.flush();
-        self.push_hold_tone();
+        match self.config.unavailable_prompt.clone() {
+            Some(prompt) => {
+                let _ = self.pacer.push(SourceId(HOLD_SOURCE), &prompt);
+                self.pacer.finish(SourceId(HOLD_SOURCE));
+            }
+            None => self.push_hold_tone(),
+        }
         self.hangup_when_played = true;
+        self.maybe_hang_up();
     }
 
     fn push_hold_tone(&mut self) {

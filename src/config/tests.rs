@@ -17,7 +17,7 @@ fn no_file_and_no_env_gives_the_embedded_defaults() {
     let config = load("", &[]).expect("defaults are valid");
     assert_eq!(config, Config::default());
     assert_eq!(config.server.http_listen.to_string(), "127.0.0.1:8080");
-    assert_eq!(config.model.backend, ModelBackend::Demo);
+    assert_eq!(config.model.backend, ModelBackend::Auto);
 }
 
 #[test]

@@ -51,6 +51,24 @@ const TURNS: [usize; 3] = [1, 2, 3];
 const TRANSFER: usize = 4;
 const GOODBYE: usize = 5;
 
+/// The recorded "all circuits are busy now" prompt (8 kHz PCM), played
+/// when no model can be reached.
+pub fn unavailable_prompt() -> Result<Vec<i16>, DemoError> {
+    let wav = include_bytes!("../../fixtures/audio/demo_unavailable.wav");
+    let mut reader =
+        hound::WavReader::new(Cursor::new(&wav[..])).map_err(|e| DemoError::BadPrompt {
+            index: usize::MAX,
+            reason: e.to_string(),
+        })?;
+    reader
+        .samples::<i16>()
+        .collect::<Result<Vec<i16>, _>>()
+        .map_err(|e| DemoError::BadPrompt {
+            index: usize::MAX,
+            reason: e.to_string(),
+        })
+}
+
 /// Errors building the demo agent.
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {

@@ -10,6 +10,7 @@
 //! This module knows nothing of how the caller arrived.
 
 pub mod demo;
+pub mod link;
 pub mod openai;
 
 use serde::{Deserialize, Serialize};

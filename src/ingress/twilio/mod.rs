@@ -4,6 +4,8 @@
 //!
 //! Reference: `shared/reference/protocols.md` §1.
 
+pub mod call;
+pub mod server;
 pub mod signature;
 pub mod stream;
 pub mod twiml;

@@ -1,0 +1,98 @@
+//! Assembles the server from the configuration: media workers, the model
+//! backend, the Twilio routes and the HTTP router.
+
+use std::sync::Arc;
+
+use axum::Router;
+use serde_json::json;
+
+use crate::call::CallConfig;
+use crate::config::{Config, ModelBackend, Secrets};
+use crate::http::AppState;
+use crate::ingress::twilio::server::{routes, Backend, TwilioService};
+use crate::model::link::OpenAiRealtime;
+use crate::model::{AudioFormat, SessionConfig, ToolSpec, TurnDetection};
+use crate::workers::MediaWorkers;
+
+/// Errors assembling the server.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// `model.backend = "openai"` without a key.
+    #[error("model.backend is \"openai\" but OPENAI_API_KEY is not set")]
+    MissingApiKey,
+    /// Worker threads could not start.
+    #[error(transparent)]
+    Workers(#[from] crate::workers::WorkerError),
+}
+
+/// The model session settings every call uses.
+pub fn session_config(config: &Config) -> SessionConfig {
+    SessionConfig {
+        model: config.model.openai_model.clone(),
+        instructions: config.model.instructions.clone(),
+        voice: config.model.openai_voice.clone(),
+        input_format: AudioFormat::Pcmu,
+        output_format: AudioFormat::Pcmu,
+        turn_detection: TurnDetection::ServerVad {
+            threshold: 0.5,
+            prefix_padding_ms: 300,
+            silence_duration_ms: 500,
+        },
+        tools: vec![
+            ToolSpec {
+                name: "end_call".into(),
+                description:
+                    "End the call. Say goodbye first; the call ends when you finish speaking."
+                        .into(),
+                parameters: json!({"type": "object", "properties": {"reason": {"type": "string"}}}),
+            },
+            ToolSpec {
+                name: "escalate_to_human".into(),
+                description: "Hand the caller to a human rep. Tell the caller first.".into(),
+                parameters: json!({"type": "object", "properties": {"reason": {"type": "string"}, "summary": {"type": "string"}}, "required": ["reason"]}),
+            },
+        ],
+        transcription_model: Some("gpt-4o-mini-transcribe".into()),
+    }
+}
+
+/// Builds the router and says which backend answers.
+pub fn build(
+    config: &Config,
+    secrets: &Secrets,
+    state: AppState,
+) -> Result<(Router, &'static str), AppError> {
+    let backend = match (config.model.backend, &secrets.openai_api_key) {
+        (ModelBackend::Openai, None) => return Err(AppError::MissingApiKey),
+        (ModelBackend::Openai | ModelBackend::Auto, Some(key)) => Backend::OpenAi(OpenAiRealtime {
+            url: config.model.openai_url.clone(),
+            api_key: key.clone(),
+        }),
+        (ModelBackend::Demo, _) | (ModelBackend::Auto, None) => Backend::Demo,
+    };
+    let backend_name = match backend {
+        Backend::Demo => "demo",
+        Backend::OpenAi(_) => "openai",
+    };
+    if secrets.twilio_auth_token.is_none() && config.twilio.insecure_skip_signature {
+        tracing::warn!("!!! twilio.insecure_skip_signature is on: Twilio requests are NOT authenticated. Development only. !!!");
+    }
+    let workers = MediaWorkers::start(std::thread::available_parallelism().map_or(2, |n| n.get()))?;
+    let call = CallConfig {
+        unavailable_prompt: crate::model::demo::unavailable_prompt().ok().map(Arc::new),
+        ..CallConfig::default()
+    };
+    let service = Arc::new(TwilioService::new(
+        secrets.twilio_auth_token.clone(),
+        config.twilio.public_base_url.clone(),
+        config.twilio.insecure_skip_signature,
+        workers,
+        backend,
+        session_config(config),
+        call,
+    ));
+    Ok((
+        crate::http::router(state).merge(routes(service)),
+        backend_name,
+    ))
+}

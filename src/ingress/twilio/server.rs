@@ -1,0 +1,307 @@
+//! The Twilio HTTP side: `POST /twilio/voice` (the voice webhook),
+//! `GET /twilio/stream/{token}` (the Media Streams WebSocket) and
+//! `POST /twilio/status` (call status callbacks).
+//!
+//! The webhook starts the call on a media worker at once, so the model
+//! session opens while Twilio is still connecting the stream (pre-warm),
+//! and answers with TwiML whose stream URL carries a single-use token in
+//! its path (Twilio drops query strings; the path survives, so a reused or
+//! unknown token is refused with 403 before the upgrade). The same token is
+//! sent as a `<Parameter>` and checked again in `start.customParameters`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use tokio::sync::oneshot;
+
+use super::call::{run_call, CallSetup};
+use super::signature;
+use super::twiml::ConnectStream;
+use crate::call::CallConfig;
+use crate::model::SessionConfig;
+use crate::workers::MediaWorkers;
+
+/// A pre-warmed call waits this long for Twilio's stream.
+pub const STREAM_WAIT: Duration = Duration::from_secs(15);
+/// Calls waiting for their stream, at most.
+const MAX_PENDING: usize = 10_000;
+
+/// Which backend answers.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    /// The offline demo agent.
+    Demo,
+    /// OpenAI Realtime.
+    OpenAi(crate::model::link::OpenAiRealtime),
+}
+
+/// Everything the Twilio routes need.
+#[derive(Debug)]
+pub struct TwilioService {
+    /// `TWILIO_AUTH_TOKEN`.
+    pub auth_token: Option<String>,
+    /// Public base URL (`https://voice.example.com`).
+    pub public_base_url: Option<String>,
+    /// Development: skip signature checks when there is no token.
+    pub insecure_skip_signature: bool,
+    /// Where calls run.
+    pub workers: MediaWorkers,
+    /// The model backend.
+    pub backend: Backend,
+    /// Session settings for every call.
+    pub session: SessionConfig,
+    /// Call settings.
+    pub call: CallConfig,
+    pending: Mutex<HashMap<String, Pending>>,
+}
+
+struct Pending {
+    created: Instant,
+    socket: oneshot::Sender<WebSocket>,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending")
+            .field("created", &self.created)
+            .finish()
+    }
+}
+
+impl TwilioService {
+    /// Builds the service.
+    pub fn new(
+        auth_token: Option<String>,
+        public_base_url: Option<String>,
+        insecure_skip_signature: bool,
+        workers: MediaWorkers,
+        backend: Backend,
+        session: SessionConfig,
+        call: CallConfig,
+    ) -> TwilioService {
+        TwilioService {
+            auth_token,
+            public_base_url: public_base_url.map(|u| u.trim_end_matches('/').to_owned()),
+            insecure_skip_signature,
+            workers,
+            backend,
+            session,
+            call,
+            pending: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn base_url(&self, headers: &HeaderMap) -> String {
+        if let Some(base) = &self.public_base_url {
+            return base.clone();
+        }
+        let host = headers
+            .get("host")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        format!("https://{host}")
+    }
+
+    /// Checks a request's signature.
+    fn check(
+        &self,
+        url: &str,
+        params: &[(String, String)],
+        headers: &HeaderMap,
+    ) -> Result<(), Refusal> {
+        let Some(token) = &self.auth_token else {
+            if self.insecure_skip_signature {
+                return Ok(());
+            }
+            return Err(Refusal::NotConfigured);
+        };
+        let header = headers
+            .get("x-twilio-signature")
+            .and_then(|h| h.to_str().ok());
+        signature::validate(token, url, params, header).map_err(|e| {
+            tracing::warn!(%url, reason = %e, "refused Twilio request");
+            Refusal::Forbidden(e.to_string())
+        })
+    }
+
+    fn new_token() -> String {
+        let mut bytes = [0u8; 16];
+        // A failing system RNG leaves zeros; the token is then still unique
+        // per process through the counter below.
+        let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        format!("{hex}{n:x}")
+    }
+
+    fn register(&self, token: &str, socket: oneshot::Sender<WebSocket>) -> bool {
+        let Ok(mut pending) = self.pending.lock() else {
+            return false;
+        };
+        pending.retain(|_, p| p.created.elapsed() < STREAM_WAIT && !p.socket.is_closed());
+        if pending.len() >= MAX_PENDING {
+            return false;
+        }
+        pending.insert(
+            token.to_owned(),
+            Pending {
+                created: Instant::now(),
+                socket,
+            },
+        );
+        true
+    }
+
+    fn take(&self, token: &str) -> Option<oneshot::Sender<WebSocket>> {
+        let mut pending = self.pending.lock().ok()?;
+        let p = pending.remove(token)?;
+        (p.created.elapsed() < STREAM_WAIT).then_some(p.socket)
+    }
+}
+
+/// Why a Twilio request was refused.
+#[derive(Debug)]
+enum Refusal {
+    /// No auth token and no development override: 503.
+    NotConfigured,
+    /// Bad or missing signature: 403.
+    Forbidden(String),
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::NotConfigured => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Twilio is not configured: set TWILIO_AUTH_TOKEN (or twilio.insecure_skip_signature for local development)",
+            )
+                .into_response(),
+            Refusal::Forbidden(reason) => (StatusCode::FORBIDDEN, reason).into_response(),
+        }
+    }
+}
+
+/// The Twilio routes.
+pub fn routes(service: Arc<TwilioService>) -> Router {
+    Router::new()
+        .route("/twilio/voice", post(voice))
+        .route("/twilio/status", post(status))
+        .route("/twilio/stream/{token}", get(stream))
+        .with_state(service)
+}
+
+fn xml(body: String) -> Response {
+    ([("content-type", "text/xml; charset=utf-8")], body).into_response()
+}
+
+async fn voice(
+    State(service): State<Arc<TwilioService>>,
+    uri: Uri,
+    headers: HeaderMap,
+    Form(params): Form<Vec<(String, String)>>,
+) -> Response {
+    let base = service.base_url(&headers);
+    let path = uri.path_and_query().map_or("/twilio/voice", |p| p.as_str());
+    if let Err(refusal) = service.check(&format!("{base}{path}"), &params, &headers) {
+        return refusal.into_response();
+    }
+    let call_sid = params
+        .iter()
+        .find(|(k, _)| k == "CallSid")
+        .map_or_else(|| "unknown".to_owned(), |(_, v)| v.clone());
+    let token = TwilioService::new_token();
+    let (socket_tx, socket_rx) = oneshot::channel();
+    if !service.register(&token, socket_tx) {
+        return xml(super::twiml::say_and_hang_up(
+            "Sorry, we cannot take your call right now.",
+        ));
+    }
+    let setup = CallSetup {
+        call_sid: call_sid.clone(),
+        token: token.clone(),
+        backend: service.backend.clone(),
+        session: service.session.clone(),
+        call: service.call.clone(),
+    };
+    let job: crate::workers::Job = Box::new(move || Box::pin(run_call(setup, socket_rx)));
+    if let Err(e) = service.workers.spawn(job) {
+        tracing::error!(%call_sid, error = %e, "no media worker for the call");
+        return xml(super::twiml::say_and_hang_up(
+            "Sorry, we cannot take your call right now.",
+        ));
+    }
+    let ws_base = base
+        .replacen("https://", "wss://", 1)
+        .replacen("http://", "ws://", 1);
+    tracing::info!(%call_sid, "voice webhook: connecting the stream");
+    xml(ConnectStream {
+        url: format!("{ws_base}/twilio/stream/{token}"),
+        name: Some("warmline".into()),
+        status_callback: None,
+        parameters: vec![("call_token".into(), token)],
+    }
+    .render())
+}
+
+async fn status(
+    State(service): State<Arc<TwilioService>>,
+    uri: Uri,
+    headers: HeaderMap,
+    Form(params): Form<Vec<(String, String)>>,
+) -> Response {
+    let base = service.base_url(&headers);
+    let path = uri
+        .path_and_query()
+        .map_or("/twilio/status", |p| p.as_str());
+    if let Err(refusal) = service.check(&format!("{base}{path}"), &params, &headers) {
+        return refusal.into_response();
+    }
+    let get = |k: &str| {
+        params
+            .iter()
+            .find(|(n, _)| n == k)
+            .map_or("", |(_, v)| v.as_str())
+    };
+    tracing::info!(
+        call_sid = get("CallSid"),
+        call_status = get("CallStatus"),
+        "call status"
+    );
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn stream(
+    State(service): State<Arc<TwilioService>>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let base = service.base_url(&headers);
+    let ws_base = base
+        .replacen("https://", "wss://", 1)
+        .replacen("http://", "ws://", 1);
+    let url = format!("{ws_base}/twilio/stream/{token}");
+    if let Err(refusal) = service.check(&url, &[], &headers) {
+        return refusal.into_response();
+    }
+    let Some(socket_tx) = service.take(&token) else {
+        tracing::warn!("refused Twilio stream: unknown, expired or reused token");
+        return (
+            StatusCode::FORBIDDEN,
+            "unknown, expired or reused stream token",
+        )
+            .into_response();
+    };
+    ws.max_message_size(super::stream::MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| async move {
+            let _ = socket_tx.send(socket);
+        })
+}

@@ -1,0 +1,195 @@
+//! A simulated Twilio call to the real `warmline` binary with no API key:
+//! the demo agent greets, answers a turn, is barged in on, and the call
+//! ends on DTMF 9. Also: unsigned, wrongly signed and reused-token requests
+//! get 403.
+
+mod support {
+    pub mod twilio_sim;
+    pub mod wav;
+}
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use support::twilio_sim::{
+    connect_stream, post_form, signed_webhook, stream_of, webhook_params, SimCall,
+};
+use warmline::media::g711::ulaw_encode;
+
+const AUTH: &str = "test-auth-token";
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server() -> Server {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("free port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warmline"))
+        .env("WARMLINE_SERVER__HTTP_LISTEN", &addr)
+        .env("WARMLINE_TWILIO__PUBLIC_BASE_URL", format!("http://{addr}"))
+        .env("TWILIO_AUTH_TOKEN", AUTH)
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("WARMLINE_CONFIG")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn warmline");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            println!("server: {line}");
+            let _ = tx.send(line);
+        }
+    });
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("server starts");
+        if line.contains("listening") {
+            break;
+        }
+    }
+    Server { child, addr }
+}
+
+fn mulaw(wav: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/audio")
+        .join(wav);
+    support::wav::frames_8k(&path)
+        .iter()
+        .flat_map(|f| {
+            f.samples()
+                .iter()
+                .map(|&s| ulaw_encode(s))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn silence(ms: usize) -> Vec<u8> {
+    vec![0xFF; ms * 8]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_call_greets_answers_a_turn_honours_barge_in_and_ends_on_dtmf_9() {
+    let server = start_server();
+    let answer = signed_webhook(&server.addr, AUTH, "CA_demo_1");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let (url, call_token) = stream_of(&answer.body);
+    let ws = connect_stream(&url, AUTH, None)
+        .await
+        .expect("upgrade accepted");
+    let mut call = SimCall::start(ws, "CA_demo_1", &call_token).await;
+
+    // The greeting plays while the caller is silent.
+    call.stream(&silence(2_500)).await;
+    let greeting_frames = call.observed.media_frames;
+    assert!(
+        greeting_frames >= 50,
+        "greeting audio: {greeting_frames} frames"
+    );
+    assert!(call.observed.first_media_at.expect("audio") < Duration::from_millis(1_500));
+
+    // The caller takes a turn; the demo answers after it.
+    call.stream(&mulaw("caller_03.wav")).await;
+    call.stream(&silence(1_500)).await;
+    let after_turn = call.observed.media_frames;
+    assert!(
+        after_turn > greeting_frames + 20,
+        "no answer to the turn: {after_turn}"
+    );
+
+    // Another turn, then talk over the answer: barge-in clears playback.
+    call.stream(&mulaw("caller_05.wav")).await;
+    call.stream(&silence(400)).await; // the answer starts
+    let clears_before = call.observed.clears;
+    call.stream(&mulaw("caller_07.wav")).await;
+    assert!(
+        call.observed.clears > clears_before,
+        "barge-in did not clear playback"
+    );
+
+    // DTMF 9: the agent says goodbye and the server ends the stream.
+    call.stream(&silence(1_500)).await;
+    call.dtmf('9').await;
+    call.stream(&silence(5_000)).await;
+    assert!(
+        call.observed.closed_by_server,
+        "the call did not end on DTMF 9"
+    );
+    drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsigned_wrongly_signed_and_reused_requests_get_403() {
+    let server = start_server();
+    let params = webhook_params("CA_bad");
+    assert_eq!(
+        post_form(&server.addr, "/twilio/voice", &params, None).status,
+        403
+    );
+    assert_eq!(
+        post_form(
+            &server.addr,
+            "/twilio/voice",
+            &params,
+            Some("bm90IGEgc2lnbmF0dXJl")
+        )
+        .status,
+        403
+    );
+    let wrong_token = warmline::ingress::twilio::signature::compute(
+        "other-token",
+        &format!("http://{}/twilio/voice", server.addr),
+        &params,
+    );
+    assert_eq!(
+        post_form(&server.addr, "/twilio/voice", &params, Some(&wrong_token)).status,
+        403
+    );
+
+    let answer = signed_webhook(&server.addr, AUTH, "CA_ok");
+    assert_eq!(answer.status, 200);
+    let (url, call_token) = stream_of(&answer.body);
+    assert_eq!(
+        connect_stream(&url, AUTH, Some("bm9wZQ==".into()))
+            .await
+            .err(),
+        Some(403),
+        "wrongly signed upgrade"
+    );
+    let ws = connect_stream(&url, AUTH, None)
+        .await
+        .expect("first use accepted");
+    let _call = SimCall::start(ws, "CA_ok", &call_token).await;
+    assert_eq!(
+        connect_stream(&url, AUTH, None).await.err(),
+        Some(403),
+        "reused token"
+    );
+    let forged = url.replace(&call_token, "forgedtoken");
+    assert_eq!(
+        connect_stream(&forged, AUTH, None).await.err(),
+        Some(403),
+        "unknown token"
+    );
+    drop(server);
+}
