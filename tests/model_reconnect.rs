@@ -99,7 +99,7 @@ async fn a_dropped_model_socket_mid_response_is_survived_with_audio_within_500_m
     let mut longest_gap_after_first_audio = Duration::ZERO;
     let until = Instant::now() + Duration::from_secs(4);
     while Instant::now() < until {
-        call.stream(&vec![0xFF; 160]).await;
+        call.stream(&[0xFF; 160]).await;
         if call.observed.media_frames != last_frames {
             if last_frames > 0 {
                 longest_gap_after_first_audio =

@@ -4,6 +4,8 @@
 //! per connection, and can be told to drop a connection mid-response.
 
 #![allow(dead_code)]
+// tungstenite's handshake callback returns its large error type.
+#![allow(clippy::result_large_err)]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
