@@ -1,0 +1,290 @@
+//! The load harness: N simulated Twilio calls with real-time 20 ms pacing
+//! against a `warmline` process talking to a loopback fake Realtime server.
+//! Measures the server's CPU and RSS per call (from /proc) and the lateness
+//! of outbound frames against their 20 ms schedule. Shared by
+//! `examples/load.rs` (the benchmark) and `tests/load_smoke.rs`.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+use super::fake_realtime::{self, FakeConfig};
+use super::twilio_sim::{connect_stream, signed_webhook, stream_of};
+
+const AUTH: &str = "load-auth-token";
+
+/// A running server process.
+pub struct ServerProcess {
+    pub child: Child,
+    pub addr: String,
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `binary` against the model at `model_url`.
+pub fn start_server(binary: &str, model_url: &str) -> ServerProcess {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(binary)
+        .env("WARMLINE_SERVER__HTTP_LISTEN", &addr)
+        .env("WARMLINE_TWILIO__PUBLIC_BASE_URL", format!("http://{addr}"))
+        .env("WARMLINE_MODEL__OPENAI_URL", model_url)
+        .env("WARMLINE_MODEL__BACKEND", "openai")
+        .env("OPENAI_API_KEY", "sk-load")
+        .env("TWILIO_AUTH_TOKEN", AUTH)
+        .env_remove("WARMLINE_CONFIG")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn warmline");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // With RUST_LOG=warn nothing is printed: wait for the port instead.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(Instant::now() < deadline, "server did not start");
+        let _ = rx.try_recv();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    ServerProcess { child, addr }
+}
+
+/// CPU seconds (user + system) and RSS bytes of a process, from /proc.
+pub fn cpu_and_rss(pid: u32) -> (f64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after ')'.
+    let after = stat.rsplit_once(')').map_or("", |(_, a)| a);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = fields
+        .get(11)
+        .and_then(|u| u.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        + fields
+            .get(12)
+            .and_then(|s| s.parse::<f64>().ok())
+            .unwrap_or(0.0);
+    let clk = 100.0; // USER_HZ on Linux
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss_kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    (ticks / clk, rss_kb * 1024)
+}
+
+/// What one call saw.
+#[derive(Debug, Default)]
+pub struct CallResult {
+    pub ok: bool,
+    pub error: Option<String>,
+    pub frames_received: usize,
+    /// Lateness of each received frame against first + k·20 ms, in µs.
+    pub lateness_us: Vec<u64>,
+}
+
+/// One simulated Twilio call for `duration`.
+pub async fn one_call(addr: String, index: usize, duration: Duration) -> CallResult {
+    let call_sid = format!("CA_load_{index}");
+    let addr2 = addr.clone();
+    let sid2 = call_sid.clone();
+    let answer =
+        match tokio::task::spawn_blocking(move || signed_webhook(&addr2, AUTH, &sid2)).await {
+            Ok(a) if a.status == 200 => a,
+            Ok(a) => {
+                return CallResult {
+                    error: Some(format!("webhook {}", a.status)),
+                    ..Default::default()
+                }
+            }
+            Err(e) => {
+                return CallResult {
+                    error: Some(e.to_string()),
+                    ..Default::default()
+                }
+            }
+        };
+    let (url, token) = stream_of(&answer.body);
+    let ws = match connect_stream(&url, AUTH, None).await {
+        Ok(ws) => ws,
+        Err(status) => {
+            return CallResult {
+                error: Some(format!("upgrade {status}")),
+                ..Default::default()
+            }
+        }
+    };
+    let (mut tx, mut rx) = ws.split();
+    let sid = format!("MZ{index}");
+    let start = json!({"event":"start","sequenceNumber":"1","streamSid":sid,
+        "start":{"streamSid":sid,"accountSid":"AC0","callSid":call_sid,"tracks":["inbound"],
+                 "customParameters":{"call_token":token},
+                 "mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1}}});
+    if tx.send(Message::text(start.to_string())).await.is_err() {
+        return CallResult {
+            error: Some("start".into()),
+            ..Default::default()
+        };
+    }
+    let silence = base64::engine::general_purpose::STANDARD.encode([0xFFu8; 160]);
+    let mut result = CallResult::default();
+    let mut first: Option<Instant> = None;
+    let began = Instant::now();
+    let mut ticker = tokio::time::interval(Duration::from_millis(20));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ts = 0u64;
+    let mut pending_marks: Vec<String> = Vec::new();
+    while began.elapsed() < duration {
+        tokio::select! {
+            _ = ticker.tick() => {
+                let media = json!({"event":"media","streamSid":sid,"media":{"track":"inbound","chunk":"1","timestamp":ts.to_string(),"payload":silence}});
+                ts += 20;
+                if tx.send(Message::text(media.to_string())).await.is_err() {
+                    result.error = Some("send failed".into());
+                    return result;
+                }
+                // Twilio echoes a mark once its audio has played: here, a tick later.
+                for name in pending_marks.drain(..) {
+                    let mark = json!({"event":"mark","streamSid":sid,"mark":{"name":name}});
+                    let _ = tx.send(Message::text(mark.to_string())).await;
+                }
+            }
+            frame = rx.next() => {
+                match frame {
+                    Some(Ok(Message::Text(text))) => {
+                        let v: Value = serde_json::from_str(text.as_str()).unwrap_or(Value::Null);
+                        match v["event"].as_str() {
+                            Some("media") => {
+                                let now = Instant::now();
+                                let first = *first.get_or_insert(now);
+                                let due = first + Duration::from_millis(20) * result.frames_received as u32;
+                                result.lateness_us.push(now.saturating_duration_since(due).as_micros() as u64);
+                                result.frames_received += 1;
+                            }
+                            Some("mark") => pending_marks.push(v["mark"]["name"].as_str().unwrap_or("").to_owned()),
+                            _ => {}
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    _ => {
+                        result.error = Some("server closed the stream".into());
+                        return result;
+                    }
+                }
+            }
+        }
+    }
+    let _ = tx
+        .send(Message::text(
+            json!({"event":"stop","streamSid":sid}).to_string(),
+        ))
+        .await;
+    result.ok = result.frames_received > 0;
+    if !result.ok {
+        result.error = Some("no audio received".into());
+    }
+    result
+}
+
+/// Figures of one load run.
+#[derive(Debug)]
+pub struct LoadReport {
+    pub calls: usize,
+    pub failed: usize,
+    pub cpu_percent_per_call: f64,
+    pub rss_bytes_per_call: f64,
+    pub p50_lateness_ms: f64,
+    pub p99_lateness_ms: f64,
+    pub errors: Vec<String>,
+}
+
+/// The fake model for load: one long answer per response (60 s of audio),
+/// streamed faster than real time.
+pub async fn fake_model() -> String {
+    let audio: Vec<u8> = (0..60 * 8_000)
+        .map(|i| warmline::media::g711::ulaw_encode(((i as f32 * 0.07).sin() * 3_000.0) as i16))
+        .collect();
+    let (url, _record) = fake_realtime::start(FakeConfig {
+        audio,
+        drop_connection_after_deltas: None,
+        delta_interval: Duration::from_millis(100),
+    })
+    .await;
+    url
+}
+
+/// Runs `calls` calls for `duration` (measured over the middle of it).
+pub async fn run(server: &ServerProcess, calls: usize, duration: Duration) -> LoadReport {
+    let pid = server.child.id();
+    let (_, rss_before) = cpu_and_rss(pid);
+    let mut handles = Vec::with_capacity(calls);
+    for i in 0..calls {
+        let addr = server.addr.clone();
+        handles.push(tokio::spawn(one_call(addr, i, duration)));
+        // Ramp up over about a second, as real traffic does.
+        tokio::time::sleep(Duration::from_millis((1_000 / calls.max(1)) as u64)).await;
+    }
+    // Measure the steady state: skip a second for greetings to start.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (cpu0, _) = cpu_and_rss(pid);
+    let t0 = Instant::now();
+    let window = duration
+        .saturating_sub(Duration::from_secs(3))
+        .max(Duration::from_secs(1));
+    tokio::time::sleep(window).await;
+    let (cpu1, rss_during) = cpu_and_rss(pid);
+    let elapsed = t0.elapsed().as_secs_f64();
+    let mut results = Vec::new();
+    for h in handles {
+        results.push(h.await.unwrap_or_default());
+    }
+    let failed = results.iter().filter(|r| !r.ok).count();
+    let mut lateness: Vec<u64> = results
+        .iter()
+        .flat_map(|r| r.lateness_us.iter().copied())
+        .collect();
+    lateness.sort_unstable();
+    let pct = |p: f64| {
+        lateness
+            .get(((lateness.len().max(1) - 1) as f64 * p) as usize)
+            .copied()
+            .unwrap_or(0) as f64
+            / 1000.0
+    };
+    LoadReport {
+        calls,
+        failed,
+        cpu_percent_per_call: (cpu1 - cpu0) / elapsed * 100.0 / calls as f64,
+        rss_bytes_per_call: rss_during.saturating_sub(rss_before) as f64 / calls as f64,
+        p50_lateness_ms: pct(0.50),
+        p99_lateness_ms: pct(0.99),
+        errors: results
+            .iter()
+            .filter_map(|r| r.error.clone())
+            .take(5)
+            .collect(),
+    }
+}
