@@ -104,6 +104,17 @@ impl BargeInDetector {
         qualifies
     }
 
+    /// Records a caller frame that cannot start a barge-in (silence, or the
+    /// agent is quiet) without the cost of analysing it.
+    pub fn skip_caller_frame(&mut self, frame: &Frame) {
+        let n = frame.samples().len().min(160);
+        self.previous[..n].copy_from_slice(&frame.samples()[..n]);
+        if self.recent.len() == 5 {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(false);
+    }
+
     /// Whether enough recent frames qualified for a barge-in.
     pub fn confirmed(&self) -> bool {
         self.recent.iter().filter(|&&q| q).count() >= self.config.min_qualifying_frames

@@ -229,8 +229,15 @@ impl CallCore {
             self.outputs
                 .push_back(CallOutput::Model(ModelCommand::AppendAudio(mulaw.to_vec())));
         }
-        let qualifies = self.barge.caller_frame(frame);
         let event = self.vad.push(frame).ok().flatten();
+        // The voicing and echo checks cost more than the VAD: run them only
+        // when a barge-in is possible.
+        let qualifies = if self.vad.last_decision() && self.agent_speaking() {
+            self.barge.caller_frame(frame)
+        } else {
+            self.barge.skip_caller_frame(frame);
+            false
+        };
         match event {
             Some(VadEvent::SpeechStarted { .. }) => self
                 .outputs

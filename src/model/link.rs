@@ -110,9 +110,13 @@ impl OpenAiRealtime {
         })?;
         request.headers_mut().insert("Authorization", auth);
         let connector = tokio_tungstenite::Connector::Rustls(crate::tls::client_config());
+        // Small buffers: a call's memory is mostly socket buffers otherwise
+        // (128 KiB each way by default).
         let ws_config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
             .max_message_size(Some(MAX_SERVER_FRAME))
-            .max_frame_size(Some(MAX_SERVER_FRAME));
+            .max_frame_size(Some(MAX_SERVER_FRAME))
+            .read_buffer_size(16 * 1024)
+            .write_buffer_size(0);
         let connect = tokio_tungstenite::connect_async_tls_with_config(
             request,
             Some(ws_config),

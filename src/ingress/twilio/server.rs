@@ -300,7 +300,12 @@ async fn stream(
         )
             .into_response();
     };
+    // Twilio frames are under 1 KiB: small buffers keep a call's memory
+    // low (the defaults are 128 KiB each way).
     ws.max_message_size(super::stream::MAX_FRAME_BYTES)
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(256 * 1024)
         .on_upgrade(move |socket| async move {
             let _ = socket_tx.send(socket);
         })
