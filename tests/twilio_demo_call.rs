@@ -193,3 +193,47 @@ async fn unsigned_wrongly_signed_and_reused_requests_get_403() {
     );
     drop(server);
 }
+
+fn oracle(input: &serde_json::Value) -> serde_json::Value {
+    use std::io::Write;
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/oracles/twilio_oracle.py"
+    );
+    let mut child = Command::new("python3")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.to_string().as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("oracle");
+    assert!(out.status.success());
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_signed_by_the_twilio_package_gets_twiml_the_twilio_package_builds_identically() {
+    let server = start_server();
+    let params = webhook_params("CA_oracle");
+    let url = format!("http://{}/twilio/voice", server.addr);
+    let signed = oracle(&serde_json::json!({"signatures": [{
+        "token": AUTH, "url": url,
+        "params": params.iter().map(|(k, v)| (k.clone(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
+    }]}));
+    let signature = signed["signatures"][0].as_str().expect("signature");
+    let answer = post_form(&server.addr, "/twilio/voice", &params, Some(signature));
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let (stream_url, token) = stream_of(&answer.body);
+    let rebuilt = oracle(&serde_json::json!({"twiml": [{
+        "url": stream_url, "name": "warmline", "status_callback": null,
+        "parameters": [["call_token", token]],
+    }]}));
+    assert_eq!(rebuilt["twiml"][0].as_str(), Some(answer.body.as_str()));
+    drop(server);
+}
