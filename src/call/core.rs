@@ -145,6 +145,7 @@ pub struct CallCore {
     /// The caller stream's media time mapped to the call clock at start.
     hangup_when_played: bool,
     hung_up: bool,
+    rolling_over: bool,
 }
 
 impl std::fmt::Debug for CallCore {
@@ -175,6 +176,7 @@ impl CallCore {
             stream_started_at: None,
             hangup_when_played: false,
             hung_up: false,
+            rolling_over: false,
             config,
         }
     }
@@ -284,6 +286,7 @@ impl CallCore {
         if self.model_state == ModelState::Closed {
             return;
         }
+        self.rolling_over = false;
         self.model_state = ModelState::Reconnecting;
         self.stats.reconnects += 1;
         self.active_response = None;
@@ -291,6 +294,21 @@ impl CallCore {
         self.pacer.flush();
         self.push_hold_tone();
         self.outputs.push_back(CallOutput::ReconnectModel);
+    }
+
+    /// Replaces the model session before the provider's session cap (60
+    /// minutes for OpenAI): no hold tone, nothing flushed; the new session
+    /// gets the conversation replayed when it is ready. Returns false (and
+    /// does nothing) while the agent is speaking: try again shortly.
+    pub fn on_model_rollover(&mut self) -> bool {
+        if self.agent_speaking() || self.model_state != ModelState::Ready {
+            return false;
+        }
+        self.model_state = ModelState::Reconnecting;
+        self.rolling_over = true;
+        self.active_response = None;
+        self.outputs.push_back(CallOutput::ReconnectModel);
+        true
     }
 
     /// The model cannot be reached at all: say so and end the call.
@@ -326,9 +344,12 @@ impl CallCore {
                 let reconnected = self.model_state == ModelState::Reconnecting;
                 self.model_state = ModelState::Ready;
                 if reconnected {
-                    // Stop the hold tone and bring the new session up to date
-                    // before anything else reaches it.
-                    self.pacer.flush();
+                    // Stop the hold tone (there is none on a rollover) and
+                    // bring the new session up to date before anything else
+                    // reaches it.
+                    if !std::mem::take(&mut self.rolling_over) {
+                        self.pacer.flush();
+                    }
                     self.outputs
                         .push_back(CallOutput::Model(ModelCommand::Replay(
                             self.transcript.clone(),

@@ -273,3 +273,42 @@ fn end_call_hangs_up_after_the_agent_finishes_its_sentence() {
     }
     assert!(h.outputs.contains(&CallOutput::Hangup));
 }
+
+#[test]
+fn rollover_waits_for_silence_then_replays_without_a_hold_tone() {
+    let mut h = Harness::new();
+    h.call.on_model_event(
+        Duration::ZERO,
+        ModelEvent::AgentTranscriptDone {
+            item_id: "a1".into(),
+            transcript: "Hi".into(),
+        },
+    );
+    h.agent_says("resp_1", "item_1", 200);
+    assert!(!h.call.on_model_rollover(), "not while the agent speaks");
+    for i in 0..30 {
+        h.step(i, &quiet(i));
+    }
+    h.outputs.clear();
+    assert!(h.call.on_model_rollover());
+    h.drain(Duration::ZERO);
+    assert_eq!(h.outputs, vec![CallOutput::ReconnectModel]);
+    h.step(31, &quiet(31));
+    assert!(
+        h.outputs
+            .iter()
+            .all(|o| !matches!(o, CallOutput::Audio { .. })),
+        "no hold tone on a rollover"
+    );
+    h.outputs.clear();
+    h.call.on_model_event(Duration::ZERO, ModelEvent::Ready);
+    h.drain(Duration::ZERO);
+    assert!(
+        matches!(h.outputs.first(), Some(CallOutput::Model(ModelCommand::Replay(items))) if items.len() == 1)
+    );
+    assert_eq!(
+        h.call.stats().reconnects,
+        0,
+        "a rollover is not a reconnect"
+    );
+}

@@ -41,6 +41,10 @@ pub struct CallSetup {
 const MAX_GAP_MS: u64 = 10_000;
 /// Reconnect attempts before giving up on the model.
 const MAX_RECONNECTS: u32 = 5;
+/// Sessions are replaced before OpenAI's 60-minute cap.
+const ROLLOVER_AFTER: Duration = Duration::from_secs(55 * 60);
+/// Retry a rollover this often while the agent is speaking.
+const ROLLOVER_RETRY: Duration = Duration::from_secs(5);
 /// Tool calls must answer within this.
 const TOOL_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -86,6 +90,7 @@ struct CallTask {
     tool_rx: mpsc::Receiver<(String, String)>,
     hangup: bool,
     model_alive: bool,
+    rollover_at: Instant,
 }
 
 impl CallTask {
@@ -109,6 +114,7 @@ impl CallTask {
             tool_rx,
             hangup: false,
             model_alive: true,
+            rollover_at: Instant::now() + ROLLOVER_AFTER,
         };
         let socket = match tokio::time::timeout(STREAM_WAIT, socket).await {
             Ok(Ok(socket)) => socket,
@@ -159,6 +165,14 @@ impl CallTask {
                 () = tokio::time::sleep_until(tick_at) => {
                     let now = self.now();
                     self.core.on_tick(now);
+                }
+                () = tokio::time::sleep_until(self.rollover_at) => {
+                    if self.core.on_model_rollover() {
+                        tracing::info!("rolling the model session over before its time cap");
+                        self.rollover_at = Instant::now() + ROLLOVER_AFTER;
+                    } else {
+                        self.rollover_at = Instant::now() + ROLLOVER_RETRY;
+                    }
                 }
                 () = sleep_opt(reconnect_at) => {
                     self.reconnect_at = None;
@@ -312,7 +326,12 @@ impl CallTask {
                     true
                 }
                 CallOutput::ReconnectModel => {
-                    self.schedule_reconnect();
+                    if self.model_alive {
+                        // A rollover: the old session still works; replace it now.
+                        self.model = open(&self.setup.backend, &self.setup.session);
+                    } else {
+                        self.schedule_reconnect();
+                    }
                     true
                 }
                 CallOutput::Hangup => {
