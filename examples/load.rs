@@ -10,6 +10,8 @@
 mod fake_realtime;
 #[path = "../tests/support/load.rs"]
 mod load;
+#[path = "../tests/support/server.rs"]
+mod server;
 #[path = "../tests/support/twilio_sim.rs"]
 mod twilio_sim;
 

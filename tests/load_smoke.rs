@@ -5,6 +5,7 @@
 mod support {
     pub mod fake_realtime;
     pub mod load;
+    pub mod server;
     pub mod twilio_sim;
     pub mod wav;
 }

@@ -5,65 +5,18 @@
 
 mod support {
     pub mod fake_realtime;
+    pub mod server;
     pub mod twilio_sim;
     pub mod wav;
 }
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::fake_realtime::{start, FakeConfig};
+use support::server::AUTH;
 use support::twilio_sim::{connect_stream, signed_webhook, stream_of, SimCall};
 use warmline::media::g711::ulaw_encode;
-
-const AUTH: &str = "test-auth-token";
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_server(model_url: &str) -> (Server, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_warmline"))
-        .env("WARMLINE_SERVER__HTTP_LISTEN", &addr)
-        .env("WARMLINE_TWILIO__PUBLIC_BASE_URL", format!("http://{addr}"))
-        .env("WARMLINE_MODEL__OPENAI_URL", model_url)
-        .env("WARMLINE_MODEL__BACKEND", "openai")
-        .env("OPENAI_API_KEY", "sk-test-fake")
-        .env("TWILIO_AUTH_TOKEN", AUTH)
-        .env_remove("WARMLINE_CONFIG")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            println!("server: {line}");
-            let _ = tx.send(line);
-        }
-    });
-    while !rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("starts")
-        .contains("listening")
-    {}
-    (Server(child), addr)
-}
 
 fn agent_audio() -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/audio/agent_02.wav");
@@ -87,7 +40,16 @@ async fn a_dropped_model_socket_mid_response_is_survived_with_audio_within_500_m
         delta_interval: Duration::from_millis(150),
     })
     .await;
-    let (_server, addr) = start_server(&model_url);
+    let server = support::server::start(
+        env!("CARGO_BIN_EXE_warmline"),
+        &[
+            ("WARMLINE_MODEL__OPENAI_URL", Some(model_url.as_str())),
+            ("WARMLINE_MODEL__BACKEND", Some("openai")),
+            ("OPENAI_API_KEY", Some("sk-test-fake")),
+        ],
+        true,
+    );
+    let addr = server.addr.clone();
     let answer = signed_webhook(&addr, AUTH, "CA_reconnect");
     let (url, token) = stream_of(&answer.body);
     let ws = connect_stream(&url, AUTH, None).await.expect("upgrade");

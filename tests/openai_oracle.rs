@@ -2,8 +2,9 @@
 //! the `openai` package's GA `RealtimeClientEvent`, with no unknown field at
 //! any level (tests/oracles/openai_oracle.py).
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+mod support {
+    pub mod oracle;
+}
 
 use serde_json::{json, Value};
 use warmline::model::openai::session::OpenAiSession;
@@ -12,30 +13,7 @@ use warmline::model::{
 };
 
 fn validate(events: &[Value]) {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/oracles/openai_oracle.py"
-    );
-    let mut child = Command::new("python3")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 runs (scripts/install-deps installs the openai package)");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(Value::Array(events.to_vec()).to_string().as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("oracle finishes");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let answer: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let answer = support::oracle::answer("openai_oracle.py", &Value::Array(events.to_vec()));
     assert_eq!(answer["ok"], json!(events.len()));
 }
 
@@ -144,24 +122,7 @@ fn every_client_event_of_a_scripted_call_is_a_valid_ga_event() {
 #[test]
 fn the_oracle_rejects_a_beta_shaped_event() {
     let beta = json!({"type": "session.update", "session": {"type": "realtime", "input_audio_format": "g711_ulaw"}});
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/oracles/openai_oracle.py"
-    );
-    let mut child = Command::new("python3")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(json!([beta]).to_string().as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("finishes");
+    let out = support::oracle::run("openai_oracle.py", &json!([beta]));
     assert!(
         !out.status.success(),
         "the oracle must catch unknown fields"

@@ -4,69 +4,27 @@
 //! get 403.
 
 mod support {
+    pub mod oracle;
+    pub mod server;
     pub mod twilio_sim;
     pub mod wav;
 }
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use support::server::{ServerProcess, AUTH};
 use support::twilio_sim::{
     connect_stream, post_form, signed_webhook, stream_of, webhook_params, SimCall,
 };
 use warmline::media::g711::ulaw_encode;
 
-const AUTH: &str = "test-auth-token";
-
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server() -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("free port")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_warmline"))
-        .env("WARMLINE_SERVER__HTTP_LISTEN", &addr)
-        .env("WARMLINE_TWILIO__PUBLIC_BASE_URL", format!("http://{addr}"))
-        .env("TWILIO_AUTH_TOKEN", AUTH)
-        .env_remove("OPENAI_API_KEY")
-        .env_remove("WARMLINE_CONFIG")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn warmline");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            println!("server: {line}");
-            let _ = tx.send(line);
-        }
-    });
-    loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("server starts");
-        if line.contains("listening") {
-            break;
-        }
-    }
-    Server { child, addr }
+fn start_server() -> ServerProcess {
+    support::server::start(
+        env!("CARGO_BIN_EXE_warmline"),
+        &[("OPENAI_API_KEY", None)],
+        true,
+    )
 }
 
 fn mulaw(wav: &str) -> Vec<u8> {
@@ -194,46 +152,29 @@ async fn unsigned_wrongly_signed_and_reused_requests_get_403() {
     drop(server);
 }
 
-fn oracle(input: &serde_json::Value) -> serde_json::Value {
-    use std::io::Write;
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/oracles/twilio_oracle.py"
-    );
-    let mut child = Command::new("python3")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.to_string().as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("oracle");
-    assert!(out.status.success());
-    serde_json::from_slice(&out.stdout).expect("json")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_webhook_signed_by_the_twilio_package_gets_twiml_the_twilio_package_builds_identically() {
     let server = start_server();
     let params = webhook_params("CA_oracle");
     let url = format!("http://{}/twilio/voice", server.addr);
-    let signed = oracle(&serde_json::json!({"signatures": [{
-        "token": AUTH, "url": url,
-        "params": params.iter().map(|(k, v)| (k.clone(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
-    }]}));
+    let signed = support::oracle::answer(
+        "twilio_oracle.py",
+        &serde_json::json!({"signatures": [{
+            "token": AUTH, "url": url,
+            "params": params.iter().map(|(k, v)| (k.clone(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
+        }]}),
+    );
     let signature = signed["signatures"][0].as_str().expect("signature");
     let answer = post_form(&server.addr, "/twilio/voice", &params, Some(signature));
     assert_eq!(answer.status, 200, "{}", answer.body);
     let (stream_url, token) = stream_of(&answer.body);
-    let rebuilt = oracle(&serde_json::json!({"twiml": [{
-        "url": stream_url, "name": "warmline", "status_callback": null,
-        "parameters": [["call_token", token]],
-    }]}));
+    let rebuilt = support::oracle::answer(
+        "twilio_oracle.py",
+        &serde_json::json!({"twiml": [{
+            "url": stream_url, "name": "warmline", "status_callback": null,
+            "parameters": [["call_token", token]],
+        }]}),
+    );
     assert_eq!(rebuilt["twiml"][0].as_str(), Some(answer.body.as_str()));
     drop(server);
 }

@@ -1,38 +1,16 @@
 //! warmline's Twilio signature and TwiML against the `twilio` Python
 //! package (tests/oracles/twilio_oracle.py), the outside reference.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+mod support {
+    pub mod oracle;
+}
 
 use serde_json::{json, Value};
 use warmline::ingress::twilio::signature::{compute, validate};
 use warmline::ingress::twilio::twiml::ConnectStream;
 
 fn oracle(input: &Value) -> Value {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/oracles/twilio_oracle.py"
-    );
-    let mut child = Command::new("python3")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 runs (scripts/install-deps installs the twilio package)");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.to_string().as_bytes())
-        .expect("write cases");
-    let out = child.wait_with_output().expect("oracle finishes");
-    assert!(
-        out.status.success(),
-        "oracle failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("oracle JSON")
+    support::oracle::answer("twilio_oracle.py", input)
 }
 
 #[test]

@@ -6,8 +6,6 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -18,57 +16,20 @@ use tokio_tungstenite::tungstenite::Message;
 use super::fake_realtime::{self, FakeConfig};
 use super::twilio_sim::{connect_stream, signed_webhook, stream_of};
 
-const AUTH: &str = "load-auth-token";
-
-/// A running server process.
-pub struct ServerProcess {
-    pub child: Child,
-    pub addr: String,
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+pub use super::server::ServerProcess;
+use super::server::AUTH;
 
 /// Starts `binary` against the model at `model_url`.
 pub fn start_server(binary: &str, model_url: &str) -> ServerProcess {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let mut child = Command::new(binary)
-        .env("WARMLINE_SERVER__HTTP_LISTEN", &addr)
-        .env("WARMLINE_TWILIO__PUBLIC_BASE_URL", format!("http://{addr}"))
-        .env("WARMLINE_MODEL__OPENAI_URL", model_url)
-        .env("WARMLINE_MODEL__BACKEND", "openai")
-        .env("OPENAI_API_KEY", "sk-load")
-        .env("TWILIO_AUTH_TOKEN", AUTH)
-        .env_remove("WARMLINE_CONFIG")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn warmline");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    // With RUST_LOG=warn nothing is printed: wait for the port instead.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(&addr).is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        let _ = rx.try_recv();
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    ServerProcess { child, addr }
+    super::server::start(
+        binary,
+        &[
+            ("WARMLINE_MODEL__OPENAI_URL", Some(model_url)),
+            ("WARMLINE_MODEL__BACKEND", Some("openai")),
+            ("OPENAI_API_KEY", Some("sk-load")),
+        ],
+        false,
+    )
 }
 
 /// CPU seconds (user + system) and RSS bytes of a process, from /proc.

@@ -1,0 +1,66 @@
+//! Starts the real `warmline` binary for a test on a free loopback port,
+//! with Twilio signing on, and stops it when dropped.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The auth token every test server and simulated Twilio share.
+pub const AUTH: &str = "test-auth-token";
+
+/// A running server process; killed on drop.
+pub struct ServerProcess {
+    pub child: Child,
+    pub addr: String,
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `binary` with `env` added (a `None` value removes the variable),
+/// echoes its log lines to the test output when `echo` is set, and waits
+/// until it accepts connections.
+pub fn start(binary: &str, env: &[(&str, Option<&str>)], echo: bool) -> ServerProcess {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("free port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut command = Command::new(binary);
+    command
+        .env("WARMLINE_SERVER__HTTP_LISTEN", &addr)
+        .env("WARMLINE_TWILIO__PUBLIC_BASE_URL", format!("http://{addr}"))
+        .env("TWILIO_AUTH_TOKEN", AUTH)
+        .env_remove("WARMLINE_CONFIG")
+        .env("RUST_LOG", if echo { "info" } else { "warn" })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (key, value) in env {
+        match value {
+            Some(v) => command.env(key, v),
+            None => command.env_remove(key),
+        };
+    }
+    let mut child = command.spawn().expect("spawn warmline");
+    let stdout = child.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if echo {
+                println!("server: {line}");
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    ServerProcess { child, addr }
+}
