@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use rubato::WindowFunction;
-use warmline::media::analysis::{best_lag, fit_sine};
+use warmline::media::analysis::{best_lag, fit_sine, lowpassed_noise};
 use warmline::media::frame::{Frame, MediaTime, SampleRate};
 use warmline::media::resample::{Resampler, ResamplerConfig};
 
@@ -86,18 +86,7 @@ fn main() {
                 gmax = gmax.max(g);
             }
             // Measured delay: cross-correlate band-limited noise.
-            let mut state = 0x9E37_79B9u32;
-            let mut prev = 0.0;
-            let noise: Vec<f64> = (0..8000)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 17;
-                    state ^= state << 5;
-                    let white = f64::from(state) / f64::from(u32::MAX) - 0.5;
-                    prev = 0.5 * prev + 0.5 * white;
-                    prev
-                })
-                .collect();
+            let noise = lowpassed_noise(0x9E37_79B9, 8000);
             let (y, _) = round_trip(mid, config, &frames_of(SampleRate::Hz8000, &noise));
             let lag = best_lag(&noise[800..7000], &y[800..], 200);
             // Cost: median of 9 runs of 500 frames up+down.

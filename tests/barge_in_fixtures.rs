@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use serde_json::Value;
 use warmline::call::{CallConfig, CallCore, CallOutput};
-use warmline::media::g711::ulaw_encode;
 use warmline::model::{ModelCommand, ModelEvent};
 
 const TICK: Duration = Duration::from_millis(20);
@@ -26,18 +25,6 @@ fn fixture(name: &str) -> PathBuf {
 fn label(name: &str) -> Value {
     let text = std::fs::read_to_string(fixture(name)).expect("label");
     serde_json::from_str(&text).expect("json")
-}
-
-fn mulaw_of(wav: &str) -> Vec<u8> {
-    support::wav::frames_8k(&fixture(wav))
-        .iter()
-        .flat_map(|f| {
-            f.samples()
-                .iter()
-                .map(|&s| ulaw_encode(s))
-                .collect::<Vec<_>>()
-        })
-        .collect()
 }
 
 struct Outcome {
@@ -133,7 +120,7 @@ fn overlap_fixtures() -> Vec<String> {
 fn caller_speech_over_the_agent_clears_within_100_ms_of_onset_and_truncates_to_what_was_played() {
     for name in overlap_fixtures() {
         let l = label(&format!("{name}.json"));
-        let agent = mulaw_of(l["agent_source"].as_str().expect("agent source"));
+        let agent = support::wav::fixture_mulaw(l["agent_source"].as_str().expect("agent source"));
         let onset_ms = l["speech"][0]["start_ms"].as_u64().expect("onset");
         let out = run(&agent, &format!("{name}.wav"));
         let clear = out
@@ -173,7 +160,7 @@ fn agent_echo_10_to_25_db_down_does_not_barge_in() {
         "echo_80ms_15db",
     ] {
         let l = label(&format!("{name}.json"));
-        let agent = mulaw_of(l["agent_source"].as_str().expect("agent source"));
+        let agent = support::wav::fixture_mulaw(l["agent_source"].as_str().expect("agent source"));
         let out = run(&agent, &format!("{name}.wav"));
         assert!(
             out.barge_in.is_none(),
@@ -187,7 +174,7 @@ fn agent_echo_10_to_25_db_down_does_not_barge_in() {
 fn coughs_clicks_and_pops_while_the_agent_speaks_do_not_barge_in() {
     // A long agent turn: every agent fixture back to back.
     let agent: Vec<u8> = (1..=6)
-        .flat_map(|i| mulaw_of(&format!("agent_{i:02}.wav")))
+        .flat_map(|i| support::wav::fixture_mulaw(&format!("agent_{i:02}.wav")))
         .collect();
     for i in 1..=4 {
         let name = format!("bursts_{i:02}.wav");
@@ -203,7 +190,7 @@ fn coughs_clicks_and_pops_while_the_agent_speaks_do_not_barge_in() {
 #[test]
 fn caller_speech_at_normal_level_barges_in() {
     let agent: Vec<u8> = (1..=6)
-        .flat_map(|i| mulaw_of(&format!("agent_{i:02}.wav")))
+        .flat_map(|i| support::wav::fixture_mulaw(&format!("agent_{i:02}.wav")))
         .collect();
     let mut fired = 0;
     let mut reactions = Vec::new();

@@ -10,32 +10,17 @@ mod support {
     pub mod wav;
 }
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use support::fake_realtime::{start, FakeConfig};
 use support::server::AUTH;
 use support::twilio_sim::{connect_stream, signed_webhook, stream_of, SimCall};
-use warmline::media::g711::ulaw_encode;
-
-fn agent_audio() -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/audio/agent_02.wav");
-    support::wav::frames_8k(&path)
-        .iter()
-        .flat_map(|f| {
-            f.samples()
-                .iter()
-                .map(|&s| ulaw_encode(s))
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_model_socket_mid_response_is_survived_with_audio_within_500_ms_and_replay_first()
 {
     let (model_url, record) = start(FakeConfig {
-        audio: agent_audio(),
+        audio: support::wav::fixture_mulaw("agent_02.wav"),
         drop_connection_after_deltas: Some((0, 4)),
         delta_interval: Duration::from_millis(150),
     })

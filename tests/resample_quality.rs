@@ -1,7 +1,7 @@
 //! The resampler keeps telephone-band tones clean through a round trip and
 //! reports a delay that matches what it does.
 
-use warmline::media::analysis::{best_lag, fit_sine};
+use warmline::media::analysis::{best_lag, fit_sine, lowpassed_noise};
 use warmline::media::frame::{Frame, MediaTime, SampleRate};
 use warmline::media::resample::Resampler;
 
@@ -74,17 +74,7 @@ fn telephone_band_tones_keep_40_db_snr_through_8_16_8() {
 #[test]
 fn every_stage_reports_at_most_3_ms_and_the_round_trip_delay_is_what_it_reports() {
     // Low-passed noise so the cross-correlation has one clear peak.
-    let mut state = 0x2545_F491u32;
-    let mut prev = 0.0;
-    let noise: Vec<f64> = (0..8000)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            prev = 0.5 * prev + 0.5 * (f64::from(state) / f64::from(u32::MAX) - 0.5);
-            prev
-        })
-        .collect();
+    let noise = lowpassed_noise(0x2545_F491, 8000);
     for mid in [
         SampleRate::Hz16000,
         SampleRate::Hz24000,

@@ -10,14 +10,12 @@ mod support {
     pub mod wav;
 }
 
-use std::path::Path;
 use std::time::Duration;
 
 use support::server::{ServerProcess, AUTH};
 use support::twilio_sim::{
     connect_stream, post_form, signed_webhook, stream_of, webhook_params, SimCall,
 };
-use warmline::media::g711::ulaw_encode;
 
 fn start_server() -> ServerProcess {
     support::server::start(
@@ -25,21 +23,6 @@ fn start_server() -> ServerProcess {
         &[("OPENAI_API_KEY", None)],
         true,
     )
-}
-
-fn mulaw(wav: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/audio")
-        .join(wav);
-    support::wav::frames_8k(&path)
-        .iter()
-        .flat_map(|f| {
-            f.samples()
-                .iter()
-                .map(|&s| ulaw_encode(s))
-                .collect::<Vec<_>>()
-        })
-        .collect()
 }
 
 fn silence(ms: usize) -> Vec<u8> {
@@ -67,7 +50,8 @@ async fn demo_call_greets_answers_a_turn_honours_barge_in_and_ends_on_dtmf_9() {
     assert!(call.observed.first_media_at.expect("audio") < Duration::from_millis(1_500));
 
     // The caller takes a turn; the demo answers after it.
-    call.stream(&mulaw("caller_03.wav")).await;
+    call.stream(&support::wav::fixture_mulaw("caller_03.wav"))
+        .await;
     call.stream(&silence(1_500)).await;
     let after_turn = call.observed.media_frames;
     assert!(
@@ -76,10 +60,12 @@ async fn demo_call_greets_answers_a_turn_honours_barge_in_and_ends_on_dtmf_9() {
     );
 
     // Another turn, then talk over the answer: barge-in clears playback.
-    call.stream(&mulaw("caller_05.wav")).await;
+    call.stream(&support::wav::fixture_mulaw("caller_05.wav"))
+        .await;
     call.stream(&silence(400)).await; // the answer starts
     let clears_before = call.observed.clears;
-    call.stream(&mulaw("caller_07.wav")).await;
+    call.stream(&support::wav::fixture_mulaw("caller_07.wav"))
+        .await;
     assert!(
         call.observed.clears > clears_before,
         "barge-in did not clear playback"

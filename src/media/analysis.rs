@@ -89,6 +89,22 @@ pub fn best_lag(reference: &[f64], delayed: &[f64], max_lag: usize) -> usize {
     best.0
 }
 
+/// `n` samples of seeded, gently low-passed white noise in ±0.5: a test
+/// signal whose cross-correlation has one clear peak.
+pub fn lowpassed_noise(seed: u32, n: usize) -> Vec<f64> {
+    let mut state = seed.max(1);
+    let mut prev = 0.0;
+    (0..n)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            prev = 0.5 * prev + 0.5 * (f64::from(state) / f64::from(u32::MAX) - 0.5);
+            prev
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

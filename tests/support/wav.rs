@@ -23,3 +23,19 @@ pub fn frames_8k(path: &Path) -> Vec<Frame> {
         })
         .collect()
 }
+
+/// An audio fixture (`fixtures/audio/{name}`) as μ-law bytes, as a model
+/// or Twilio would carry it.
+pub fn fixture_mulaw(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/audio")
+        .join(name);
+    frames_8k(&path)
+        .iter()
+        .flat_map(|f| {
+            f.samples()
+                .iter()
+                .map(|&s| warmline::media::g711::ulaw_encode(s))
+        })
+        .collect()
+}

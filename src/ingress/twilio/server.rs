@@ -131,6 +131,18 @@ impl TwilioService {
         })
     }
 
+    /// Checks a form-encoded webhook against the public URL it was sent to.
+    fn check_form(
+        &self,
+        uri: &Uri,
+        headers: &HeaderMap,
+        params: &[(String, String)],
+    ) -> Result<(), Refusal> {
+        let base = self.base_url(headers);
+        let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+        self.check(&format!("{base}{path}"), params, headers)
+    }
+
     fn new_token() -> String {
         let mut bytes = [0u8; 16];
         // A failing system RNG leaves zeros; the token is then still unique
@@ -198,6 +210,12 @@ pub fn routes(service: Arc<TwilioService>) -> Router {
         .with_state(service)
 }
 
+/// The WebSocket form of an http(s) base URL.
+fn ws_base(base: &str) -> String {
+    base.replacen("https://", "wss://", 1)
+        .replacen("http://", "ws://", 1)
+}
+
 fn xml(body: String) -> Response {
     ([("content-type", "text/xml; charset=utf-8")], body).into_response()
 }
@@ -208,11 +226,10 @@ async fn voice(
     headers: HeaderMap,
     Form(params): Form<Vec<(String, String)>>,
 ) -> Response {
-    let base = service.base_url(&headers);
-    let path = uri.path_and_query().map_or("/twilio/voice", |p| p.as_str());
-    if let Err(refusal) = service.check(&format!("{base}{path}"), &params, &headers) {
+    if let Err(refusal) = service.check_form(&uri, &headers, &params) {
         return refusal.into_response();
     }
+    let base = service.base_url(&headers);
     let call_sid = params
         .iter()
         .find(|(k, _)| k == "CallSid")
@@ -238,9 +255,7 @@ async fn voice(
             "Sorry, we cannot take your call right now.",
         ));
     }
-    let ws_base = base
-        .replacen("https://", "wss://", 1)
-        .replacen("http://", "ws://", 1);
+    let ws_base = ws_base(&base);
     tracing::info!(%call_sid, "voice webhook: connecting the stream");
     xml(ConnectStream {
         url: format!("{ws_base}/twilio/stream/{token}"),
@@ -257,11 +272,7 @@ async fn status(
     headers: HeaderMap,
     Form(params): Form<Vec<(String, String)>>,
 ) -> Response {
-    let base = service.base_url(&headers);
-    let path = uri
-        .path_and_query()
-        .map_or("/twilio/status", |p| p.as_str());
-    if let Err(refusal) = service.check(&format!("{base}{path}"), &params, &headers) {
+    if let Err(refusal) = service.check_form(&uri, &headers, &params) {
         return refusal.into_response();
     }
     let get = |k: &str| {
@@ -285,9 +296,7 @@ async fn stream(
     ws: WebSocketUpgrade,
 ) -> Response {
     let base = service.base_url(&headers);
-    let ws_base = base
-        .replacen("https://", "wss://", 1)
-        .replacen("http://", "ws://", 1);
+    let ws_base = ws_base(&base);
     let url = format!("{ws_base}/twilio/stream/{token}");
     if let Err(refusal) = service.check(&url, &[], &headers) {
         return refusal.into_response();
