@@ -4,6 +4,7 @@
 //! `/healthz` answers 200 while the process runs (liveness). `/readyz`
 //! answers 200 while the server takes new calls and 503 once shutdown has
 //! begun, so a load balancer drains the instance before it stops.
+//! `/metrics` renders the Prometheus exposition (see [`crate::metrics`]).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,9 +12,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderName, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
@@ -21,6 +24,7 @@ use tokio::net::TcpListener;
 #[derive(Clone, Debug, Default)]
 pub struct AppState {
     ready: Arc<AtomicBool>,
+    metrics: Option<PrometheusHandle>,
 }
 
 impl AppState {
@@ -28,7 +32,14 @@ impl AppState {
     pub fn new() -> AppState {
         AppState {
             ready: Arc::new(AtomicBool::new(true)),
+            metrics: None,
         }
+    }
+
+    /// Serves `/metrics` from this recorder.
+    pub fn with_metrics(mut self, handle: PrometheusHandle) -> AppState {
+        self.metrics = Some(handle);
+        self
     }
 
     /// Marks the server as draining (readiness fails from now on).
@@ -63,6 +74,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .with_state(state)
 }
 
@@ -78,6 +90,20 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({ "status": "draining" })),
         )
+    }
+}
+
+async fn metrics(
+    State(state): State<AppState>,
+) -> (StatusCode, [(HeaderName, &'static str); 1], String) {
+    let content_type = (CONTENT_TYPE, "text/plain; version=0.0.4");
+    match &state.metrics {
+        Some(handle) => (StatusCode::OK, [content_type], handle.render()),
+        None => (
+            StatusCode::NOT_FOUND,
+            [content_type],
+            "no metrics recorder is installed\n".to_owned(),
+        ),
     }
 }
 

@@ -9,7 +9,8 @@
 //!   project, never does I/O and never reads a clock.
 //! - [`config`] loads and validates the TOML configuration.
 //! - [`http`] is the axum server (health, readiness; later the webhooks).
-//! - [`telemetry`] sets up logging.
+//! - [`telemetry`] sets up logging; [`metrics`] names the per-call figures
+//!   and exports them for Prometheus.
 //! - [`tls`] owns the process-wide rustls crypto provider.
 
 #![forbid(unsafe_code)]
@@ -20,6 +21,7 @@ pub mod config;
 pub mod http;
 pub mod ingress;
 pub mod media;
+pub mod metrics;
 pub mod model;
 pub mod telemetry;
 pub mod tls;

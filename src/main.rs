@@ -92,7 +92,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
         ?secrets,
         "warmline starting"
     );
-    let state = http::AppState::new();
+    let metrics = warmline::metrics::install()?;
+    tokio::spawn(warmline::metrics::run_upkeep(
+        metrics.clone(),
+        std::time::Duration::from_secs(5),
+    ));
+    let state = http::AppState::new().with_metrics(metrics);
     let (router, backend) = warmline::app::build(&config, &secrets, state.clone())?;
     info!(backend, "model backend");
     let listener = http::bind(config.server.http_listen).await?;

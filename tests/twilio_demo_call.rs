@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use support::server::{ServerProcess, AUTH};
 use support::twilio_sim::{
-    connect_stream, post_form, signed_webhook, stream_of, webhook_params, SimCall,
+    connect_stream, http_get, metric, post_form, signed_webhook, stream_of, webhook_params, SimCall,
 };
 
 fn start_server() -> ServerProcess {
@@ -79,6 +79,26 @@ async fn demo_call_greets_answers_a_turn_honours_barge_in_and_ends_on_dtmf_9() {
         call.observed.closed_by_server,
         "the call did not end on DTMF 9"
     );
+
+    // The call's figures reached the metrics endpoint.
+    let metrics = http_get(&server.addr, "/metrics");
+    assert_eq!(metrics.status, 200);
+    let m = |series: &str| metric(&metrics.body, series).unwrap_or(-1.0);
+    assert_eq!(
+        m("warmline_calls_started_total{ingress=\"twilio\"}"),
+        1.0,
+        "{}",
+        metrics.body
+    );
+    assert_eq!(m("warmline_first_audio_seconds_count"), 1.0);
+    let first_audio = m("warmline_first_audio_seconds_sum");
+    assert!((0.0..1.5).contains(&first_audio), "{first_audio}");
+    assert!(m("warmline_model_round_trip_seconds_count") >= 1.0);
+    assert!(m("warmline_barge_ins_total") >= 1.0, "{}", metrics.body);
+    assert!(m("warmline_barge_in_reaction_seconds_count") >= 1.0);
+    assert!(m("warmline_barge_in_truncated_audio_seconds_count") >= 1.0);
+    // Every agent frame sent was timed against its slot.
+    assert!(m("warmline_playout_lateness_seconds_count") >= greeting_frames as f64);
     drop(server);
 }
 

@@ -110,6 +110,22 @@ pub enum CallOutput {
     },
     /// A barge-in happened.
     BargeIn(BargeInRecord),
+    /// A per-call figure, for metrics.
+    Figure(CallFigure),
+}
+
+/// Per-call figures reported as they happen (barge-ins have their own
+/// [`CallOutput::BargeIn`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallFigure {
+    /// Stream start to the first agent audio released.
+    FirstAudio(Duration),
+    /// The caller's turn ended this long before the first audio of the
+    /// agent's answer was released: one model round trip as the caller
+    /// feels it.
+    ModelRoundTrip(Duration),
+    /// The model session was lost and is being reopened.
+    ModelReconnect,
 }
 
 /// Per-call figures.
@@ -123,6 +139,8 @@ pub struct CallStats {
     pub reconnects: u32,
     /// Model responses started.
     pub responses: u32,
+    /// Each caller turn end to the first audio of the answer.
+    pub round_trips: Vec<Duration>,
     /// Late deltas of cancelled responses dropped.
     pub dropped_deltas: u64,
 }
@@ -142,6 +160,8 @@ pub struct CallCore {
     transcript: Vec<ConversationItem>,
     next_source: u64,
     stream_started_at: Option<Duration>,
+    /// When the caller's last turn ended, until the answer starts playing.
+    turn_ended_at: Option<Duration>,
     /// The caller stream's media time mapped to the call clock at start.
     hangup_when_played: bool,
     hung_up: bool,
@@ -174,6 +194,7 @@ impl CallCore {
             transcript: Vec::new(),
             next_source: HOLD_SOURCE + 1,
             stream_started_at: None,
+            turn_ended_at: None,
             hangup_when_played: false,
             hung_up: false,
             rolling_over: false,
@@ -244,9 +265,15 @@ impl CallCore {
             Some(VadEvent::SpeechStarted { .. }) => self
                 .outputs
                 .push_back(CallOutput::CallerTurn { started: true }),
-            Some(VadEvent::SpeechStopped { .. }) => self
-                .outputs
-                .push_back(CallOutput::CallerTurn { started: false }),
+            Some(VadEvent::SpeechStopped { .. }) => {
+                // A turn that ends while the agent talks on (a cough, a
+                // backchannel) is not waiting for an answer.
+                if !self.agent_speaking() {
+                    self.turn_ended_at = Some(now);
+                }
+                self.outputs
+                    .push_back(CallOutput::CallerTurn { started: false });
+            }
             None => {}
         }
         if self.vad.is_speaking() && qualifies && self.barge.confirmed() && self.agent_speaking() {
@@ -289,6 +316,8 @@ impl CallCore {
         self.rolling_over = false;
         self.model_state = ModelState::Reconnecting;
         self.stats.reconnects += 1;
+        self.outputs
+            .push_back(CallOutput::Figure(CallFigure::ModelReconnect));
         self.active_response = None;
         // Whatever the old session was saying is gone with it.
         self.pacer.flush();
@@ -476,15 +505,29 @@ impl CallCore {
         let _ = now;
     }
 
+    fn agent_audio_released(&mut self, now: Duration) {
+        if self.stats.first_audio_after.is_none() {
+            let after = now.saturating_sub(self.stream_started_at.unwrap_or_default());
+            self.stats.first_audio_after = Some(after);
+            self.outputs
+                .push_back(CallOutput::Figure(CallFigure::FirstAudio(after)));
+        }
+        if let Some(ended) = self.turn_ended_at.take() {
+            let took = now.saturating_sub(ended);
+            self.stats.round_trips.push(took);
+            self.outputs
+                .push_back(CallOutput::Figure(CallFigure::ModelRoundTrip(took)));
+        }
+    }
+
     /// Runs the playout clock up to `now`.
     pub fn on_tick(&mut self, now: Duration) {
         while let Some(tick) = self.pacer.poll(now) {
             match tick {
                 Tick::Frame(f) => {
                     self.barge.agent_played(f.frame.level_dbfs());
-                    if f.source.0 != HOLD_SOURCE && self.stats.first_audio_after.is_none() {
-                        self.stats.first_audio_after =
-                            Some(now.saturating_sub(self.stream_started_at.unwrap_or_default()));
+                    if f.source.0 != HOLD_SOURCE {
+                        self.agent_audio_released(now);
                     }
                     let mulaw: Vec<u8> =
                         f.frame.samples().iter().map(|&s| ulaw_encode(s)).collect();

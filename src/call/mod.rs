@@ -15,5 +15,7 @@ mod core;
 mod playback;
 
 pub use barge_in::{BargeInConfig, BargeInDetector};
-pub use core::{BargeInRecord, CallConfig, CallCore, CallOutput, CallStats, ModelState};
+pub use core::{
+    BargeInRecord, CallConfig, CallCore, CallFigure, CallOutput, CallStats, ModelState,
+};
 pub use playback::PlaybackTracking;

@@ -27,13 +27,30 @@ impl Drop for ServerProcess {
 /// echoes its log lines to the test output when `echo` is set, and waits
 /// until it accepts connections.
 pub fn start(binary: &str, env: &[(&str, Option<&str>)], echo: bool) -> ServerProcess {
+    start_with(&[], binary, env, echo)
+}
+
+/// [`start`], with the binary run through `launcher` (e.g. `nice -n -19`).
+pub fn start_with(
+    launcher: &[&str],
+    binary: &str,
+    env: &[(&str, Option<&str>)],
+    echo: bool,
+) -> ServerProcess {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("free port")
         .local_addr()
         .expect("addr")
         .port();
     let addr = format!("127.0.0.1:{port}");
-    let mut command = Command::new(binary);
+    let mut command = match launcher.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(binary);
+            c
+        }
+        None => Command::new(binary),
+    };
     command
         .env("WARMLINE_SERVER__HTTP_LISTEN", &addr)
         .env("WARMLINE_TWILIO__PUBLIC_BASE_URL", format!("http://{addr}"))

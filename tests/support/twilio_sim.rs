@@ -59,6 +59,43 @@ pub fn post_form(
     HttpResponse { status, body }
 }
 
+/// GETs `http://{addr}{path}`.
+#[allow(dead_code)] // not every test binary reads metrics
+pub fn http_get(addr: &str, path: &str) -> HttpResponse {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).expect("read");
+    let status = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map_or(String::new(), |(_, b)| b.to_owned());
+    HttpResponse { status, body }
+}
+
+/// The value of the first Prometheus sample whose name and labels start
+/// with `series`, if any.
+#[allow(dead_code)]
+pub fn metric(exposition: &str, series: &str) -> Option<f64> {
+    exposition
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {

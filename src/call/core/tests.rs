@@ -312,3 +312,50 @@ fn rollover_waits_for_silence_then_replays_without_a_hold_tone() {
         "a rollover is not a reconnect"
     );
 }
+
+#[test]
+fn model_round_trip_runs_from_the_callers_turn_end_to_the_answers_first_frame() {
+    let mut h = Harness::new();
+    for i in 0..10 {
+        h.step(i, &quiet(i));
+    }
+    for i in 10..40 {
+        h.step(i, &voiced(i, 6000.0));
+    }
+    // Silence until the VAD ends the turn (its hangover), then 200 ms more
+    // before the model answers.
+    let mut i = 40;
+    while !h
+        .outputs
+        .contains(&CallOutput::CallerTurn { started: false })
+    {
+        h.step(i, &quiet(i));
+        i += 1;
+        assert!(i < 200, "the turn never ended");
+    }
+    let turn_end = TICK * (i - 1) as u32;
+    for _ in 0..10 {
+        h.step(i, &quiet(i));
+        i += 1;
+    }
+    h.agent_says("resp_1", "item_1", 400);
+    h.step(i, &quiet(i));
+    let answered = TICK * i as u32;
+    let figures: Vec<&CallFigure> = h
+        .outputs
+        .iter()
+        .filter_map(|o| match o {
+            CallOutput::Figure(f) => Some(f),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        figures,
+        vec![
+            &CallFigure::FirstAudio(answered),
+            &CallFigure::ModelRoundTrip(answered - turn_end)
+        ]
+    );
+    assert_eq!(answered - turn_end, Duration::from_millis(220));
+    assert_eq!(h.call.stats().round_trips, vec![Duration::from_millis(220)]);
+}

@@ -19,6 +19,7 @@ use super::stream::{self, Inbound};
 use crate::call::{CallConfig, CallCore, CallOutput};
 use crate::media::frame::{Frame, MediaTime, SampleRate};
 use crate::media::g711::ulaw_decode;
+use crate::metrics::CallMetrics;
 use crate::model::link::{DemoRealtime, ModelLink, ModelSession, RealtimeModel};
 use crate::model::{ModelCommand, SessionConfig};
 
@@ -91,6 +92,10 @@ struct CallTask {
     hangup: bool,
     model_alive: bool,
     rollover_at: Instant,
+    metrics: CallMetrics,
+    /// The slot of the frame the current tick releases, to measure how
+    /// late it leaves.
+    tick_due: Option<Instant>,
 }
 
 impl CallTask {
@@ -115,6 +120,8 @@ impl CallTask {
             hangup: false,
             model_alive: true,
             rollover_at: Instant::now() + ROLLOVER_AFTER,
+            metrics: CallMetrics::start("twilio"),
+            tick_due: None,
         };
         let socket = match tokio::time::timeout(STREAM_WAIT, socket).await {
             Ok(Ok(socket)) => socket,
@@ -164,6 +171,7 @@ impl CallTask {
                 }
                 () = tokio::time::sleep_until(tick_at) => {
                     let now = self.now();
+                    self.tick_due = Some(tick_at);
                     self.core.on_tick(now);
                 }
                 () = tokio::time::sleep_until(self.rollover_at) => {
@@ -307,6 +315,10 @@ impl CallTask {
                             .await
                             .is_ok();
                     }
+                    if let Some(due) = self.tick_due.take() {
+                        self.metrics
+                            .frame_sent(Instant::now().saturating_duration_since(due));
+                    }
                     ok
                 }
                 CallOutput::ClearPlayback => socket
@@ -339,8 +351,16 @@ impl CallTask {
                     self.hangup = true;
                     true
                 }
-                // The core logs barge-ins; turns matter to other backends.
-                CallOutput::CallerTurn { .. } | CallOutput::BargeIn(_) => true,
+                CallOutput::BargeIn(record) => {
+                    self.metrics.barge_in(&record);
+                    true
+                }
+                CallOutput::Figure(figure) => {
+                    self.metrics.figure(&figure);
+                    true
+                }
+                // Turns matter to other backends.
+                CallOutput::CallerTurn { .. } => true,
             };
             if !sent {
                 return false;

@@ -1,0 +1,160 @@
+//! Process metrics: the names warmline records, and the Prometheus
+//! exporter behind `GET /metrics`.
+//!
+//! Recording goes through the [`metrics`] facade, so the per-call figures
+//! are hooks any recorder can take (Prometheus here; StatsD or
+//! OpenTelemetry by installing another recorder instead). Without an
+//! installed recorder, as in unit tests, every record is a no-op.
+//!
+//! Units follow Prometheus conventions: durations in seconds, counters end
+//! in `_total`. Histograms have fixed buckets chosen for each figure, so a
+//! scrape costs the same however many calls ran.
+
+use std::time::Duration;
+
+use metrics::{counter, gauge, histogram, Histogram};
+use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::call::{BargeInRecord, CallFigure};
+
+/// Calls accepted, by ingress (`twilio`, `sip`).
+pub const CALLS_STARTED: &str = "warmline_calls_started_total";
+/// Calls in progress, by ingress.
+pub const CALLS_ACTIVE: &str = "warmline_calls_active";
+/// Stream start (or answer) to the first agent audio sent to the caller.
+pub const FIRST_AUDIO: &str = "warmline_first_audio_seconds";
+/// Caller turn end to the first audio of the agent's answer.
+pub const MODEL_ROUND_TRIP: &str = "warmline_model_round_trip_seconds";
+/// Barge-in reaction: the caller's speech onset to the decision.
+pub const BARGE_IN_REACTION: &str = "warmline_barge_in_reaction_seconds";
+/// How much of the interrupted item the caller had heard (the truncation
+/// point sent to the model).
+pub const BARGE_IN_TRUNCATION: &str = "warmline_barge_in_truncated_audio_seconds";
+/// Barge-ins, by trigger (`local_vad`, `model`).
+pub const BARGE_INS: &str = "warmline_barge_ins_total";
+/// Model sessions lost mid-call and reopened.
+pub const MODEL_RECONNECTS: &str = "warmline_model_reconnects_total";
+/// How late each outbound 20 ms frame left, against its slot on the
+/// playout clock.
+pub const PLAYOUT_LATENESS: &str = "warmline_playout_lateness_seconds";
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0,
+];
+const REACTION_BUCKETS: &[f64] = &[0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0];
+const TRUNCATION_BUCKETS: &[f64] = &[0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
+const LATENESS_BUCKETS: &[f64] = &[
+    0.00025, 0.0005, 0.001, 0.0015, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.02, 0.04, 0.1, 0.5,
+];
+
+/// Installs the Prometheus recorder for the process and returns the
+/// handle `/metrics` renders from. Call once, before calls start.
+pub fn install() -> Result<PrometheusHandle, BuildError> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full(FIRST_AUDIO.into()), LATENCY_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Full(MODEL_ROUND_TRIP.into()), LATENCY_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Full(BARGE_IN_REACTION.into()), REACTION_BUCKETS)?
+        .set_buckets_for_metric(
+            Matcher::Full(BARGE_IN_TRUNCATION.into()),
+            TRUNCATION_BUCKETS,
+        )?
+        .set_buckets_for_metric(Matcher::Full(PLAYOUT_LATENESS.into()), LATENESS_BUCKETS)?
+        .install_recorder()?;
+    describe();
+    Ok(handle)
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(CALLS_STARTED, "Calls accepted, by ingress");
+    describe_gauge!(CALLS_ACTIVE, "Calls in progress, by ingress");
+    describe_histogram!(
+        FIRST_AUDIO,
+        Unit::Seconds,
+        "Stream start to the first agent audio sent"
+    );
+    describe_histogram!(
+        MODEL_ROUND_TRIP,
+        Unit::Seconds,
+        "Caller turn end to the first audio of the answer"
+    );
+    describe_histogram!(
+        BARGE_IN_REACTION,
+        Unit::Seconds,
+        "Caller speech onset to the barge-in decision"
+    );
+    describe_histogram!(
+        BARGE_IN_TRUNCATION,
+        Unit::Seconds,
+        "Audio of the interrupted item the caller heard"
+    );
+    describe_counter!(BARGE_INS, "Barge-ins, by trigger");
+    describe_counter!(MODEL_RECONNECTS, "Model sessions reopened mid-call");
+    describe_histogram!(
+        PLAYOUT_LATENESS,
+        Unit::Seconds,
+        "Lateness of outbound 20 ms frames against the playout clock"
+    );
+}
+
+/// Drains the recorder's histogram buffers into their buckets. Histograms
+/// buffer raw samples between upkeeps; without this their memory grows
+/// with the number of frames sent. Run it every few seconds.
+pub async fn run_upkeep(handle: PrometheusHandle, every: Duration) {
+    let mut interval = tokio::time::interval(every);
+    loop {
+        interval.tick().await;
+        handle.run_upkeep();
+    }
+}
+
+/// The figures of one call, recorded as they happen.
+#[derive(Debug)]
+pub struct CallMetrics {
+    ingress: &'static str,
+    playout_lateness: Histogram,
+}
+
+impl CallMetrics {
+    /// A call has started on `ingress`.
+    pub fn start(ingress: &'static str) -> CallMetrics {
+        counter!(CALLS_STARTED, "ingress" => ingress).increment(1);
+        gauge!(CALLS_ACTIVE, "ingress" => ingress).increment(1.0);
+        CallMetrics {
+            ingress,
+            // Looked up once: recorded for every frame.
+            playout_lateness: histogram!(PLAYOUT_LATENESS),
+        }
+    }
+
+    /// One outbound frame left `late` after its slot.
+    pub fn frame_sent(&self, late: Duration) {
+        self.playout_lateness.record(late.as_secs_f64());
+    }
+
+    /// A figure the call core reported.
+    pub fn figure(&self, figure: &CallFigure) {
+        match figure {
+            CallFigure::FirstAudio(after) => histogram!(FIRST_AUDIO).record(after.as_secs_f64()),
+            CallFigure::ModelRoundTrip(took) => {
+                histogram!(MODEL_ROUND_TRIP).record(took.as_secs_f64())
+            }
+            CallFigure::ModelReconnect => counter!(MODEL_RECONNECTS).increment(1),
+        }
+    }
+
+    /// A barge-in the call core decided.
+    pub fn barge_in(&self, record: &BargeInRecord) {
+        counter!(BARGE_INS, "trigger" => record.trigger).increment(1);
+        histogram!(BARGE_IN_REACTION).record(record.reaction_ms.max(0) as f64 / 1000.0);
+        if let Some((_, heard_ms)) = &record.truncated_item {
+            histogram!(BARGE_IN_TRUNCATION).record(*heard_ms as f64 / 1000.0);
+        }
+    }
+}
+
+impl Drop for CallMetrics {
+    fn drop(&mut self) {
+        gauge!(CALLS_ACTIVE, "ingress" => self.ingress).decrement(1.0);
+    }
+}
