@@ -305,16 +305,19 @@ impl CallTask {
             };
             let sent = match output {
                 CallOutput::Audio { mulaw, mark } => {
+                    // Fed, not sent: one flush (one write) per wake-up
+                    // carries the frame and its mark together.
                     let mut ok = socket
-                        .send(Message::text(stream::media(&sid, &mulaw)))
+                        .feed(Message::text(stream::media(&sid, &mulaw)))
                         .await
                         .is_ok();
                     if let Some(name) = mark {
                         ok &= socket
-                            .send(Message::text(stream::mark(&sid, &name)))
+                            .feed(Message::text(stream::mark(&sid, &name)))
                             .await
                             .is_ok();
                     }
+                    ok &= socket.flush().await.is_ok();
                     if let Some(due) = self.tick_due.take() {
                         self.metrics
                             .frame_sent(Instant::now().saturating_duration_since(due));
