@@ -17,6 +17,7 @@
 //! The SIP layer maps [`NegotiationError`] to `488 Not Acceptable Here` and
 //! [`SdpError`] to `400 Bad Request`.
 
+mod attr;
 mod codec;
 mod model;
 mod negotiate;
@@ -26,10 +27,10 @@ mod reoffer;
 #[cfg(test)]
 mod tests;
 
+pub use attr::{Direction, Rtcp, Rtpmap};
 pub use codec::{Codec, PayloadFormat};
 pub use model::{
-    Attribute, Bandwidth, Connection, Direction, MediaDescription, Origin, Rtcp, Rtpmap,
-    SessionDescription, Timing,
+    Attribute, Bandwidth, Connection, MediaDescription, Origin, SessionDescription, Timing,
 };
 pub use negotiate::{accept_answer, answer, offer, LocalMedia, Negotiated, NegotiationError};
 pub use parse::{SdpError, MAX_BODY_BYTES, MAX_LINES, MAX_LINE_BYTES};

@@ -1,7 +1,7 @@
 //! Audio codecs as SDP names them: encoding names, clock rates and the
 //! RFC 3551 static payload types.
 
-use super::model::Rtpmap;
+use super::attr::Rtpmap;
 
 /// An RTP audio payload format we can name.
 ///

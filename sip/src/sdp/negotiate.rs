@@ -27,10 +27,10 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use super::attr::Direction;
 use super::codec::{Codec, PayloadFormat};
 use super::model::{
-    addr_type, Attribute, Connection, Direction, MediaDescription, Origin, SessionDescription,
-    Timing,
+    addr_type, Attribute, Connection, MediaDescription, Origin, SessionDescription, Timing,
 };
 
 /// Shortest and longest `ptime` we will honour, in ms. Outside this range

@@ -21,9 +21,9 @@
 
 use std::str::FromStr;
 
+use super::attr::parse_digits;
 use super::model::{
-    parse_digits, Attribute, Bandwidth, Connection, MediaDescription, Origin, SessionDescription,
-    Timing,
+    Attribute, Bandwidth, Connection, MediaDescription, Origin, SessionDescription, Timing,
 };
 
 /// Largest SDP body we parse, in bytes. Real offers are under 2 KiB; a

@@ -3,7 +3,8 @@
 //! the first three kinds can be answered automatically with our current
 //! media; only `Modify` needs a fresh negotiation.
 
-use super::model::{Direction, SessionDescription};
+use super::attr::Direction;
+use super::model::SessionDescription;
 
 /// What a new offer from the peer changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
