@@ -12,7 +12,8 @@
 //!   one audio stream, producing a [`Negotiated`] that the media engine can
 //!   act on (codec, payload types, remote RTP/RTCP address, ptime, direction).
 //! - [`classify_reoffer`]: drachtio's refresh/hold/resume/modify test for
-//!   re-INVITEs (see protocols.md §3.8).
+//!   re-INVITEs (see protocols.md §3.8), and [`answer_reoffer`], which
+//!   answers them with the right `o=` version.
 //!
 //! The SIP layer maps [`NegotiationError`] to `488 Not Acceptable Here` and
 //! [`SdpError`] to `400 Bad Request`.
@@ -34,4 +35,4 @@ pub use model::{
 };
 pub use negotiate::{accept_answer, answer, offer, LocalMedia, Negotiated, NegotiationError};
 pub use parse::{SdpError, MAX_BODY_BYTES, MAX_LINES, MAX_LINE_BYTES};
-pub use reoffer::{classify_reoffer, ReofferKind};
+pub use reoffer::{answer_reoffer, classify_reoffer, ReofferKind};

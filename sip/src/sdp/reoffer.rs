@@ -5,6 +5,7 @@
 
 use super::attr::Direction;
 use super::model::SessionDescription;
+use super::negotiate::{answer, LocalMedia, Negotiated, NegotiationError};
 
 /// What a new offer from the peer changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,4 +64,37 @@ pub fn classify_reoffer(
         }
         _ => ReofferKind::Modify,
     }
+}
+
+/// Answers an in-dialog offer, keeping our `o=` version right (RFC 3264
+/// §8): a [`ReofferKind::Refresh`] gets `previous_answer` back unchanged,
+/// same version; any other offer is negotiated afresh, and our version is
+/// bumped from `previous_answer`'s only if the answer's content changed.
+///
+/// `previous_remote` is the peer's last SDP in the dialog and
+/// `previous_answer` the last SDP we sent; `local.session_version` is
+/// ignored in favour of `previous_answer`'s.
+pub fn answer_reoffer(
+    previous_remote: &SessionDescription,
+    previous_answer: &SessionDescription,
+    new_remote: &SessionDescription,
+    local: &LocalMedia,
+) -> Result<(ReofferKind, Negotiated), NegotiationError> {
+    let kind = classify_reoffer(previous_remote, new_remote);
+    let mut local = local.clone();
+    local.session_version = previous_answer.origin.session_version;
+    let mut negotiated = answer(new_remote, &local)?;
+    if kind == ReofferKind::Refresh {
+        negotiated.answer = previous_answer.clone();
+    } else if !same_content(&negotiated.answer, previous_answer) {
+        negotiated.answer.origin.bump_version();
+    }
+    Ok((kind, negotiated))
+}
+
+/// Whether two of our SDPs differ only in the `o=` line.
+fn same_content(a: &SessionDescription, b: &SessionDescription) -> bool {
+    let mut b = b.clone();
+    b.origin = a.origin.clone();
+    *a == b
 }

@@ -82,3 +82,37 @@ fn other_changes_are_modify() {
         ReofferKind::Modify
     );
 }
+
+/// Our side for the answer_reoffer tests.
+fn us() -> LocalMedia {
+    LocalMedia::new("198.51.100.7".parse().unwrap(), 40002, 9)
+}
+
+#[test]
+fn refresh_is_answered_with_the_previous_sdp_and_version() {
+    let first = from_peer(1, LIVE, "");
+    let mut previous_answer = answer(&first, &us()).unwrap().answer;
+    previous_answer.origin.session_version = 7;
+    let (kind, n) = answer_reoffer(&first, &previous_answer, &first.clone(), &us()).unwrap();
+    assert_eq!(kind, ReofferKind::Refresh);
+    assert_eq!(n.answer, previous_answer);
+}
+
+#[test]
+fn hold_answer_bumps_our_version_and_an_unchanged_answer_keeps_it() {
+    let first = from_peer(1, LIVE, "");
+    let previous_answer = answer(&first, &us()).unwrap().answer;
+    let v = previous_answer.origin.session_version;
+
+    let hold = from_peer(2, LIVE, "a=sendonly\r\n");
+    let (kind, n) = answer_reoffer(&first, &previous_answer, &hold, &us()).unwrap();
+    assert_eq!(kind, ReofferKind::Hold);
+    assert_eq!(n.answer.origin.session_version, v + 1);
+    assert_eq!(n.answer.media[0].direction(), Some(Direction::RecvOnly));
+
+    // A new peer version whose answer is the same as ours: no bump.
+    let same = from_peer(2, LIVE, "");
+    let (kind, n) = answer_reoffer(&first, &previous_answer, &same, &us()).unwrap();
+    assert_eq!(kind, ReofferKind::Modify);
+    assert_eq!(n.answer, previous_answer);
+}
