@@ -2,7 +2,8 @@
 //!
 //! This module owns the audio path's building blocks: G.711 codecs, the
 //! 20 ms [`Frame`](frame::Frame), resampling, voice activity detection, the
-//! jitter buffer, DTMF and the playout pacer.
+//! jitter buffer, DTMF, the playout pacer, and RTP/RTCP packets with their
+//! reception statistics ([`rtp`]).
 //!
 //! It must never do I/O, never read a clock (time is always an argument),
 //! and never allocate per frame on the hot path. It depends on nothing else
@@ -15,4 +16,5 @@ pub mod g711;
 pub mod jitter;
 pub mod pacer;
 pub mod resample;
+pub mod rtp;
 pub mod vad;
