@@ -6,12 +6,14 @@
 //! DTMF routing, tool-call routing and the model session's lifecycle. It
 //! takes events and the current time ([`Duration`](std::time::Duration) on
 //! the call's clock) and queues [`CallOutput`]s; a tokio task per call
-//! drives it. It knows `media` and the model seam, never Twilio, SIP or
-//! HTTP: legs differ only in how they acknowledge playback
-//! ([`PlaybackTracking`]).
+//! drives it ([`driver`]). It knows `media` and the model seam, never
+//! Twilio, SIP or HTTP: a transport is a [`leg::CallerLeg`], and legs
+//! differ only in how they acknowledge playback ([`PlaybackTracking`]).
 
 mod barge_in;
 mod core;
+pub mod driver;
+pub mod leg;
 mod playback;
 
 pub use barge_in::{BargeInConfig, BargeInDetector};

@@ -208,3 +208,21 @@ impl RealtimeModel for DemoRealtime {
         }
     }
 }
+
+/// The backend every call of this server uses.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    /// The offline demo agent.
+    Demo,
+    /// OpenAI Realtime.
+    OpenAi(OpenAiRealtime),
+}
+
+impl RealtimeModel for Backend {
+    fn open(&self, config: SessionConfig) -> ModelSession {
+        match self {
+            Backend::Demo => DemoRealtime.open(config),
+            Backend::OpenAi(openai) => openai.open(config),
+        }
+    }
+}

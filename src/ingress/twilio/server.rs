@@ -21,10 +21,12 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use tokio::sync::oneshot;
 
-use super::call::{run_call, CallSetup};
+use super::call::run_call;
 use super::signature;
 use super::twiml::ConnectStream;
+use crate::call::driver::CallSetup;
 use crate::call::CallConfig;
+pub use crate::model::link::Backend;
 use crate::model::SessionConfig;
 use crate::workers::MediaWorkers;
 
@@ -32,15 +34,6 @@ use crate::workers::MediaWorkers;
 pub const STREAM_WAIT: Duration = Duration::from_secs(15);
 /// Calls waiting for their stream, at most.
 const MAX_PENDING: usize = 10_000;
-
-/// Which backend answers.
-#[derive(Clone, Debug)]
-pub enum Backend {
-    /// The offline demo agent.
-    Demo,
-    /// OpenAI Realtime.
-    OpenAi(crate::model::link::OpenAiRealtime),
-}
 
 /// Everything the Twilio routes need.
 #[derive(Debug)]
@@ -242,13 +235,13 @@ async fn voice(
         ));
     }
     let setup = CallSetup {
-        call_sid: call_sid.clone(),
-        token: token.clone(),
         backend: service.backend.clone(),
         session: service.session.clone(),
         call: service.call.clone(),
+        ingress: "twilio",
     };
-    let job: crate::workers::Job = Box::new(move || Box::pin(run_call(setup, socket_rx)));
+    let (sid, tok) = (call_sid.clone(), token.clone());
+    let job: crate::workers::Job = Box::new(move || Box::pin(run_call(sid, tok, setup, socket_rx)));
     if let Err(e) = service.workers.spawn(job) {
         tracing::error!(%call_sid, error = %e, "no media worker for the call");
         return xml(super::twiml::say_and_hang_up(

@@ -1,0 +1,341 @@
+//! The task that runs one call on a media worker, whatever the caller's
+//! transport: the [`CallerLeg`] on one side, the model session on the
+//! other, the [`CallCore`] in between, and the 20 ms playout clock.
+//!
+//! The driver owns what every call needs besides the protocol: opening the
+//! model session before the caller's media arrives (pre-warm), reopening it
+//! with backoff when it drops, rolling it over before the provider's
+//! session cap, running tool calls beside the audio path, and recording
+//! the call's figures.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::leg::{CallerLeg, LegEvent};
+use super::{CallConfig, CallCore, CallOutput, CallStats};
+use crate::media::frame::{Frame, MediaTime, SampleRate};
+use crate::media::g711::ulaw_decode;
+use crate::metrics::CallMetrics;
+use crate::model::link::{Backend, ModelLink, ModelSession, RealtimeModel};
+use crate::model::{ModelCommand, SessionConfig};
+
+/// Reconnect attempts before giving up on the model.
+const MAX_RECONNECTS: u32 = 5;
+/// Sessions are replaced before OpenAI's 60-minute cap.
+const ROLLOVER_AFTER: Duration = Duration::from_secs(55 * 60);
+/// Retry a rollover this often while the agent is speaking.
+const ROLLOVER_RETRY: Duration = Duration::from_secs(5);
+/// Tool calls must answer within this.
+const TOOL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a call needs to start.
+#[derive(Clone, Debug)]
+pub struct CallSetup {
+    /// Which model.
+    pub backend: Backend,
+    /// Session settings.
+    pub session: SessionConfig,
+    /// Call settings.
+    pub call: CallConfig,
+    /// The ingress, for metrics (`twilio`, `sip`).
+    pub ingress: &'static str,
+}
+
+/// The start of a call's clock, aligned to a process-wide 20 ms grid so
+/// that every call on a worker ticks at the same instant: one timer wakeup
+/// serves them all instead of one per call (measured: kernel scheduling was
+/// over half the CPU of a loaded server with per-call phases).
+pub fn aligned_start() -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    let since = Instant::now().saturating_duration_since(epoch).as_micros() as u64;
+    let grid = 20_000u64;
+    epoch + Duration::from_micros(since.div_ceil(grid) * grid)
+}
+
+/// One call between a leg and a model session.
+pub struct CallDriver {
+    setup: CallSetup,
+    core: CallCore,
+    model: ModelSession,
+    started: Instant,
+    /// Caller frames received (their media clock).
+    frames: u64,
+    reconnect_attempts: u32,
+    reconnect_at: Option<Instant>,
+    tool_tx: mpsc::Sender<(String, String)>,
+    tool_rx: mpsc::Receiver<(String, String)>,
+    hangup: bool,
+    model_alive: bool,
+    rollover_at: Instant,
+    metrics: CallMetrics,
+    /// The slot of the tick being served, to time the frame it releases.
+    tick_due: Option<Instant>,
+}
+
+impl std::fmt::Debug for CallDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallDriver")
+            .field("core", &self.core)
+            .field("ingress", &self.setup.ingress)
+            .finish()
+    }
+}
+
+impl CallDriver {
+    /// Opens the model session now (pre-warm), before the caller's media
+    /// arrives. Call from a media worker (the demo backend spawns a local
+    /// task).
+    pub fn prewarm(setup: CallSetup) -> CallDriver {
+        let model = setup.backend.open(setup.session.clone());
+        let core = CallCore::new(setup.call.clone());
+        let (tool_tx, tool_rx) = mpsc::channel(16);
+        let metrics = CallMetrics::start(setup.ingress);
+        CallDriver {
+            setup,
+            core,
+            model,
+            started: aligned_start(),
+            frames: 0,
+            reconnect_attempts: 0,
+            reconnect_at: None,
+            tool_tx,
+            tool_rx,
+            hangup: false,
+            model_alive: true,
+            rollover_at: Instant::now() + ROLLOVER_AFTER,
+            metrics,
+            tick_due: None,
+        }
+    }
+
+    fn now(&self) -> Duration {
+        Instant::now().saturating_duration_since(self.started)
+    }
+
+    /// Runs the call until the caller leaves or the call hangs up; returns
+    /// its figures (also logged).
+    pub async fn run<L: CallerLeg>(mut self, leg: &mut L) -> CallStats {
+        loop {
+            let tick_at = self.started + self.core.next_deadline();
+            let reconnect_at = self.reconnect_at;
+            let mut ticked = false;
+            tokio::select! {
+                event = leg.next_event() => {
+                    if !self.on_leg(event) {
+                        break;
+                    }
+                }
+                link = self.model.events.recv(), if self.model_alive => self.on_model(link),
+                Some((call_id, output)) = self.tool_rx.recv() => {
+                    self.core.on_tool_result(&call_id, &output);
+                }
+                () = tokio::time::sleep_until(tick_at) => {
+                    let now = self.now();
+                    self.tick_due = Some(tick_at);
+                    ticked = true;
+                    self.core.on_tick(now);
+                }
+                () = tokio::time::sleep_until(self.rollover_at) => {
+                    if self.core.on_model_rollover() {
+                        tracing::info!("rolling the model session over before its time cap");
+                        self.rollover_at = Instant::now() + ROLLOVER_AFTER;
+                    } else {
+                        self.rollover_at = Instant::now() + ROLLOVER_RETRY;
+                    }
+                }
+                () = sleep_opt(reconnect_at) => {
+                    self.reconnect_at = None;
+                    tracing::info!(attempt = self.reconnect_attempts, "reopening the model session");
+                    self.model = self.setup.backend.open(self.setup.session.clone());
+                    self.model_alive = true;
+                }
+            }
+            match self.flush_outputs(leg).await {
+                Ok(sent_audio) => {
+                    if ticked && !sent_audio && leg.send_idle().await.is_err() {
+                        break;
+                    }
+                }
+                Err(()) => break,
+            }
+            if self.hangup {
+                leg.hang_up().await;
+                break;
+            }
+        }
+        let stats = self.core.stats().clone();
+        tracing::info!(
+            first_audio_ms = stats.first_audio_after.map(|d| d.as_millis() as u64),
+            barge_ins = stats.barge_ins.len(),
+            reconnects = stats.reconnects,
+            responses = stats.responses,
+            "call ended"
+        );
+        stats
+    }
+
+    /// Handles one leg event; false ends the call.
+    fn on_leg(&mut self, event: LegEvent) -> bool {
+        let now = self.now();
+        match event {
+            LegEvent::Started => self.core.on_stream_start(now),
+            LegEvent::Audio(mulaw) => {
+                let mut frame = Frame::silence(SampleRate::Hz8000, MediaTime(self.frames * 160));
+                for (dst, &code) in frame.samples_mut().iter_mut().zip(mulaw.iter()) {
+                    *dst = ulaw_decode(code);
+                }
+                self.frames += 1;
+                self.core.on_caller_frame(now, &frame, &mulaw[..]);
+            }
+            LegEvent::Dtmf(digit) => self.core.on_dtmf(digit),
+            LegEvent::Mark(name) => self.core.on_mark(&name),
+            LegEvent::Ended(reason) => {
+                tracing::info!(%reason, "caller leg ended");
+                return false;
+            }
+        }
+        true
+    }
+
+    fn on_model(&mut self, link: Option<ModelLink>) {
+        let now = self.now();
+        match link {
+            Some(ModelLink::Event(event)) => {
+                if event == crate::model::ModelEvent::Ready {
+                    self.reconnect_attempts = 0;
+                }
+                self.core.on_model_event(now, event);
+            }
+            Some(ModelLink::Lost(reason)) => {
+                tracing::warn!(%reason, "model session lost mid-call");
+                self.model_alive = false;
+                self.core.on_model_lost();
+            }
+            Some(ModelLink::Unreachable(reason)) => {
+                self.model_alive = false;
+                if self.reconnect_attempts > 0 {
+                    tracing::warn!(%reason, "model still unreachable");
+                    self.schedule_reconnect();
+                } else {
+                    tracing::error!(%reason, "model unreachable: telling the caller and ending the call");
+                    self.core.on_model_unreachable();
+                }
+            }
+            None => {
+                self.model_alive = false;
+                self.core.on_model_lost();
+            }
+        }
+    }
+
+    /// Carries out the core's outputs; `Ok(true)` when a frame of audio
+    /// went to the leg, `Err` when the leg is gone.
+    async fn flush_outputs<L: CallerLeg>(&mut self, leg: &mut L) -> Result<bool, ()> {
+        let mut sent_audio = false;
+        while let Some(output) = self.core.poll_output() {
+            let sent = match output {
+                CallOutput::Audio { mulaw, mark } => {
+                    let ok = leg.send_frame(&mulaw, mark.as_deref()).await.is_ok();
+                    if let Some(due) = self.tick_due.take() {
+                        self.metrics
+                            .frame_sent(Instant::now().saturating_duration_since(due));
+                    }
+                    sent_audio = true;
+                    ok
+                }
+                CallOutput::ClearPlayback => leg.clear().await.is_ok(),
+                CallOutput::Model(command) => {
+                    self.send_model(command);
+                    true
+                }
+                CallOutput::RunTool {
+                    call_id,
+                    name,
+                    arguments,
+                } => {
+                    self.run_tool(call_id, name, arguments);
+                    true
+                }
+                CallOutput::ReconnectModel => {
+                    if self.model_alive {
+                        // A rollover: the old session still works; replace it now.
+                        self.model = self.setup.backend.open(self.setup.session.clone());
+                    } else {
+                        self.schedule_reconnect();
+                    }
+                    true
+                }
+                CallOutput::Hangup => {
+                    tracing::info!("hanging up");
+                    self.hangup = true;
+                    true
+                }
+                CallOutput::BargeIn(record) => {
+                    self.metrics.barge_in(&record);
+                    true
+                }
+                CallOutput::Figure(figure) => {
+                    self.metrics.figure(&figure);
+                    true
+                }
+                // Turns matter to other backends.
+                CallOutput::CallerTurn { .. } => true,
+            };
+            if !sent {
+                return Err(());
+            }
+        }
+        Ok(sent_audio)
+    }
+
+    fn send_model(&mut self, command: ModelCommand) {
+        if let Err(e) = self.model.commands.try_send(command) {
+            // Never block the audio path: a full queue drops audio, and a
+            // closed one means the session is being replaced.
+            tracing::debug!(error = %e, "model command dropped");
+        }
+    }
+
+    fn schedule_reconnect(&mut self) {
+        self.reconnect_attempts += 1;
+        if self.reconnect_attempts > MAX_RECONNECTS {
+            tracing::error!("model unreachable after {MAX_RECONNECTS} attempts: ending the call");
+            self.core.on_model_unreachable();
+            return;
+        }
+        let backoff = Duration::from_millis(100 << self.reconnect_attempts.min(6));
+        self.reconnect_at = Some(Instant::now() + backoff);
+    }
+
+    fn run_tool(&mut self, call_id: String, name: String, arguments: String) {
+        let tx = self.tool_tx.clone();
+        tokio::task::spawn_local(async move {
+            let output = tokio::time::timeout(TOOL_TIMEOUT, builtin_tool(&name, &arguments))
+                .await
+                .unwrap_or_else(|_| r#"{"error":"the tool timed out"}"#.to_owned());
+            let _ = tx.send((call_id, output)).await;
+        });
+    }
+}
+
+async fn sleep_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The built-in tools available before the tool sidecar (Handoff issue).
+async fn builtin_tool(name: &str, arguments: &str) -> String {
+    tracing::info!(tool = name, %arguments, "tool call");
+    match name {
+        "escalate_to_human" => {
+            r#"{"status":"unavailable","message":"No human rep is connected to this server yet."}"#
+                .to_owned()
+        }
+        _ => format!(r#"{{"error":"unknown tool {name}"}}"#),
+    }
+}

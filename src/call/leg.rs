@@ -1,0 +1,62 @@
+//! The caller leg seam: how a call reaches its caller, whatever the
+//! transport. Twilio Media Streams and SIP/RTP each implement
+//! [`CallerLeg`]; the [`driver`](super::driver) runs any of them against
+//! the call core and the model. A later rep leg plugs in the same way.
+
+use std::future::Future;
+
+/// Samples in a 20 ms frame at 8 kHz.
+pub const FRAME_SAMPLES_8K: usize = 160;
+
+/// Something the caller's side reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LegEvent {
+    /// Media is flowing (Twilio `start`; SIP: the call was answered). The
+    /// greeting is requested now.
+    Started,
+    /// One 20 ms frame of caller audio, μ-law, in order and gap-free: the
+    /// leg fills gaps (Twilio) or conceals loss (RTP jitter buffer).
+    Audio(Box<[u8; FRAME_SAMPLES_8K]>),
+    /// A key press: `0`–`9`, `*`, `#`, `A`–`D`.
+    Dtmf(char),
+    /// The leg played audio up to a mark (Twilio echoes marks).
+    Mark(String),
+    /// The caller is gone, or the leg failed; the call ends.
+    Ended(String),
+}
+
+/// Why a leg could not send.
+#[derive(Debug, thiserror::Error)]
+pub enum LegError {
+    /// The transport is closed or failed; the call ends.
+    #[error("caller leg closed: {0}")]
+    Closed(String),
+}
+
+/// A caller leg: audio frames in and out, DTMF, hang-up.
+///
+/// The driver calls `next_event` inside `select!`, so it must be cancel
+/// safe: an event is either returned or still pending, never lost.
+pub trait CallerLeg {
+    /// The next caller-side event.
+    fn next_event(&mut self) -> impl Future<Output = LegEvent>;
+
+    /// One 20 ms μ-law frame of agent audio for this slot of the playout
+    /// clock, and the mark to place after it (legs without marks ignore
+    /// it).
+    fn send_frame(
+        &mut self,
+        mulaw: &[u8],
+        mark: Option<&str>,
+    ) -> impl Future<Output = Result<(), LegError>>;
+
+    /// A slot of the playout clock passed with nothing to play. RTP sends
+    /// silence to keep the far end's clock running; Twilio sends nothing.
+    fn send_idle(&mut self) -> impl Future<Output = Result<(), LegError>>;
+
+    /// Drop whatever the far end has queued (barge-in).
+    fn clear(&mut self) -> impl Future<Output = Result<(), LegError>>;
+
+    /// End the call from our side.
+    fn hang_up(&mut self) -> impl Future<Output = ()>;
+}
