@@ -9,9 +9,11 @@
 //! - [`message`]: RFC 3261 messages, parsed and serialised with hard limits.
 //! - [`sdp`]: SDP (RFC 8866) and offer/answer for audio (RFC 3264).
 //! - [`auth`]: digest authentication (RFC 2617/7616/8760), both sides.
+//! - [`dialog`]: UAS dialogs, 2xx retransmission and RFC 4028 session timers.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod dialog;
 pub mod message;
 pub mod sdp;
