@@ -3,4 +3,5 @@
 //! Each transport's protocol logic (message codecs, signature checks) is
 //! sans-IO here; the async shells that own sockets live beside it.
 
+pub mod sip;
 pub mod twilio;

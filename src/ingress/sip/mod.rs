@@ -1,0 +1,4 @@
+//! SIP trunk ingress: the tokio shell around the sans-IO `warmline-sip`
+//! crate, and RTP media for each call.
+
+pub mod rtp_session;
