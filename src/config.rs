@@ -20,6 +20,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod sip;
+pub use sip::{Cidr, SipConfig, TrunkConfig, UnknownSource};
+
 /// Prefix of override variables.
 pub const ENV_PREFIX: &str = "WARMLINE_";
 
@@ -179,34 +182,6 @@ impl Default for MediaConfig {
     }
 }
 
-/// `[sip]`
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct SipConfig {
-    /// Whether the SIP listener runs.
-    pub enabled: bool,
-    /// UDP and TCP address for SIP.
-    pub listen: SocketAddr,
-    /// Lowest RTP port (even).
-    pub rtp_port_min: u16,
-    /// Highest RTP port.
-    pub rtp_port_max: u16,
-    /// Address to advertise in SDP and Contact when behind NAT.
-    pub public_ip: Option<std::net::IpAddr>,
-}
-
-impl Default for SipConfig {
-    fn default() -> Self {
-        SipConfig {
-            enabled: true,
-            listen: SocketAddr::from(([127, 0, 0, 1], 5060)),
-            rtp_port_min: 10_000,
-            rtp_port_max: 20_000,
-            public_ip: None,
-        }
-    }
-}
-
 /// Which model backend answers calls.
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -351,14 +326,7 @@ impl Config {
                 m.jitter_min_ms, m.jitter_max_ms
             )));
         }
-        let s = &self.sip;
-        if s.rtp_port_min >= s.rtp_port_max || s.rtp_port_min % 2 != 0 {
-            return Err(ConfigError::Inconsistent(format!(
-                "sip.rtp_port_min ({}) must be even and below sip.rtp_port_max ({})",
-                s.rtp_port_min, s.rtp_port_max
-            )));
-        }
-        Ok(())
+        self.sip.validate().map_err(ConfigError::Inconsistent)
     }
 }
 

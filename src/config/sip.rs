@@ -1,0 +1,264 @@
+//! `[sip]` and `[[sip.trunks]]`: the SIP listener, RTP ports, admission,
+//! timers, and which carriers may call.
+//!
+//! Trunks decide who may send INVITEs. A trunk allows a list of source
+//! networks, or asks for digest credentials (the password comes from the
+//! environment variable the trunk names: secrets never live in the file),
+//! or both. With no `[[sip.trunks]]`, one trunk named `local` allows
+//! loopback only, so `cargo run` takes SIPp and baresip calls on the same
+//! machine and nothing else. Requests from sources no trunk covers are
+//! dropped without an answer by default (a scanner learns nothing, as with
+//! LiveKit's hidden inbound port), or answered 403 with
+//! `unknown_source = "reject"`.
+
+use std::net::{IpAddr, SocketAddr};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// An IP network: `203.0.113.0/24`, `2001:db8::/32`, or one address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cidr {
+    /// Network address.
+    pub addr: IpAddr,
+    /// Prefix length.
+    pub prefix: u8,
+}
+
+impl Cidr {
+    /// Parses `addr[/prefix]`.
+    pub fn parse(s: &str) -> Result<Cidr, String> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr
+            .trim()
+            .parse()
+            .map_err(|_| format!("{s:?} is not an IP address or CIDR network"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("{s:?}: prefix must be 0..={max}"))?,
+            None => max,
+        };
+        Ok(Cidr { addr, prefix })
+    }
+
+    /// Whether `ip` is inside (an IPv4-mapped IPv6 address counts as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl<'de> Deserialize<'de> for Cidr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Cidr, D::Error> {
+        let s = String::deserialize(d)?;
+        Cidr::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for Cidr {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+/// What happens to requests from sources no trunk allows.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum UnknownSource {
+    /// No answer at all.
+    #[default]
+    Drop,
+    /// `403 Forbidden`.
+    Reject,
+}
+
+/// `[[sip.trunks]]`: one carrier or PBX.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TrunkConfig {
+    /// A name for logs.
+    pub name: String,
+    /// Source networks allowed to call. Empty with digest: any source that
+    /// authenticates.
+    #[serde(default)]
+    pub allow: Vec<Cidr>,
+    /// Digest user name; set together with `digest_password_env`.
+    #[serde(default)]
+    pub digest_username: Option<String>,
+    /// The environment variable holding the digest password.
+    #[serde(default)]
+    pub digest_password_env: Option<String>,
+    /// Digest realm.
+    #[serde(default = "default_realm")]
+    pub digest_realm: String,
+    /// Concurrent calls from this trunk; above it, `486 Busy Here`.
+    #[serde(default)]
+    pub max_calls: Option<usize>,
+}
+
+fn default_realm() -> String {
+    "warmline".into()
+}
+
+impl TrunkConfig {
+    /// Whether this trunk asks for digest credentials.
+    pub fn uses_digest(&self) -> bool {
+        self.digest_username.is_some()
+    }
+}
+
+/// `[sip]`
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipConfig {
+    /// Whether the SIP listener runs.
+    pub enabled: bool,
+    /// UDP and TCP address for SIP.
+    pub listen: SocketAddr,
+    /// Lowest RTP port (even).
+    pub rtp_port_min: u16,
+    /// Highest RTP port.
+    pub rtp_port_max: u16,
+    /// Address to advertise in SDP and Contact when behind NAT.
+    pub public_ip: Option<IpAddr>,
+    /// Concurrent SIP calls; above it INVITEs get `503` with Retry-After.
+    pub max_calls: usize,
+    /// Ring time before the 200 OK, ms (the model session opens at once).
+    pub answer_delay_ms: u64,
+    /// Requests from sources no trunk allows: `drop` or `reject` (403).
+    pub unknown_source: UnknownSource,
+    /// No RTP for this long ends the call with BYE, seconds.
+    pub media_timeout_secs: u64,
+    /// The same while the caller holds us, seconds.
+    pub hold_media_timeout_secs: u64,
+    /// Session-Expires we use when the caller asks for none, seconds.
+    pub session_expires_secs: u32,
+    /// Smallest Session-Expires we accept (422 below it), seconds.
+    pub min_se_secs: u32,
+    /// Who may call. Default: one trunk, `local`, allowing loopback.
+    pub trunks: Vec<TrunkConfig>,
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        SipConfig {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 5060)),
+            rtp_port_min: 10_000,
+            rtp_port_max: 20_000,
+            public_ip: None,
+            max_calls: 1_000,
+            answer_delay_ms: 0,
+            unknown_source: UnknownSource::Drop,
+            media_timeout_secs: 30,
+            hold_media_timeout_secs: 1_800,
+            session_expires_secs: 1_800,
+            min_se_secs: 90,
+            trunks: vec![TrunkConfig {
+                name: "local".into(),
+                allow: vec![
+                    Cidr {
+                        addr: IpAddr::from([127, 0, 0, 0]),
+                        prefix: 8,
+                    },
+                    Cidr {
+                        addr: IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+                        prefix: 128,
+                    },
+                ],
+                digest_username: None,
+                digest_password_env: None,
+                digest_realm: default_realm(),
+                max_calls: None,
+            }],
+        }
+    }
+}
+
+impl SipConfig {
+    /// Checks relations the types cannot express.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.rtp_port_min >= self.rtp_port_max || self.rtp_port_min % 2 != 0 {
+            return Err(format!(
+                "sip.rtp_port_min ({}) must be even and below sip.rtp_port_max ({})",
+                self.rtp_port_min, self.rtp_port_max
+            ));
+        }
+        if self.min_se_secs < 90 || self.session_expires_secs < self.min_se_secs {
+            return Err(format!(
+                "sip.min_se_secs ({}) must be at least 90 and at most sip.session_expires_secs ({})",
+                self.min_se_secs, self.session_expires_secs
+            ));
+        }
+        for t in &self.trunks {
+            if t.digest_username.is_some() != t.digest_password_env.is_some() {
+                return Err(format!(
+                    "trunk {:?}: set digest_username and digest_password_env together",
+                    t.name
+                ));
+            }
+            if t.allow.is_empty() && !t.uses_digest() {
+                return Err(format!(
+                    "trunk {:?} allows no source and asks for no credentials: nobody could call",
+                    t.name
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidrs_match_their_networks_and_single_addresses_only_themselves() {
+        let net = Cidr::parse("203.0.113.0/24").expect("cidr");
+        assert!(net.contains("203.0.113.77".parse().expect("ip")));
+        assert!(!net.contains("203.0.114.1".parse().expect("ip")));
+        assert!(net.contains("::ffff:203.0.113.9".parse().expect("mapped")));
+        let one = Cidr::parse("198.51.100.7").expect("ip");
+        assert!(one.contains("198.51.100.7".parse().expect("ip")));
+        assert!(!one.contains("198.51.100.8".parse().expect("ip")));
+        let v6 = Cidr::parse("2001:db8::/32").expect("v6");
+        assert!(v6.contains("2001:db8:1::5".parse().expect("ip")));
+        assert!(!v6.contains("10.0.0.1".parse().expect("ip")));
+        assert!(Cidr::parse("0.0.0.0/0")
+            .expect("any")
+            .contains("8.8.8.8".parse().expect("ip")));
+        for bad in ["10.0.0.0/33", "nope", "10.0.0.1/x", "::/129"] {
+            assert!(Cidr::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! The SIP caller leg: one call's RTP and RTCP sockets around an
+//! [`RtpSession`], as a [`CallerLeg`] for the call driver.
+//!
+//! It runs on the call's media worker. Caller audio leaves the jitter
+//! buffer one frame per 20 ms on the process-wide grid; agent audio goes
+//! out one packet per slot of the driver's playout clock, silence when the
+//! agent is quiet, nothing before the answer or while the caller has us on
+//! hold. The signalling side talks to it through [`LegControl`]; when the
+//! leg ends for its own reasons (media timeout, the agent hung up) it asks
+//! the signalling side to send BYE.
+
+use std::collections::VecDeque;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::rtp_session::{RtpCallStats, RtpSession};
+use crate::call::driver::aligned_start;
+use crate::call::leg::{CallerLeg, LegError, LegEvent, FRAME_SAMPLES_8K};
+
+/// What the signalling side tells a leg.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LegControl {
+    /// The 200 OK went out: media flows and the greeting starts.
+    Answered,
+    /// The caller put us on hold (`false`) or took us off it (`true`):
+    /// whether we may send.
+    Sending(bool),
+    /// A re-INVITE moved the caller's media.
+    Remote(std::net::SocketAddr),
+    /// The caller hung up (BYE or CANCEL); nothing more to send.
+    Ended(String),
+}
+
+/// What a leg asks of the signalling side.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LegRequest {
+    /// Send BYE for this call (we end it), with the media figures.
+    HangUp {
+        /// The call's key in the signalling layer.
+        call: String,
+        /// Why.
+        reason: String,
+        /// Media figures at the end.
+        stats: RtpCallStats,
+    },
+}
+
+/// One SIP call's media, as a caller leg.
+pub struct SipLeg {
+    key: String,
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+    session: RtpSession,
+    clock: Instant,
+    next_pop: Instant,
+    control: mpsc::Receiver<LegControl>,
+    requests: mpsc::Sender<LegRequest>,
+    pending: VecDeque<LegEvent>,
+    answered: bool,
+    sending: bool,
+    ended_by_caller: bool,
+    media_timeout: Duration,
+    hold_media_timeout: Duration,
+    buf: Box<[u8; 2048]>,
+    rtcp_buf: Box<[u8; 1500]>,
+}
+
+impl std::fmt::Debug for SipLeg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SipLeg")
+            .field("key", &self.key)
+            .field("session", &self.session)
+            .finish()
+    }
+}
+
+fn wall() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// Settings a leg needs besides its sockets.
+#[derive(Debug)]
+pub struct SipLegParts {
+    /// The call's key in the signalling layer.
+    pub key: String,
+    /// RTP and RTCP sockets (bound, non-blocking).
+    pub sockets: (std::net::UdpSocket, std::net::UdpSocket),
+    /// The negotiated media.
+    pub session: super::rtp_session::RtpSessionConfig,
+    /// From the signalling side.
+    pub control: mpsc::Receiver<LegControl>,
+    /// To the signalling side.
+    pub requests: mpsc::Sender<LegRequest>,
+    /// No RTP for this long ends the call.
+    pub media_timeout: Duration,
+    /// The same while the caller has us on hold.
+    pub hold_media_timeout: Duration,
+}
+
+impl SipLeg {
+    /// Registers the sockets with the current (media worker) runtime.
+    pub fn new(parts: SipLegParts) -> std::io::Result<SipLeg> {
+        let rtp = UdpSocket::from_std(parts.sockets.0)?;
+        let rtcp = UdpSocket::from_std(parts.sockets.1)?;
+        let clock = aligned_start();
+        Ok(SipLeg {
+            key: parts.key,
+            rtp,
+            rtcp,
+            session: RtpSession::new(parts.session, Duration::ZERO),
+            clock,
+            next_pop: clock + Duration::from_millis(20),
+            control: parts.control,
+            requests: parts.requests,
+            pending: VecDeque::new(),
+            answered: false,
+            sending: true,
+            ended_by_caller: false,
+            media_timeout: parts.media_timeout,
+            hold_media_timeout: parts.hold_media_timeout,
+            buf: Box::new([0u8; 2048]),
+            rtcp_buf: Box::new([0u8; 1500]),
+        })
+    }
+
+    fn now(&self) -> Duration {
+        Instant::now().saturating_duration_since(self.clock)
+    }
+
+    fn media_deadline(&self) -> Option<Instant> {
+        if !self.answered {
+            return None;
+        }
+        let timeout = if self.sending {
+            self.media_timeout
+        } else {
+            self.hold_media_timeout
+        };
+        let last = self.session.last_received().unwrap_or_default();
+        Some(self.clock + last + timeout)
+    }
+
+    fn on_control(&mut self, control: Option<LegControl>) {
+        match control {
+            Some(LegControl::Answered) => {
+                self.answered = true;
+                self.pending.push_back(LegEvent::Started);
+            }
+            Some(LegControl::Sending(sending)) => self.sending = sending,
+            Some(LegControl::Remote(remote)) => self.session.set_remote(remote),
+            Some(LegControl::Ended(reason)) => {
+                self.ended_by_caller = true;
+                self.pending.push_back(LegEvent::Ended(reason));
+            }
+            None => {
+                self.ended_by_caller = true;
+                self.pending
+                    .push_back(LegEvent::Ended("signalling went away".into()));
+            }
+        }
+    }
+
+    async fn send_slot(&mut self, audio: Option<&[u8]>) -> Result<(), LegError> {
+        if !self.answered || !self.sending {
+            return Ok(());
+        }
+        let (packet, dest) = self.session.packet_for_slot(audio);
+        // A send error (ICMP unreachable from an earlier packet) is not the
+        // end of the call: the media timeout decides that.
+        if let Err(e) = self.rtp.send_to(packet, dest).await {
+            tracing::debug!(error = %e, %dest, "RTP send failed");
+        }
+        Ok(())
+    }
+}
+
+impl CallerLeg for SipLeg {
+    async fn next_event(&mut self) -> LegEvent {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return event;
+            }
+            if let Some(digit) = self.session.poll_digit() {
+                return LegEvent::Dtmf(digit);
+            }
+            let media_deadline = self.media_deadline();
+            let rtcp_at = self.clock + self.session.next_rtcp();
+            tokio::select! {
+                received = self.rtp.recv_from(&mut self.buf[..]) => {
+                    if let Ok((n, source)) = received {
+                        let now = self.now();
+                        self.session.on_rtp(now, wall(), &self.buf[..n], source);
+                    }
+                }
+                received = self.rtcp.recv_from(&mut self.rtcp_buf[..]) => {
+                    if let Ok((n, _)) = received {
+                        self.session.on_rtcp(wall(), &self.rtcp_buf[..n]);
+                    }
+                }
+                control = self.control.recv() => self.on_control(control),
+                () = tokio::time::sleep_until(self.next_pop) => {
+                    self.next_pop += Duration::from_millis(20);
+                    let now = self.now();
+                    if let Some(frame) = self.session.pop_audio(now) {
+                        let mut boxed = Box::new([0u8; FRAME_SAMPLES_8K]);
+                        boxed.copy_from_slice(&frame);
+                        self.pending.push_back(LegEvent::Audio(boxed));
+                    }
+                }
+                () = tokio::time::sleep_until(rtcp_at) => {
+                    let now = self.now();
+                    if let Some((report, dest)) = self.session.poll_rtcp(now, wall()) {
+                        let _ = self.rtcp.send_to(report, dest).await;
+                    }
+                }
+                () = sleep_opt(media_deadline) => {
+                    tracing::warn!(stats = ?self.session.stats(), "no RTP from the caller: ending the call");
+                    return LegEvent::Ended("media timeout".into());
+                }
+            }
+        }
+    }
+
+    async fn send_frame(&mut self, mulaw: &[u8], _mark: Option<&str>) -> Result<(), LegError> {
+        self.send_slot(Some(mulaw)).await
+    }
+
+    async fn send_idle(&mut self) -> Result<(), LegError> {
+        self.send_slot(None).await
+    }
+
+    async fn clear(&mut self) -> Result<(), LegError> {
+        // The pacer already stopped releasing; what left is on the wire.
+        Ok(())
+    }
+
+    async fn hang_up(&mut self) {
+        let stats = self.session.stats();
+        tracing::info!(?stats, "call media figures");
+        if std::mem::replace(&mut self.ended_by_caller, true) {
+            return;
+        }
+        let _ = self
+            .requests
+            .send(LegRequest::HangUp {
+                call: self.key.clone(),
+                reason: "call ended".into(),
+                stats,
+            })
+            .await;
+    }
+}
+
+async fn sleep_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
