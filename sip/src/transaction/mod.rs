@@ -48,95 +48,32 @@ use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::message::{split_list, Headers, Host, Method, Request, Response, SipHeaders, Via};
+use crate::message::{Method, Request, Response, SipHeaders};
 
 mod client_invite;
 mod client_non_invite;
+mod matching;
 mod server_invite;
 mod server_non_invite;
 mod timers;
+mod types;
 
 #[cfg(test)]
 mod tests;
 
 use client_invite::InviteClient;
 use client_non_invite::NonInviteClient;
+use matching::{response_destination, stamp_via, ClientKey, ServerKey};
 use server_invite::InviteServer;
 use server_non_invite::NonInviteServer;
 use timers::{Shared, Slots, Step};
+pub use types::{ClientTxId, ServerTxId, TimerConfig, Transmit, Transport, TxIdEither};
 
 /// The RFC 3261 branch prefix that marks a globally unique branch.
 pub const MAGIC_COOKIE: &str = "z9hG4bK";
 
 /// Default cap on live transactions (client and server together).
 pub const DEFAULT_MAX_TRANSACTIONS: usize = 10_000;
-
-/// The RFC 3261 §17.1.1.1 timer bases. Every other timer derives from them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TimerConfig {
-    /// Round-trip estimate: first retransmit interval, and 64*T1 timeouts.
-    pub t1: Duration,
-    /// Cap on non-INVITE request and INVITE response retransmit intervals.
-    pub t2: Duration,
-    /// How long a message may stay in the network (Timers I and K).
-    pub t4: Duration,
-}
-
-impl Default for TimerConfig {
-    fn default() -> TimerConfig {
-        TimerConfig {
-            t1: Duration::from_millis(500),
-            t2: Duration::from_secs(4),
-            t4: Duration::from_secs(5),
-        }
-    }
-}
-
-/// How a message travels. Reliable transports turn retransmit timers
-/// (A, E, G) off and the absorb timers (D, I, J, K) to zero.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Transport {
-    /// UDP: unreliable, so we retransmit.
-    Udp,
-    /// Any reliable stream (TCP, TLS, WebSocket); the shell keeps track of
-    /// which connection goes with which address.
-    Tcp,
-}
-
-impl Transport {
-    /// Whether the transport delivers reliably.
-    pub fn is_reliable(self) -> bool {
-        matches!(self, Transport::Tcp)
-    }
-}
-
-/// A server transaction's handle.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ServerTxId(u64);
-
-/// A client transaction's handle.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ClientTxId(u64);
-
-/// Either kind of transaction handle.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum TxIdEither {
-    /// A server transaction.
-    Server(ServerTxId),
-    /// A client transaction.
-    Client(ClientTxId),
-}
-
-/// Bytes to put on the wire.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Transmit {
-    /// Where to.
-    pub dest: SocketAddr,
-    /// Over what.
-    pub transport: Transport,
-    /// The serialised message.
-    pub bytes: Vec<u8>,
-}
 
 /// What [`TransactionLayer::on_request`] made of a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -229,70 +166,6 @@ pub enum TxError {
     },
 }
 
-/// What identifies a server transaction (RFC 3261 §17.2.3).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct ServerKey {
-    /// The branch, or for RFC 2543 peers a synthetic key built from the
-    /// request (see [`ServerKey::of`]).
-    branch: String,
-    /// sent-by host (lowercased) and port.
-    host: String,
-    port: Option<u16>,
-    /// The method, with ACK counted as INVITE.
-    method: Method,
-}
-
-impl ServerKey {
-    fn of(request: &Request, via: &Via) -> ServerKey {
-        let method = match &request.method {
-            Method::Ack => Method::Invite,
-            m => m.clone(),
-        };
-        match via.branch().filter(|b| b.starts_with(MAGIC_COOKIE)) {
-            Some(branch) => ServerKey {
-                branch: branch.to_owned(),
-                host: via.host.to_string().to_ascii_lowercase(),
-                port: via.port,
-                method,
-            },
-            None => {
-                let from_tag = SipHeaders::from(request)
-                    .ok()
-                    .and_then(|f| f.tag().map(str::to_owned))
-                    .unwrap_or_default();
-                let seq = request.cseq().map(|c| c.seq).unwrap_or(0);
-                let top_via = request
-                    .headers
-                    .get_all("Via")
-                    .first()
-                    .copied()
-                    .unwrap_or("")
-                    .to_owned();
-                ServerKey {
-                    branch: format!(
-                        "rfc2543 {} {} {} {} {}",
-                        request.uri,
-                        from_tag,
-                        request.call_id().unwrap_or(""),
-                        seq,
-                        top_via
-                    ),
-                    host: String::new(),
-                    port: None,
-                    method,
-                }
-            }
-        }
-    }
-}
-
-/// What identifies a client transaction (RFC 3261 §17.1.3).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct ClientKey {
-    branch: String,
-    method: Method,
-}
-
 #[derive(Debug)]
 enum ServerTx {
     Invite(InviteServer),
@@ -361,7 +234,7 @@ impl TransactionLayer {
         self.sh.config
     }
 
-    /// A request arrived (already parsed by [`crate::message::parse`]),
+    /// A request arrived (already parsed by [`crate::message::parse()`]),
     /// from `source` over `transport`.
     pub fn on_request(
         &mut self,
@@ -687,57 +560,4 @@ impl TransactionLayer {
     fn armed_timers(&self) -> usize {
         self.sh.armed()
     }
-}
-
-/// Where responses to a request go (RFC 3261 §18.2.2, RFC 3581 §4).
-fn response_destination(via: &Via, source: SocketAddr, transport: Transport) -> SocketAddr {
-    if transport.is_reliable() || via.params.has("rport") {
-        source
-    } else {
-        SocketAddr::new(source.ip(), via.port.unwrap_or(5060))
-    }
-}
-
-/// Adds `received` (when sent-by is not the source IP, or rport asks for
-/// it) and fills `rport` in the request's top Via (§18.2.1, RFC 3581 §4).
-fn stamp_via(request: &mut Request, via: &Via, source: SocketAddr) {
-    let rport = via.params.has("rport");
-    let same_ip = matches!(via.host, Host::Ip(ip) if ip == source.ip());
-    if same_ip && !rport {
-        return;
-    }
-    let mut stamped = via.clone();
-    stamped
-        .params
-        .set("received", Some(&source.ip().to_string()));
-    if rport {
-        stamped
-            .params
-            .set("rport", Some(&source.port().to_string()));
-    }
-    if let Some(headers) = replace_top_via(&request.headers, &stamped.to_string()) {
-        request.headers = headers;
-    }
-}
-
-/// The headers with the first Via value replaced; `None` if a header
-/// would not copy (it always does for parsed input).
-fn replace_top_via(headers: &Headers, top: &str) -> Option<Headers> {
-    let mut out = Headers::new();
-    let mut done = false;
-    for (name, value) in headers.iter() {
-        if !done && name.eq_ignore_ascii_case("Via") {
-            done = true;
-            let rest = split_list(value).into_iter().skip(1).collect::<Vec<_>>();
-            let value = if rest.is_empty() {
-                top.to_owned()
-            } else {
-                format!("{top}, {}", rest.join(", "))
-            };
-            out.push(name, value).ok()?;
-        } else {
-            out.push(name, value).ok()?;
-        }
-    }
-    Some(out)
 }
