@@ -6,9 +6,11 @@ use std::sync::Arc;
 use axum::Router;
 use serde_json::json;
 
+use crate::call::driver::CallSetup;
 use crate::call::CallConfig;
 use crate::config::{Config, ModelBackend, Secrets};
 use crate::http::AppState;
+use crate::ingress::sip::SipService;
 use crate::ingress::twilio::server::{routes, Backend, TwilioService};
 use crate::model::link::OpenAiRealtime;
 use crate::model::{AudioFormat, SessionConfig, ToolSpec, TurnDetection};
@@ -23,6 +25,20 @@ pub enum AppError {
     /// Worker threads could not start.
     #[error(transparent)]
     Workers(#[from] crate::workers::WorkerError),
+    /// The SIP ingress is misconfigured.
+    #[error(transparent)]
+    Sip(#[from] crate::ingress::sip::SipError),
+}
+
+/// The assembled server, before it listens.
+#[derive(Debug)]
+pub struct App {
+    /// HTTP routes (health, metrics, Twilio).
+    pub router: Router,
+    /// Which model backend answers: `demo` or `openai`.
+    pub backend: &'static str,
+    /// The SIP ingress, when `[sip] enabled`.
+    pub sip: Option<crate::ingress::sip::SipService>,
 }
 
 /// The model session settings every call uses.
@@ -56,12 +72,9 @@ pub fn session_config(config: &Config) -> SessionConfig {
     }
 }
 
-/// Builds the router and says which backend answers.
-pub fn build(
-    config: &Config,
-    secrets: &Secrets,
-    state: AppState,
-) -> Result<(Router, &'static str), AppError> {
+/// Builds the routes and the SIP service; says which backend answers.
+/// Trunk digest passwords are read from the process environment.
+pub fn build(config: &Config, secrets: &Secrets, state: AppState) -> Result<App, AppError> {
     let backend = match (config.model.backend, &secrets.openai_api_key) {
         (ModelBackend::Openai, None) => return Err(AppError::MissingApiKey),
         (ModelBackend::Openai | ModelBackend::Auto, Some(key)) => Backend::OpenAi(OpenAiRealtime {
@@ -82,6 +95,22 @@ pub fn build(
         unavailable_prompt: crate::model::demo::unavailable_prompt().ok().map(Arc::new),
         ..CallConfig::default()
     };
+    let sip = if config.sip.enabled {
+        let setup = CallSetup {
+            backend: backend.clone(),
+            session: session_config(config),
+            call: call.clone(),
+            ingress: "sip",
+        };
+        Some(SipService::new(
+            config.sip.clone(),
+            workers.clone(),
+            setup,
+            |name| std::env::var(name).ok(),
+        )?)
+    } else {
+        None
+    };
     let service = Arc::new(TwilioService::new(
         secrets.twilio_auth_token.clone(),
         config.twilio.public_base_url.clone(),
@@ -91,8 +120,9 @@ pub fn build(
         session_config(config),
         call,
     ));
-    Ok((
-        crate::http::router(state).merge(routes(service)),
-        backend_name,
-    ))
+    Ok(App {
+        router: crate::http::router(state).merge(routes(service)),
+        backend: backend_name,
+        sip,
+    })
 }

@@ -98,8 +98,13 @@ async fn run(config: Config) -> anyhow::Result<()> {
         std::time::Duration::from_secs(5),
     ));
     let state = http::AppState::new().with_metrics(metrics);
-    let (router, backend) = warmline::app::build(&config, &secrets, state.clone())?;
+    let app = warmline::app::build(&config, &secrets, state.clone())?;
+    let (router, backend) = (app.router, app.backend);
     info!(backend, "model backend");
+    if let Some(sip) = app.sip {
+        let sip_addr = warmline::ingress::sip::start(sip).await?;
+        info!(sip = %sip_addr, "listening for SIP (UDP and TCP)");
+    }
     let listener = http::bind(config.server.http_listen).await?;
     let http_addr = listener.local_addr()?;
     info!(http = %http_addr, "listening");

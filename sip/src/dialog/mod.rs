@@ -153,6 +153,20 @@ impl Dialog {
         }
     }
 
+    /// The ACK for a 2xx to our re-INVITE with CSeq `seq`: a transaction
+    /// of its own (new branch), same CSeq number (RFC 3261 §13.2.2.4).
+    pub fn ack(
+        &self,
+        seq: u32,
+        branch: &str,
+        sent_by: &str,
+        transport: &str,
+    ) -> Result<Request, MessageError> {
+        let mut copy = self.clone();
+        copy.local_seq = seq.saturating_sub(1);
+        copy.request(Method::Ack, branch, sent_by, transport)
+    }
+
     /// Builds our next in-dialog request (BYE, re-INVITE, UPDATE): the
     /// next local CSeq, our tags, the route set as Route, a Via with
     /// `branch` sent from `sent_by` over `transport` (`UDP`, `TCP`).

@@ -164,6 +164,11 @@ impl SessionTimer {
         *self = SessionTimer::new(now, interval_secs, refresher);
     }
 
+    /// The interval, seconds.
+    pub fn interval_secs(&self) -> u64 {
+        self.interval.as_secs()
+    }
+
     /// Who refreshes.
     pub fn refresher(&self) -> Refresher {
         self.refresher

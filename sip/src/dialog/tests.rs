@@ -217,3 +217,27 @@ fn the_refresher_refreshes_at_half_the_interval_and_the_other_side_expires_befor
     let short = SessionTimer::new(Duration::ZERO, 90, Refresher::Uac);
     assert_eq!(short.next_deadline(), Duration::from_secs(60));
 }
+
+#[test]
+fn ack_for_our_reinvite_reuses_its_cseq_number_without_advancing_ours() {
+    let mut d = dialog();
+    let reinvite = d
+        .request(Method::Invite, "z9hG4bK-re", "198.51.100.7:5060", "UDP")
+        .expect("re-INVITE");
+    let seq = reinvite.cseq().expect("cseq").seq;
+    let ack = d
+        .ack(seq, "z9hG4bK-ack", "198.51.100.7:5060", "UDP")
+        .expect("ack");
+    assert_eq!(
+        ack.cseq().expect("cseq"),
+        crate::message::CSeq {
+            seq,
+            method: Method::Ack
+        }
+    );
+    assert_eq!(ack.top_via().expect("via").branch(), Some("z9hG4bK-ack"));
+    let next = d
+        .request(Method::Bye, "z9hG4bK-bye", "198.51.100.7:5060", "UDP")
+        .expect("bye");
+    assert_eq!(next.cseq().expect("cseq").seq, seq + 1);
+}

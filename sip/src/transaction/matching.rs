@@ -72,11 +72,7 @@ pub(super) struct ClientKey {
 }
 
 /// Where responses to a request go (RFC 3261 §18.2.2, RFC 3581 §4).
-pub(super) fn response_destination(
-    via: &Via,
-    source: SocketAddr,
-    transport: Transport,
-) -> SocketAddr {
+pub fn response_destination(via: &Via, source: SocketAddr, transport: Transport) -> SocketAddr {
     if transport.is_reliable() || via.params.has("rport") {
         source
     } else {

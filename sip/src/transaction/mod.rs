@@ -63,7 +63,8 @@ mod tests;
 
 use client_invite::InviteClient;
 use client_non_invite::NonInviteClient;
-use matching::{response_destination, stamp_via, ClientKey, ServerKey};
+pub use matching::response_destination;
+use matching::{stamp_via, ClientKey, ServerKey};
 use server_invite::InviteServer;
 use server_non_invite::NonInviteServer;
 use timers::{Shared, Slots, Step};

@@ -30,6 +30,8 @@ pub enum LegControl {
     Sending(bool),
     /// A re-INVITE moved the caller's media.
     Remote(std::net::SocketAddr),
+    /// A digit signalled in SIP INFO (`application/dtmf-relay`).
+    Dtmf(char),
     /// The caller hung up (BYE or CANCEL); nothing more to send.
     Ended(String),
 }
@@ -153,6 +155,7 @@ impl SipLeg {
             }
             Some(LegControl::Sending(sending)) => self.sending = sending,
             Some(LegControl::Remote(remote)) => self.session.set_remote(remote),
+            Some(LegControl::Dtmf(digit)) => self.pending.push_back(LegEvent::Dtmf(digit)),
             Some(LegControl::Ended(reason)) => {
                 self.ended_by_caller = true;
                 self.pending.push_back(LegEvent::Ended(reason));

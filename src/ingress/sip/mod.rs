@@ -1,6 +1,154 @@
 //! SIP trunk ingress: the tokio shell around the sans-IO `warmline-sip`
 //! crate, and RTP media for each call.
+//!
+//! - [`transport`]: UDP and TCP sockets, stream framing, connection reuse.
+//! - [`endpoint`]: the task that owns the transaction layer and dialogs.
+//! - [`invite`]: admitting, answering and re-negotiating calls.
+//! - [`trunk`]: allow-lists and digest authentication.
+//! - [`rtp_session`], [`leg`], [`ports`]: each call's RTP/RTCP as a caller
+//!   leg of the call driver, on a media worker.
+//!
+//! A SIP call gets what a Twilio call gets — pre-warmed model session,
+//! greeting, barge-in, truncation, tools, the demo agent — because it is
+//! the same [`CallDriver`](crate::call::driver::CallDriver) with a
+//! different leg. Our pacer owns the RTP clock, so truncation counts the
+//! frames actually sent.
 
+pub mod endpoint;
+pub mod invite;
 pub mod leg;
 pub mod ports;
 pub mod rtp_session;
+pub mod transport;
+pub mod trunk;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use ring::rand::SecureRandom;
+
+use crate::call::driver::CallSetup;
+use crate::call::CallConfig;
+use crate::config::SipConfig;
+use crate::model::link::Backend;
+use crate::model::SessionConfig;
+use crate::workers::MediaWorkers;
+use ports::RtpPorts;
+use trunk::{Trunk, TrunkError};
+
+/// Everything the SIP endpoint needs, shared with its tasks.
+#[derive(Debug)]
+pub struct SipService {
+    /// `[sip]`.
+    pub config: SipConfig,
+    /// Trunks, in configuration order (the first that covers a source wins).
+    pub trunks: Vec<Trunk>,
+    /// RTP ports.
+    pub ports: RtpPorts,
+    /// Where calls run.
+    pub workers: MediaWorkers,
+    /// The model backend.
+    pub backend: Backend,
+    /// Model session settings.
+    pub session: SessionConfig,
+    /// Call settings.
+    pub call: CallConfig,
+}
+
+/// Why the SIP ingress cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum SipError {
+    /// A trunk is misconfigured.
+    #[error(transparent)]
+    Trunk(#[from] TrunkError),
+    /// The SIP port could not be bound.
+    #[error("cannot listen for SIP on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+impl SipService {
+    /// Builds the service; digest passwords are read through `env`.
+    pub fn new(
+        config: SipConfig,
+        workers: MediaWorkers,
+        setup: CallSetup,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<SipService, SipError> {
+        let mut secret = [0u8; 32];
+        let _ = ring::rand::SystemRandom::new().fill(&mut secret);
+        let trunks = config
+            .trunks
+            .iter()
+            .map(|t| Trunk::new(t.clone(), &secret, &env))
+            .collect::<Result<Vec<_>, _>>()?;
+        let rtp_ip = match config.listen.ip() {
+            ip if ip.is_unspecified() => ip,
+            ip => ip,
+        };
+        Ok(SipService {
+            ports: RtpPorts::new(rtp_ip, config.rtp_port_min, config.rtp_port_max),
+            trunks,
+            config,
+            workers,
+            backend: setup.backend,
+            session: setup.session,
+            call: setup.call,
+        })
+    }
+
+    /// The address to put in SDP and Contact for a peer at `peer`: the
+    /// configured public IP, the listen address, or (listening on any
+    /// address) the local address the kernel routes to the peer from.
+    pub fn advertised_ip(&self, peer: SocketAddr) -> IpAddr {
+        if let Some(ip) = self.config.public_ip {
+            return ip;
+        }
+        let listen = self.config.listen.ip();
+        if !listen.is_unspecified() {
+            return listen;
+        }
+        let probe = if peer.is_ipv4() {
+            "0.0.0.0:0"
+        } else {
+            "[::]:0"
+        };
+        std::net::UdpSocket::bind(probe)
+            .and_then(|s| s.connect(peer).and_then(|()| s.local_addr()))
+            .map(|a| a.ip())
+            .unwrap_or(listen)
+    }
+}
+
+/// Starts the SIP listener (UDP and TCP) and its endpoint task; returns
+/// the bound address.
+pub async fn start(service: SipService) -> Result<SocketAddr, SipError> {
+    let listen = service.config.listen;
+    let (sender, inbound, local) =
+        transport::bind(listen)
+            .await
+            .map_err(|source| SipError::Bind {
+                addr: listen,
+                source,
+            })?;
+    tokio::spawn(endpoint::run(Arc::new(service), sender, inbound, local));
+    Ok(local)
+}
+
+/// Random bits for tags, branches, SSRCs and session ids.
+pub(crate) fn random_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    let _ = ring::rand::SystemRandom::new().fill(&mut bytes);
+    u64::from_le_bytes(bytes)
+}
+
+/// `n` random bytes as hex.
+pub(crate) fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    let _ = ring::rand::SystemRandom::new().fill(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,613 @@
+//! The SIP endpoint task: one per server. It owns the transaction layer,
+//! the calls' dialogs and their timers, and turns SIP into call events.
+//!
+//! Everything SIP happens on this one task (the transaction layer is a
+//! plain state machine); media never passes through it. Each call's media
+//! and conversation run on a media worker ([`super::leg::SipLeg`] under
+//! the call driver), which it controls with [`LegControl`] messages and
+//! which asks it to hang up with [`LegRequest`].
+//!
+//! Decisions worth knowing:
+//! - The model session opens when the INVITE is accepted (pre-warm); 180
+//!   goes out at once and the 200 after `answer_delay_ms`.
+//! - In-dialog requests go to the remote target when its host is an IP
+//!   literal, else back to where the INVITE came from: resolving host
+//!   names is left out (carriers put addresses in Contact).
+//! - Delayed offer (INVITE without SDP) is answered 488: carrier trunks
+//!   offer in the INVITE, and answering an offer we make in the 200
+//!   from the ACK is left for when a trunk needs it.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use warmline_sip::dialog::{
+    AnswerAction, AnswerRetransmit, Dialog, SessionTimer, SessionTimerAction,
+};
+use warmline_sip::message::{
+    self, reason_phrase, Limits, Message, Method, Request, Response, SipHeaders,
+};
+use warmline_sip::transaction::{
+    response_destination, ClientTxId, Incoming, ServerTxId, TimerConfig, TransactionLayer,
+    Transport, TxEvent,
+};
+
+use super::invite::{self, CallPlan};
+use super::leg::{LegControl, LegRequest};
+use super::transport::{Inbound, Sender};
+use super::SipService;
+
+/// What our OPTIONS and 200s advertise.
+pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO";
+/// Extensions we support.
+pub const SUPPORTED: &str = "timer";
+
+/// Where a call is.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Phase {
+    /// 180 sent; the 200 goes at `answer_at`.
+    Ringing { answer_at: Duration },
+    /// 200 sent.
+    Answered,
+    /// BYE sent or received; waiting for nothing but cleanup.
+    Ended,
+}
+
+/// One SIP call as the endpoint sees it.
+pub(super) struct SipCall {
+    pub key: String,
+    pub trunk: usize,
+    pub dialog: Dialog,
+    pub phase: Phase,
+    pub invite_tx: ServerTxId,
+    pub invite: Request,
+    /// The INVITE's source and transport: where in-dialog traffic goes
+    /// when the remote target is not an address.
+    pub peer: (SocketAddr, Transport),
+    pub plan: CallPlan,
+    pub answer: Option<(AnswerRetransmit, Vec<u8>, SocketAddr)>,
+    pub timer: Option<SessionTimer>,
+    pub control: mpsc::Sender<LegControl>,
+    pub remote_allows_update: bool,
+}
+
+/// Why a client transaction was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Bye,
+    Refresh,
+}
+
+/// The endpoint's state.
+pub struct Endpoint {
+    pub(super) service: Arc<SipService>,
+    pub(super) tx: TransactionLayer,
+    epoch: Instant,
+    pub(super) sender: Sender,
+    pub(super) local: SocketAddr,
+    pub(super) calls: HashMap<String, SipCall>,
+    by_invite: HashMap<ServerTxId, String>,
+    clients: HashMap<ClientTxId, (String, Purpose)>,
+    pub(super) leg_requests: mpsc::Sender<LegRequest>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("local", &self.local)
+            .field("calls", &self.calls.len())
+            .field("transactions", &self.tx.len())
+            .finish()
+    }
+}
+
+/// Runs the endpoint until `inbound` closes.
+pub async fn run(
+    service: Arc<SipService>,
+    sender: Sender,
+    mut inbound: mpsc::Receiver<Inbound>,
+    local: SocketAddr,
+) {
+    let (leg_tx, mut leg_rx) = mpsc::channel(1_024);
+    let mut endpoint = Endpoint {
+        service,
+        tx: TransactionLayer::new(TimerConfig::default()),
+        epoch: Instant::now(),
+        sender,
+        local,
+        calls: HashMap::new(),
+        by_invite: HashMap::new(),
+        clients: HashMap::new(),
+        leg_requests: leg_tx,
+    };
+    loop {
+        let deadline = endpoint.next_deadline().map(|d| endpoint.epoch + d);
+        tokio::select! {
+            message = inbound.recv() => {
+                let Some(message) = message else { break };
+                endpoint.on_inbound(message);
+            }
+            Some(request) = leg_rx.recv() => endpoint.on_leg_request(request),
+            () = sleep_opt(deadline) => endpoint.on_timeout(),
+        }
+        endpoint.flush().await;
+    }
+}
+
+async fn sleep_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Endpoint {
+    pub(super) fn now(&self) -> Duration {
+        Instant::now().saturating_duration_since(self.epoch)
+    }
+
+    fn next_deadline(&self) -> Option<Duration> {
+        let mut next = self.tx.next_timeout();
+        let mut consider = |d: Option<Duration>| {
+            if let Some(d) = d {
+                next = Some(next.map_or(d, |n| n.min(d)));
+            }
+        };
+        for call in self.calls.values() {
+            if let Phase::Ringing { answer_at } = call.phase {
+                consider(Some(answer_at));
+            }
+            consider(call.answer.as_ref().and_then(|(r, _, _)| r.next_deadline()));
+            if call.phase == Phase::Answered {
+                consider(call.timer.as_ref().map(SessionTimer::next_deadline));
+            }
+        }
+        next
+    }
+
+    async fn flush(&mut self) {
+        while let Some(t) = self.tx.poll_transmit() {
+            self.sender.send(t.dest, t.transport, t.bytes).await;
+        }
+        while let Some(event) = self.tx.poll_event() {
+            self.on_tx_event(event);
+        }
+        // Events may have queued more.
+        while let Some(t) = self.tx.poll_transmit() {
+            self.sender.send(t.dest, t.transport, t.bytes).await;
+        }
+    }
+
+    fn on_inbound(&mut self, inbound: Inbound) {
+        let now = self.now();
+        let message = match message::parse(&inbound.bytes, &Limits::default()) {
+            Ok(m) => m,
+            Err(e) => {
+                let answer = message::error_response(&inbound.bytes, &e);
+                tracing::warn!(source = %inbound.source, error = %e, answered = answer.is_some(), "malformed SIP message");
+                if let Some(bytes) = answer {
+                    self.tx
+                        .send_stateless(inbound.source, inbound.transport, bytes);
+                }
+                return;
+            }
+        };
+        match message {
+            Message::Response(response) => self.tx.on_response(now, response, inbound.source),
+            Message::Request(request) => {
+                match self
+                    .tx
+                    .on_request(now, request, inbound.source, inbound.transport)
+                {
+                    Incoming::Request {
+                        id,
+                        request,
+                        cancels,
+                    } => self.on_request(id, request, cancels, inbound.source, inbound.transport),
+                    Incoming::Ack2xx(ack) => self.on_ack(&ack),
+                    Incoming::Absorbed => {}
+                    Incoming::Rejected { error } => {
+                        tracing::warn!(source = %inbound.source, %error, "SIP request not taken on");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Answers server transaction `id` with a bare response to `request`.
+    pub(super) fn reply(
+        &mut self,
+        id: ServerTxId,
+        request: &Request,
+        status: u16,
+        extra: &[(&str, String)],
+    ) {
+        let mut response = request.response(status, reason_phrase(status), Some(&tag_for(request)));
+        for (name, value) in extra {
+            let _ = response.headers.push(name, value.clone());
+        }
+        self.respond(id, response);
+    }
+
+    pub(super) fn respond(&mut self, id: ServerTxId, response: Response) {
+        let now = self.now();
+        if let Err(e) = self.tx.respond(now, id, response) {
+            tracing::debug!(error = %e, "response not sent");
+        }
+    }
+
+    fn find_dialog(&self, request: &Request) -> Option<String> {
+        self.calls
+            .iter()
+            .find(|(_, c)| c.phase != Phase::Ended && c.dialog.matches(request))
+            .map(|(k, _)| k.clone())
+    }
+
+    fn on_request(
+        &mut self,
+        id: ServerTxId,
+        request: Request,
+        cancels: Option<ServerTxId>,
+        source: SocketAddr,
+        transport: Transport,
+    ) {
+        let in_dialog = request
+            .to()
+            .ok()
+            .and_then(|t| t.tag().map(str::to_owned))
+            .is_some();
+        match (&request.method, in_dialog) {
+            (Method::Invite, false) => invite::on_invite(self, id, request, source, transport),
+            (Method::Cancel, _) => self.on_cancel(id, &request, cancels),
+            (Method::Options, false) => {
+                if self.trunk_for(source.ip()).is_some() {
+                    self.reply(id, &request, 200, &capabilities());
+                } else {
+                    self.unknown_source(id, &request, source);
+                }
+            }
+            (_, false) => {
+                if self.trunk_for(source.ip()).is_some() {
+                    let status = if request.method == Method::Bye {
+                        481
+                    } else {
+                        405
+                    };
+                    self.reply(id, &request, status, &[("Allow", ALLOW.to_owned())]);
+                } else {
+                    self.unknown_source(id, &request, source);
+                }
+            }
+            (_, true) => match self.find_dialog(&request) {
+                Some(key) => self.on_in_dialog(id, request, key),
+                None => self.reply(id, &request, 481, &[]),
+            },
+        }
+    }
+
+    pub(super) fn trunk_for(&self, ip: IpAddr) -> Option<usize> {
+        self.service.trunks.iter().position(|t| t.covers(ip))
+    }
+
+    /// Requests from sources no trunk covers: silence, or 403.
+    pub(super) fn unknown_source(&mut self, id: ServerTxId, request: &Request, source: SocketAddr) {
+        match self.service.config.unknown_source {
+            crate::config::UnknownSource::Drop => {
+                tracing::info!(%source, method = %request.method, "request from an unknown source dropped");
+            }
+            crate::config::UnknownSource::Reject => {
+                tracing::info!(%source, method = %request.method, "request from an unknown source refused");
+                self.reply(id, request, 403, &[]);
+            }
+        }
+    }
+
+    fn on_cancel(&mut self, id: ServerTxId, request: &Request, cancels: Option<ServerTxId>) {
+        let Some(invite_tx) = cancels else {
+            self.reply(id, request, 481, &[]);
+            return;
+        };
+        self.reply(id, request, 200, &[]);
+        let Some(key) = self.by_invite.get(&invite_tx).cloned() else {
+            return;
+        };
+        let ringing = matches!(
+            self.calls.get(&key).map(|c| &c.phase),
+            Some(Phase::Ringing { .. })
+        );
+        if ringing {
+            if let Some(call) = self.calls.remove(&key) {
+                tracing::info!(call = %key, "caller cancelled before the answer");
+                let response =
+                    call.invite
+                        .response(487, reason_phrase(487), Some(&call.dialog.local_tag));
+                self.respond(call.invite_tx, response);
+                let _ = call.control.try_send(LegControl::Ended("CANCEL".into()));
+                self.by_invite.remove(&invite_tx);
+            }
+        }
+        // A CANCEL that lost the race to our 200 has no effect: the caller
+        // sends BYE.
+    }
+
+    fn on_in_dialog(&mut self, id: ServerTxId, request: Request, key: String) {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        if let Err(e) = call.dialog.accept_remote_cseq(&request) {
+            tracing::info!(call = %key, error = %e, "in-dialog request out of order");
+            self.reply(id, &request, 500, &[("Retry-After", "1".into())]);
+            return;
+        }
+        match request.method {
+            Method::Bye => {
+                tracing::info!(call = %key, "caller hung up");
+                self.reply(id, &request, 200, &[]);
+                self.end_call(&key, "BYE");
+            }
+            Method::Invite | Method::Update => invite::on_reoffer(self, id, request, key),
+            Method::Info => {
+                invite::on_info(self, &request, &key);
+                self.reply(id, &request, 200, &[]);
+            }
+            Method::Options => self.reply(id, &request, 200, &capabilities()),
+            _ => self.reply(id, &request, 405, &[("Allow", ALLOW.to_owned())]),
+        }
+    }
+
+    fn on_ack(&mut self, ack: &Request) {
+        if let Some(key) = self.find_dialog(ack) {
+            if let Some(call) = self.calls.get_mut(&key) {
+                if let Some((retransmit, _, _)) = call.answer.as_mut() {
+                    retransmit.acked();
+                }
+                call.answer = None;
+            }
+        }
+    }
+
+    /// The caller is gone: stop its media and forget the call.
+    fn end_call(&mut self, key: &str, reason: &str) {
+        if let Some(call) = self.calls.remove(key) {
+            let _ = call.control.try_send(LegControl::Ended(reason.to_owned()));
+            self.by_invite.remove(&call.invite_tx);
+        }
+    }
+
+    /// We end the call: BYE when answered, 480 while ringing.
+    fn hang_up(&mut self, key: &str, reason: &str) {
+        let Some(call) = self.calls.get_mut(key) else {
+            return;
+        };
+        match call.phase {
+            Phase::Ringing { .. } => {
+                let response =
+                    call.invite
+                        .response(480, reason_phrase(480), Some(&call.dialog.local_tag));
+                let invite_tx = call.invite_tx;
+                self.respond(invite_tx, response);
+                self.end_call(key, reason);
+            }
+            Phase::Answered => {
+                call.phase = Phase::Ended;
+                let _ = call.control.try_send(LegControl::Ended(reason.to_owned()));
+                match self.send_in_dialog(key, Method::Bye) {
+                    Some(id) => {
+                        self.clients.insert(id, (key.to_owned(), Purpose::Bye));
+                    }
+                    None => self.end_call(key, reason),
+                }
+            }
+            Phase::Ended => {}
+        }
+    }
+
+    /// Sends a request in `key`'s dialog; returns its client transaction.
+    fn send_in_dialog(&mut self, key: &str, method: Method) -> Option<ClientTxId> {
+        let now = self.now();
+        let local = self.local;
+        let call = self.calls.get_mut(key)?;
+        let (dest, transport) = in_dialog_destination(call);
+        let transport_name = match transport {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+        };
+        let branch = format!("z9hG4bK{}", super::random_hex(12));
+        let mut request = call
+            .dialog
+            .request(method.clone(), &branch, &local.to_string(), transport_name)
+            .ok()?;
+        if method == Method::Invite {
+            // A refresh re-INVITE carries our current SDP unchanged.
+            let _ = request.headers.push("Content-Type", "application/sdp");
+            request.body = call.plan.local_sdp.to_string().into_bytes();
+        }
+        if matches!(method, Method::Invite | Method::Update) {
+            if let Some(timer) = &call.timer {
+                let _ = request.headers.push("Supported", SUPPORTED);
+                let _ = request.headers.push(
+                    "Session-Expires",
+                    format!("{};refresher=uas", timer.interval_secs()),
+                );
+            }
+        }
+        match self.tx.send_request(now, request, dest, transport) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                tracing::warn!(call = %key, error = %e, %method, "cannot send in-dialog request");
+                None
+            }
+        }
+    }
+
+    fn on_leg_request(&mut self, request: LegRequest) {
+        match request {
+            LegRequest::HangUp {
+                call,
+                reason,
+                stats,
+            } => {
+                tracing::info!(%call, %reason, ?stats, "call ending from our side");
+                self.hang_up(&call, &reason);
+            }
+        }
+    }
+
+    fn on_timeout(&mut self) {
+        let now = self.now();
+        self.tx.handle_timeout(now);
+        let keys: Vec<String> = self.calls.keys().cloned().collect();
+        for key in keys {
+            let mut resend = None;
+            let mut action = None;
+            let mut answer_now = false;
+            if let Some(call) = self.calls.get_mut(&key) {
+                if let Phase::Ringing { answer_at } = call.phase {
+                    answer_now = now >= answer_at;
+                }
+                if let Some((retransmit, bytes, dest)) = call.answer.as_mut() {
+                    match retransmit.poll(now) {
+                        Some(AnswerAction::Resend) => {
+                            resend = Some((bytes.clone(), *dest, call.peer.1))
+                        }
+                        Some(AnswerAction::GiveUp) => action = Some("no ACK for our 200"),
+                        None => {}
+                    }
+                }
+                if call.phase == Phase::Answered {
+                    match call.timer.as_mut().and_then(|t| t.poll(now)) {
+                        Some(SessionTimerAction::Refresh) => {
+                            let method = if call.remote_allows_update {
+                                Method::Update
+                            } else {
+                                Method::Invite
+                            };
+                            if let Some(id) = self.send_in_dialog(&key, method) {
+                                self.clients.insert(id, (key.clone(), Purpose::Refresh));
+                            }
+                        }
+                        Some(SessionTimerAction::Expired) => action = Some("session timer expired"),
+                        None => {}
+                    }
+                }
+            }
+            if answer_now {
+                invite::answer(self, &key);
+            }
+            if let Some((bytes, dest, transport)) = resend {
+                self.tx.send_stateless(dest, transport, bytes);
+            }
+            if let Some(reason) = action {
+                tracing::warn!(call = %key, reason, "ending the call");
+                if let Some(call) = self.calls.get_mut(&key) {
+                    call.answer = None;
+                }
+                self.hang_up(&key, reason);
+            }
+        }
+    }
+
+    fn on_tx_event(&mut self, event: TxEvent) {
+        match event {
+            TxEvent::Response { id, response } => {
+                let Some((key, purpose)) = self.clients.get(&id).cloned() else {
+                    return;
+                };
+                if response.status < 200 {
+                    return;
+                }
+                self.clients.remove(&id);
+                match purpose {
+                    Purpose::Bye => self.end_call(&key, "BYE answered"),
+                    Purpose::Refresh if (200..300).contains(&response.status) => {
+                        invite::refreshed(self, &key, &response);
+                    }
+                    Purpose::Refresh => {
+                        tracing::warn!(call = %key, status = response.status, "session refresh refused: ending the call");
+                        self.hang_up(&key, "session refresh refused");
+                    }
+                }
+            }
+            TxEvent::Timeout { id } => {
+                if let Some((key, purpose)) = self.clients.remove(&id) {
+                    tracing::warn!(call = %key, ?purpose, "no answer to our request");
+                    match purpose {
+                        Purpose::Bye => self.end_call(&key, "BYE timed out"),
+                        Purpose::Refresh => self.hang_up(&key, "session refresh timed out"),
+                    }
+                }
+            }
+            TxEvent::AckTimeout { id } => {
+                tracing::info!(?id, "no ACK for a final response");
+            }
+            TxEvent::Terminated(_) => {}
+        }
+    }
+
+    pub(super) fn register(&mut self, call: SipCall) {
+        self.by_invite.insert(call.invite_tx, call.key.clone());
+        self.calls.insert(call.key.clone(), call);
+    }
+
+    /// Calls in progress (for admission).
+    pub(super) fn active_calls(&self, trunk: Option<usize>) -> usize {
+        self.calls
+            .values()
+            .filter(|c| c.phase != Phase::Ended && trunk.is_none_or(|t| c.trunk == t))
+            .count()
+    }
+
+    /// Where the response to a request from `source` goes.
+    pub(super) fn response_dest(
+        request: &Request,
+        source: SocketAddr,
+        transport: Transport,
+    ) -> SocketAddr {
+        match request.top_via() {
+            Ok(via) => response_destination(&via, source, transport),
+            Err(_) => source,
+        }
+    }
+}
+
+/// What OPTIONS answers carry.
+fn capabilities() -> Vec<(&'static str, String)> {
+    vec![
+        ("Allow", ALLOW.to_owned()),
+        ("Accept", "application/sdp".to_owned()),
+        ("Supported", SUPPORTED.to_owned()),
+    ]
+}
+
+/// A stable To tag for a request that has none: derived from its Call-ID
+/// and From tag so that every response to it (and to its retransmissions)
+/// carries the same one.
+pub(super) fn tag_for(request: &Request) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    request.call_id().hash(&mut h);
+    request
+        .from()
+        .ok()
+        .and_then(|f| f.tag().map(str::to_owned))
+        .hash(&mut h);
+    format!("wl{:016x}", h.finish())
+}
+
+fn in_dialog_destination(call: &SipCall) -> (SocketAddr, Transport) {
+    let hop = call.dialog.next_hop();
+    let transport = match hop.transport().as_deref() {
+        Some("tcp") => Transport::Tcp,
+        Some(_) => Transport::Udp,
+        None => call.peer.1,
+    };
+    match &hop.host {
+        warmline_sip::message::Host::Ip(ip) => {
+            (SocketAddr::new(*ip, hop.port.unwrap_or(5060)), transport)
+        }
+        warmline_sip::message::Host::Name(_) => call.peer,
+    }
+}

@@ -1,0 +1,488 @@
+//! INVITE handling for the endpoint: admitting a new call (trunk, digest,
+//! capacity, session timer, SDP), starting its media and conversation on a
+//! media worker, answering it, and re-INVITE/UPDATE/INFO inside it.
+
+use std::net::SocketAddr;
+
+use tokio::sync::mpsc;
+use warmline_sip::dialog::{
+    negotiate_uas, AnswerRetransmit, Dialog, Refresher, SessionTimer, SessionTimerConfig,
+    SessionTimerOutcome,
+};
+use warmline_sip::message::{reason_phrase, Host, Request, Response, SipHeaders, Uri};
+use warmline_sip::sdp::{self, answer_reoffer, Codec, LocalMedia, SessionDescription};
+use warmline_sip::transaction::{ServerTxId, Transport};
+
+use super::endpoint::{tag_for, Endpoint, Phase, SipCall, ALLOW, SUPPORTED};
+use super::leg::{LegControl, SipLeg, SipLegParts};
+use super::rtp_session::RtpSessionConfig;
+use super::trunk::Admission;
+use crate::call::driver::{CallDriver, CallSetup};
+use crate::call::PlaybackTracking;
+use crate::media::g711::Law;
+
+/// The negotiated media of a call.
+#[derive(Clone, Debug)]
+pub(super) struct CallPlan {
+    pub local: LocalMedia,
+    pub local_sdp: SessionDescription,
+    pub remote_sdp: SessionDescription,
+    pub sends: bool,
+    pub session: SessionTimerOutcome,
+}
+
+fn timer_config(ep: &Endpoint) -> SessionTimerConfig {
+    SessionTimerConfig {
+        session_expires: ep.service.config.session_expires_secs,
+        min_se: ep.service.config.min_se_secs,
+    }
+}
+
+fn refuse(ep: &mut Endpoint, id: ServerTxId, request: &Request, status: u16, why: &str) {
+    tracing::info!(
+        status,
+        why,
+        call_id = request.call_id().unwrap_or(""),
+        "INVITE refused"
+    );
+    let mut response = request.response(status, reason_phrase(status), Some(&tag_for(request)));
+    let _ = response.headers.push(
+        "Warning",
+        format!("399 warmline \"{}\"", why.replace('"', "'")),
+    );
+    if status == 503 {
+        let _ = response.headers.push("Retry-After", "5");
+    }
+    ep.respond(id, response);
+}
+
+/// A new INVITE (no To tag).
+pub(super) fn on_invite(
+    ep: &mut Endpoint,
+    id: ServerTxId,
+    request: Request,
+    source: SocketAddr,
+    transport: Transport,
+) {
+    let Some(trunk) = ep.trunk_for(source.ip()) else {
+        ep.unknown_source(id, &request, source);
+        return;
+    };
+    if let Admission::Challenge(challenges) = ep.service.trunks[trunk].admit(&request) {
+        let mut response = request.response(401, reason_phrase(401), Some(&tag_for(&request)));
+        for challenge in challenges {
+            let _ = response
+                .headers
+                .push("WWW-Authenticate", challenge.to_string());
+        }
+        ep.respond(id, response);
+        return;
+    }
+    if request
+        .headers
+        .get("Max-Forwards")
+        .is_some_and(|m| m.trim() == "0")
+    {
+        refuse(ep, id, &request, 483, "Max-Forwards reached 0");
+        return;
+    }
+    let unsupported: Vec<&str> = request
+        .headers
+        .get_all("Require")
+        .into_iter()
+        .filter(|o| !o.eq_ignore_ascii_case("timer"))
+        .collect();
+    if !unsupported.is_empty() {
+        let mut response = request.response(420, reason_phrase(420), Some(&tag_for(&request)));
+        let _ = response.headers.push("Unsupported", unsupported.join(", "));
+        ep.respond(id, response);
+        return;
+    }
+    if ep.active_calls(None) >= ep.service.config.max_calls {
+        refuse(
+            ep,
+            id,
+            &request,
+            503,
+            "at the configured maximum of concurrent calls",
+        );
+        return;
+    }
+    if let Some(max) = ep.service.trunks[trunk].config.max_calls {
+        if ep.active_calls(Some(trunk)) >= max {
+            refuse(
+                ep,
+                id,
+                &request,
+                486,
+                "the trunk is at its maximum of concurrent calls",
+            );
+            return;
+        }
+    }
+    let session = negotiate_uas(&request, &timer_config(ep));
+    if let SessionTimerOutcome::TooSmall { min_se } = session {
+        let mut response = request.response(422, reason_phrase(422), Some(&tag_for(&request)));
+        let _ = response.headers.push("Min-SE", min_se.to_string());
+        ep.respond(id, response);
+        return;
+    }
+    if request.body.is_empty() {
+        refuse(
+            ep,
+            id,
+            &request,
+            488,
+            "an SDP offer in the INVITE is required",
+        );
+        return;
+    }
+    let offer = match SessionDescription::parse(&request.body) {
+        Ok(offer) => offer,
+        Err(e) => {
+            refuse(ep, id, &request, 488, &format!("unreadable SDP: {e}"));
+            return;
+        }
+    };
+    let sockets = match ep.service.ports.allocate() {
+        Ok(s) => s,
+        Err(e) => {
+            refuse(ep, id, &request, 503, &e.to_string());
+            return;
+        }
+    };
+    let rtp_port = sockets.0.local_addr().map(|a| a.port()).unwrap_or(0);
+    let advertise = ep.service.advertised_ip(source);
+    let local = LocalMedia::new(advertise, rtp_port, super::random_u64() >> 1);
+    let negotiated = match sdp::answer(&offer, &local) {
+        Ok(n) => n,
+        Err(e) => {
+            refuse(ep, id, &request, 488, &e.to_string());
+            return;
+        }
+    };
+    let local_tag = tag_for(&request);
+    let mut contact = Uri::sip(Some("warmline"), Host::Ip(advertise), Some(ep.local.port()));
+    if transport == Transport::Tcp {
+        contact.params.set("transport", Some("tcp"));
+    }
+    let dialog = match Dialog::uas(&request, &local_tag, contact) {
+        Ok(d) => d,
+        Err(e) => {
+            refuse(ep, id, &request, 400, &e.to_string());
+            return;
+        }
+    };
+    let key = format!("{};{}", dialog.call_id, dialog.remote_tag);
+    let (control_tx, control_rx) = mpsc::channel(16);
+    let law = if negotiated.codec == Codec::Pcma {
+        Law::Alaw
+    } else {
+        Law::Ulaw
+    };
+    let parts = SipLegParts {
+        key: key.clone(),
+        sockets,
+        session: RtpSessionConfig {
+            payload_type: negotiated.payload_type,
+            law,
+            telephone_event_pt: negotiated.telephone_event_pt,
+            remote: negotiated.remote_rtp,
+            signalling_ip: source.ip(),
+            ssrc: super::random_u64() as u32,
+            initial_sequence: super::random_u64() as u16,
+            initial_timestamp: super::random_u64() as u32,
+            cname: format!("warmline@{advertise}"),
+        },
+        control: control_rx,
+        requests: ep.leg_requests.clone(),
+        media_timeout: std::time::Duration::from_secs(ep.service.config.media_timeout_secs),
+        hold_media_timeout: std::time::Duration::from_secs(
+            ep.service.config.hold_media_timeout_secs,
+        ),
+    };
+    let mut call_config = ep.service.call.clone();
+    // Our pacer owns the clock: what left is what was heard, less what the
+    // far end's jitter buffer still holds (assumed one frame).
+    call_config.tracking = PlaybackTracking::Released { allowance_ms: 20 };
+    let setup = CallSetup {
+        backend: ep.service.backend.clone(),
+        session: ep.service.session.clone(),
+        call: call_config,
+        ingress: "sip",
+    };
+    let span_key = key.clone();
+    let job: crate::workers::Job = Box::new(move || {
+        Box::pin(async move {
+            use tracing::Instrument;
+            let span = crate::telemetry::call_span(&span_key);
+            async move {
+                // Pre-warm: the model session opens before the 200 OK.
+                let driver = CallDriver::prewarm(setup);
+                let mut leg = match SipLeg::new(parts) {
+                    Ok(leg) => leg,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot register the RTP sockets");
+                        return;
+                    }
+                };
+                driver.run(&mut leg).await;
+                use crate::call::leg::CallerLeg;
+                leg.hang_up().await;
+            }
+            .instrument(span)
+            .await;
+        })
+    });
+    if let Err(e) = ep.service.workers.spawn(job) {
+        refuse(ep, id, &request, 503, &e.to_string());
+        return;
+    }
+    tracing::info!(call = %key, trunk = %ep.service.trunks[trunk].config.name, %source, codec = ?negotiated.codec, "SIP call accepted");
+    let mut ringing = request.response(180, reason_phrase(180), Some(&local_tag));
+    let _ = ringing
+        .headers
+        .push("Contact", format!("<{}>", dialog.local_contact));
+    ep.respond(id, ringing);
+    let answer_at = ep.now() + std::time::Duration::from_millis(ep.service.config.answer_delay_ms);
+    let remote_allows_update = request
+        .headers
+        .get_all("Allow")
+        .iter()
+        .any(|m| m.eq_ignore_ascii_case("UPDATE"));
+    ep.register(SipCall {
+        key: key.clone(),
+        trunk,
+        dialog,
+        phase: Phase::Ringing { answer_at },
+        invite_tx: id,
+        invite: request,
+        peer: (source, transport),
+        plan: CallPlan {
+            local,
+            local_sdp: negotiated.answer,
+            remote_sdp: offer,
+            sends: negotiated.direction.sends(),
+            session,
+        },
+        answer: None,
+        timer: None,
+        control: control_tx,
+        remote_allows_update,
+    });
+    if ep.service.config.answer_delay_ms == 0 {
+        answer(ep, &key);
+    }
+}
+
+/// A 2xx with our SDP, session-timer headers and Contact.
+fn ok_with_sdp(request: &Request, call: &SipCall, with_body: bool) -> Response {
+    let mut response = request.response(200, reason_phrase(200), Some(&call.dialog.local_tag));
+    let _ = response
+        .headers
+        .push("Contact", format!("<{}>", call.dialog.local_contact));
+    let _ = response.headers.push("Allow", ALLOW);
+    let _ = response.headers.push("Supported", SUPPORTED);
+    for (name, value) in call.plan.session.response_headers() {
+        let _ = response.headers.push(name, value);
+    }
+    if with_body {
+        let _ = response.headers.push("Content-Type", "application/sdp");
+        response.body = call.plan.local_sdp.to_string().into_bytes();
+    }
+    response
+}
+
+fn start_retransmit(ep: &mut Endpoint, key: &str, response: &Response, request: &Request) {
+    let now = ep.now();
+    let timers = ep.tx.config();
+    if let Some(call) = ep.calls.get_mut(key) {
+        let reliable = call.peer.1 == Transport::Tcp;
+        let dest = Endpoint::response_dest(request, call.peer.0, call.peer.1);
+        call.answer = Some((
+            AnswerRetransmit::new(now, timers.t1, timers.t2, reliable),
+            response.to_bytes(),
+            dest,
+        ));
+    }
+}
+
+/// Sends the 200 OK to a ringing call.
+pub(super) fn answer(ep: &mut Endpoint, key: &str) {
+    let now = ep.now();
+    let Some(call) = ep.calls.get_mut(key) else {
+        return;
+    };
+    if !matches!(call.phase, Phase::Ringing { .. }) {
+        return;
+    }
+    call.phase = Phase::Answered;
+    let response = ok_with_sdp(&call.invite, call, true);
+    let invite = call.invite.clone();
+    let invite_tx = call.invite_tx;
+    if let SessionTimerOutcome::Active {
+        interval,
+        refresher,
+        ..
+    } = call.plan.session
+    {
+        call.timer = Some(SessionTimer::new(now, interval, refresher));
+    }
+    let _ = call.control.try_send(LegControl::Answered);
+    if !call.plan.sends {
+        let _ = call.control.try_send(LegControl::Sending(false));
+    }
+    tracing::info!(call = %key, "answered");
+    start_retransmit(ep, key, &response, &invite);
+    ep.respond(invite_tx, response);
+}
+
+/// A re-INVITE or UPDATE in an established dialog: hold, resume, media
+/// move, or a session refresh.
+pub(super) fn on_reoffer(ep: &mut Endpoint, id: ServerTxId, request: Request, key: String) {
+    let now = ep.now();
+    let config = timer_config(ep);
+    let Some(call) = ep.calls.get_mut(&key) else {
+        return;
+    };
+    if call.phase != Phase::Answered || call.answer.as_ref().is_some_and(|a| a.0.waiting()) {
+        // Our 200 is still unacknowledged, or the call is not up yet.
+        let response = request.response(491, reason_phrase(491), Some(&call.dialog.local_tag));
+        ep.respond(id, response);
+        return;
+    }
+    call.dialog.refresh_target(&request);
+    if !request.body.is_empty() {
+        let reoffer = SessionDescription::parse(&request.body)
+            .map_err(|e| e.to_string())
+            .and_then(|new| {
+                answer_reoffer(
+                    &call.plan.remote_sdp,
+                    &call.plan.local_sdp,
+                    &new,
+                    &call.plan.local,
+                )
+                .map(|(kind, n)| (kind, n, new))
+                .map_err(|e| e.to_string())
+            });
+        match reoffer {
+            Ok((kind, negotiated, new)) => {
+                tracing::info!(call = %key, ?kind, sends = negotiated.direction.sends(), "re-offer");
+                call.plan.remote_sdp = new;
+                call.plan.local_sdp = negotiated.answer;
+                call.plan.sends = negotiated.direction.sends();
+                let _ = call
+                    .control
+                    .try_send(LegControl::Remote(negotiated.remote_rtp));
+                let _ = call.control.try_send(LegControl::Sending(call.plan.sends));
+            }
+            Err(why) => {
+                tracing::info!(call = %key, %why, "re-offer refused");
+                let response =
+                    request.response(488, reason_phrase(488), Some(&call.dialog.local_tag));
+                ep.respond(id, response);
+                return;
+            }
+        }
+    }
+    match negotiate_uas(&request, &config) {
+        SessionTimerOutcome::TooSmall { min_se } => {
+            let mut response =
+                request.response(422, reason_phrase(422), Some(&call.dialog.local_tag));
+            let _ = response.headers.push("Min-SE", min_se.to_string());
+            ep.respond(id, response);
+            return;
+        }
+        outcome @ SessionTimerOutcome::Active {
+            interval,
+            refresher,
+            ..
+        } => {
+            // A refresh without Session-Expires keeps the running interval.
+            let asked = request.headers.get("Session-Expires").is_some();
+            if asked || call.timer.is_none() {
+                call.plan.session = outcome;
+                call.timer = Some(SessionTimer::new(now, interval, refresher));
+            } else if let Some(timer) = call.timer.as_mut() {
+                let (secs, who) = (timer.interval_secs() as u32, timer.refresher());
+                timer.refreshed(now, secs, who);
+            }
+        }
+    }
+    let is_invite = request.method == warmline_sip::message::Method::Invite;
+    let response = ok_with_sdp(&request, call, is_invite || !request.body.is_empty());
+    if is_invite {
+        start_retransmit(ep, &key, &response, &request);
+    }
+    ep.respond(id, response);
+}
+
+/// INFO: `application/dtmf-relay` digits (carriers without RFC 4733).
+pub(super) fn on_info(ep: &mut Endpoint, request: &Request, key: &str) {
+    let is_relay = request
+        .headers
+        .get("Content-Type")
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/dtmf-relay"));
+    if !is_relay {
+        return;
+    }
+    let body = String::from_utf8_lossy(&request.body);
+    let digit = body
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("Signal"))
+        .and_then(|(_, v)| v.trim().chars().next());
+    if let (Some(digit), Some(call)) = (digit, ep.calls.get(key)) {
+        let _ = call.control.try_send(LegControl::Dtmf(digit));
+    }
+}
+
+/// Our session refresh was accepted.
+pub(super) fn refreshed(ep: &mut Endpoint, key: &str, response: &Response) {
+    let now = ep.now();
+    let local = ep.local;
+    let Some(call) = ep.calls.get_mut(key) else {
+        return;
+    };
+    let (interval, refresher) = response
+        .headers
+        .get("Session-Expires")
+        .and_then(|v| {
+            let mut parts = v.split(';');
+            let secs = parts.next()?.trim().parse::<u32>().ok()?;
+            // We sent the refresh, so in this answer "uac" means us and
+            // "uas" the caller.
+            let caller = parts.any(|p| p.trim().eq_ignore_ascii_case("refresher=uas"));
+            Some((
+                secs,
+                if caller {
+                    Refresher::Uac
+                } else {
+                    Refresher::Uas
+                },
+            ))
+        })
+        .unwrap_or_else(|| {
+            call.timer.as_ref().map_or((1800, Refresher::Uas), |t| {
+                (t.interval_secs() as u32, t.refresher())
+            })
+        });
+    if let Some(timer) = call.timer.as_mut() {
+        timer.refreshed(now, interval, refresher);
+    }
+    if let Ok(cseq) = response.cseq() {
+        if cseq.method == warmline_sip::message::Method::Invite {
+            let (dest, transport) = (call.peer.0, call.peer.1);
+            let branch = format!("z9hG4bK{}", super::random_hex(12));
+            let name = if transport == Transport::Tcp {
+                "TCP"
+            } else {
+                "UDP"
+            };
+            if let Ok(ack) = call.dialog.ack(cseq.seq, &branch, &local.to_string(), name) {
+                ep.tx.send_stateless(dest, transport, ack.to_bytes());
+            }
+        }
+    }
+    tracing::info!(call = %key, interval, "session refreshed");
+}
