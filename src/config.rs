@@ -25,6 +25,8 @@ pub use sip::{Cidr, SipConfig, TrunkConfig, UnknownSource};
 
 /// Prefix of override variables.
 pub const ENV_PREFIX: &str = "WARMLINE_";
+/// The variable that names the configuration file (like `--config`).
+pub const CONFIG_FILE_VAR: &str = "WARMLINE_CONFIG";
 
 /// Errors from loading a configuration.
 #[derive(Debug, thiserror::Error)]
@@ -293,7 +295,8 @@ impl Config {
         let config: Config = toml::from_str(text).map_err(|e| invalid(origin, &e))?;
         let overrides: Vec<(String, String)> = env
             .into_iter()
-            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+            // WARMLINE_CONFIG names the file; it is not an override.
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX) && k != CONFIG_FILE_VAR)
             .collect();
         let config = if overrides.is_empty() {
             config

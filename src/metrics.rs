@@ -38,6 +38,17 @@ pub const MODEL_RECONNECTS: &str = "warmline_model_reconnects_total";
 /// playout clock.
 pub const PLAYOUT_LATENESS: &str = "warmline_playout_lateness_seconds";
 
+/// RTP packets received from SIP callers (counted when each call ends).
+pub const RTP_RECEIVED: &str = "warmline_rtp_packets_received_total";
+/// RTP packets sent to SIP callers.
+pub const RTP_SENT: &str = "warmline_rtp_packets_sent_total";
+/// RTP packets lost on the way in, by sequence numbers (RFC 3550 A.3).
+pub const RTP_LOST: &str = "warmline_rtp_packets_lost_total";
+/// Frames the jitter buffer concealed.
+pub const RTP_CONCEALED: &str = "warmline_rtp_frames_concealed_total";
+/// RTP packets refused (wrong source, payload type, malformed).
+pub const RTP_REJECTED: &str = "warmline_rtp_packets_rejected_total";
+
 const LATENCY_BUCKETS: &[f64] = &[
     0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0,
 ];
@@ -90,6 +101,11 @@ fn describe() {
     );
     describe_counter!(BARGE_INS, "Barge-ins, by trigger");
     describe_counter!(MODEL_RECONNECTS, "Model sessions reopened mid-call");
+    describe_counter!(RTP_RECEIVED, "RTP packets received from SIP callers");
+    describe_counter!(RTP_SENT, "RTP packets sent to SIP callers");
+    describe_counter!(RTP_LOST, "RTP packets lost on the way in");
+    describe_counter!(RTP_CONCEALED, "Frames the jitter buffer concealed");
+    describe_counter!(RTP_REJECTED, "RTP packets refused");
     describe_histogram!(
         PLAYOUT_LATENESS,
         Unit::Seconds,

@@ -121,6 +121,12 @@ pub struct TrunkConfig {
     /// Digest realm.
     #[serde(default = "default_realm")]
     pub digest_realm: String,
+    /// Digest algorithms offered, one challenge each, most preferred first
+    /// (RFC 8760): `SHA-256`, `SHA-512-256`, `MD5`. Some clients (SIPp 3.6,
+    /// older PBXs) read only the first challenge and know only MD5: list
+    /// `MD5` alone for them.
+    #[serde(default = "default_algorithms")]
+    pub digest_algorithms: Vec<String>,
     /// Concurrent calls from this trunk; above it, `486 Busy Here`.
     #[serde(default)]
     pub max_calls: Option<usize>,
@@ -128,6 +134,10 @@ pub struct TrunkConfig {
 
 fn default_realm() -> String {
     "warmline".into()
+}
+
+fn default_algorithms() -> Vec<String> {
+    vec!["SHA-256".into(), "MD5".into()]
 }
 
 impl TrunkConfig {
@@ -199,6 +209,7 @@ impl Default for SipConfig {
                 digest_username: None,
                 digest_password_env: None,
                 digest_realm: default_realm(),
+                digest_algorithms: default_algorithms(),
                 max_calls: None,
             }],
         }

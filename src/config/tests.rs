@@ -152,3 +152,40 @@ fn example_file_documents_every_key_with_its_default() {
     let missing: Vec<_> = all.difference(&documented).collect();
     assert!(missing.is_empty(), "undocumented keys: {missing:?}");
 }
+
+#[test]
+fn the_config_file_variable_is_not_taken_for_an_override() {
+    let config = load(
+        "[sip]\nanswer_delay_ms = 5\n",
+        &[
+            ("WARMLINE_CONFIG", "/etc/warmline.toml"),
+            ("WARMLINE_SIP__MAX_CALLS", "7"),
+        ],
+    )
+    .expect("WARMLINE_CONFIG is the file's name, not a key");
+    assert_eq!(config.sip.answer_delay_ms, 5);
+    assert_eq!(config.sip.max_calls, 7);
+}
+
+#[test]
+fn trunks_parse_with_cidrs_and_a_bad_network_names_its_line() {
+    let config = load(
+        "[[sip.trunks]]\nname = \"carrier\"\nallow = [\"203.0.113.0/24\", \"198.51.100.7\"]\nmax_calls = 10\n",
+        &[],
+    )
+    .expect("trunk");
+    assert_eq!(config.sip.trunks.len(), 1);
+    assert!(config.sip.trunks[0].allow[1].contains("198.51.100.7".parse().expect("ip")));
+    let err = load(
+        "[[sip.trunks]]\nname = \"x\"\nallow = [\"300.1.1.1/8\"]\n",
+        &[],
+    )
+    .expect_err("bad cidr");
+    assert!(err.to_string().contains("line 3"), "{err}");
+    let err = load(
+        "[[sip.trunks]]\nname = \"x\"\ndigest_username = \"u\"\n",
+        &[],
+    )
+    .expect_err("password env missing");
+    assert!(err.to_string().contains("digest_password_env"), "{err}");
+}

@@ -64,6 +64,7 @@ pub struct SipLeg {
     answered: bool,
     sending: bool,
     ended_by_caller: bool,
+    figures_recorded: bool,
     media_timeout: Duration,
     hold_media_timeout: Duration,
     buf: Box<[u8; 2048]>,
@@ -123,6 +124,7 @@ impl SipLeg {
             answered: false,
             sending: true,
             ended_by_caller: false,
+            figures_recorded: false,
             media_timeout: parts.media_timeout,
             hold_media_timeout: parts.hold_media_timeout,
             buf: Box::new([0u8; 2048]),
@@ -245,6 +247,14 @@ impl CallerLeg for SipLeg {
     async fn hang_up(&mut self) {
         let stats = self.session.stats();
         tracing::info!(?stats, "call media figures");
+        if !std::mem::replace(&mut self.figures_recorded, true) {
+            use crate::metrics as m;
+            metrics::counter!(m::RTP_RECEIVED).increment(stats.received);
+            metrics::counter!(m::RTP_SENT).increment(stats.sent);
+            metrics::counter!(m::RTP_LOST).increment(stats.lost.max(0) as u64);
+            metrics::counter!(m::RTP_CONCEALED).increment(stats.concealed);
+            metrics::counter!(m::RTP_REJECTED).increment(stats.rejected);
+        }
         if std::mem::replace(&mut self.ended_by_caller, true) {
             return;
         }

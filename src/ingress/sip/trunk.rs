@@ -72,12 +72,20 @@ impl Trunk {
                     trunk: config.name.clone(),
                     variable: variable.clone(),
                 })?;
-                let challenger = Challenger::new(
-                    secret,
-                    config.digest_realm.clone(),
-                    &[Algorithm::Sha256, Algorithm::Md5],
-                )
-                .map_err(|e| TrunkError::Digest(config.name.clone(), e.to_string()))?;
+                let algorithms = config
+                    .digest_algorithms
+                    .iter()
+                    .map(|a| {
+                        a.parse::<Algorithm>().map_err(|_| {
+                            TrunkError::Digest(
+                                config.name.clone(),
+                                format!("unknown algorithm {a:?}"),
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let challenger = Challenger::new(secret, config.digest_realm.clone(), &algorithms)
+                    .map_err(|e| TrunkError::Digest(config.name.clone(), e.to_string()))?;
                 Some((challenger, user.clone(), password))
             }
             _ => None,
@@ -109,9 +117,13 @@ impl Trunk {
                 return Admission::Challenge(challenger.challenge(now));
             }
         };
-        // The digest covers the URI the client names; it must be this
-        // request's, or a response could be replayed onto another URI.
-        if Uri::parse(&creds.uri).ok().as_ref() != Some(&request.uri) {
+        // The digest covers the URI the client names: it must point at
+        // this server (the Request-URI's host and port), or a response
+        // could be replayed elsewhere. The user part is not compared: SIPp
+        // and some PBXs put the bare server URI here.
+        let same_target = Uri::parse(&creds.uri)
+            .is_ok_and(|u| u.host == request.uri.host && u.port == request.uri.port);
+        if !same_target {
             tracing::info!(trunk = %self.config.name, uri = %creds.uri, "digest URI is not the Request-URI");
             return Admission::Challenge(challenger.challenge(now));
         }
