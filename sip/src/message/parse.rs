@@ -330,6 +330,15 @@ fn validate(headers: &Headers, method: Option<&Method>) -> Result<(), MessageErr
         if parsed.params.count("tag") > 1 {
             return Err(MessageError::header(name, "more than one tag parameter"));
         }
+        // `tag=token` (RFC 3261 §25.1): a bare or empty tag reads as no tag,
+        // and our response would then add a second one.
+        if parsed
+            .params
+            .get("tag")
+            .is_some_and(|t| t.is_none_or(str::is_empty))
+        {
+            return Err(MessageError::header(name, "tag parameter without a value"));
+        }
     }
     let call_id = headers
         .get("Call-ID")

@@ -201,6 +201,10 @@ add("to_tag_twice", invite(replace(invite_headers(), "To:", TO + ";tag=a;tag=b")
     "To with two tag parameters")
 add("from_tag_twice", invite(replace(invite_headers(), "From:", FROM + ";tag=b")), "400",
     "From with two tag parameters")
+add("to_tag_without_value", message(OPTIONS_START, replace(simple("OPTIONS"), "To:", TO + ";tag")),
+    "400", "To with a bare ;tag (found by fuzzing: our 200 added a second tag and did not parse)")
+add("from_tag_empty", invite(replace(invite_headers(), "From:", FROM.split(";")[0] + ";tag=")), "400",
+    "From with an empty tag value")
 add("from_header_twice",
     invite(invite_headers(extra=["From: <sip:other@evil.example>;tag=x"])), "400",
     "two From headers")
