@@ -15,7 +15,10 @@
 //!   mandatory on streams, where it frames the message.
 
 use super::header::{is_single_header, is_token_byte, NameAddr};
-use super::{canonical_name, CSeq, Headers, Message, MessageError, Method, Request, Response};
+use super::{
+    canonical_name, sanitize_reason, CSeq, Headers, Message, MessageError, Method, Request,
+    Response,
+};
 use super::{Uri, Via};
 
 /// Hard limits applied before and while parsing.
@@ -432,7 +435,7 @@ pub fn error_response(bytes: &[u8], error: &MessageError) -> Option<Vec<u8>> {
     let (status, reason) = match error {
         _ if !version_ok => (505, "Version Not Supported".to_owned()),
         MessageError::TooLarge { .. } => (513, "Message Too Large".to_owned()),
-        other => (400, format!("Bad Request - {other}")),
+        other => (400, sanitize_reason(&format!("Bad Request - {other}"))),
     };
     Some(
         Response {

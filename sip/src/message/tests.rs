@@ -149,6 +149,24 @@ fn stream_framing_refuses_two_content_lengths() {
 }
 
 #[test]
+fn a_parsed_response_with_a_long_reason_serialises_unchanged() {
+    // Found by the sip_message fuzz target's round-trip property: writing
+    // cut reasons to 200 characters, so a 250-character one came back
+    // different.
+    let long = format!(
+        "SIP/2.0 200 {}\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+         From: <sip:a@h>;tag=1\r\nTo: <sip:b@h>;tag=2\r\nCall-ID: c\r\n\
+         CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+        "O".repeat(250)
+    );
+    let response = parse_ok(&long);
+    assert_eq!(response.to_bytes(), long.as_bytes());
+    // Reasons we make up are still cut.
+    let r = request(INVITE).response(486, &"x".repeat(300), None);
+    assert_eq!(r.reason.len(), 200);
+}
+
+#[test]
 fn numbers_with_a_plus_sign_are_refused() {
     // `str::parse` takes a leading '+'; the SIP grammar (1*DIGIT) does not.
     assert!(CSeq::parse("+1 INVITE").is_err());
