@@ -2,15 +2,17 @@
 //! the 400 (or 513) answer to a request that fails to parse.
 //!
 //! What the parser accepts, and why:
-//! - CRLF line endings, and bare LF as many parsers do; a CR anywhere
-//!   else in the header section is refused, since a value that hides a
+//! - CRLF line endings, and bare LF as many parsers do, but not both: once
+//!   the start line ends in CRLF a bare LF is refused. A CR or NUL anywhere
+//!   else in the header section is refused too, since a value that hides a
 //!   line break is how headers get injected.
 //! - Compact and case-insensitive header names, folded continuation
 //!   lines, comma-joined list headers.
 //! - Requests must carry Via, From, To, Call-ID and CSeq (RFC 3261
 //!   §8.1.1), CSeq's method must match the request's, and From/To may not
 //!   carry two tags. A missing Max-Forwards is tolerated (many carrier
-//!   SBCs strip it); a bad one is refused.
+//!   SBCs strip it); a bad one is refused. From/To tags must have a value.
+//! - Numbers (CSeq, Max-Forwards, Content-Length, ports) are digits only.
 //! - Content-Length is optional on datagrams (the body is the rest) and
 //!   mandatory on streams, where it frames the message.
 
