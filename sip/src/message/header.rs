@@ -433,6 +433,9 @@ impl CSeq {
         let (Some(seq), Some(method), None) = (parts.next(), parts.next(), parts.next()) else {
             return Err(bad("not '<number> <method>'"));
         };
+        if !super::parse::is_digits(seq) {
+            return Err(bad("sequence number is not a number below 2^31"));
+        }
         let seq: u32 = seq
             .parse()
             .map_err(|_| bad("sequence number is not a number below 2^31"))?;

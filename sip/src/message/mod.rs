@@ -481,13 +481,16 @@ impl Request {
     }
 }
 
-/// A reason phrase with anything that could end the status line removed.
-fn sanitize_reason(reason: &str) -> String {
-    reason
-        .chars()
-        .filter(|c| !matches!(c, '\r' | '\n' | '\0'))
-        .take(200)
-        .collect()
+/// A reason phrase we make up, with anything that could end the status
+/// line removed and cut to 200 characters.
+pub(crate) fn sanitize_reason(reason: &str) -> String {
+    without_line_breaks(reason).take(200).collect()
+}
+
+/// The characters of `reason` that cannot end the status line. Writing a
+/// reason drops only these, so a parsed response serialises unchanged.
+fn without_line_breaks(reason: &str) -> impl Iterator<Item = char> + '_ {
+    reason.chars().filter(|c| !matches!(c, '\r' | '\n' | '\0'))
 }
 
 impl Response {
@@ -498,7 +501,7 @@ impl Response {
             format!(
                 "SIP/2.0 {} {}\r\n",
                 self.status,
-                sanitize_reason(&self.reason)
+                without_line_breaks(&self.reason).collect::<String>()
             )
             .as_bytes(),
         );

@@ -2,20 +2,25 @@
 //! the 400 (or 513) answer to a request that fails to parse.
 //!
 //! What the parser accepts, and why:
-//! - CRLF line endings, and bare LF as many parsers do; a CR anywhere
-//!   else in the header section is refused, since a value that hides a
+//! - CRLF line endings, and bare LF as many parsers do, but not both: once
+//!   the start line ends in CRLF a bare LF is refused. A CR or NUL anywhere
+//!   else in the header section is refused too, since a value that hides a
 //!   line break is how headers get injected.
 //! - Compact and case-insensitive header names, folded continuation
 //!   lines, comma-joined list headers.
 //! - Requests must carry Via, From, To, Call-ID and CSeq (RFC 3261
 //!   §8.1.1), CSeq's method must match the request's, and From/To may not
 //!   carry two tags. A missing Max-Forwards is tolerated (many carrier
-//!   SBCs strip it); a bad one is refused.
+//!   SBCs strip it); a bad one is refused. From/To tags must have a value.
+//! - Numbers (CSeq, Max-Forwards, Content-Length, ports) are digits only.
 //! - Content-Length is optional on datagrams (the body is the rest) and
 //!   mandatory on streams, where it frames the message.
 
 use super::header::{is_single_header, is_token_byte, NameAddr};
-use super::{canonical_name, CSeq, Headers, Message, MessageError, Method, Request, Response};
+use super::{
+    canonical_name, sanitize_reason, CSeq, Headers, Message, MessageError, Method, Request,
+    Response,
+};
 use super::{Uri, Via};
 
 /// Hard limits applied before and while parsing.
@@ -94,6 +99,10 @@ pub fn frame_stream(buf: &[u8], limits: &Limits) -> Result<Framing, MessageError
     for line in head.lines().skip(1) {
         if let Some((name, value)) = line.split_once(':') {
             if canonical_name(name.trim()) == "Content-Length" {
+                if length.is_some() {
+                    // Two lengths frame the stream two ways (smuggling).
+                    return Err(MessageError::DuplicateHeader("Content-Length".into()));
+                }
                 length = Some(parse_content_length(value)?);
             }
         }
@@ -112,6 +121,11 @@ pub fn frame_stream(buf: &[u8], limits: &Limits) -> Result<Framing, MessageError
     } else {
         Framing::Incomplete
     })
+}
+
+/// Whether `s` is one or more ASCII digits (`str::parse` also takes `+`).
+pub(crate) fn is_digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn parse_content_length(value: &str) -> Result<usize, MessageError> {
@@ -163,10 +177,25 @@ fn parse_start_line(line: &str) -> Result<StartLine, MessageError> {
 /// Splits the header section into the start line and unfolded header
 /// lines, applying the line limits.
 fn lines<'a>(head: &'a str, limits: &Limits) -> Result<(&'a str, Vec<String>), MessageError> {
-    let mut raw = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
-    let start = raw.next().unwrap_or("");
+    let mut raw = head.split('\n');
+    let first = raw.next().unwrap_or("");
+    // A message whose start line ends in CRLF uses CRLF throughout: a bare
+    // LF inside it would split a value where a CRLF-only hop saw one line,
+    // smuggling a header past it. LF-only messages are still accepted.
+    let crlf = first.ends_with('\r');
+    let start = first.strip_suffix('\r').unwrap_or(first);
     let mut out: Vec<String> = Vec::new();
-    for line in std::iter::once(start).chain(raw) {
+    for raw_line in std::iter::once(first).chain(raw) {
+        let line = match raw_line.strip_suffix('\r') {
+            Some(l) => l,
+            None if crlf => {
+                return Err(MessageError::header(
+                    raw_line.split(':').next().unwrap_or("").trim(),
+                    "bare LF in a CRLF message (header injection)",
+                ))
+            }
+            None => raw_line,
+        };
         if line.len() > limits.max_line_bytes {
             return Err(MessageError::LineTooLong(limits.max_line_bytes));
         }
@@ -242,6 +271,10 @@ pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Message, MessageError> {
             return Err(MessageError::DuplicateHeader(canonical));
         }
         if canonical == "Content-Length" {
+            // Not kept in `headers`, so the duplicate check above misses it.
+            if content_length.is_some() {
+                return Err(MessageError::DuplicateHeader(canonical));
+            }
             content_length = Some(parse_content_length(value)?);
             continue;
         }
@@ -302,6 +335,15 @@ fn validate(headers: &Headers, method: Option<&Method>) -> Result<(), MessageErr
         if parsed.params.count("tag") > 1 {
             return Err(MessageError::header(name, "more than one tag parameter"));
         }
+        // `tag=token` (RFC 3261 §25.1): a bare or empty tag reads as no tag,
+        // and our response would then add a second one.
+        if parsed
+            .params
+            .get("tag")
+            .is_some_and(|t| t.is_none_or(str::is_empty))
+        {
+            return Err(MessageError::header(name, "tag parameter without a value"));
+        }
     }
     let call_id = headers
         .get("Call-ID")
@@ -325,7 +367,7 @@ fn validate(headers: &Headers, method: Option<&Method>) -> Result<(), MessageErr
             ));
         }
         if let Some(mf) = headers.get("Max-Forwards") {
-            if mf.parse::<u8>().is_err() {
+            if !is_digits(mf) || mf.parse::<u8>().is_err() {
                 return Err(MessageError::header(
                     "Max-Forwards",
                     "not a number from 0 to 255",
@@ -343,11 +385,25 @@ fn validate(headers: &Headers, method: Option<&Method>) -> Result<(), MessageErr
 pub fn error_response(bytes: &[u8], error: &MessageError) -> Option<Vec<u8>> {
     let head_end = header_end(bytes).map_or(bytes.len(), |(end, _)| end);
     let head = String::from_utf8_lossy(&bytes[..head_end.min(65_535)]);
-    let mut raw = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
+    // Lines as the parser sees them: in a CRLF message a bare LF does not
+    // end a line, so a header smuggled behind one is never copied.
+    let crlf = head.split('\n').next().is_some_and(|l| l.ends_with('\r'));
+    let mut raw: Box<dyn Iterator<Item = &str>> = if crlf {
+        Box::new(
+            head.split("\r\n")
+                .map(|l| l.strip_suffix('\r').unwrap_or(l)),
+        )
+    } else {
+        Box::new(head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)))
+    };
     let start = raw.next()?;
-    let mut parts = start.split(' ');
-    let method = parts.next()?;
-    let version = parts.nth(1)?;
+    let parts: Vec<&str> = start.split(' ').collect();
+    // The version is the last token, even when a space in the URI broke
+    // the start line into more than three.
+    let (&method, &version) = (parts.first()?, parts.last()?);
+    if parts.len() < 3 {
+        return None;
+    }
     let version_ok = version.eq_ignore_ascii_case("SIP/2.0");
     if !(version_ok || version.to_ascii_uppercase().starts_with("SIP/"))
         || method == "ACK"
@@ -381,7 +437,7 @@ pub fn error_response(bytes: &[u8], error: &MessageError) -> Option<Vec<u8>> {
     let (status, reason) = match error {
         _ if !version_ok => (505, "Version Not Supported".to_owned()),
         MessageError::TooLarge { .. } => (513, "Message Too Large".to_owned()),
-        other => (400, format!("Bad Request - {other}")),
+        other => (400, sanitize_reason(&format!("Bad Request - {other}"))),
     };
     Some(
         Response {

@@ -133,6 +133,49 @@ fn stream_framing_uses_content_length_and_skips_keepalives() {
     assert!(frame_stream(no_length.as_bytes(), &limits).is_err());
 }
 
+#[test]
+fn stream_framing_refuses_two_content_lengths() {
+    // One hop framing by the first length and another by the second is
+    // how requests get smuggled on a shared connection.
+    let two = INVITE.replace("l: 4\r\n", "l: 4\r\nContent-Length: 0\r\n");
+    assert_eq!(
+        frame_stream(two.as_bytes(), &Limits::default()),
+        Err(MessageError::DuplicateHeader("Content-Length".into()))
+    );
+    assert_eq!(
+        parse(two.as_bytes(), &Limits::default()),
+        Err(MessageError::DuplicateHeader("Content-Length".into()))
+    );
+}
+
+#[test]
+fn a_parsed_response_with_a_long_reason_serialises_unchanged() {
+    // Found by the sip_message fuzz target's round-trip property: writing
+    // cut reasons to 200 characters, so a 250-character one came back
+    // different.
+    let long = format!(
+        "SIP/2.0 200 {}\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+         From: <sip:a@h>;tag=1\r\nTo: <sip:b@h>;tag=2\r\nCall-ID: c\r\n\
+         CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+        "O".repeat(250)
+    );
+    let response = parse_ok(&long);
+    assert_eq!(response.to_bytes(), long.as_bytes());
+    // Reasons we make up are still cut.
+    let r = request(INVITE).response(486, &"x".repeat(300), None);
+    assert_eq!(r.reason.len(), 200);
+}
+
+#[test]
+fn numbers_with_a_plus_sign_are_refused() {
+    // `str::parse` takes a leading '+'; the SIP grammar (1*DIGIT) does not.
+    assert!(CSeq::parse("+1 INVITE").is_err());
+    assert!(Uri::parse("sip:h:+5060").is_err());
+    assert!(Via::parse("SIP/2.0/UDP h:+5060;branch=z9hG4bK1").is_err());
+    let mf = INVITE.replace("Max-Forwards: 69", "Max-Forwards: +69");
+    assert!(parse(mf.as_bytes(), &Limits::default()).is_err());
+}
+
 fn error_of(s: &str) -> MessageError {
     parse(s.as_bytes(), &Limits::default()).expect_err("must fail")
 }

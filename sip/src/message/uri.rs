@@ -98,7 +98,9 @@ pub(crate) fn split_host_port(s: &str) -> Result<(Host, Option<u16>), MessageErr
     let port = match port {
         Some(p) => Some(
             p.parse::<u16>()
-                .map_err(|_| MessageError::uri(s, "port is not a number from 0 to 65535"))?,
+                .ok()
+                .filter(|_| super::parse::is_digits(p))
+                .ok_or_else(|| MessageError::uri(s, "port is not a number from 0 to 65535"))?,
         ),
         None => None,
     };
