@@ -35,7 +35,8 @@ pub const BARGE_INS: &str = "warmline_barge_ins_total";
 /// Model sessions lost mid-call and reopened.
 pub const MODEL_RECONNECTS: &str = "warmline_model_reconnects_total";
 /// How late each outbound 20 ms frame left, against its slot on the
-/// playout clock.
+/// playout clock: agent audio on every leg, and the silence an RTP leg
+/// sends while the agent is quiet.
 pub const PLAYOUT_LATENESS: &str = "warmline_playout_lateness_seconds";
 
 /// RTP packets received from SIP callers (counted when each call ends).

@@ -154,11 +154,17 @@ impl CallDriver {
                 }
             }
             match self.flush_outputs(leg).await {
-                Ok(sent_audio) => {
-                    if ticked && !sent_audio && leg.send_idle().await.is_err() {
-                        break;
+                Ok(sent_audio) if ticked && !sent_audio => match leg.send_idle().await {
+                    Ok(true) => {
+                        if let Some(due) = self.tick_due.take() {
+                            self.metrics
+                                .frame_sent(Instant::now().saturating_duration_since(due));
+                        }
                     }
-                }
+                    Ok(false) => {}
+                    Err(_) => break,
+                },
+                Ok(_) => {}
                 Err(()) => break,
             }
             if self.hangup {

@@ -52,7 +52,8 @@ pub trait CallerLeg {
 
     /// A slot of the playout clock passed with nothing to play. RTP sends
     /// silence to keep the far end's clock running; Twilio sends nothing.
-    fn send_idle(&mut self) -> impl Future<Output = Result<(), LegError>>;
+    /// Returns whether a packet left (its lateness is then measured).
+    fn send_idle(&mut self) -> impl Future<Output = Result<bool, LegError>>;
 
     /// Drop whatever the far end has queued (barge-in).
     fn clear(&mut self) -> impl Future<Output = Result<(), LegError>>;

@@ -183,6 +183,14 @@ impl Endpoint {
 
     fn on_inbound(&mut self, inbound: Inbound) {
         let now = self.now();
+        // Sources no trunk covers are dropped before anything else, the
+        // transaction layer's automatic 100 Trying included: a scanner must
+        // learn nothing, not even that something listens.
+        let known = self.trunk_for(inbound.source.ip()).is_some();
+        if !known && self.service.config.unknown_source == crate::config::UnknownSource::Drop {
+            tracing::debug!(source = %inbound.source, bytes = inbound.bytes.len(), "SIP from an unknown source dropped");
+            return;
+        }
         let message = match message::parse(&inbound.bytes, &Limits::default()) {
             Ok(m) => m,
             Err(e) => {
@@ -295,6 +303,7 @@ impl Endpoint {
     /// Requests from sources no trunk covers: silence, or 403.
     pub(super) fn unknown_source(&mut self, id: ServerTxId, request: &Request, source: SocketAddr) {
         match self.service.config.unknown_source {
+            // Normally dropped on arrival (see `on_inbound`).
             crate::config::UnknownSource::Drop => {
                 tracing::info!(%source, method = %request.method, "request from an unknown source dropped");
             }

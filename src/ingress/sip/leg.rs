@@ -170,9 +170,9 @@ impl SipLeg {
         }
     }
 
-    async fn send_slot(&mut self, audio: Option<&[u8]>) -> Result<(), LegError> {
+    async fn send_slot(&mut self, audio: Option<&[u8]>) -> Result<bool, LegError> {
         if !self.answered || !self.sending {
-            return Ok(());
+            return Ok(false);
         }
         let (packet, dest) = self.session.packet_for_slot(audio);
         // A send error (ICMP unreachable from an earlier packet) is not the
@@ -180,7 +180,7 @@ impl SipLeg {
         if let Err(e) = self.rtp.send_to(packet, dest).await {
             tracing::debug!(error = %e, %dest, "RTP send failed");
         }
-        Ok(())
+        Ok(true)
     }
 }
 
@@ -232,10 +232,10 @@ impl CallerLeg for SipLeg {
     }
 
     async fn send_frame(&mut self, mulaw: &[u8], _mark: Option<&str>) -> Result<(), LegError> {
-        self.send_slot(Some(mulaw)).await
+        self.send_slot(Some(mulaw)).await.map(|_| ())
     }
 
-    async fn send_idle(&mut self) -> Result<(), LegError> {
+    async fn send_idle(&mut self) -> Result<bool, LegError> {
         self.send_slot(None).await
     }
 

@@ -185,8 +185,8 @@ impl CallerLeg for TwilioLeg {
         self.socket.flush().await.map_err(closed)
     }
 
-    async fn send_idle(&mut self) -> Result<(), LegError> {
-        Ok(())
+    async fn send_idle(&mut self) -> Result<bool, LegError> {
+        Ok(false)
     }
 
     async fn clear(&mut self) -> Result<(), LegError> {
