@@ -359,3 +359,67 @@ fn model_round_trip_runs_from_the_callers_turn_end_to_the_answers_first_frame() 
     assert_eq!(answered - turn_end, Duration::from_millis(220));
     assert_eq!(h.call.stats().round_trips, vec![Duration::from_millis(220)]);
 }
+
+#[test]
+fn on_an_rtp_leg_barge_in_stops_audio_within_a_frame_and_truncates_to_the_audio_sent() {
+    // An RTP leg: no marks; what our pacer released is what left.
+    let mut call = CallCore::new(CallConfig {
+        tracking: PlaybackTracking::Released { allowance_ms: 20 },
+        ..CallConfig::default()
+    });
+    call.on_model_event(Duration::ZERO, ModelEvent::Ready);
+    call.on_stream_start(Duration::ZERO);
+    call.on_model_event(
+        Duration::ZERO,
+        ModelEvent::ResponseStarted {
+            response_id: "resp_1".into(),
+        },
+    );
+    call.on_model_event(
+        Duration::ZERO,
+        ModelEvent::AudioDelta {
+            response_id: "resp_1".into(),
+            item_id: "item_1".into(),
+            content_index: 0,
+            audio: agent_audio(3_000),
+        },
+    );
+    let mut audio_at: Vec<Duration> = Vec::new();
+    let mut decided: Option<Duration> = None;
+    let mut truncated: Option<u64> = None;
+    for i in 0..100u64 {
+        let now = TICK * i as u32;
+        let frame = if i < 50 { quiet(i) } else { voiced(i, 6000.0) };
+        call.on_caller_frame(now, &frame, &[0xFF; 160]);
+        call.on_tick(now);
+        while let Some(out) = call.poll_output() {
+            match out {
+                CallOutput::Audio { mark, .. } => {
+                    assert_eq!(mark, None, "an RTP leg gets no marks");
+                    audio_at.push(now);
+                }
+                CallOutput::BargeIn(record) => decided = Some(record.decided_at),
+                CallOutput::Model(ModelCommand::Truncate { audio_end_ms, .. }) => {
+                    truncated = Some(audio_end_ms)
+                }
+                _ => {}
+            }
+        }
+    }
+    let decided = decided.expect("the caller barged in");
+    let last = *audio_at.last().expect("the agent spoke");
+    // The last agent packet leaves no later than one frame after the
+    // decision (here: at the decision tick, before it is taken).
+    assert!(
+        last <= decided + TICK,
+        "last audio {last:?}, decision {decided:?}"
+    );
+    assert!(audio_at.iter().all(|&t| t <= decided + TICK));
+    let sent_ms = audio_at.len() as u64 * 20;
+    let end_ms = truncated.expect("truncate sent");
+    // What the caller heard: what left, less the far end's one-frame buffer.
+    assert!(
+        end_ms.abs_diff(sent_ms) <= 20,
+        "audio_end_ms {end_ms} vs {sent_ms} ms sent"
+    );
+}
