@@ -34,6 +34,9 @@ pub struct FakeConfig {
     pub drop_connection_after_deltas: Option<(usize, usize)>,
     /// Delay between audio deltas (200 ms of audio each).
     pub delta_interval: Duration,
+    /// Keep every client event (tests inspect them; load runs must not,
+    /// or the fake's memory grows with every appended frame).
+    pub record_events: bool,
 }
 
 /// Starts the fake on 127.0.0.1; returns its ws:// base URL and the record.
@@ -98,8 +101,10 @@ async fn serve(
     while let Some(Ok(msg)) = rx.next().await {
         let Message::Text(text) = msg else { continue };
         let event: Value = serde_json::from_str(text.as_str()).expect("client sends JSON");
-        if let Ok(mut r) = record.lock() {
-            r.connections[conn].push(event.clone());
+        if config.record_events {
+            if let Ok(mut r) = record.lock() {
+                r.connections[conn].push(event.clone());
+            }
         }
         match event["type"].as_str() {
             Some("session.update") => {

@@ -245,6 +245,7 @@ pub async fn fake_model() -> String {
         audio,
         drop_connection_after_deltas: None,
         delta_interval: Duration::from_millis(100),
+        record_events: false,
     })
     .await;
     url
