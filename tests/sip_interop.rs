@@ -128,3 +128,20 @@ fn a_digest_trunk_challenges_with_401_and_admits_the_right_credentials() {
     let _ = std::fs::remove_file(&config);
     assert!(outcome.passed(), "{outcome:?}");
 }
+
+#[test]
+fn the_same_call_works_over_tcp() {
+    let server = sipp::start(BINARY, &[]);
+    let outcome = sipp::run(
+        "call_rtp",
+        &server.sip,
+        &["-t", "t1", "-m", "1", "-d", "3000", "-timeout", "30"],
+    );
+    assert!(outcome.passed(), "{outcome:?}");
+    let metrics = metrics_once(&server.server.addr, "warmline_rtp_packets_received_total");
+    assert_eq!(
+        metric(&metrics, "warmline_calls_started_total{ingress=\"sip\"}"),
+        Some(1.0),
+        "{metrics}"
+    );
+}
