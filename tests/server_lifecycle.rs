@@ -28,6 +28,7 @@ fn http_get(addr: &str, path: &str) -> String {
 fn serve_logs_its_address_answers_healthz_and_exits_cleanly_on_sigterm() {
     let mut child = Command::new(BIN)
         .env("WARMLINE_SERVER__HTTP_LISTEN", "127.0.0.1:0")
+        .env("WARMLINE_SIP__LISTEN", "127.0.0.1:0")
         .env("RUST_LOG", "info")
         .env_remove("WARMLINE_CONFIG")
         .stdout(Stdio::piped())

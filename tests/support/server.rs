@@ -57,6 +57,9 @@ pub fn start_with(
         .env("TWILIO_AUTH_TOKEN", AUTH)
         .env_remove("WARMLINE_CONFIG")
         .env("RUST_LOG", if echo { "info" } else { "warn" })
+        // Tests run servers side by side: SIP (port 5060 by default) only
+        // where a test asks for it.
+        .env("WARMLINE_SIP__ENABLED", "false")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     for (key, value) in env {

@@ -52,6 +52,7 @@ pub fn start_server(binary: &str, model_url: &str, sip: &str, calls: usize) -> S
             ("WARMLINE_MODEL__OPENAI_URL", Some(model_url)),
             ("WARMLINE_MODEL__BACKEND", Some("openai")),
             ("OPENAI_API_KEY", Some("sk-load")),
+            ("WARMLINE_SIP__ENABLED", Some("true")),
             ("WARMLINE_SIP__LISTEN", Some(sip)),
             ("WARMLINE_SIP__RTP_PORT_MIN", Some("30000")),
             ("WARMLINE_SIP__RTP_PORT_MAX", Some(&max)),

@@ -44,6 +44,7 @@ pub fn start(binary: &str, env: &[(&str, Option<&str>)]) -> SipServer {
     let (min, max) = rtp_range();
     let (min_s, max_s) = (min.to_string(), max.to_string());
     let mut all: Vec<(&str, Option<&str>)> = vec![
+        ("WARMLINE_SIP__ENABLED", Some("true")),
         ("WARMLINE_SIP__LISTEN", Some(&sip)),
         ("WARMLINE_SIP__RTP_PORT_MIN", Some(&min_s)),
         ("WARMLINE_SIP__RTP_PORT_MAX", Some(&max_s)),

@@ -9,12 +9,15 @@
 
 use std::collections::VecDeque;
 
-use axum::extract::ws::{Message, WebSocket};
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
 use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
 use tracing::Instrument;
 
-use super::server::STREAM_WAIT;
+use super::server::{StreamSocket, STREAM_WAIT};
 use super::stream::{self, Inbound};
 use crate::call::driver::{CallDriver, CallSetup};
 use crate::call::leg::{CallerLeg, LegError, LegEvent, FRAME_SAMPLES_8K};
@@ -28,18 +31,38 @@ pub async fn run_call(
     call_sid: String,
     token: String,
     setup: CallSetup,
-    socket: oneshot::Receiver<WebSocket>,
+    socket: oneshot::Receiver<StreamSocket>,
 ) {
     let span = crate::telemetry::call_span(&call_sid);
     async move {
         let driver = CallDriver::prewarm(setup);
-        let socket = match tokio::time::timeout(STREAM_WAIT, socket).await {
-            Ok(Ok(socket)) => socket,
+        let accepted = match tokio::time::timeout(STREAM_WAIT, socket).await {
+            Ok(Ok(accepted)) => accepted,
             _ => {
                 tracing::warn!("Twilio stream never arrived: closing the pre-warmed model session");
                 return;
             }
         };
+        // The connection joins this worker's reactor, where the call runs.
+        let tcp = match accepted
+            .tcp
+            .set_nonblocking(true)
+            .and_then(|()| TcpStream::from_std(accepted.tcp))
+        {
+            Ok(tcp) => tcp,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot take over the Twilio stream");
+                return;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let socket = WebSocketStream::from_partially_read(
+            tcp,
+            accepted.read_ahead.to_vec(),
+            Role::Server,
+            Some(stream_config()),
+        )
+        .await;
         let mut leg = TwilioLeg::new(socket, token);
         driver.run(&mut leg).await;
         leg.hang_up().await;
@@ -48,9 +71,21 @@ pub async fn run_call(
     .await;
 }
 
+/// Twilio frames are under 1 KiB: small buffers keep a call's memory low
+/// (tungstenite's defaults are 128 KiB each way), and a frame over
+/// [`stream::MAX_FRAME_BYTES`] is refused.
+fn stream_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(stream::MAX_FRAME_BYTES))
+        .max_frame_size(Some(stream::MAX_FRAME_BYTES))
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(256 * 1024)
+}
+
 /// A Media Streams WebSocket as a caller leg.
 pub struct TwilioLeg {
-    socket: WebSocket,
+    socket: WebSocketStream<TcpStream>,
     token: String,
     stream_sid: Option<String>,
     /// μ-law bytes of caller audio not yet a whole frame.
@@ -63,7 +98,7 @@ pub struct TwilioLeg {
 
 impl TwilioLeg {
     /// Wraps an accepted stream whose `start` must carry `token`.
-    pub fn new(socket: WebSocket, token: String) -> TwilioLeg {
+    pub fn new(socket: WebSocketStream<TcpStream>, token: String) -> TwilioLeg {
         TwilioLeg {
             socket,
             token,
@@ -151,12 +186,14 @@ impl CallerLeg for TwilioLeg {
             if let Some(event) = self.pending.pop_front() {
                 return event;
             }
-            match self.socket.recv().await {
+            match self.socket.next().await {
                 Some(Ok(Message::Text(text))) => self.on_text(text.as_str()),
                 Some(Ok(Message::Close(_))) | None => {
                     return LegEvent::Ended("Twilio closed the stream".into())
                 }
                 Some(Ok(_)) => {}
+                // An oversized frame is refused by tungstenite and ends the
+                // stream: there is no resynchronising a WebSocket.
                 Some(Err(e)) => return LegEvent::Ended(format!("Twilio socket error: {e}")),
             }
         }
@@ -169,7 +206,7 @@ impl CallerLeg for TwilioLeg {
         };
         let media = stream::media(sid, mulaw);
         let mark = mark.map(|name| stream::mark(sid, name));
-        let closed = |e: axum::Error| LegError::Closed(e.to_string());
+        let closed = |e: tokio_tungstenite::tungstenite::Error| LegError::Closed(e.to_string());
         // Fed, not sent: one flush (one write) carries the frame and its
         // mark together.
         self.socket
@@ -201,7 +238,7 @@ impl CallerLeg for TwilioLeg {
 
     async fn hang_up(&mut self) {
         if !std::mem::replace(&mut self.closed, true) {
-            let _ = self.socket.close().await;
+            let _ = self.socket.close(None).await;
         }
     }
 }
