@@ -426,8 +426,17 @@ pub fn error_response(bytes: &[u8], error: &MessageError) -> Option<Vec<u8>> {
         if !wanted || (canonical != "Via" && copied.get(&canonical).is_some()) {
             continue;
         }
+        let mut value = value.trim().to_owned();
+        // A final response carries a To tag (RFC 3261 §8.2.6.2); derive it
+        // from the line itself so a retransmitted request gets the same.
+        if canonical == "To" && !value.to_ascii_lowercase().contains(";tag=") {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            line.hash(&mut h);
+            value.push_str(&format!(";tag=e{:012x}", h.finish() & 0xFFFF_FFFF_FFFF));
+        }
         // Lines here hold no CR/LF; `push` still refuses a NUL.
-        if copied.push(&canonical, value.trim()).is_ok() && canonical == "Via" {
+        if copied.push(&canonical, value).is_ok() && canonical == "Via" {
             seen_via = true;
         }
     }

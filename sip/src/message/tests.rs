@@ -232,6 +232,11 @@ fn each_broken_request_gets_the_error_that_names_what_is_wrong() {
         let answer = String::from_utf8(answer).expect("utf8");
         assert!(answer.starts_with("SIP/2.0 400 Bad Request - "), "{answer}");
         assert!(answer.contains("branch=z9hG4bK-carrier-1"));
+        let to = answer.lines().find(|l| l.starts_with("To:"));
+        assert!(
+            to.is_none_or(|t| t.contains(";tag=")),
+            "a final response tags To: {answer}"
+        );
     }
 }
 
