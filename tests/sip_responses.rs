@@ -326,3 +326,37 @@ fn a_caller_that_stops_sending_rtp_gets_bye_after_the_media_timeout() {
     assert!(started.elapsed() >= Duration::from_millis(800), "too early");
     assert!(bye.contains("Call-ID: mt-1"), "{bye}");
 }
+
+#[test]
+fn an_answer_never_acked_is_resent_on_the_t1_schedule_then_ended_with_bye_at_64_t1() {
+    // RTP is not sent either: keep the media timeout out of the way.
+    let server = sipp::start(BINARY, &[("WARMLINE_SIP__MEDIA_TIMEOUT_SECS", Some("120"))]);
+    let client = Client::new(&server);
+    client.send(&invite(&client, "noack-1", "", &pcmu()));
+    let started = Instant::now();
+    let mut oks = Vec::new();
+    let mut bye = None;
+    while started.elapsed() < Duration::from_secs(40) && bye.is_none() {
+        for m in client.collect(Duration::from_millis(50)) {
+            if status(&m) == Some(200) {
+                oks.push(started.elapsed());
+            } else if m.starts_with("BYE ") {
+                bye = Some((started.elapsed(), m));
+            }
+        }
+    }
+    let (bye_at, bye) = bye.expect("warmline gives up on the missing ACK with a BYE");
+    assert!(bye.contains("Call-ID: noack-1"), "{bye}");
+    // The 200 and its resends at +0.5, +1.5, +3.5, +7.5, then every 4 s
+    // (T2) until 64*T1 = 32 s: eleven in all.
+    assert_eq!(oks.len(), 11, "200 OK sent at {oks:?}");
+    let gaps: Vec<u128> = oks.windows(2).map(|w| (w[1] - w[0]).as_millis()).collect();
+    for (gap, want) in gaps.iter().zip([500u128, 1_000, 2_000, 4_000, 4_000]) {
+        assert!(gap.abs_diff(want) < 200, "resend gaps {gaps:?}");
+    }
+    let after_answer = (bye_at - oks[0]).as_millis();
+    assert!(
+        after_answer.abs_diff(32_000) < 500,
+        "BYE {after_answer} ms after the 200"
+    );
+}
