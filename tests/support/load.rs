@@ -258,6 +258,11 @@ async fn lateness_buckets(addr: &str) -> Vec<(f64, u64)> {
     let body = tokio::task::spawn_blocking(move || http_get(&addr, "/metrics").body)
         .await
         .unwrap_or_default();
+    parse_lateness_buckets(&body)
+}
+
+/// The playout-lateness buckets in a `/metrics` body.
+pub fn parse_lateness_buckets(body: &str) -> Vec<(f64, u64)> {
     body.lines()
         .filter_map(|l| l.strip_prefix("warmline_playout_lateness_seconds_bucket{le=\""))
         .filter_map(|l| {
@@ -270,6 +275,52 @@ async fn lateness_buckets(addr: &str) -> Vec<(f64, u64)> {
             Some((le, rest.rsplit(' ').next()?.parse().ok()?))
         })
         .collect()
+}
+
+/// The server's lateness histogram over a measurement window.
+pub struct LatenessWindow {
+    /// Cumulative (upper bound in seconds, count) over the window.
+    pub buckets: Vec<(f64, u64)>,
+}
+
+impl LatenessWindow {
+    /// The difference of two scrapes.
+    pub fn between(before: &[(f64, u64)], after: &[(f64, u64)]) -> LatenessWindow {
+        let buckets = after
+            .iter()
+            .map(|&(le, n)| {
+                let b = before.iter().find(|x| x.0 == le).map_or(0, |x| x.1);
+                (le, n.saturating_sub(b))
+            })
+            .collect();
+        LatenessWindow { buckets }
+    }
+
+    /// Frames counted.
+    pub fn frames(&self) -> u64 {
+        self.buckets.last().map_or(0, |b| b.1)
+    }
+
+    /// The upper bound of the bucket holding the 99th percentile, in ms.
+    pub fn p99_ms(&self) -> Option<f64> {
+        let frames = self.frames();
+        self.buckets
+            .iter()
+            .find(|b| b.1 as f64 >= 0.99 * frames as f64)
+            .filter(|_| frames > 0)
+            .map(|b| b.0 * 1000.0)
+    }
+
+    /// The share of frames at or under each bound, for the record.
+    pub fn shares(&self) -> String {
+        let frames = self.frames().max(1) as f64;
+        self.buckets
+            .iter()
+            .filter(|(le, _)| le.is_finite())
+            .map(|(le, n)| format!("≤{}ms {:.3}", le * 1000.0, *n as f64 / frames))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// Runs `calls` calls for `duration` (measured over the middle of it).
@@ -295,19 +346,13 @@ pub async fn run(server: &ServerProcess, calls: usize, duration: Duration) -> Lo
     let (cpu1, rss_during) = cpu_and_rss(pid);
     let elapsed = t0.elapsed().as_secs_f64();
     let buckets1 = lateness_buckets(&server.addr).await;
-    let window_buckets: Vec<(f64, u64)> = buckets1
-        .iter()
-        .map(|&(le, n)| {
-            let before = buckets0.iter().find(|b| b.0 == le).map_or(0, |b| b.1);
-            (le, n.saturating_sub(before))
-        })
-        .collect();
-    let server_frames = window_buckets.last().map_or(0, |b| b.1);
-    let server_p99_lateness_ms = window_buckets
-        .iter()
-        .find(|b| b.1 as f64 >= 0.99 * server_frames as f64)
-        .filter(|_| server_frames > 0)
-        .map(|b| b.0 * 1000.0);
+    let lateness_window = LatenessWindow::between(&buckets0, &buckets1);
+    let server_frames = lateness_window.frames();
+    let server_p99_lateness_ms = lateness_window.p99_ms();
+    eprintln!(
+        "{calls} calls, server lateness: {}",
+        lateness_window.shares()
+    );
     let mut results = Vec::new();
     for h in handles {
         results.push(h.await.unwrap_or_default());

@@ -13,7 +13,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::load::{cpu_and_rss, own_nice};
+use super::load::{cpu_and_rss, own_nice, parse_lateness_buckets, LatenessWindow};
 use super::server::ServerProcess;
 use super::twilio_sim::{http_get, metric};
 
@@ -60,21 +60,6 @@ pub fn start_server(binary: &str, model_url: &str, sip: &str, calls: usize) -> S
         ],
         false,
     )
-}
-
-fn lateness_buckets(body: &str) -> Vec<(f64, u64)> {
-    body.lines()
-        .filter_map(|l| l.strip_prefix("warmline_playout_lateness_seconds_bucket{le=\""))
-        .filter_map(|l| {
-            let (le, rest) = l.split_once('"')?;
-            let le = if le == "+Inf" {
-                f64::INFINITY
-            } else {
-                le.parse().ok()?
-            };
-            Some((le, rest.rsplit(' ').next()?.parse().ok()?))
-        })
-        .collect()
 }
 
 fn gauge(addr: &str, series: &str) -> f64 {
@@ -128,7 +113,7 @@ pub fn run(
     let setup = setup_done.unwrap_or_else(|| started.elapsed());
     // Steady state: the middle of the hold.
     std::thread::sleep(Duration::from_secs(1));
-    let before = lateness_buckets(&http_get(&server.addr, "/metrics").body);
+    let before = parse_lateness_buckets(&http_get(&server.addr, "/metrics").body);
     let (cpu0, _) = cpu_and_rss(pid);
     let t0 = Instant::now();
     let window = hold
@@ -137,21 +122,15 @@ pub fn run(
     std::thread::sleep(window);
     let (cpu1, rss_during) = cpu_and_rss(pid);
     let elapsed = t0.elapsed().as_secs_f64();
-    let after = lateness_buckets(&http_get(&server.addr, "/metrics").body);
+    let after = parse_lateness_buckets(&http_get(&server.addr, "/metrics").body);
     let output = sipp.wait_with_output().expect("sipp exits");
-    let window_buckets: Vec<(f64, u64)> = after
-        .iter()
-        .map(|&(le, n)| {
-            let b = before.iter().find(|x| x.0 == le).map_or(0, |x| x.1);
-            (le, n.saturating_sub(b))
-        })
-        .collect();
-    let packets = window_buckets.last().map_or(0, |b| b.1);
-    let p99 = window_buckets
-        .iter()
-        .find(|b| b.1 as f64 >= 0.99 * packets as f64)
-        .filter(|_| packets > 0)
-        .map(|b| b.0 * 1000.0);
+    let lateness_window = LatenessWindow::between(&before, &after);
+    let packets = lateness_window.frames();
+    let p99 = lateness_window.p99_ms();
+    eprintln!(
+        "{calls} SIP calls, server RTP lateness: {}",
+        lateness_window.shares()
+    );
     let mut errors = String::from_utf8_lossy(&output.stderr).into_owned();
     let (mut ok, mut failed) = (0u64, 0u64);
     if let Ok(entries) = std::fs::read_dir(&dir) {
