@@ -3,9 +3,14 @@
 
 #![allow(dead_code)]
 
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// How many of the server's latest log lines a test can read back.
+const KEPT_LOG_LINES: usize = 20_000;
 
 /// The auth token every test server and simulated Twilio share.
 pub const AUTH: &str = "test-auth-token";
@@ -14,6 +19,17 @@ pub const AUTH: &str = "test-auth-token";
 pub struct ServerProcess {
     pub child: Child,
     pub addr: String,
+    logs: Arc<Mutex<VecDeque<String>>>,
+}
+
+impl ServerProcess {
+    /// The server's latest log lines (stdout), oldest first.
+    pub fn logs(&self) -> Vec<String> {
+        self.logs
+            .lock()
+            .map(|l| l.iter().cloned().collect())
+            .unwrap_or_default()
+    }
 }
 
 impl Drop for ServerProcess {
@@ -70,10 +86,18 @@ pub fn start_with(
     }
     let mut child = command.spawn().expect("spawn warmline");
     let stdout = child.stdout.take().expect("stdout");
+    let logs = Arc::new(Mutex::new(VecDeque::new()));
+    let kept = logs.clone();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if echo {
                 println!("server: {line}");
+            }
+            if let Ok(mut kept) = kept.lock() {
+                if kept.len() == KEPT_LOG_LINES {
+                    kept.pop_front();
+                }
+                kept.push_back(line);
             }
         }
     });
@@ -82,5 +106,5 @@ pub fn start_with(
         assert!(Instant::now() < deadline, "server did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
-    ServerProcess { child, addr }
+    ServerProcess { child, addr, logs }
 }

@@ -62,6 +62,19 @@ pub fn start_server(binary: &str, model_url: &str, sip: &str, calls: usize) -> S
     )
 }
 
+/// (successful, failed) calls from the last line of a SIPp `-trace_stat`
+/// file (semicolon-separated, a header line naming the columns).
+fn sipp_call_counts(csv: &str) -> Option<(u64, u64)> {
+    let mut lines = csv.lines().filter(|l| !l.trim().is_empty());
+    let header: Vec<&str> = lines.next()?.split(';').collect();
+    let last: Vec<&str> = lines.next_back()?.split(';').collect();
+    let column = |name: &str| -> Option<u64> {
+        let i = header.iter().position(|h| h.trim() == name)?;
+        last.get(i)?.trim().parse().ok()
+    };
+    Some((column("SuccessfulCall(C)")?, column("FailedCall(C)")?))
+}
+
 fn gauge(addr: &str, series: &str) -> f64 {
     metric(&http_get(addr, "/metrics").body, series).unwrap_or(0.0)
 }
@@ -96,6 +109,9 @@ pub fn run(
             "600",
         ])
         .args(["-max_socket", "4096"])
+        // Per-second statistics: the call counts, even if SIPp does not
+        // exit (SIPp 3.6 was seen to hang after its last call, 1 run in 8).
+        .args(["-trace_stat", "-stf", "stats.csv", "-fd", "1"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -123,6 +139,18 @@ pub fn run(
     let (cpu1, rss_during) = cpu_and_rss(pid);
     let elapsed = t0.elapsed().as_secs_f64();
     let after = parse_lateness_buckets(&http_get(&server.addr, "/metrics").body);
+    // Every call ends at about setup + hold; give SIPp a minute beyond.
+    let exit_deadline = Instant::now() + setup + Duration::from_secs(60);
+    let mut sipp = sipp;
+    let mut hung = false;
+    while sipp.try_wait().ok().flatten().is_none() {
+        if Instant::now() > exit_deadline {
+            hung = true;
+            let _ = sipp.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let output = sipp.wait_with_output().expect("sipp exits");
     let lateness_window = LatenessWindow::between(&before, &after);
     let packets = lateness_window.frames();
@@ -142,12 +170,23 @@ pub fn run(
             }
         }
     }
-    // SIPp exits 0 only when every call succeeded.
+    // The last statistics line has the cumulative counts; SIPp's exit
+    // status (0 only when every call succeeded) backs it up.
     let status = output.status.code().unwrap_or(-1);
-    if status == 0 {
-        ok = calls as u64;
-    } else {
-        failed = calls as u64 - ok;
+    let counts = std::fs::read_to_string(dir.join("stats.csv"))
+        .ok()
+        .and_then(|csv| sipp_call_counts(&csv));
+    eprintln!("SIPp statistics (successful, failed): {counts:?}, exit status {status}");
+    match counts {
+        Some((successful, failed_calls)) => {
+            ok = successful;
+            failed = failed_calls + (calls as u64).saturating_sub(successful + failed_calls);
+        }
+        None if status == 0 => ok = calls as u64,
+        None => failed = calls as u64,
+    }
+    if hung {
+        errors.push_str("SIPp did not exit a minute after its last call and was killed; counts are from its statistics file\n");
     }
     let metrics = http_get(&server.addr, "/metrics").body;
     let _ = std::fs::remove_dir_all(&dir);
