@@ -55,14 +55,14 @@ async fn run() {
         "generator nice {}; server nice set per run",
         load::own_nice()
     );
-    println!("| calls | failed | CPU per call (% of a core) | RSS per call (MB) | lateness at the client p50 / p99 (ms) | server p99 lateness (ms, bucket bound) |");
-    println!("|---|---|---|---|---|---|");
+    println!("| calls | failed | CPU per call (% of a core) | RSS per call (MB) | lateness at the client p50 / p99 (ms) | server p99 lateness (ms, bucket bound) | server p99 pacing jitter (ms, bucket bound) |");
+    println!("|---|---|---|---|---|---|---|");
     for n in counts {
         let server = load::start_server(binary, &model);
         let server_nice = load::nice_of(server.child.id());
         let report = load::run(&server, n, Duration::from_secs(20)).await;
         println!(
-            "| {} | {} | {:.3} | {:.3} | {:.1} / {:.1} | ≤ {} ({} frames; server nice {server_nice}) |",
+            "| {} | {} | {:.3} | {:.3} | {:.1} / {:.1} | ≤ {} ({} frames; server nice {server_nice}) | ≤ {} |",
             report.calls,
             report.failed,
             report.cpu_percent_per_call,
@@ -73,6 +73,9 @@ async fn run() {
                 .server_p99_lateness_ms
                 .map_or("?".to_owned(), |v| format!("{v}")),
             report.server_frames,
+            report
+                .server_p99_jitter_ms
+                .map_or("?".to_owned(), |v| format!("{v}")),
         );
         if !report.errors.is_empty() {
             eprintln!("  errors: {:?}", report.errors);

@@ -50,10 +50,10 @@ fn main() {
     let binary = concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/warmline");
     let server = sip_load::start_server(binary, &model, sip, calls);
     let report = sip_load::run(&server, sip, calls, rate, hold);
-    println!("| calls | hold (s) | offered rate (cps) | failed | setup rate (cps) | CPU per call (% of a core) | RSS per call (MB) | server p99 RTP lateness (ms, bucket bound) | RTP lost |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("| calls | hold (s) | offered rate (cps) | failed | setup rate (cps) | CPU per call (% of a core) | RSS per call (MB) | server p99 RTP lateness (ms, bucket bound) | server p99 RTP pacing jitter (ms, bucket bound) | RTP lost |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     println!(
-        "| {} | {} | {} | {} | {:.0} | {:.3} | {:.3} | ≤ {} ({} packets) | {} |",
+        "| {} | {} | {} | {} | {:.0} | {:.3} | {:.3} | ≤ {} ({} packets) | ≤ {} | {} |",
         report.calls,
         hold.as_secs(),
         rate,
@@ -65,6 +65,9 @@ fn main() {
             .server_p99_lateness_ms
             .map_or("?".to_owned(), |v| format!("{v}")),
         report.server_packets,
+        report
+            .server_p99_jitter_ms
+            .map_or("?".to_owned(), |v| format!("{v}")),
         report.rtp_lost,
     );
     if report.sipp_status != 0 {

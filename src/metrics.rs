@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use metrics::{counter, gauge, histogram, Histogram};
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::time::Instant;
 
 use crate::call::{BargeInRecord, CallFigure};
 
@@ -38,6 +39,11 @@ pub const MODEL_RECONNECTS: &str = "warmline_model_reconnects_total";
 /// playout clock: agent audio on every leg, and the silence an RTP leg
 /// sends while the agent is quiet.
 pub const PLAYOUT_LATENESS: &str = "warmline_playout_lateness_seconds";
+/// Pacing jitter: for each outbound frame sent in the slot right after the
+/// previous one, how far its spacing from that frame strayed from 20 ms
+/// (the difference of their lateness; RFC 3550's D(i−1, i), taken at the
+/// sender and not smoothed). A constant lateness is no jitter.
+pub const PLAYOUT_JITTER: &str = "warmline_playout_jitter_seconds";
 
 /// RTP packets received from SIP callers (counted when each call ends).
 pub const RTP_RECEIVED: &str = "warmline_rtp_packets_received_total";
@@ -49,6 +55,21 @@ pub const RTP_LOST: &str = "warmline_rtp_packets_lost_total";
 pub const RTP_CONCEALED: &str = "warmline_rtp_frames_concealed_total";
 /// RTP packets refused (wrong source, payload type, malformed).
 pub const RTP_REJECTED: &str = "warmline_rtp_packets_rejected_total";
+
+/// How far a frame's spacing from the previous one (`previous`: its slot
+/// and lateness) strayed from the frame period; `None` unless the previous
+/// frame was sent in the slot right before.
+fn spacing_jitter(
+    previous: Option<(Instant, Duration)>,
+    due: Instant,
+    late: Duration,
+) -> Option<Duration> {
+    let (previous_due, previous_late) = previous?;
+    (due.saturating_duration_since(previous_due) == FRAME).then(|| late.abs_diff(previous_late))
+}
+
+/// The playout clock's frame period.
+const FRAME: Duration = Duration::from_millis(20);
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0,
@@ -71,6 +92,7 @@ pub fn install() -> Result<PrometheusHandle, BuildError> {
             TRUNCATION_BUCKETS,
         )?
         .set_buckets_for_metric(Matcher::Full(PLAYOUT_LATENESS.into()), LATENESS_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Full(PLAYOUT_JITTER.into()), LATENESS_BUCKETS)?
         .install_recorder()?;
     describe();
     Ok(handle)
@@ -112,6 +134,11 @@ fn describe() {
         Unit::Seconds,
         "Lateness of outbound 20 ms frames against the playout clock"
     );
+    describe_histogram!(
+        PLAYOUT_JITTER,
+        Unit::Seconds,
+        "Deviation of consecutive outbound frames' spacing from 20 ms"
+    );
 }
 
 /// Drains the recorder's histogram buffers into their buckets. Histograms
@@ -130,6 +157,9 @@ pub async fn run_upkeep(handle: PrometheusHandle, every: Duration) {
 pub struct CallMetrics {
     ingress: &'static str,
     playout_lateness: Histogram,
+    playout_jitter: Histogram,
+    /// The last frame sent: its slot and how late it left.
+    last_frame: Option<(Instant, Duration)>,
 }
 
 impl CallMetrics {
@@ -141,12 +171,19 @@ impl CallMetrics {
             ingress,
             // Looked up once: recorded for every frame.
             playout_lateness: histogram!(PLAYOUT_LATENESS),
+            playout_jitter: histogram!(PLAYOUT_JITTER),
+            last_frame: None,
         }
     }
 
-    /// One outbound frame left `late` after its slot.
-    pub fn frame_sent(&self, late: Duration) {
+    /// The outbound frame of the slot `due` left at `sent`.
+    pub fn frame_sent(&mut self, due: Instant, sent: Instant) {
+        let late = sent.saturating_duration_since(due);
         self.playout_lateness.record(late.as_secs_f64());
+        if let Some(jitter) = spacing_jitter(self.last_frame, due, late) {
+            self.playout_jitter.record(jitter.as_secs_f64());
+        }
+        self.last_frame = Some((due, late));
     }
 
     /// A figure the call core reported.
@@ -173,5 +210,35 @@ impl CallMetrics {
 impl Drop for CallMetrics {
     fn drop(&mut self) {
         gauge!(CALLS_ACTIVE, "ingress" => self.ingress).decrement(1.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_is_the_change_in_lateness_between_consecutive_slots() {
+        let t = Instant::now();
+        let ms = Duration::from_millis;
+        assert_eq!(spacing_jitter(None, t, ms(3)), None);
+        // 1 ms late, then 4 ms late one slot on: spaced 23 ms, 3 ms off.
+        assert_eq!(
+            spacing_jitter(Some((t, ms(1))), t + FRAME, ms(4)),
+            Some(ms(3))
+        );
+        // Earlier than the one before is off by as much.
+        assert_eq!(
+            spacing_jitter(Some((t, ms(4))), t + FRAME, ms(1)),
+            Some(ms(3))
+        );
+        // Steadily late is steady pacing.
+        assert_eq!(
+            spacing_jitter(Some((t, ms(5))), t + FRAME, ms(5)),
+            Some(ms(0))
+        );
+        // A skipped slot (the agent was quiet on a leg that sends nothing)
+        // says nothing about pacing.
+        assert_eq!(spacing_jitter(Some((t, ms(1))), t + 2 * FRAME, ms(9)), None);
     }
 }

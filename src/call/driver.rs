@@ -159,8 +159,7 @@ impl CallDriver {
                 Ok(sent_audio) if ticked && !sent_audio => match leg.send_idle().await {
                     Ok(true) => {
                         if let Some(due) = self.tick_due.take() {
-                            self.metrics
-                                .frame_sent(Instant::now().saturating_duration_since(due));
+                            self.metrics.frame_sent(due, Instant::now());
                         }
                     }
                     Ok(false) => {}
@@ -248,8 +247,7 @@ impl CallDriver {
                 CallOutput::Audio { mulaw, mark } => {
                     let ok = leg.send_frame(&mulaw, mark.as_deref()).await.is_ok();
                     if let Some(due) = self.tick_due.take() {
-                        self.metrics
-                            .frame_sent(Instant::now().saturating_duration_since(due));
+                        self.metrics.frame_sent(due, Instant::now());
                     }
                     sent_audio = true;
                     ok

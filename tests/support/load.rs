@@ -230,6 +230,9 @@ pub struct LoadReport {
     /// The server's own figure: p99 of `warmline_playout_lateness_seconds`
     /// over the measurement window, as the upper bound of its bucket.
     pub server_p99_lateness_ms: Option<f64>,
+    /// The same for the pacing jitter (spacing of consecutive frames
+    /// against 20 ms), as the upper bound of its bucket.
+    pub server_p99_jitter_ms: Option<f64>,
     /// Frames the server timed in the window.
     pub server_frames: u64,
     pub errors: Vec<String>,
@@ -251,20 +254,25 @@ pub async fn fake_model() -> String {
     url
 }
 
-/// The cumulative buckets of the server's playout-lateness histogram:
-/// (upper bound in seconds, count), `+Inf` last.
-async fn lateness_buckets(addr: &str) -> Vec<(f64, u64)> {
+/// The server's lateness histogram.
+pub const LATENESS: &str = "warmline_playout_lateness_seconds";
+/// The server's pacing-jitter histogram.
+pub const JITTER: &str = "warmline_playout_jitter_seconds";
+
+/// The server's `/metrics` body.
+async fn scrape(addr: &str) -> String {
     let addr = addr.to_owned();
-    let body = tokio::task::spawn_blocking(move || http_get(&addr, "/metrics").body)
+    tokio::task::spawn_blocking(move || http_get(&addr, "/metrics").body)
         .await
-        .unwrap_or_default();
-    parse_lateness_buckets(&body)
+        .unwrap_or_default()
 }
 
-/// The playout-lateness buckets in a `/metrics` body.
-pub fn parse_lateness_buckets(body: &str) -> Vec<(f64, u64)> {
+/// The cumulative buckets of histogram `metric` in a `/metrics` body:
+/// (upper bound in seconds, count), `+Inf` last.
+pub fn parse_buckets(body: &str, metric: &str) -> Vec<(f64, u64)> {
+    let prefix = format!("{metric}_bucket{{le=\"");
     body.lines()
-        .filter_map(|l| l.strip_prefix("warmline_playout_lateness_seconds_bucket{le=\""))
+        .filter_map(|l| l.strip_prefix(prefix.as_str()))
         .filter_map(|l| {
             let (le, rest) = l.split_once('"')?;
             let le = if le == "+Inf" {
@@ -336,7 +344,7 @@ pub async fn run(server: &ServerProcess, calls: usize, duration: Duration) -> Lo
     }
     // Measure the steady state: skip a second for greetings to start.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let buckets0 = lateness_buckets(&server.addr).await;
+    let scrape0 = scrape(&server.addr).await;
     let (cpu0, _) = cpu_and_rss(pid);
     let t0 = Instant::now();
     let window = duration
@@ -345,13 +353,25 @@ pub async fn run(server: &ServerProcess, calls: usize, duration: Duration) -> Lo
     tokio::time::sleep(window).await;
     let (cpu1, rss_during) = cpu_and_rss(pid);
     let elapsed = t0.elapsed().as_secs_f64();
-    let buckets1 = lateness_buckets(&server.addr).await;
-    let lateness_window = LatenessWindow::between(&buckets0, &buckets1);
+    let scrape1 = scrape(&server.addr).await;
+    let lateness_window = LatenessWindow::between(
+        &parse_buckets(&scrape0, LATENESS),
+        &parse_buckets(&scrape1, LATENESS),
+    );
+    let jitter_window = LatenessWindow::between(
+        &parse_buckets(&scrape0, JITTER),
+        &parse_buckets(&scrape1, JITTER),
+    );
     let server_frames = lateness_window.frames();
     let server_p99_lateness_ms = lateness_window.p99_ms();
+    let server_p99_jitter_ms = jitter_window.p99_ms();
     eprintln!(
         "{calls} calls, server lateness: {}",
         lateness_window.shares()
+    );
+    eprintln!(
+        "{calls} calls, server pacing jitter: {}",
+        jitter_window.shares()
     );
     let mut results = Vec::new();
     for h in handles {
@@ -378,6 +398,7 @@ pub async fn run(server: &ServerProcess, calls: usize, duration: Duration) -> Lo
         p50_lateness_ms: pct(0.50),
         p99_lateness_ms: pct(0.99),
         server_p99_lateness_ms,
+        server_p99_jitter_ms,
         server_frames,
         errors: results
             .iter()

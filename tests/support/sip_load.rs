@@ -13,7 +13,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::load::{cpu_and_rss, own_nice, parse_lateness_buckets, LatenessWindow};
+use super::load::{cpu_and_rss, own_nice, parse_buckets, LatenessWindow, JITTER, LATENESS};
 use super::server::ServerProcess;
 use super::twilio_sim::{http_get, metric};
 
@@ -27,6 +27,7 @@ pub struct SipLoadReport {
     pub cpu_percent_per_call: f64,
     pub rss_bytes_per_call: f64,
     pub server_p99_lateness_ms: Option<f64>,
+    pub server_p99_jitter_ms: Option<f64>,
     pub server_packets: u64,
     pub rtp_lost: f64,
     pub sipp_status: i32,
@@ -129,7 +130,7 @@ pub fn run(
     let setup = setup_done.unwrap_or_else(|| started.elapsed());
     // Steady state: the middle of the hold.
     std::thread::sleep(Duration::from_secs(1));
-    let before = parse_lateness_buckets(&http_get(&server.addr, "/metrics").body);
+    let before = http_get(&server.addr, "/metrics").body;
     let (cpu0, _) = cpu_and_rss(pid);
     let t0 = Instant::now();
     let window = hold
@@ -138,7 +139,7 @@ pub fn run(
     std::thread::sleep(window);
     let (cpu1, rss_during) = cpu_and_rss(pid);
     let elapsed = t0.elapsed().as_secs_f64();
-    let after = parse_lateness_buckets(&http_get(&server.addr, "/metrics").body);
+    let after = http_get(&server.addr, "/metrics").body;
     // Every call ends at about setup + hold; give SIPp a minute beyond.
     let exit_deadline = Instant::now() + setup + Duration::from_secs(60);
     let mut sipp = sipp;
@@ -152,12 +153,24 @@ pub fn run(
         std::thread::sleep(Duration::from_millis(100));
     }
     let output = sipp.wait_with_output().expect("sipp exits");
-    let lateness_window = LatenessWindow::between(&before, &after);
+    let lateness_window = LatenessWindow::between(
+        &parse_buckets(&before, LATENESS),
+        &parse_buckets(&after, LATENESS),
+    );
+    let jitter_window = LatenessWindow::between(
+        &parse_buckets(&before, JITTER),
+        &parse_buckets(&after, JITTER),
+    );
     let packets = lateness_window.frames();
     let p99 = lateness_window.p99_ms();
+    let p99_jitter = jitter_window.p99_ms();
     eprintln!(
         "{calls} SIP calls, server RTP lateness: {}",
         lateness_window.shares()
+    );
+    eprintln!(
+        "{calls} SIP calls, server RTP pacing jitter: {}",
+        jitter_window.shares()
     );
     let mut errors = String::from_utf8_lossy(&output.stderr).into_owned();
     let (mut ok, mut failed) = (0u64, 0u64);
@@ -198,6 +211,7 @@ pub fn run(
         cpu_percent_per_call: (cpu1 - cpu0) / elapsed * 100.0 / calls as f64,
         rss_bytes_per_call: rss_during.saturating_sub(rss_before) as f64 / calls as f64,
         server_p99_lateness_ms: p99,
+        server_p99_jitter_ms: p99_jitter,
         server_packets: packets,
         rtp_lost: metric(&metrics, "warmline_rtp_packets_lost_total").unwrap_or(0.0),
         sipp_status: status,
