@@ -129,6 +129,12 @@ impl CallDriver {
         Instant::now().saturating_duration_since(self.started)
     }
 
+    /// When the call's clock starts: its 20 ms grid (and its phase on the
+    /// worker's wake-ups), for a leg that keeps its own timer.
+    pub fn clock_start(&self) -> Instant {
+        self.started
+    }
+
     /// Runs the call until the caller leaves or the call hangs up; returns
     /// its figures (also logged).
     pub async fn run<L: CallerLeg>(mut self, leg: &mut L) -> CallStats {

@@ -219,7 +219,9 @@ pub(super) fn on_invite(
             async move {
                 // Pre-warm: the model session opens before the 200 OK.
                 let driver = CallDriver::prewarm(setup);
-                let mut leg = match SipLeg::new(parts) {
+                // The leg pops caller audio on the call's own clock, so the
+                // task wakes once per frame for both.
+                let mut leg = match SipLeg::new(parts, driver.clock_start()) {
                     Ok(leg) => leg,
                     Err(e) => {
                         tracing::error!(error = %e, "cannot register the RTP sockets");

@@ -17,7 +17,6 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::rtp_session::{RtpCallStats, RtpSession};
-use crate::call::driver::aligned_start;
 use crate::call::leg::{CallerLeg, LegError, LegEvent, FRAME_SAMPLES_8K};
 
 /// What the signalling side tells a leg.
@@ -107,10 +106,12 @@ pub struct SipLegParts {
 
 impl SipLeg {
     /// Registers the sockets with the current (media worker) runtime.
-    pub fn new(parts: SipLegParts) -> std::io::Result<SipLeg> {
+    /// `clock` starts the leg's 20 ms grid: the call driver's
+    /// ([`crate::call::driver::CallDriver::clock_start`]), so popping
+    /// caller audio and sending ours happen on the same wake-up.
+    pub fn new(parts: SipLegParts, clock: Instant) -> std::io::Result<SipLeg> {
         let rtp = UdpSocket::from_std(parts.sockets.0)?;
         let rtcp = UdpSocket::from_std(parts.sockets.1)?;
-        let clock = aligned_start();
         Ok(SipLeg {
             key: parts.key,
             rtp,
