@@ -10,10 +10,11 @@
 //! histogram over the window, as a bucket bound).
 //!
 //! The generator and the fake model share the box with the server, so
-//! this process lowers its own priority to nice 19 before it starts any
-//! thread, and starts the server back at nice 0: on a saturated box the
-//! server under test gets the CPU it asks for, and what starves is the
-//! generator (whose client-side lateness then includes its own delays).
+//! this process puts itself in the background (`SCHED_IDLE`, or nice 19
+//! where that is refused) before it starts any thread, and starts the
+//! server at normal priority: on a saturated box the server under test
+//! gets the CPU it asks for, and what starves is the generator (whose
+//! client-side lateness then includes its own delays).
 
 #[path = "../tests/support/fake_realtime.rs"]
 mod fake_realtime;
@@ -28,18 +29,15 @@ use std::time::Duration;
 
 fn main() {
     // Before the runtime exists, so every generator thread inherits it.
-    let _ = std::process::Command::new("renice")
-        .args(["-n", "19", "-p", &std::process::id().to_string()])
-        .stdout(std::process::Stdio::null())
-        .status();
+    let generator = load::become_background();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime")
-        .block_on(run());
+        .block_on(run(generator));
 }
 
-async fn run() {
+async fn run(generator: &str) {
     let counts: Vec<usize> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())
@@ -51,18 +49,15 @@ async fn run() {
     };
     let binary = concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/warmline");
     let model = load::fake_model().await;
-    println!(
-        "generator nice {}; server nice set per run",
-        load::own_nice()
-    );
-    println!("| calls | failed | CPU per call (% of a core) | RSS per call (MB) | lateness at the client p50 / p99 (ms) | server p99 lateness (ms, bucket bound) | server p99 pacing jitter (ms, bucket bound) |");
-    println!("|---|---|---|---|---|---|---|");
+    println!("generator and fake model: {generator}; server: normal priority (nice shown per run)");
+    println!("| calls | failed | CPU per call (% of a core) | RSS per call (MB) | lateness at the client p50 / p99 (ms) | server p99 lateness (ms, bucket bound) | server p99 pacing jitter (ms, bucket bound) | hypervisor steal |");
+    println!("|---|---|---|---|---|---|---|---|");
     for n in counts {
         let server = load::start_server(binary, &model);
         let server_nice = load::nice_of(server.child.id());
         let report = load::run(&server, n, Duration::from_secs(20)).await;
         println!(
-            "| {} | {} | {:.3} | {:.3} | {:.1} / {:.1} | ≤ {} ({} frames; server nice {server_nice}) | ≤ {} |",
+            "| {} | {} | {:.3} | {:.3} | {:.1} / {:.1} | ≤ {} ({} frames; server nice {server_nice}) | ≤ {} | {:.1} % |",
             report.calls,
             report.failed,
             report.cpu_percent_per_call,
@@ -76,6 +71,7 @@ async fn run() {
             report
                 .server_p99_jitter_ms
                 .map_or("?".to_owned(), |v| format!("{v}")),
+            100.0 * report.steal,
         );
         if !report.errors.is_empty() {
             eprintln!("  errors: {:?}", report.errors);

@@ -8,8 +8,9 @@
 //! Reports failed calls, the setup rate, CPU per call (% of one core), RSS
 //! per call, and the p99 lateness of outbound RTP against its 20 ms
 //! schedule. Like `examples/load.rs`, this process (and SIPp, which it
-//! starts) runs at nice 19 and the server at nice 0, so on a saturated
-//! 2-core box the server under test gets the CPU it asks for.
+//! starts) runs in the background (`SCHED_IDLE`) and the server at normal
+//! priority, so on a saturated 2-core box the server under test gets the
+//! CPU it asks for.
 
 #[path = "../tests/support/fake_realtime.rs"]
 mod fake_realtime;
@@ -29,10 +30,7 @@ mod wav;
 use std::time::Duration;
 
 fn main() {
-    let _ = std::process::Command::new("renice")
-        .args(["-n", "19", "-p", &std::process::id().to_string()])
-        .stdout(std::process::Stdio::null())
-        .status();
+    let generator = load::become_background();
     let args: Vec<u64> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())
@@ -50,10 +48,11 @@ fn main() {
     let binary = concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/warmline");
     let server = sip_load::start_server(binary, &model, sip, calls);
     let report = sip_load::run(&server, sip, calls, rate, hold);
-    println!("| calls | hold (s) | offered rate (cps) | failed | setup rate (cps) | CPU per call (% of a core) | RSS per call (MB) | server p99 RTP lateness (ms, bucket bound) | server p99 RTP pacing jitter (ms, bucket bound) | RTP lost |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("generator, fake model and SIPp: {generator}; server: normal priority");
+    println!("| calls | hold (s) | offered rate (cps) | failed | setup rate (cps) | CPU per call (% of a core) | RSS per call (MB) | server p99 RTP lateness (ms, bucket bound) | server p99 RTP pacing jitter (ms, bucket bound) | RTP lost | hypervisor steal |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     println!(
-        "| {} | {} | {} | {} | {:.0} | {:.3} | {:.3} | ≤ {} ({} packets) | ≤ {} | {} |",
+        "| {} | {} | {} | {} | {:.0} | {:.3} | {:.3} | ≤ {} ({} packets) | ≤ {} | {} | {:.1} % |",
         report.calls,
         hold.as_secs(),
         rate,
@@ -69,6 +68,7 @@ fn main() {
             .server_p99_jitter_ms
             .map_or("?".to_owned(), |v| format!("{v}")),
         report.rtp_lost,
+        100.0 * report.steal,
     );
     if report.sipp_status != 0 {
         eprintln!("SIPp exit {}: {}", report.sipp_status, report.errors);

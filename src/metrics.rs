@@ -35,6 +35,10 @@ pub const BARGE_IN_TRUNCATION: &str = "warmline_barge_in_truncated_audio_seconds
 pub const BARGE_INS: &str = "warmline_barge_ins_total";
 /// Model sessions lost mid-call and reopened.
 pub const MODEL_RECONNECTS: &str = "warmline_model_reconnects_total";
+/// RTP packets a media worker built only after their slot had passed: the
+/// worker is a frame or more behind (overloaded), so the send clock could
+/// not put them out on time.
+pub const RTP_BUILT_LATE: &str = "warmline_rtp_built_late_total";
 /// How late each outbound 20 ms frame left, against its slot on the
 /// playout clock: agent audio on every leg, and the silence an RTP leg
 /// sends while the agent is quiet.
@@ -129,6 +133,10 @@ fn describe() {
     describe_counter!(RTP_LOST, "RTP packets lost on the way in");
     describe_counter!(RTP_CONCEALED, "Frames the jitter buffer concealed");
     describe_counter!(RTP_REJECTED, "RTP packets refused");
+    describe_counter!(
+        RTP_BUILT_LATE,
+        "RTP packets built after their slot had passed (media worker overloaded)"
+    );
     describe_histogram!(
         PLAYOUT_LATENESS,
         Unit::Seconds,
@@ -152,14 +160,51 @@ pub async fn run_upkeep(handle: PrometheusHandle, every: Duration) {
     }
 }
 
+/// The timing of one call's outbound frames: lateness against the slot
+/// and the spacing jitter between consecutive slots. Whoever puts the
+/// frames on the wire records them: the call driver for legs that send at
+/// once, the RTP send clock for SIP.
+#[derive(Debug)]
+pub struct PlayoutTiming {
+    lateness: Histogram,
+    jitter: Histogram,
+    /// The last frame sent: its slot and how late it left.
+    last_frame: Option<(Instant, Duration)>,
+}
+
+impl PlayoutTiming {
+    /// Timing for a new call (the histogram handles are looked up once:
+    /// they are recorded for every frame).
+    pub fn new() -> PlayoutTiming {
+        PlayoutTiming {
+            lateness: histogram!(PLAYOUT_LATENESS),
+            jitter: histogram!(PLAYOUT_JITTER),
+            last_frame: None,
+        }
+    }
+
+    /// The outbound frame of the slot `due` left at `sent`.
+    pub fn frame_sent(&mut self, due: Instant, sent: Instant) {
+        let late = sent.saturating_duration_since(due);
+        self.lateness.record(late.as_secs_f64());
+        if let Some(jitter) = spacing_jitter(self.last_frame, due, late) {
+            self.jitter.record(jitter.as_secs_f64());
+        }
+        self.last_frame = Some((due, late));
+    }
+}
+
+impl Default for PlayoutTiming {
+    fn default() -> Self {
+        PlayoutTiming::new()
+    }
+}
+
 /// The figures of one call, recorded as they happen.
 #[derive(Debug)]
 pub struct CallMetrics {
     ingress: &'static str,
-    playout_lateness: Histogram,
-    playout_jitter: Histogram,
-    /// The last frame sent: its slot and how late it left.
-    last_frame: Option<(Instant, Duration)>,
+    playout: PlayoutTiming,
 }
 
 impl CallMetrics {
@@ -169,21 +214,13 @@ impl CallMetrics {
         gauge!(CALLS_ACTIVE, "ingress" => ingress).increment(1.0);
         CallMetrics {
             ingress,
-            // Looked up once: recorded for every frame.
-            playout_lateness: histogram!(PLAYOUT_LATENESS),
-            playout_jitter: histogram!(PLAYOUT_JITTER),
-            last_frame: None,
+            playout: PlayoutTiming::new(),
         }
     }
 
     /// The outbound frame of the slot `due` left at `sent`.
     pub fn frame_sent(&mut self, due: Instant, sent: Instant) {
-        let late = sent.saturating_duration_since(due);
-        self.playout_lateness.record(late.as_secs_f64());
-        if let Some(jitter) = spacing_jitter(self.last_frame, due, late) {
-            self.playout_jitter.record(jitter.as_secs_f64());
-        }
-        self.last_frame = Some((due, late));
+        self.playout.frame_sent(due, sent);
     }
 
     /// A figure the call core reported.

@@ -273,8 +273,11 @@ fn barge_in_on_sip_stops_agent_rtp_within_a_frame_and_truncates_to_the_audio_sen
         after_decision_ms >= -40.0,
         "the agent was not speaking when the barge-in was decided ({after_decision_ms:.1} ms)"
     );
-    // warmline reports one frame less than it sent: the far end's jitter
-    // buffer is assumed to hold one (`PlaybackTracking::Released`).
+    // warmline reports what it released less one frame
+    // (`PlaybackTracking::Released`): the frame its RTP send clock holds
+    // back until its slot, which the barge-in blanks. When the decision
+    // lands just after a slot, that slot's frame has already left and the
+    // figure is one frame under what was sent.
     assert!(
         (audio_end_ms - sent_ms).abs() <= 20,
         "audio_end_ms {audio_end_ms} against {sent_ms} ms of agent audio sent"

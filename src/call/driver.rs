@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::leg::{CallerLeg, LegEvent};
+use super::leg::{CallerLeg, LegEvent, Sent};
 use super::{CallConfig, CallCore, CallOutput, CallStats};
 use crate::media::frame::{Frame, MediaTime, SampleRate};
 use crate::media::g711::ulaw_decode;
@@ -174,15 +174,14 @@ impl CallDriver {
                 }
             }
             match self.flush_outputs(leg).await {
-                Ok(sent_audio) if ticked && !sent_audio => match leg.send_idle().await {
-                    Ok(true) => {
-                        if let Some(due) = self.tick_due.take() {
-                            self.metrics.frame_sent(due, Instant::now());
-                        }
+                Ok(sent_audio) if ticked && !sent_audio => {
+                    let due = self.tick_due.take().unwrap_or_else(Instant::now);
+                    match leg.send_idle(due).await {
+                        Ok(Sent::Now) => self.metrics.frame_sent(due, Instant::now()),
+                        Ok(Sent::AtSlot | Sent::Nothing) => {}
+                        Err(_) => break,
                     }
-                    Ok(false) => {}
-                    Err(_) => break,
-                },
+                }
                 Ok(_) => {}
                 Err(()) => break,
             }
@@ -263,12 +262,14 @@ impl CallDriver {
         while let Some(output) = self.core.poll_output() {
             let sent = match output {
                 CallOutput::Audio { mulaw, mark } => {
-                    let ok = leg.send_frame(&mulaw, mark.as_deref()).await.is_ok();
-                    if let Some(due) = self.tick_due.take() {
+                    let slot = self.tick_due.take();
+                    let due = slot.unwrap_or_else(Instant::now);
+                    let result = leg.send_frame(due, &mulaw, mark.as_deref()).await;
+                    if let (Ok(Sent::Now), Some(due)) = (&result, slot) {
                         self.metrics.frame_sent(due, Instant::now());
                     }
                     sent_audio = true;
-                    ok
+                    result.is_ok()
                 }
                 CallOutput::ClearPlayback => leg.clear().await.is_ok(),
                 CallOutput::Model(command) => {

@@ -5,6 +5,8 @@
 
 use std::future::Future;
 
+use tokio::time::Instant;
+
 /// Samples in a 20 ms frame at 8 kHz.
 pub const FRAME_SAMPLES_8K: usize = 160;
 
@@ -33,6 +35,19 @@ pub enum LegError {
     Closed(String),
 }
 
+/// What became of a frame handed to a leg.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sent {
+    /// It left now: the driver records its lateness against the slot.
+    Now,
+    /// The leg puts it on the wire at its slot and records the timing
+    /// itself (RTP, whose send clock is its own).
+    AtSlot,
+    /// Nothing left (an idle slot on a leg that sends no silence, or the
+    /// caller has us on hold).
+    Nothing,
+}
+
 /// A caller leg: audio frames in and out, DTMF, hang-up.
 ///
 /// The driver calls `next_event` inside `select!`, so it must be cancel
@@ -41,21 +56,23 @@ pub trait CallerLeg {
     /// The next caller-side event.
     fn next_event(&mut self) -> impl Future<Output = LegEvent>;
 
-    /// One 20 ms μ-law frame of agent audio for this slot of the playout
-    /// clock, and the mark to place after it (legs without marks ignore
-    /// it).
+    /// One 20 ms μ-law frame of agent audio for the slot `due` of the
+    /// playout clock, and the mark to place after it (legs without marks
+    /// ignore it).
     fn send_frame(
         &mut self,
+        due: Instant,
         mulaw: &[u8],
         mark: Option<&str>,
-    ) -> impl Future<Output = Result<(), LegError>>;
+    ) -> impl Future<Output = Result<Sent, LegError>>;
 
-    /// A slot of the playout clock passed with nothing to play. RTP sends
-    /// silence to keep the far end's clock running; Twilio sends nothing.
-    /// Returns whether a packet left (its lateness is then measured).
-    fn send_idle(&mut self) -> impl Future<Output = Result<bool, LegError>>;
+    /// The slot `due` of the playout clock passed with nothing to play.
+    /// RTP sends silence to keep the far end's clock running; Twilio sends
+    /// nothing.
+    fn send_idle(&mut self, due: Instant) -> impl Future<Output = Result<Sent, LegError>>;
 
-    /// Drop whatever the far end has queued (barge-in).
+    /// Drop whatever the far end has queued, and anything the leg itself
+    /// still holds back (barge-in).
     fn clear(&mut self) -> impl Future<Output = Result<(), LegError>>;
 
     /// End the call from our side.

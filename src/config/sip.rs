@@ -171,6 +171,10 @@ pub struct SipConfig {
     pub media_timeout_secs: u64,
     /// The same while the caller holds us, seconds.
     pub hold_media_timeout_secs: u64,
+    /// Run the RTP send thread at real-time priority (`SCHED_FIFO` 10)
+    /// when the OS allows it (root or `CAP_SYS_NICE`); otherwise it runs
+    /// at normal priority and the start-up log says so.
+    pub rtp_send_realtime: bool,
     /// Session-Expires we use when the caller asks for none, seconds.
     pub session_expires_secs: u32,
     /// Smallest Session-Expires we accept (422 below it), seconds.
@@ -192,6 +196,7 @@ impl Default for SipConfig {
             unknown_source: UnknownSource::Drop,
             media_timeout_secs: 30,
             hold_media_timeout_secs: 1_800,
+            rtp_send_realtime: true,
             session_expires_secs: 1_800,
             min_se_secs: 90,
             trunks: vec![TrunkConfig {

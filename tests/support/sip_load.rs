@@ -13,7 +13,9 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::load::{cpu_and_rss, own_nice, parse_buckets, LatenessWindow, JITTER, LATENESS};
+use super::load::{
+    cpu_and_rss, parse_buckets, server_launcher, watch_window, LatenessWindow, JITTER, LATENESS,
+};
 use super::server::ServerProcess;
 use super::twilio_sim::{http_get, metric};
 
@@ -29,6 +31,8 @@ pub struct SipLoadReport {
     pub server_p99_lateness_ms: Option<f64>,
     pub server_p99_jitter_ms: Option<f64>,
     pub server_packets: u64,
+    /// The hypervisor's steal over the window, as a share of CPU time.
+    pub steal: f64,
     pub rtp_lost: f64,
     pub sipp_status: i32,
     pub errors: String,
@@ -39,13 +43,8 @@ pub struct SipLoadReport {
 pub fn start_server(binary: &str, model_url: &str, sip: &str, calls: usize) -> ServerProcess {
     let max = (30_000 + calls * 2 + 200).min(65_000).to_string();
     let max_calls = (calls + 100).to_string();
-    let own = own_nice();
-    let restore = (-own).to_string();
-    let launcher: Vec<&str> = if own > 0 {
-        vec!["nice", "-n", &restore]
-    } else {
-        Vec::new()
-    };
+    let launcher = server_launcher();
+    let launcher: Vec<&str> = launcher.iter().map(String::as_str).collect();
     super::server::start_with(
         &launcher,
         binary,
@@ -130,16 +129,14 @@ pub fn run(
     let setup = setup_done.unwrap_or_else(|| started.elapsed());
     // Steady state: the middle of the hold.
     std::thread::sleep(Duration::from_secs(1));
-    let before = http_get(&server.addr, "/metrics").body;
     let (cpu0, _) = cpu_and_rss(pid);
     let t0 = Instant::now();
     let window = hold
         .saturating_sub(setup + Duration::from_secs(3))
         .max(Duration::from_secs(1));
-    std::thread::sleep(window);
+    let (before, after, steal) = watch_window(&server.addr, window, Duration::from_secs(10));
     let (cpu1, rss_during) = cpu_and_rss(pid);
     let elapsed = t0.elapsed().as_secs_f64();
-    let after = http_get(&server.addr, "/metrics").body;
     // Every call ends at about setup + hold; give SIPp a minute beyond.
     let exit_deadline = Instant::now() + setup + Duration::from_secs(60);
     let mut sipp = sipp;
@@ -213,6 +210,7 @@ pub fn run(
         server_p99_lateness_ms: p99,
         server_p99_jitter_ms: p99_jitter,
         server_packets: packets,
+        steal,
         rtp_lost: metric(&metrics, "warmline_rtp_packets_lost_total").unwrap_or(0.0),
         sipp_status: status,
         errors,

@@ -200,10 +200,12 @@ pub(super) fn on_invite(
         hold_media_timeout: std::time::Duration::from_secs(
             ep.service.config.hold_media_timeout_secs,
         ),
+        send_clock: ep.service.send_clock.clone(),
     };
     let mut call_config = ep.service.call.clone();
-    // Our pacer owns the clock: what left is what was heard, less what the
-    // far end's jitter buffer still holds (assumed one frame).
+    // Our pacer owns the clock. Released audio less one frame is what
+    // left: the send clock holds each packet one frame before its slot,
+    // and a barge-in blanks the one waiting (send_clock.rs).
     call_config.tracking = PlaybackTracking::Released { allowance_ms: 20 };
     let setup = CallSetup {
         backend: ep.service.backend.clone(),

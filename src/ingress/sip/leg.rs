@@ -5,7 +5,9 @@
 //! buffer one frame per 20 ms on the process-wide grid; agent audio goes
 //! out one packet per slot of the driver's playout clock, silence when the
 //! agent is quiet, nothing before the answer or while the caller has us on
-//! hold. The signalling side talks to it through [`LegControl`]; when the
+//! hold. Packets are built at the driver's tick and put on the wire one
+//! frame later by the [`SendClock`] thread, so a busy worker does not
+//! make them late; a barge-in blanks the one still waiting. The signalling side talks to it through [`LegControl`]; when the
 //! leg ends for its own reasons (media timeout, the agent hung up) it asks
 //! the signalling side to send BYE.
 
@@ -17,7 +19,8 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::rtp_session::{RtpCallStats, RtpSession};
-use crate::call::leg::{CallerLeg, LegError, LegEvent, FRAME_SAMPLES_8K};
+use super::send_clock::{CallSender, SendClock, LEAD};
+use crate::call::leg::{CallerLeg, LegError, LegEvent, Sent, FRAME_SAMPLES_8K};
 
 /// What the signalling side tells a leg.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,6 +58,11 @@ pub struct SipLeg {
     rtp: UdpSocket,
     rtcp: UdpSocket,
     session: RtpSession,
+    /// Puts our packets on the wire at their slots.
+    sender: CallSender,
+    /// The audio payload type and its silence byte (what a barge-in
+    /// blanks a waiting packet with).
+    audio: (u8, u8),
     clock: Instant,
     next_pop: Instant,
     control: mpsc::Receiver<LegControl>,
@@ -102,6 +110,8 @@ pub struct SipLegParts {
     pub media_timeout: Duration,
     /// The same while the caller has us on hold.
     pub hold_media_timeout: Duration,
+    /// The process's RTP send clock.
+    pub send_clock: SendClock,
 }
 
 impl SipLeg {
@@ -110,13 +120,17 @@ impl SipLeg {
     /// ([`crate::call::driver::CallDriver::clock_start`]), so popping
     /// caller audio and sending ours happen on the same wake-up.
     pub fn new(parts: SipLegParts, clock: Instant) -> std::io::Result<SipLeg> {
+        let sender = parts.send_clock.register(parts.sockets.0.try_clone()?)?;
         let rtp = UdpSocket::from_std(parts.sockets.0)?;
         let rtcp = UdpSocket::from_std(parts.sockets.1)?;
+        let audio = (parts.session.payload_type, parts.session.law.silence_code());
         Ok(SipLeg {
             key: parts.key,
             rtp,
             rtcp,
             session: RtpSession::new(parts.session, Duration::ZERO),
+            sender,
+            audio,
             clock,
             next_pop: clock + Duration::from_millis(20),
             control: parts.control,
@@ -171,17 +185,22 @@ impl SipLeg {
         }
     }
 
-    async fn send_slot(&mut self, audio: Option<&[u8]>) -> Result<bool, LegError> {
+    /// Builds this slot's packet and hands it to the send clock, which
+    /// sends it one frame later ([`LEAD`]).
+    fn send_slot(&mut self, due: Instant, audio: Option<&[u8]>) -> Sent {
         if !self.answered || !self.sending {
-            return Ok(false);
+            return Sent::Nothing;
         }
+        let (audio_pt, silence) = self.audio;
         let (packet, dest) = self.session.packet_for_slot(audio);
-        // A send error (ICMP unreachable from an earlier packet) is not the
-        // end of the call: the media timeout decides that.
-        if let Err(e) = self.rtp.send_to(packet, dest).await {
-            tracing::debug!(error = %e, %dest, "RTP send failed");
-        }
-        Ok(true)
+        let is_audio = packet.get(1).map(|b| b & 0x7F) == Some(audio_pt);
+        self.sender.schedule(
+            (due + LEAD).into_std(),
+            packet,
+            dest,
+            is_audio.then_some(silence),
+        );
+        Sent::AtSlot
     }
 }
 
@@ -232,16 +251,26 @@ impl CallerLeg for SipLeg {
         }
     }
 
-    async fn send_frame(&mut self, mulaw: &[u8], _mark: Option<&str>) -> Result<(), LegError> {
-        self.send_slot(Some(mulaw)).await.map(|_| ())
+    async fn send_frame(
+        &mut self,
+        due: Instant,
+        mulaw: &[u8],
+        _mark: Option<&str>,
+    ) -> Result<Sent, LegError> {
+        Ok(self.send_slot(due, Some(mulaw)))
     }
 
-    async fn send_idle(&mut self) -> Result<bool, LegError> {
-        self.send_slot(None).await
+    async fn send_idle(&mut self, due: Instant) -> Result<Sent, LegError> {
+        Ok(self.send_slot(due, None))
     }
 
     async fn clear(&mut self) -> Result<(), LegError> {
-        // The pacer already stopped releasing; what left is on the wire.
+        // The pacer already stopped releasing. The packet still waiting for
+        // its slot goes out as silence: the caller hears nothing more than
+        // what is already on the wire, and sequence numbers stay
+        // continuous.
+        let blanked = self.sender.silence_waiting();
+        tracing::debug!(blanked, "barge-in: waiting agent audio blanked");
         Ok(())
     }
 

@@ -19,6 +19,7 @@ pub mod invite;
 pub mod leg;
 pub mod ports;
 pub mod rtp_session;
+pub mod send_clock;
 pub mod transport;
 pub mod trunk;
 
@@ -47,6 +48,8 @@ pub struct SipService {
     pub ports: RtpPorts,
     /// Where calls run.
     pub workers: MediaWorkers,
+    /// Puts every call's RTP on the wire at its slot.
+    pub send_clock: send_clock::SendClock,
     /// The model backend.
     pub backend: Backend,
     /// Model session settings.
@@ -90,11 +93,13 @@ impl SipService {
             ip if ip.is_unspecified() => ip,
             ip => ip,
         };
+        let send_clock = send_clock::SendClock::new(config.rtp_send_realtime);
         Ok(SipService {
             ports: RtpPorts::new(rtp_ip, config.rtp_port_min, config.rtp_port_max),
             trunks,
             config,
             workers,
+            send_clock,
             backend: setup.backend,
             session: setup.session,
             call: setup.call,

@@ -12,6 +12,7 @@ use std::collections::VecDeque;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
@@ -20,7 +21,7 @@ use tracing::Instrument;
 use super::server::{StreamSocket, STREAM_WAIT};
 use super::stream::{self, Inbound};
 use crate::call::driver::{CallDriver, CallSetup};
-use crate::call::leg::{CallerLeg, LegError, LegEvent, FRAME_SAMPLES_8K};
+use crate::call::leg::{CallerLeg, LegError, LegEvent, Sent, FRAME_SAMPLES_8K};
 
 /// Longest gap filled with silence.
 const MAX_GAP_MS: u64 = 10_000;
@@ -199,10 +200,15 @@ impl CallerLeg for TwilioLeg {
         }
     }
 
-    async fn send_frame(&mut self, mulaw: &[u8], mark: Option<&str>) -> Result<(), LegError> {
+    async fn send_frame(
+        &mut self,
+        _due: Instant,
+        mulaw: &[u8],
+        mark: Option<&str>,
+    ) -> Result<Sent, LegError> {
         // Nothing can go to Twilio before `start` names the stream.
         let Some(sid) = self.stream_sid.as_deref() else {
-            return Ok(());
+            return Ok(Sent::Nothing);
         };
         let media = stream::media(sid, mulaw);
         let mark = mark.map(|name| stream::mark(sid, name));
@@ -219,11 +225,12 @@ impl CallerLeg for TwilioLeg {
                 .await
                 .map_err(closed)?;
         }
-        self.socket.flush().await.map_err(closed)
+        self.socket.flush().await.map_err(closed)?;
+        Ok(Sent::Now)
     }
 
-    async fn send_idle(&mut self) -> Result<bool, LegError> {
-        Ok(false)
+    async fn send_idle(&mut self, _due: Instant) -> Result<Sent, LegError> {
+        Ok(Sent::Nothing)
     }
 
     async fn clear(&mut self) -> Result<(), LegError> {
