@@ -10,9 +10,9 @@
 //! histogram over the window, as a bucket bound).
 //!
 //! The generator and the fake model share the box with the server, so
-//! this process puts itself in the background (`SCHED_IDLE`, or nice 19
-//! where that is refused) before it starts any thread, and starts the
-//! server at normal priority: on a saturated box the server under test
+//! this process lowers itself to nice 19 before it starts any thread
+//! (`SCHED_IDLE` would starve 500 WebSocket clients outright), and starts
+//! the server at normal priority: on a saturated box the server under test
 //! gets the CPU it asks for, and what starves is the generator (whose
 //! client-side lateness then includes its own delays).
 
@@ -29,7 +29,7 @@ use std::time::Duration;
 
 fn main() {
     // Before the runtime exists, so every generator thread inherits it.
-    let generator = load::become_background();
+    let generator = load::become_background(load::Background::Nice19);
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

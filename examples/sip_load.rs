@@ -30,7 +30,7 @@ mod wav;
 use std::time::Duration;
 
 fn main() {
-    let generator = load::become_background();
+    let generator = load::become_background(load::Background::Idle);
     let args: Vec<u64> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())

@@ -200,6 +200,12 @@ pub fn run(
     }
     let metrics = http_get(&server.addr, "/metrics").body;
     let _ = std::fs::remove_dir_all(&dir);
+    let built_late = metric(&metrics, "warmline_rtp_built_late_total").unwrap_or(0.0);
+    let sent = metric(&metrics, "warmline_rtp_packets_sent_total").unwrap_or(0.0);
+    eprintln!(
+        "RTP packets built after their slot (worker a frame behind): {built_late} of {sent} sent ({:.3} %)",
+        100.0 * built_late / sent.max(1.0)
+    );
     SipLoadReport {
         calls,
         successful: ok,
