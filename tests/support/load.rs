@@ -91,40 +91,33 @@ pub fn server_launcher() -> Vec<String> {
 
 const SCHED_IDLE: u32 = 5;
 
-/// This thread's scheduling policy, from /proc (0, `SCHED_OTHER`, if
-/// unknown).
+/// Field `number` (1-based, as proc(5) counts) of a `/proc/.../stat`
+/// file, parsed; `None` if unreadable. Counting starts after the command
+/// name, which may hold spaces.
+fn stat_field<T: std::str::FromStr>(path: &str, number: usize) -> Option<T> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    let (_, after) = stat.rsplit_once(')')?;
+    // `after` starts at field 3.
+    after
+        .split_whitespace()
+        .nth(number.checked_sub(3)?)?
+        .parse()
+        .ok()
+}
+
+/// This thread's scheduling policy (field 41), `SCHED_OTHER` if unknown.
 fn own_policy() -> u32 {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, a)| a);
-    // Field 41 of stat is `policy`; `after` starts at field 3.
-    after
-        .split_whitespace()
-        .nth(38)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
+    stat_field("/proc/thread-self/stat", 41).unwrap_or(0)
 }
 
-/// This thread's nice value, from /proc (0 if unknown).
+/// This thread's nice value (field 19), 0 if unknown.
 pub fn own_nice() -> i32 {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, a)| a);
-    // Field 19 of stat is `nice`; `after` starts at field 3.
-    after
-        .split_whitespace()
-        .nth(16)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
+    stat_field("/proc/thread-self/stat", 19).unwrap_or(0)
 }
 
-/// The nice value of process `pid` (0 if unknown).
+/// The nice value of process `pid`, 0 if unknown.
 pub fn nice_of(pid: u32) -> i32 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, a)| a);
-    after
-        .split_whitespace()
-        .nth(16)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
+    stat_field(&format!("/proc/{pid}/stat"), 19).unwrap_or(0)
 }
 
 /// CPU seconds (user + system) and RSS bytes of a process, from /proc.

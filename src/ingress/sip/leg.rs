@@ -6,10 +6,11 @@
 //! out one packet per slot of the driver's playout clock, silence when the
 //! agent is quiet, nothing before the answer or while the caller has us on
 //! hold. Packets are built at the driver's tick and put on the wire one
-//! frame later by the [`SendClock`] thread, so a busy worker does not
-//! make them late; a barge-in blanks the one still waiting. The signalling side talks to it through [`LegControl`]; when the
-//! leg ends for its own reasons (media timeout, the agent hung up) it asks
-//! the signalling side to send BYE.
+//! frame later by the [`SendClock`] thread, so a busy worker does not make
+//! them late; a barge-in blanks the one still waiting. The signalling side
+//! talks to it through [`LegControl`]; when the leg ends for its own
+//! reasons (media timeout, the agent hung up) it asks the signalling side
+//! to send BYE.
 
 use std::collections::VecDeque;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -34,7 +34,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::metrics::PlayoutTiming;
@@ -65,22 +65,42 @@ struct Waiting {
 #[derive(Debug, Default)]
 pub struct CallQueue {
     waiting: VecDeque<Waiting>,
+    /// Buffers of packets already sent, reused for the next ones so the
+    /// 20 ms path allocates nothing once a call is under way.
+    spare: Vec<Vec<u8>>,
     closed: bool,
     dropped: u64,
 }
 
 impl CallQueue {
-    /// Queues `packet` for `due`; false when the call is closed.
-    fn push(&mut self, waiting: Waiting) -> bool {
+    /// Queues a copy of `packet` for `due`; false when the call is closed.
+    fn push(&mut self, due: Instant, packet: &[u8], dest: SocketAddr, silence: Option<u8>) -> bool {
         if self.closed {
             return false;
         }
         if self.waiting.len() >= MAX_WAITING {
-            self.waiting.pop_front();
+            if let Some(old) = self.waiting.pop_front() {
+                self.recycle(old.packet);
+            }
             self.dropped += 1;
         }
-        self.waiting.push_back(waiting);
+        let mut buffer = self.spare.pop().unwrap_or_default();
+        buffer.clear();
+        buffer.extend_from_slice(packet);
+        self.waiting.push_back(Waiting {
+            due,
+            packet: buffer,
+            dest,
+            silence,
+        });
         true
+    }
+
+    /// Takes back the buffer of a packet that has left.
+    fn recycle(&mut self, buffer: Vec<u8>) {
+        if self.spare.len() < MAX_WAITING {
+            self.spare.push(buffer);
+        }
     }
 
     /// The next packet whose slot has come by `now`.
@@ -108,6 +128,7 @@ impl CallQueue {
     fn close(&mut self) {
         self.closed = true;
         self.waiting.clear();
+        self.spare.clear();
     }
 }
 
@@ -190,7 +211,9 @@ struct CallState {
 struct Shared {
     schedule: Mutex<Schedule<Arc<CallEntry>>>,
     wake: Condvar,
-    thread: OnceLock<()>,
+    /// Whether the send thread runs; a lock, not a flag, because two media
+    /// workers may register their first calls at the same moment.
+    started: Mutex<bool>,
     realtime: bool,
 }
 
@@ -223,7 +246,8 @@ impl SendClock {
 
     /// A call that sends from `socket` (its RTP socket, or a clone of it).
     pub fn register(&self, socket: UdpSocket) -> std::io::Result<CallSender> {
-        if self.shared.thread.get().is_none() {
+        let mut started = lock(&self.shared.started);
+        if !*started {
             let shared = self.shared.clone();
             std::thread::Builder::new()
                 .name("rtp-send".into())
@@ -233,8 +257,9 @@ impl SendClock {
                     }
                     run(&shared)
                 })?;
-            let _ = self.shared.thread.set(());
+            *started = true;
         }
+        drop(started);
         Ok(CallSender {
             call: Arc::new(CallEntry {
                 socket,
@@ -263,12 +288,9 @@ impl CallSender {
         if Instant::now() > due {
             metrics::counter!(crate::metrics::RTP_BUILT_LATE).increment(1);
         }
-        let queued = lock(&self.call.state).queue.push(Waiting {
-            due,
-            packet: packet.to_vec(),
-            dest,
-            silence,
-        });
+        let queued = lock(&self.call.state)
+            .queue
+            .push(due, packet, dest, silence);
         if queued && lock(&self.shared.schedule).push(due, self.call.clone()) {
             self.shared.wake.notify_one();
         }
@@ -278,11 +300,6 @@ impl CallSender {
     /// many packets were blanked.
     pub fn silence_waiting(&self) -> usize {
         lock(&self.call.state).queue.silence_waiting()
-    }
-
-    /// Packets dropped because the send thread was behind.
-    pub fn dropped(&self) -> u64 {
-        lock(&self.call.state).queue.dropped
     }
 }
 
@@ -375,6 +392,7 @@ fn send_due(call: &CallEntry, now: Instant) {
             tokio::time::Instant::from_std(waiting.due),
             tokio::time::Instant::from_std(sent),
         );
+        state.queue.recycle(waiting.packet);
     }
 }
 
@@ -382,15 +400,16 @@ fn send_due(call: &CallEntry, now: Instant) {
 mod tests {
     use super::*;
 
-    fn waiting(due: Instant, payload: u8, silence: Option<u8>) -> Waiting {
+    fn packet(payload: u8) -> Vec<u8> {
         let mut packet = vec![0x80, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1];
         packet.extend([payload; 160]);
-        Waiting {
-            due,
-            packet,
-            dest: "127.0.0.1:4000".parse().expect("address"),
-            silence,
-        }
+        packet
+    }
+
+    /// Queues an RTP packet whose payload is all `payload`.
+    fn push(queue: &mut CallQueue, due: Instant, payload: u8, silence: Option<u8>) -> bool {
+        let dest = "127.0.0.1:4000".parse().expect("address");
+        queue.push(due, &packet(payload), dest, silence)
     }
 
     #[test]
@@ -418,7 +437,7 @@ mod tests {
     fn a_packet_leaves_only_once_its_slot_has_come() {
         let t = Instant::now();
         let mut queue = CallQueue::default();
-        assert!(queue.push(waiting(t + LEAD, 0x11, Some(0xFF))));
+        assert!(push(&mut queue, t + LEAD, 0x11, Some(0xFF)));
         assert!(queue.pop_due(t).is_none());
         let sent = queue.pop_due(t + LEAD).expect("due");
         assert_eq!(sent.packet[RTP_HEADER], 0x11);
@@ -428,15 +447,12 @@ mod tests {
     fn barge_in_blanks_waiting_audio_but_not_dtmf_events() {
         let t = Instant::now();
         let mut queue = CallQueue::default();
-        queue.push(waiting(t, 0x11, Some(0xFF)));
-        queue.push(waiting(t, 0x22, None));
+        push(&mut queue, t, 0x11, Some(0xFF));
+        push(&mut queue, t, 0x22, None);
         assert_eq!(queue.silence_waiting(), 1);
         let audio = queue.pop_due(t).expect("audio");
         assert!(audio.packet[RTP_HEADER..].iter().all(|&b| b == 0xFF));
-        assert_eq!(
-            &audio.packet[..RTP_HEADER],
-            &waiting(t, 0, None).packet[..RTP_HEADER]
-        );
+        assert_eq!(&audio.packet[..RTP_HEADER], &packet(0)[..RTP_HEADER]);
         let dtmf = queue.pop_due(t).expect("dtmf");
         assert!(dtmf.packet[RTP_HEADER..].iter().all(|&b| b == 0x22));
     }
@@ -445,10 +461,10 @@ mod tests {
     fn a_closed_call_sends_nothing_more() {
         let t = Instant::now();
         let mut queue = CallQueue::default();
-        queue.push(waiting(t, 0x11, Some(0xFF)));
+        push(&mut queue, t, 0x11, Some(0xFF));
         queue.close();
         assert!(queue.pop_due(t + LEAD).is_none());
-        assert!(!queue.push(waiting(t, 0x11, Some(0xFF))));
+        assert!(!push(&mut queue, t, 0x11, Some(0xFF)));
     }
 
     #[test]
@@ -456,7 +472,7 @@ mod tests {
         let t = Instant::now();
         let mut queue = CallQueue::default();
         for i in 0..=MAX_WAITING as u8 {
-            queue.push(waiting(t, i, Some(0xFF)));
+            push(&mut queue, t, i, Some(0xFF));
         }
         assert_eq!(queue.dropped, 1);
         assert_eq!(queue.pop_due(t).expect("oldest kept").packet[RTP_HEADER], 1);
