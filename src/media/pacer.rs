@@ -26,6 +26,11 @@
 //!   burst would put audio beyond recall.
 //! - The queue is bounded in samples; [`Pacer::push`] refuses audio past the
 //!   cap instead of growing without limit.
+//! - [`Pause`](Pacer::pause) keeps the queue and releases nothing (ticks
+//!   report `Idle`) until [`resume`](Pacer::resume); audio that left but
+//!   was never played (a Twilio `clear` drops it) goes back to the front
+//!   with [`requeue_front`](Pacer::requeue_front), so a resumed stream
+//!   neither loses nor repeats a sample.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -159,6 +164,8 @@ pub struct PacerStats {
     pub skipped_ticks: u64,
     /// Flushes.
     pub flushes: u64,
+    /// Ticks that released nothing because the pacer was paused.
+    pub paused_ticks: u64,
 }
 
 /// How many recent sources keep their played-sample counts.
@@ -176,6 +183,7 @@ pub struct Pacer {
     /// Played samples of recent sources, oldest first.
     played: VecDeque<(SourceId, u64)>,
     stats: PacerStats,
+    paused: bool,
 }
 
 impl Pacer {
@@ -190,6 +198,7 @@ impl Pacer {
             next_tick: 0,
             played: VecDeque::with_capacity(TRACKED_SOURCES),
             stats: PacerStats::default(),
+            paused: false,
         }
     }
 
@@ -266,6 +275,10 @@ impl Pacer {
     fn release(&mut self, tick_index: u64) -> Tick {
         let frame_len = self.config.rate.samples_per_frame();
         let at = MediaTime(tick_index * frame_len as u64);
+        if self.paused {
+            self.stats.paused_ticks += 1;
+            return Tick::Idle { at };
+        }
         let Some(run) = self.runs.front_mut() else {
             self.stats.idle_ticks += 1;
             return Tick::Idle { at };
@@ -337,6 +350,66 @@ impl Pacer {
         self.samples.clear();
         self.stats.flushes += 1;
         report
+    }
+
+    /// Stops releasing audio; the queue is kept. Ticks report `Idle` until
+    /// [`resume`](Self::resume).
+    pub fn pause(&mut self) {
+        self.paused = true;
+    }
+
+    /// Releases audio again from where it paused.
+    pub fn resume(&mut self) {
+        self.paused = false;
+    }
+
+    /// Whether the pacer is paused.
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
+
+    /// Puts audio of `source` that was released but never played back at
+    /// the front of the queue, to be released again. `source_offset` is the
+    /// offset of `audio`'s first sample within the source; `closed` says
+    /// whether the source has ended (its last partial frame need not wait
+    /// for more). Requeue the newest audio first when putting back several
+    /// pieces. The source's released count goes down by what came back.
+    /// Ignores the cap: the audio was queued once already.
+    pub fn requeue_front(
+        &mut self,
+        source: SourceId,
+        source_offset: u64,
+        audio: &[i16],
+        closed: bool,
+    ) {
+        if audio.is_empty() {
+            return;
+        }
+        for &s in audio.iter().rev() {
+            self.samples.push_front(s);
+        }
+        let n = audio.len();
+        match self.runs.front_mut() {
+            // Continuous with the run at the front: join it, so no partial
+            // frame (and no padding) is made at the seam.
+            Some(run) if run.source == source && source_offset + n as u64 == run.source_offset => {
+                run.samples += n;
+                run.source_offset = source_offset;
+            }
+            front => {
+                // Another source follows, so this one is complete.
+                let closed = closed || front.is_some();
+                self.runs.push_front(Run {
+                    source,
+                    samples: n,
+                    source_offset,
+                    closed,
+                });
+            }
+        }
+        if let Some(entry) = self.played.iter_mut().find(|(s, _)| *s == source) {
+            entry.1 = entry.1.saturating_sub(n as u64);
+        }
     }
 
     /// Samples of `source` released so far (0 for unknown sources).

@@ -181,3 +181,85 @@ fn nothing_is_released_before_its_tick() {
     assert!(p.poll(Duration::from_micros(19_999)).is_none());
     assert!(p.poll(TICK).is_some());
 }
+
+/// The real audio of every frame released up to `now`.
+fn released_audio(p: &mut Pacer, from: Duration, now: Duration) -> Vec<(SourceId, u64, Vec<i16>)> {
+    stepped(p, from, now)
+        .into_iter()
+        .filter_map(|t| match t {
+            Tick::Frame(f) => Some((
+                f.source,
+                f.source_offset,
+                f.frame.samples()[..f.audio_samples].to_vec(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every tick from `from` to `now`, polled on time.
+fn stepped(p: &mut Pacer, from: Duration, now: Duration) -> Vec<Tick> {
+    let mut t = from;
+    let mut out = Vec::new();
+    while t <= now {
+        out.extend(drain(p, t));
+        t += TICK;
+    }
+    out
+}
+
+#[test]
+fn a_paused_pacer_keeps_its_queue_and_resumes_at_the_next_sample() {
+    let mut p = pacer();
+    let audio = ramp(8_000, 0);
+    p.push(SourceId(1), &audio).expect("fits");
+    let mut out: Vec<i16> = Vec::new();
+    for (_, _, a) in released_audio(&mut p, Duration::ZERO, Duration::from_millis(100)) {
+        out.extend(a);
+    }
+    p.pause();
+    let during = stepped(
+        &mut p,
+        Duration::from_millis(120),
+        Duration::from_millis(400),
+    );
+    assert!(during.iter().all(|t| matches!(t, Tick::Idle { .. })));
+    assert_eq!(p.stats().paused_ticks, 15);
+    assert!(!p.is_empty());
+    p.resume();
+    for (_, _, a) in released_audio(
+        &mut p,
+        Duration::from_millis(420),
+        Duration::from_millis(2_000),
+    ) {
+        out.extend(a);
+    }
+    assert_eq!(out, audio);
+}
+
+#[test]
+fn requeued_unplayed_frames_are_released_again_without_a_seam() {
+    let mut p = pacer();
+    let audio = ramp(4_000, 100);
+    p.push(SourceId(7), &audio[..3_000]).expect("fits");
+    // Five frames leave; the last three are "dropped by the leg".
+    let sent = released_audio(&mut p, Duration::ZERO, Duration::from_millis(80));
+    assert_eq!(sent.len(), 5);
+    p.pause();
+    for (source, offset, a) in sent[2..].iter().rev() {
+        p.requeue_front(*source, *offset, a, false);
+    }
+    assert_eq!(p.played_samples(SourceId(7)), 320);
+    p.push(SourceId(7), &audio[3_000..]).expect("fits");
+    p.finish(SourceId(7));
+    p.resume();
+    let mut out: Vec<i16> = sent[..2].iter().flat_map(|(_, _, a)| a.clone()).collect();
+    let rest = released_audio(&mut p, Duration::from_millis(100), Duration::from_secs(2));
+    // Offsets continue where the played frames stopped; frames stay whole.
+    assert_eq!(rest[0].1, 320);
+    assert!(rest[..rest.len() - 1]
+        .iter()
+        .all(|(_, _, a)| a.len() == 160));
+    out.extend(rest.into_iter().flat_map(|(_, _, a)| a));
+    assert_eq!(out, audio);
+}
