@@ -26,13 +26,19 @@ pub const CALLS_ACTIVE: &str = "warmline_calls_active";
 pub const FIRST_AUDIO: &str = "warmline_first_audio_seconds";
 /// Caller turn end to the first audio of the agent's answer.
 pub const MODEL_ROUND_TRIP: &str = "warmline_model_round_trip_seconds";
-/// Barge-in reaction: the caller's speech onset to the decision.
+/// Barge-in reaction: the caller's speech onset to the agent's audio
+/// stopping (the pause; the cancel follows once it is judged real).
 pub const BARGE_IN_REACTION: &str = "warmline_barge_in_reaction_seconds";
 /// How much of the interrupted item the caller had heard (the truncation
 /// point sent to the model).
 pub const BARGE_IN_TRUNCATION: &str = "warmline_barge_in_truncated_audio_seconds";
 /// Barge-ins, by trigger (`local_vad`, `model`).
 pub const BARGE_INS: &str = "warmline_barge_ins_total";
+/// Pauses of the agent for a caller sound that proved not to be an
+/// interruption (a cough, a click, a backchannel): the agent resumed.
+pub const FALSE_INTERRUPTIONS: &str = "warmline_false_interruptions_total";
+/// How long the agent stayed paused before a false interruption resumed it.
+pub const FALSE_INTERRUPTION_PAUSE: &str = "warmline_false_interruption_pause_seconds";
 /// Model sessions lost mid-call and reopened.
 pub const MODEL_RECONNECTS: &str = "warmline_model_reconnects_total";
 /// RTP packets a media worker built only after their slot had passed: the
@@ -97,6 +103,10 @@ pub fn install() -> Result<PrometheusHandle, BuildError> {
         )?
         .set_buckets_for_metric(Matcher::Full(PLAYOUT_LATENESS.into()), LATENESS_BUCKETS)?
         .set_buckets_for_metric(Matcher::Full(PLAYOUT_JITTER.into()), LATENESS_BUCKETS)?
+        .set_buckets_for_metric(
+            Matcher::Full(FALSE_INTERRUPTION_PAUSE.into()),
+            LATENCY_BUCKETS,
+        )?
         .install_recorder()?;
     describe();
     Ok(handle)
@@ -119,7 +129,16 @@ fn describe() {
     describe_histogram!(
         BARGE_IN_REACTION,
         Unit::Seconds,
-        "Caller speech onset to the barge-in decision"
+        "Caller speech onset to the agent's audio stopping (the pause)"
+    );
+    describe_counter!(
+        FALSE_INTERRUPTIONS,
+        "Agent pauses for a caller sound that was not an interruption (resumed)"
+    );
+    describe_histogram!(
+        FALSE_INTERRUPTION_PAUSE,
+        Unit::Seconds,
+        "How long the agent stayed paused before a false interruption resumed it"
     );
     describe_histogram!(
         BARGE_IN_TRUNCATION,
@@ -231,6 +250,15 @@ impl CallMetrics {
                 histogram!(MODEL_ROUND_TRIP).record(took.as_secs_f64())
             }
             CallFigure::ModelReconnect => counter!(MODEL_RECONNECTS).increment(1),
+            CallFigure::FalseInterruption(record) => {
+                counter!(FALSE_INTERRUPTIONS, "trigger" => record.trigger).increment(1);
+                histogram!(FALSE_INTERRUPTION_PAUSE).record(
+                    record
+                        .resumed_at
+                        .saturating_sub(record.paused_at)
+                        .as_secs_f64(),
+                );
+            }
         }
     }
 

@@ -8,7 +8,9 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use super::barge_in::{BargeInConfig, BargeInDetector};
+use super::echo_gate::{EchoConfig, EchoGate};
 use super::playback::{ItemPlayback, Playback, PlaybackTracking};
+use super::turn::{TurnConfig, TurnJudge};
 use crate::media::frame::{Frame, MediaTime, SampleRate};
 use crate::media::g711::{ulaw_decode, ulaw_encode};
 use crate::media::pacer::{Pacer, PacerConfig, SourceId, Tick};
@@ -19,6 +21,9 @@ use crate::model::{ConversationItem, ModelCommand, ModelEvent, ResponseStatus};
 const HOLD_SOURCE: u64 = 0;
 /// Responses whose late audio we drop, remembered per call.
 const MAX_DISCARDED: usize = 16;
+/// Caller audio held back from the model while the agent speaks (300 ms),
+/// so that the first syllable of a real interruption reaches it intact.
+pub(super) const PREROLL_FRAMES: usize = 15;
 
 /// Call settings.
 #[derive(Clone, Debug)]
@@ -27,6 +32,10 @@ pub struct CallConfig {
     pub vad: CallerVadConfig,
     /// Barge-in confirmation while the agent speaks.
     pub barge_in: BargeInConfig,
+    /// The echo seam on the caller's audio.
+    pub echo: EchoConfig,
+    /// Pause-then-decide and end-of-turn settings.
+    pub turn: TurnConfig,
     /// How the leg reports playback.
     pub tracking: PlaybackTracking,
     /// Instructions for the greeting, requested when the stream starts.
@@ -41,6 +50,8 @@ impl Default for CallConfig {
         CallConfig {
             vad: CallerVadConfig::default(),
             barge_in: BargeInConfig::default(),
+            echo: EchoConfig::default(),
+            turn: TurnConfig::default(),
             tracking: PlaybackTracking::Marks,
             greeting: Some("Greet the caller briefly and ask how you can help.".into()),
             unavailable_prompt: None,
@@ -66,9 +77,12 @@ pub enum ModelState {
 pub struct BargeInRecord {
     /// Where the caller's speech began (8 kHz samples of the caller stream).
     pub onset: MediaTime,
-    /// When warmline decided, on the call clock.
+    /// When the agent's audio stopped (the pause), on the call clock.
+    pub paused_at: Duration,
+    /// When warmline judged it an interruption (cancel and truncate).
     pub decided_at: Duration,
-    /// Decision time minus the onset's time on the caller's media clock.
+    /// Pause time minus the onset's time on the caller's media clock: how
+    /// long the caller talked over the agent.
     pub reaction_ms: i64,
     /// What the interrupted item was truncated to, if one was playing.
     pub truncated_item: Option<(String, u64)>,
@@ -126,6 +140,22 @@ pub enum CallFigure {
     ModelRoundTrip(Duration),
     /// The model session was lost and is being reopened.
     ModelReconnect,
+    /// The agent paused for a sound that proved not to be an
+    /// interruption, and resumed.
+    FalseInterruption(FalseInterruptionRecord),
+}
+
+/// One false interruption: a pause that resumed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FalseInterruptionRecord {
+    /// Where the sound began (caller stream samples).
+    pub onset: MediaTime,
+    /// When the agent paused, on the call clock.
+    pub paused_at: Duration,
+    /// When it resumed.
+    pub resumed_at: Duration,
+    /// What started the pause.
+    pub trigger: &'static str,
 }
 
 /// Per-call figures.
@@ -143,6 +173,13 @@ pub struct CallStats {
     pub round_trips: Vec<Duration>,
     /// Late deltas of cancelled responses dropped.
     pub dropped_deltas: u64,
+    /// Pauses that resumed.
+    pub false_interruptions: Vec<FalseInterruptionRecord>,
+    /// Model speech-started events that warmline's own tests did not back
+    /// (echo, noise) and so ignored.
+    pub model_speech_ignored: u64,
+    /// Responses warmline requested at the end of a caller's turn.
+    pub turn_responses: u32,
 }
 
 /// The per-call state machine.
@@ -150,6 +187,21 @@ pub struct CallCore {
     config: CallConfig,
     vad: CallerVad,
     barge: BargeInDetector,
+    echo: EchoGate,
+    judge: TurnJudge,
+    /// Caller audio held back while the agent speaks (see `turn`).
+    preroll: VecDeque<(Vec<u8>, bool)>,
+    /// The caller's current turn has real speech (not echo, not noise)
+    /// and wants an answer.
+    turn_real: bool,
+    /// Warmline's VAD ended the caller's real turn at this time.
+    local_turn_end: Option<Duration>,
+    /// The model's turn detection ended the caller's turn.
+    model_turn_end: bool,
+    /// The model has turn detection of its own (it sent speech events).
+    model_has_vad: bool,
+    /// Media time of the latest caller frame.
+    caller_time: MediaTime,
     pacer: Pacer,
     playback: Playback,
     discarded: VecDeque<String>,
@@ -184,6 +236,14 @@ impl CallCore {
         CallCore {
             vad: CallerVad::new(config.vad),
             barge: BargeInDetector::new(config.barge_in),
+            echo: EchoGate::new(config.echo),
+            judge: TurnJudge::new(config.turn),
+            preroll: VecDeque::with_capacity(PREROLL_FRAMES + 1),
+            turn_real: false,
+            local_turn_end: None,
+            model_turn_end: false,
+            model_has_vad: false,
+            caller_time: MediaTime(0),
             pacer: Pacer::new(PacerConfig::new(SampleRate::Hz8000)),
             playback: Playback::default(),
             discarded: VecDeque::new(),
@@ -246,40 +306,48 @@ impl CallCore {
     }
 
     /// One 20 ms frame of caller audio: `frame` decoded at 8 kHz, `mulaw`
-    /// the original payload (forwarded to a μ-law model untouched).
+    /// the original payload (forwarded to a μ-law model untouched, or as
+    /// silence while it is only the agent's echo).
     pub fn on_caller_frame(&mut self, now: Duration, frame: &Frame, mulaw: &[u8]) {
-        if self.model_state == ModelState::Ready {
-            self.outputs
-                .push_back(CallOutput::Model(ModelCommand::AppendAudio(mulaw.to_vec())));
-        }
+        let mut samples = [0i16; 160];
+        let n = frame.samples().len().min(160);
+        samples[..n].copy_from_slice(&frame.samples()[..n]);
+        let verdict = self.echo.near_end(&mut samples[..n]);
         let event = self.vad.push(frame).ok().flatten();
-        // The voicing and echo checks cost more than the VAD: run them only
-        // when a barge-in is possible.
-        let qualifies = if self.vad.last_decision() && self.agent_speaking() {
-            self.barge.caller_frame(frame)
+        // The voicing check costs more than the VAD: run it only on frames
+        // the VAD calls speech.
+        let sounding = self.vad.last_decision() && verdict.near_speech;
+        let qualifies = if self.vad.last_decision() {
+            self.barge.caller_frame(frame, verdict.near_speech)
         } else {
             self.barge.skip_caller_frame(frame);
             false
         };
+        let suppress = verdict.echo_only && !qualifies;
+        self.caller_audio_to_model(mulaw, suppress);
         match event {
-            Some(VadEvent::SpeechStarted { .. }) => self
-                .outputs
-                .push_back(CallOutput::CallerTurn { started: true }),
+            Some(VadEvent::SpeechStarted { .. }) => {
+                self.model_turn_end = false;
+                self.local_turn_end = None;
+                self.outputs
+                    .push_back(CallOutput::CallerTurn { started: true })
+            }
             Some(VadEvent::SpeechStopped { .. }) => {
                 // A turn that ends while the agent talks on (a cough, a
                 // backchannel) is not waiting for an answer.
                 if !self.agent_speaking() {
                     self.turn_ended_at = Some(now);
                 }
+                if self.turn_real {
+                    self.local_turn_end = Some(now);
+                }
                 self.outputs
                     .push_back(CallOutput::CallerTurn { started: false });
             }
             None => {}
         }
-        if self.vad.is_speaking() && qualifies && self.barge.confirmed() && self.agent_speaking() {
-            let onset = self.vad.onset().unwrap_or(frame.timestamp());
-            self.barge_in(now, onset, frame.timestamp(), "local_vad");
-        }
+        self.judge_frame(now, frame, sounding, qualifies);
+        self.maybe_end_turn(now);
     }
 
     /// A mark the leg echoed.
@@ -320,7 +388,7 @@ impl CallCore {
             .push_back(CallOutput::Figure(CallFigure::ModelReconnect));
         self.active_response = None;
         // Whatever the old session was saying is gone with it.
-        self.pacer.flush();
+        self.drop_playback();
         self.push_hold_tone();
         self.outputs.push_back(CallOutput::ReconnectModel);
     }
@@ -343,7 +411,7 @@ impl CallCore {
     /// The model cannot be reached at all: say so and end the call.
     pub fn on_model_unreachable(&mut self) {
         self.model_state = ModelState::Closed;
-        self.pacer.flush();
+        self.drop_playback();
         match self.config.unavailable_prompt.clone() {
             Some(prompt) => {
                 let _ = self.pacer.push(SourceId(HOLD_SOURCE), &prompt);
@@ -377,7 +445,7 @@ impl CallCore {
                     // bring the new session up to date before anything else
                     // reaches it.
                     if !std::mem::take(&mut self.rolling_over) {
-                        self.pacer.flush();
+                        self.drop_playback();
                     }
                     self.outputs
                         .push_back(CallOutput::Model(ModelCommand::Replay(
@@ -396,7 +464,8 @@ impl CallCore {
                 audio,
             } => self.on_audio_delta(now, response_id, item_id, content_index, &audio),
             ModelEvent::AudioDone { item_id, .. } => {
-                if let Some(item) = self.playback.items.iter().find(|i| i.item_id == item_id) {
+                if let Some(item) = self.playback.items.iter_mut().find(|i| i.item_id == item_id) {
+                    item.done = true;
                     self.pacer.finish(SourceId(item.source));
                 }
             }
@@ -405,13 +474,19 @@ impl CallCore {
                     .push(ConversationItem::AgentText(transcript));
             }
             ModelEvent::CallerTranscript { transcript, .. } => {
+                self.on_caller_transcript(now, &transcript);
                 self.transcript
                     .push(ConversationItem::CallerText(transcript));
             }
             ModelEvent::SpeechStarted { .. } => {
-                if self.agent_speaking() {
-                    let onset = self.vad.onset().unwrap_or(MediaTime(0));
-                    self.barge_in(now, onset, onset, "model_speech_started");
+                self.model_has_vad = true;
+                self.on_model_speech_started(now);
+            }
+            ModelEvent::SpeechStopped { .. } => {
+                self.model_has_vad = true;
+                if self.turn_real {
+                    self.model_turn_end = true;
+                    self.maybe_end_turn(now);
                 }
             }
             ModelEvent::FunctionCall {
@@ -449,9 +524,7 @@ impl CallCore {
                 }
                 self.maybe_hang_up();
             }
-            ModelEvent::AgentTranscriptDelta { .. }
-            | ModelEvent::SpeechStopped { .. }
-            | ModelEvent::Error { .. } => {}
+            ModelEvent::AgentTranscriptDelta { .. } | ModelEvent::Error { .. } => {}
         }
     }
 
@@ -484,6 +557,7 @@ impl CallCore {
                     source,
                     released_ms: 0,
                     heard_ms: 0,
+                    done: false,
                 });
                 source
             }
@@ -525,7 +599,7 @@ impl CallCore {
         while let Some(tick) = self.pacer.poll(now) {
             match tick {
                 Tick::Frame(f) => {
-                    self.barge.agent_played(f.frame.level_dbfs());
+                    self.echo.far_end(f.frame.samples());
                     if f.source.0 != HOLD_SOURCE {
                         self.agent_audio_released(now);
                     }
@@ -533,7 +607,12 @@ impl CallCore {
                         f.frame.samples().iter().map(|&s| ulaw_encode(s)).collect();
                     let ms = f.audio_samples as u64 / 8;
                     let mark = match self.config.tracking {
-                        PlaybackTracking::Marks => self.playback.released(f.source.0, ms),
+                        PlaybackTracking::Marks => self.playback.released(
+                            f.source.0,
+                            ms,
+                            f.source_offset,
+                            &f.frame.samples()[..f.audio_samples],
+                        ),
                         PlaybackTracking::Released { allowance_ms } => {
                             if let Some(item) = self.playback.item_mut(f.source.0) {
                                 item.released_ms += ms;
@@ -545,58 +624,12 @@ impl CallCore {
                     self.outputs.push_back(CallOutput::Audio { mulaw, mark });
                 }
                 Tick::Idle { .. } | Tick::Underrun { .. } => {
-                    self.barge.agent_played(f32::NEG_INFINITY);
+                    self.echo.far_end(&[0; 160]);
                 }
             }
         }
+        self.maybe_end_turn(now);
         self.maybe_hang_up();
-    }
-
-    fn barge_in(&mut self, now: Duration, onset: MediaTime, _at: MediaTime, trigger: &'static str) {
-        // Stop the audio within this frame: drop our queue and the leg's.
-        let flushed = self.pacer.flush();
-        self.outputs.push_back(CallOutput::ClearPlayback);
-        if let Some(active) = self.active_response.take() {
-            self.outputs
-                .push_back(CallOutput::Model(ModelCommand::CancelResponse));
-            self.remember_discarded(active);
-        }
-        // Truncate every item that was playing to what the caller heard.
-        let mut truncated = None;
-        let items: Vec<ItemPlayback> = self.playback.items.drain(..).collect();
-        for item in items {
-            let was_in_flight = flushed.sources.iter().any(|s| s.source.0 == item.source)
-                || item.released_ms > item.heard_ms;
-            if !was_in_flight {
-                continue;
-            }
-            self.outputs
-                .push_back(CallOutput::Model(ModelCommand::Truncate {
-                    item_id: item.item_id.clone(),
-                    content_index: item.content_index,
-                    audio_end_ms: item.heard_ms,
-                }));
-            truncated.get_or_insert((item.item_id.clone(), item.heard_ms));
-        }
-        self.playback.new_generation();
-        self.barge.reset_caller();
-        let onset_on_clock =
-            self.stream_started_at.unwrap_or_default() + Duration::from_micros(onset.0 * 125);
-        let record = BargeInRecord {
-            onset,
-            decided_at: now,
-            reaction_ms: now.as_millis() as i64 - onset_on_clock.as_millis() as i64,
-            truncated_item: truncated,
-            trigger,
-        };
-        tracing::info!(
-            reaction_ms = record.reaction_ms,
-            truncated = ?record.truncated_item,
-            trigger,
-            "barge-in"
-        );
-        self.stats.barge_ins.push(record.clone());
-        self.outputs.push_back(CallOutput::BargeIn(record));
     }
 
     fn remember_discarded(&mut self, response_id: String) {
@@ -616,6 +649,8 @@ impl CallCore {
         }
     }
 }
+
+mod turn;
 
 #[cfg(test)]
 mod tests;

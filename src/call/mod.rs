@@ -12,12 +12,17 @@
 
 mod barge_in;
 mod core;
+mod echo_gate;
 pub mod driver;
 pub mod leg;
 mod playback;
+pub mod turn;
 
 pub use barge_in::{BargeInConfig, BargeInDetector};
 pub use core::{
-    BargeInRecord, CallConfig, CallCore, CallFigure, CallOutput, CallStats, ModelState,
+    BargeInRecord, CallConfig, CallCore, CallFigure, CallOutput, CallStats,
+    FalseInterruptionRecord, ModelState,
 };
+pub use echo_gate::{EchoConfig, EchoGate, EchoVerdict};
 pub use playback::PlaybackTracking;
+pub use turn::{TurnConfig, TurnJudge};

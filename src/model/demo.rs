@@ -2,21 +2,21 @@
 //!
 //! It does **not** understand speech. It plays recorded prompts from the
 //! fixtures (Asterisk's voice, embedded in the binary) in a fixed script:
-//! a greeting, then one prompt per caller turn, detected with the same VAD
-//! the call uses. It behaves like a realtime model where the call can tell:
-//! audio arrives faster than real time, a caller starting to speak cancels
-//! the active response (like server VAD with `interrupt_response`), and
-//! cancel and truncate are accepted. DTMF `0` calls `escalate_to_human`,
-//! `9` says goodbye and calls `end_call`.
+//! a greeting, then one prompt per caller turn. It has no ears of its own:
+//! like an OpenAI session with `create_response` and `interrupt_response`
+//! off, it answers when the call asks (`CreateResponse`, sent by warmline
+//! when it judged a caller's turn real and ended) and stops when the call
+//! cancels, so its own echo can neither cut it off nor make it answer
+//! (decision 0010). Audio arrives faster than real time, and cancel and
+//! truncate are accepted. DTMF `0` calls `escalate_to_human`, `9` says
+//! goodbye and calls `end_call`.
 //!
 //! Sans-IO: commands in, events out; no network, no clock.
 
 use std::collections::VecDeque;
 use std::io::Cursor;
 
-use crate::media::frame::{Frame, MediaTime, SampleRate};
-use crate::media::g711::{ulaw_decode, ulaw_encode};
-use crate::media::vad::{CallerVad, CallerVadConfig, VadEvent};
+use crate::media::g711::ulaw_encode;
 use crate::model::{ModelCommand, ModelEvent, ResponseStatus};
 
 /// What the demo says, in script order.
@@ -106,7 +106,6 @@ fn load(index: usize, text: &'static str, wav: &[u8]) -> Result<Prompt, DemoErro
 /// The scripted, offline agent. See the module docs.
 pub struct DemoAgent {
     prompts: Vec<Prompt>,
-    vad: CallerVad,
     received_samples: u64,
     next_turn: usize,
     active: Option<String>,
@@ -134,7 +133,6 @@ impl DemoAgent {
         tracing::info!("demo agent: offline and scripted; it does not understand speech");
         Ok(DemoAgent {
             prompts,
-            vad: CallerVad::new(CallerVadConfig::default()),
             received_samples: 0,
             next_turn: 0,
             active: None,
@@ -221,8 +219,16 @@ impl DemoAgent {
     /// Applies one command.
     pub fn command(&mut self, command: ModelCommand) {
         match command {
-            ModelCommand::AppendAudio(mulaw) => self.hear(&mulaw),
-            ModelCommand::CreateResponse { .. } => {
+            ModelCommand::AppendAudio(mulaw) => self.received_samples += mulaw.len() as u64,
+            ModelCommand::CreateResponse { instructions } => {
+                if instructions.is_none() && self.next_turn > 0 {
+                    // The call says a caller's turn ended.
+                    let item_id = self.next_id("item");
+                    self.events.push_back(ModelEvent::CallerTranscript {
+                        item_id,
+                        transcript: "(speech; the demo agent does not transcribe)".into(),
+                    });
+                }
                 let index = self.next_turn_prompt();
                 self.respond(index, None);
             }
@@ -238,39 +244,6 @@ impl DemoAgent {
                 Some(("end_call", r#"{"reason":"caller pressed 9"}"#)),
             ),
             ModelCommand::CallerDtmf(_) => {}
-        }
-    }
-
-    fn hear(&mut self, mulaw: &[u8]) {
-        for chunk in mulaw.chunks_exact(160) {
-            let mut frame = Frame::silence(SampleRate::Hz8000, MediaTime(self.received_samples));
-            for (dst, &code) in frame.samples_mut().iter_mut().zip(chunk) {
-                *dst = ulaw_decode(code);
-            }
-            self.received_samples += 160;
-            match self.vad.push(&frame) {
-                Ok(Some(VadEvent::SpeechStarted { at, .. })) => {
-                    // Like server VAD with interrupt_response: the caller's
-                    // speech cancels what the agent was saying.
-                    self.finish(ResponseStatus::Cancelled);
-                    self.events.push_back(ModelEvent::SpeechStarted {
-                        audio_start_ms: at.0 / 8,
-                    });
-                }
-                Ok(Some(VadEvent::SpeechStopped { at, .. })) => {
-                    self.events.push_back(ModelEvent::SpeechStopped {
-                        audio_end_ms: at.0 / 8,
-                    });
-                    let item_id = self.next_id("item");
-                    self.events.push_back(ModelEvent::CallerTranscript {
-                        item_id,
-                        transcript: "(speech; the demo agent does not transcribe)".into(),
-                    });
-                    let index = self.next_turn_prompt();
-                    self.respond(index, None);
-                }
-                Ok(None) | Err(_) => {}
-            }
         }
     }
 }
@@ -305,14 +278,15 @@ mod tests {
         let events = drain(&mut agent);
         assert_eq!(events[0], ModelEvent::Ready);
         assert!(events.iter().any(|e| matches!(e, ModelEvent::AgentTranscriptDone { transcript, .. } if transcript == "Hello world.")));
-        // A caller turn: silence, 600 ms of speech, silence.
+        // The caller talks: the demo hears it but does not answer on its
+        // own, not even to loud speech.
         agent.command(ModelCommand::AppendAudio(vec![0xFF; 1_600]));
         agent.command(ModelCommand::AppendAudio(voiced_mulaw(600)));
         agent.command(ModelCommand::AppendAudio(vec![0xFF; 4_000]));
+        assert!(drain(&mut agent).is_empty());
+        // The call judged the turn real and ended: the next prompt.
+        agent.command(ModelCommand::CreateResponse { instructions: None });
         let events = drain(&mut agent);
-        assert!(events
-            .iter()
-            .any(|e| matches!(e, ModelEvent::SpeechStopped { .. })));
         assert!(events.iter().any(|e| matches!(e, ModelEvent::AgentTranscriptDone { transcript, .. } if transcript == "One moment, please.")));
     }
 

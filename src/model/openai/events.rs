@@ -19,6 +19,14 @@ fn format_json(format: AudioFormat) -> Value {
 }
 
 /// `session.update` in the GA shape (protocols.md §2.3).
+///
+/// Turn detection keeps the model's end-of-turn judgement (its
+/// `speech_stopped` is one of warmline's end-of-turn signals) but takes
+/// away its two actions: `interrupt_response: false` (the server never
+/// cancels a response because its VAD heard something, possibly the
+/// agent's own echo) and `create_response: false` (it never answers on its
+/// own). warmline pauses, cancels and truncates, and sends
+/// `response.create` when it judged the caller's turn real (decision 0010).
 pub fn session_update(config: &SessionConfig) -> Value {
     let turn_detection = match &config.turn_detection {
         TurnDetection::ServerVad {
@@ -30,14 +38,14 @@ pub fn session_update(config: &SessionConfig) -> Value {
             "threshold": threshold,
             "prefix_padding_ms": prefix_padding_ms,
             "silence_duration_ms": silence_duration_ms,
-            "create_response": true,
-            "interrupt_response": true,
+            "create_response": false,
+            "interrupt_response": false,
         }),
         TurnDetection::SemanticVad { eagerness } => json!({
             "type": "semantic_vad",
             "eagerness": eagerness,
-            "create_response": true,
-            "interrupt_response": true,
+            "create_response": false,
+            "interrupt_response": false,
         }),
     };
     let mut input = json!({

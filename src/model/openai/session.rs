@@ -6,9 +6,9 @@
 //!   buffered; older audio is dropped, the caller is still on the greeting);
 //! - never a second `response.create` while a response is active or
 //!   requested: it is queued until `response.done`;
-//! - `response.cancel` only when a response is active, was not cancelled
-//!   already, and the server has not cancelled it itself (server VAD with
-//!   `interrupt_response` cancels on `speech_started`);
+//! - `response.cancel` only when a response is active and was not
+//!   cancelled already (the server's turn detection runs with
+//!   `interrupt_response: false`, so only warmline cancels);
 //! - `truncate.audio_end_ms` is clamped to the audio the model produced for
 //!   that item, and is an integer.
 
@@ -47,7 +47,6 @@ pub struct OpenAiSession {
     requested: bool,
     queued: VecDeque<Option<String>>,
     cancel_sent_for: Option<String>,
-    server_cancelled: bool,
     produced_bytes: VecDeque<(String, u64)>,
     /// Counts for the call's figures.
     pub round_trips: u64,
@@ -65,7 +64,6 @@ impl OpenAiSession {
             requested: false,
             queued: VecDeque::new(),
             cancel_sent_for: None,
-            server_cancelled: false,
             produced_bytes: VecDeque::new(),
             round_trips: 0,
         }
@@ -135,7 +133,7 @@ impl OpenAiSession {
                 self.queued.clear();
                 if let Some(active) = &self.active {
                     let already = self.cancel_sent_for.as_ref() == Some(active);
-                    if !already && !self.server_cancelled {
+                    if !already {
                         self.cancel_sent_for = Some(active.clone());
                         send.push(events::response_cancel());
                     }
@@ -198,7 +196,6 @@ impl OpenAiSession {
             }
             ServerEvent::ResponseCreated { response } => {
                 self.requested = false;
-                self.server_cancelled = false;
                 self.round_trips += 1;
                 self.active = Some(response.id.clone());
                 step.events.push(ModelEvent::ResponseStarted {
@@ -253,11 +250,8 @@ impl OpenAiSession {
             | ServerEvent::InputTranscriptFailed {}
             | ServerEvent::RateLimits {} => {}
             ServerEvent::SpeechStarted { audio_start_ms } => {
-                // interrupt_response is on: the server cancels the active
-                // response itself.
-                if self.active.is_some() {
-                    self.server_cancelled = true;
-                }
+                // interrupt_response is off: this is an input to warmline's
+                // decision; the response goes on until warmline cancels it.
                 step.events
                     .push(ModelEvent::SpeechStarted { audio_start_ms });
             }
@@ -284,7 +278,6 @@ impl OpenAiSession {
                     self.active = None;
                 }
                 self.requested = false;
-                self.server_cancelled = false;
                 step.events.push(ModelEvent::ResponseDone {
                     response_id: response.id,
                     status,

@@ -93,7 +93,7 @@ fn a_second_response_create_waits_for_response_done() {
 }
 
 #[test]
-fn cancel_is_sent_once_and_not_when_the_server_already_cancelled() {
+fn cancel_is_sent_once_and_the_servers_speech_started_does_not_cancel() {
     let mut s = ready();
     s.command(ModelCommand::CreateResponse { instructions: None });
     server(
@@ -122,11 +122,23 @@ fn cancel_is_sent_once_and_not_when_the_server_already_cancelled() {
         &mut s,
         json!({"type":"input_audio_buffer.speech_started","audio_start_ms":900,"item_id":"i"}),
     );
-    assert!(
-        s.command(ModelCommand::CancelResponse).is_empty(),
-        "server VAD cancels itself"
+    // interrupt_response is off: the server's VAD cancels nothing, so
+    // warmline's cancel (after its own decision) must go out.
+    assert_eq!(
+        types(&s.command(ModelCommand::CancelResponse)),
+        ["response.cancel"]
     );
     assert!(s.command(ModelCommand::CancelResponse).is_empty());
+}
+
+#[test]
+fn turn_detection_neither_interrupts_nor_answers_on_its_own() {
+    let mut s = OpenAiSession::new(config());
+    let update = &s.on_open()[0];
+    let td = &update["session"]["audio"]["input"]["turn_detection"];
+    assert_eq!(td["interrupt_response"], json!(false));
+    assert_eq!(td["create_response"], json!(false));
+    assert_eq!(td["type"], json!("server_vad"));
 }
 
 #[test]

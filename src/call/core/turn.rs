@@ -1,0 +1,261 @@
+//! The call core's side of turn-taking: warmline decides every
+//! interruption and every response to a caller's turn (decision 0010).
+//!
+//! - A candidate interruption (local VAD, or the model's speech-started
+//!   backed by warmline's own echo and voicing tests) pauses the agent;
+//!   [`TurnJudge`](crate::call::turn::TurnJudge) then resumes it or makes it
+//!   an interruption (cancel and truncate).
+//! - A caller turn with real speech in it (not echo, not noise) is
+//!   answered with `CreateResponse` when it ends: when warmline's VAD and,
+//!   for a model with turn detection of its own, the model's speech-stopped
+//!   both say so (or warmline's alone after `end_of_turn_fallback_ms`).
+//! - Caller audio goes to the model through a 300 ms delay line while the
+//!   agent speaks: frames that are only the agent's echo leave as silence,
+//!   and a pause marks everything still held as the caller's, so the model
+//!   gets the first syllable of a real interruption.
+
+use std::time::Duration;
+
+use super::{
+    BargeInRecord, CallCore, CallFigure, CallOutput, FalseInterruptionRecord, ItemPlayback,
+    PREROLL_FRAMES,
+};
+use crate::call::playback::PlaybackTracking;
+use crate::call::turn::Judgement;
+use crate::media::frame::{Frame, MediaTime};
+use crate::media::pacer::SourceId;
+use crate::model::ModelCommand;
+
+/// μ-law silence.
+const ULAW_SILENCE: u8 = 0xFF;
+
+impl CallCore {
+    /// Sends (or holds back) one caller frame for the model.
+    pub(super) fn caller_audio_to_model(&mut self, mulaw: &[u8], suppress: bool) {
+        if self.model_state != super::ModelState::Ready {
+            self.preroll.clear();
+            return;
+        }
+        if !(self.agent_speaking() || self.judge.pause().is_some()) {
+            self.flush_preroll();
+            self.append_audio(mulaw.to_vec());
+            return;
+        }
+        self.preroll.push_back((mulaw.to_vec(), suppress));
+        while self.preroll.len() > PREROLL_FRAMES {
+            if let Some((audio, suppress)) = self.preroll.pop_front() {
+                self.append_held(audio, suppress);
+            }
+        }
+    }
+
+    fn append_held(&mut self, mut audio: Vec<u8>, suppress: bool) {
+        if suppress {
+            audio.fill(ULAW_SILENCE);
+        }
+        self.append_audio(audio);
+    }
+
+    /// The one place caller audio leaves for the model.
+    fn append_audio(&mut self, mulaw: Vec<u8>) {
+        self.outputs
+            .push_back(CallOutput::Model(ModelCommand::AppendAudio(mulaw)));
+    }
+
+    fn flush_preroll(&mut self) {
+        while let Some((audio, suppress)) = self.preroll.pop_front() {
+            self.append_held(audio, suppress);
+        }
+    }
+
+    /// Pause-then-decide, one caller frame at a time.
+    pub(super) fn judge_frame(
+        &mut self,
+        now: Duration,
+        frame: &Frame,
+        sounding: bool,
+        qualifies: bool,
+    ) {
+        self.caller_time = frame.timestamp();
+        if self.judge.pause().is_some() {
+            match self.judge.frame(now, sounding) {
+                Judgement::Wait => {}
+                Judgement::Resume => self.resume(now),
+                Judgement::Interrupt => self.interrupt(now),
+            }
+            return;
+        }
+        let real = self.vad.is_speaking() && qualifies && self.barge.confirmed();
+        if !self.agent_speaking() {
+            if real {
+                self.turn_real = true;
+            }
+            return;
+        }
+        if real {
+            let onset = self.vad.onset().unwrap_or(frame.timestamp());
+            self.candidate(now, onset, "local_vad");
+        }
+    }
+
+    /// The model heard the caller start: an input, never a command.
+    pub(super) fn on_model_speech_started(&mut self, now: Duration) {
+        if self.judge.pause().is_some() || !self.agent_speaking() {
+            return;
+        }
+        // The same tests as the local path: the VAD hears speech now and a
+        // recent frame was voiced caller sound above the echo.
+        if self.vad.last_decision() && self.barge.qualifying() >= 1 {
+            let onset = self.vad.onset().unwrap_or(self.caller_time);
+            self.candidate(now, onset, "model_speech_started");
+        } else {
+            self.stats.model_speech_ignored += 1;
+            tracing::debug!("model speech-started not backed by caller sound: ignored");
+        }
+    }
+
+    /// The model's transcript of the caller's words.
+    pub(super) fn on_caller_transcript(&mut self, now: Duration, transcript: &str) {
+        if self.judge.transcript(transcript) == Judgement::Interrupt {
+            self.interrupt(now);
+        }
+    }
+
+    fn candidate(&mut self, now: Duration, onset: MediaTime, trigger: &'static str) {
+        self.pause(now, onset, trigger);
+        if !self.judge.pauses() {
+            self.interrupt(now);
+        }
+    }
+
+    /// Stops the agent's audio at once, keeping everything not yet played.
+    fn pause(&mut self, now: Duration, onset: MediaTime, trigger: &'static str) {
+        self.pacer.pause();
+        if self.config.tracking == PlaybackTracking::Marks {
+            // The clear drops what the leg holds; put it back, newest
+            // first, so playback resumes at the first unplayed sample.
+            let unplayed = self.playback.take_unplayed();
+            self.outputs.push_back(CallOutput::ClearPlayback);
+            for u in unplayed.iter().rev() {
+                let done = self.playback.item_mut(u.source).is_some_and(|i| i.done);
+                self.pacer
+                    .requeue_front(SourceId(u.source), u.source_offset, u.audio(), done);
+            }
+        }
+        // An RTP leg has at most the one frame already built; it plays out.
+        self.judge.paused(now, onset, trigger);
+        for held in self.preroll.iter_mut() {
+            held.1 = false;
+        }
+        tracing::debug!(trigger, "agent paused for caller sound");
+    }
+
+    /// The sound was not an interruption: play on from where it stopped.
+    fn resume(&mut self, now: Duration) {
+        let Some(pause) = self.judge.clear() else {
+            return;
+        };
+        self.pacer.resume();
+        self.barge.reset_caller();
+        let record = FalseInterruptionRecord {
+            onset: pause.onset,
+            paused_at: pause.paused_at,
+            resumed_at: now,
+            trigger: pause.trigger,
+        };
+        tracing::info!(
+            paused_ms = now.saturating_sub(pause.paused_at).as_millis() as u64,
+            trigger = pause.trigger,
+            "false interruption: agent resumed"
+        );
+        self.stats.false_interruptions.push(record.clone());
+        self.outputs
+            .push_back(CallOutput::Figure(CallFigure::FalseInterruption(record)));
+    }
+
+    /// A real interruption: drop the agent's audio, cancel, truncate.
+    fn interrupt(&mut self, now: Duration) {
+        let Some(pause) = self.judge.clear() else {
+            return;
+        };
+        let flushed = self.pacer.flush();
+        self.pacer.resume();
+        self.outputs.push_back(CallOutput::ClearPlayback);
+        if let Some(active) = self.active_response.take() {
+            self.outputs
+                .push_back(CallOutput::Model(ModelCommand::CancelResponse));
+            self.remember_discarded(active);
+        }
+        // Truncate every item that was playing to what the caller heard.
+        let mut truncated = None;
+        let items: Vec<ItemPlayback> = self.playback.items.drain(..).collect();
+        for item in items {
+            let was_in_flight = flushed.sources.iter().any(|s| s.source.0 == item.source)
+                || item.released_ms > item.heard_ms;
+            if !was_in_flight {
+                continue;
+            }
+            self.outputs
+                .push_back(CallOutput::Model(ModelCommand::Truncate {
+                    item_id: item.item_id.clone(),
+                    content_index: item.content_index,
+                    audio_end_ms: item.heard_ms,
+                }));
+            truncated.get_or_insert((item.item_id.clone(), item.heard_ms));
+        }
+        self.playback.new_generation();
+        self.barge.reset_caller();
+        // The caller has the turn; the model hears it from the first
+        // syllable, now.
+        self.turn_real = true;
+        self.flush_preroll();
+        let onset_on_clock = self.stream_started_at.unwrap_or_default()
+            + Duration::from_micros(pause.onset.0 * 125);
+        let record = BargeInRecord {
+            onset: pause.onset,
+            paused_at: pause.paused_at,
+            decided_at: now,
+            reaction_ms: pause.paused_at.as_millis() as i64 - onset_on_clock.as_millis() as i64,
+            truncated_item: truncated,
+            trigger: pause.trigger,
+        };
+        tracing::info!(
+            reaction_ms = record.reaction_ms,
+            decided_after_ms = now.saturating_sub(pause.paused_at).as_millis() as u64,
+            truncated = ?record.truncated_item,
+            trigger = pause.trigger,
+            "barge-in"
+        );
+        self.stats.barge_ins.push(record.clone());
+        self.outputs.push_back(CallOutput::BargeIn(record));
+    }
+
+    /// Requests the answer to a real caller turn once it has ended.
+    pub(super) fn maybe_end_turn(&mut self, now: Duration) {
+        if !self.turn_real || self.judge.pause().is_some() || self.agent_speaking() {
+            return;
+        }
+        let Some(local_end) = self.local_turn_end else {
+            return;
+        };
+        let fallback = Duration::from_millis(u64::from(self.config.turn.end_of_turn_fallback_ms));
+        if self.model_has_vad && !self.model_turn_end && now < local_end + fallback {
+            return;
+        }
+        self.turn_real = false;
+        self.local_turn_end = None;
+        self.model_turn_end = false;
+        self.stats.turn_responses += 1;
+        self.outputs
+            .push_back(CallOutput::Model(ModelCommand::CreateResponse {
+                instructions: None,
+            }));
+    }
+
+    /// Drops all agent audio (the session is gone or replaced).
+    pub(super) fn drop_playback(&mut self) {
+        self.pacer.flush();
+        self.pacer.resume();
+        self.judge.clear();
+    }
+}

@@ -1,0 +1,254 @@
+//! The call's echo seam: what the agent played, what came back, and a
+//! verdict per caller frame (is it the agent's echo, or the caller?).
+//!
+//! This is the interim detector until `media::echo::EchoControl` (an echo
+//! canceller/suppressor with the same method names) is wired in; the call
+//! core talks only to [`EchoGate`], so swapping it is local to this file.
+//!
+//! It is a delay-aligned Geigel test. The agent's playout and the caller's
+//! audio are both cut into 10 ms sub-frames and turned into levels. For
+//! every candidate echo delay from 0 to 640 ms it tracks the spread of
+//! (caller level − agent level that many ms earlier) over sub-frames where
+//! the agent was audible: at the true delay a linear echo path makes that
+//! difference a constant (the echo return loss), so the spread is smallest
+//! there. Once one delay has a small spread, a caller sub-frame is the
+//! caller's own sound only when it stands `margin_db` above the echo that
+//! delay and loss predict. Before that (the first few hundred ms of agent
+//! speech), it falls back to the classic Geigel test against the agent's
+//! loudest recent sub-frame, assuming at least 6 dB of echo loss.
+//! Estimation pauses while the caller is judged to be talking, so
+//! double-talk does not pull the estimate.
+//!
+//! The caller's samples are not changed here (the VAD's noise floor must
+//! keep seeing the line's real noise); the core decides what the model gets.
+//! Sans-IO, no allocation after construction.
+
+/// Sub-frame length in samples (10 ms at 8 kHz).
+const SUB: usize = 80;
+/// Candidate delays, in sub-frames (0 to 640 ms).
+const DELAYS: usize = 65;
+/// Far-end history kept, in sub-frames.
+const HISTORY: usize = DELAYS + 2;
+/// Agent sub-frames quieter than this cannot be the source of audible echo.
+const FAR_ACTIVE_DBFS: f32 = -50.0;
+/// Caller sub-frames quieter than this are never the caller's speech.
+const NEAR_FLOOR_DBFS: f32 = -55.0;
+/// Echo loss assumed before a delay is found (ITU-T G.168's 6 dB).
+const ASSUMED_LOSS_DB: f32 = 6.0;
+/// Smoothing of the per-delay statistics (per sub-frame).
+const ALPHA: f32 = 0.03;
+/// Sub-frames of agent activity a delay needs before it can be trusted.
+const MIN_COUNT: u32 = 30;
+/// Spread (dB², variance) below which a delay is trusted.
+const MAX_SPREAD: f32 = 12.0;
+
+/// Settings.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EchoConfig {
+    /// How far above the predicted echo a caller sub-frame must stand.
+    pub margin_db: f32,
+}
+
+impl Default for EchoConfig {
+    fn default() -> Self {
+        EchoConfig { margin_db: 6.0 }
+    }
+}
+
+/// The verdict on one caller frame.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct EchoVerdict {
+    /// The agent was audible within the echo path's reach.
+    pub far_end_active: bool,
+    /// Only the agent's echo (and line noise) is in this frame.
+    pub echo_only: bool,
+    /// The caller is making sound of their own (alone or over the echo).
+    pub near_speech: bool,
+    /// Level of the caller frame as received, dBFS.
+    pub level_in_dbfs: f32,
+    /// Level after echo control (unchanged by this detector), dBFS.
+    pub level_out_dbfs: f32,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct DelayStat {
+    mean: f32,
+    var: f32,
+    count: u32,
+}
+
+/// The per-call echo detector. See the module docs.
+#[derive(Clone, Debug)]
+pub struct EchoGate {
+    config: EchoConfig,
+    /// Agent sub-frame levels, a ring; `far_pos` is the next write.
+    far: [f32; HISTORY],
+    far_pos: usize,
+    stats: [DelayStat; DELAYS],
+    /// The last frame was judged the caller's: hold estimation.
+    holding: bool,
+}
+
+fn sub_db(samples: &[i16]) -> f32 {
+    let sum: f64 = samples.iter().map(|&s| f64::from(s) * f64::from(s)).sum();
+    let ms = sum / samples.len().max(1) as f64;
+    if ms <= 0.0 {
+        -120.0
+    } else {
+        (10.0 * (ms / (32768.0 * 32768.0)).log10()) as f32
+    }
+}
+
+impl EchoGate {
+    /// A detector that has heard nothing.
+    pub fn new(config: EchoConfig) -> EchoGate {
+        EchoGate {
+            config,
+            far: [-120.0; HISTORY],
+            far_pos: 0,
+            stats: [DelayStat::default(); DELAYS],
+            holding: false,
+        }
+    }
+
+    /// Records what the agent released on one playout tick (160 samples;
+    /// silence when it released nothing).
+    pub fn far_end(&mut self, played: &[i16]) {
+        for sub in played.chunks(SUB) {
+            self.far[self.far_pos] = sub_db(sub);
+            self.far_pos = (self.far_pos + 1) % HISTORY;
+        }
+    }
+
+    /// The agent level `back` sub-frames before the newest one.
+    fn far_at(&self, back: usize) -> f32 {
+        let idx = (self.far_pos + HISTORY * 2 - 1 - back.min(HISTORY - 1)) % HISTORY;
+        self.far[idx]
+    }
+
+    /// The trusted echo delay (sub-frames) and loss (dB), if any.
+    fn estimate(&self) -> Option<(usize, f32)> {
+        let (k, best) = self
+            .stats
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.count >= MIN_COUNT)
+            .min_by(|a, b| a.1.var.total_cmp(&b.1.var))?;
+        (best.var <= MAX_SPREAD).then_some((k, (-best.mean).max(0.0)))
+    }
+
+    /// Judges one 8 kHz caller frame (160 samples). The samples are left
+    /// as they are (see the module docs).
+    pub fn near_end(&mut self, caller: &mut [i16]) -> EchoVerdict {
+        let level_in = sub_db(caller);
+        let subs = caller.len() / SUB;
+        let estimate = self.estimate();
+        let far_peak = (0..HISTORY).map(|b| self.far_at(b)).fold(-120.0, f32::max);
+        let far_end_active = far_peak > FAR_ACTIVE_DBFS;
+        let mut near_subs = 0;
+        for j in 0..subs {
+            let near_db = sub_db(&caller[j * SUB..(j + 1) * SUB]);
+            // Sub-frame j of this frame lines up with far sub-frame
+            // (subs - 1 - j) back at zero delay.
+            let base = subs - 1 - j;
+            let predicted = match estimate {
+                Some((k, loss)) => {
+                    let around = (k.saturating_sub(1)..=k + 1)
+                        .map(|d| self.far_at(base + d))
+                        .fold(-120.0, f32::max);
+                    around - loss
+                }
+                None => far_peak - ASSUMED_LOSS_DB,
+            };
+            if near_db > NEAR_FLOOR_DBFS && near_db > predicted + self.config.margin_db {
+                near_subs += 1;
+            }
+            if !self.holding {
+                for (k, stat) in self.stats.iter_mut().enumerate() {
+                    let far_db = {
+                        let back = base + k;
+                        let idx = (self.far_pos + HISTORY * 2 - 1 - back.min(HISTORY - 1))
+                            % HISTORY;
+                        self.far[idx]
+                    };
+                    if far_db <= FAR_ACTIVE_DBFS {
+                        continue;
+                    }
+                    let d = near_db.max(-90.0) - far_db;
+                    if stat.count == 0 {
+                        stat.mean = d;
+                        stat.var = 25.0;
+                    } else {
+                        let diff = d - stat.mean;
+                        stat.mean += ALPHA * diff;
+                        stat.var = (1.0 - ALPHA) * (stat.var + ALPHA * diff * diff);
+                    }
+                    stat.count = stat.count.saturating_add(1);
+                }
+            }
+        }
+        let near_speech = near_subs > 0;
+        self.holding = near_speech;
+        EchoVerdict {
+            far_end_active,
+            echo_only: far_end_active && !near_speech,
+            near_speech,
+            level_in_dbfs: level_in,
+            level_out_dbfs: level_in,
+        }
+    }
+
+    /// The echo delay found, in ms.
+    pub fn delay_ms(&self) -> Option<u32> {
+        self.estimate().map(|(k, _)| (k * SUB / 8) as u32)
+    }
+
+    /// Forgets the echo path.
+    pub fn reset(&mut self) {
+        *self = EchoGate::new(self.config);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn speechlike(i: usize) -> i16 {
+        // A 150 Hz buzz whose loudness rises and falls like syllables.
+        let t = i as f32 / 8000.0;
+        let env = (0.5 + 0.5 * (2.0 * std::f32::consts::PI * 3.0 * t).sin()).powi(2);
+        (8000.0 * env * (2.0 * std::f32::consts::PI * 150.0 * t).sin()) as i16
+    }
+
+    #[test]
+    fn finds_the_echo_delay_and_calls_the_echo_echo() {
+        for delay_ms in [20usize, 150, 500] {
+            let mut gate = EchoGate::new(EchoConfig::default());
+            let delay = delay_ms * 8;
+            let played: Vec<i16> = (0..8000 * 4).map(speechlike).collect();
+            let mut echo_frames = 0;
+            let mut caller_frames = 0;
+            for f in 0..200 {
+                gate.far_end(&played[f * 160..(f + 1) * 160]);
+                let mut near: Vec<i16> = (f * 160..(f + 1) * 160)
+                    .map(|i| {
+                        let e = if i >= delay { played[i - delay] / 3 } else { 0 };
+                        e
+                    })
+                    .collect();
+                let v = gate.near_end(&mut near);
+                if f > 50 {
+                    if v.near_speech {
+                        caller_frames += 1;
+                    } else {
+                        echo_frames += 1;
+                    }
+                }
+            }
+            assert_eq!(caller_frames, 0, "delay {delay_ms}");
+            assert!(echo_frames > 100);
+            let found = gate.delay_ms().expect("delay found");
+            assert!(found.abs_diff(delay_ms as u32) <= 10, "{found} vs {delay_ms}");
+        }
+    }
+}
