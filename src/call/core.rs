@@ -173,6 +173,9 @@ pub struct CallStats {
     pub round_trips: Vec<Duration>,
     /// Late deltas of cancelled responses dropped.
     pub dropped_deltas: u64,
+    /// Times the agent's audio was paused for a caller sound (each ends
+    /// as a barge-in or a false interruption).
+    pub pauses: u32,
     /// Pauses that resumed.
     pub false_interruptions: Vec<FalseInterruptionRecord>,
     /// Model speech-started events that warmline's own tests did not back
@@ -316,7 +319,9 @@ impl CallCore {
         let event = self.vad.push(frame).ok().flatten();
         // The voicing check costs more than the VAD: run it only on frames
         // the VAD calls speech.
-        let sounding = self.vad.last_decision() && verdict.near_speech;
+        // While paused, any caller sound above the predicted echo keeps the
+        // sound going (the margin is for starting one).
+        let sounding = self.vad.last_decision() && verdict.excess_db > 0.0;
         let qualifies = if self.vad.last_decision() {
             self.barge.caller_frame(frame, verdict.near_speech)
         } else {
@@ -324,6 +329,22 @@ impl CallCore {
             false
         };
         let suppress = verdict.echo_only && !qualifies;
+        if std::env::var("WL_DEBUG").is_ok() {
+            eprintln!(
+                "t={} lvl={:.1} vad={} spk={} near={} x={:.1} q={} conf={} delay={:?} agent={} p={}",
+                frame.timestamp().0 / 8,
+                verdict.level_in_dbfs,
+                self.vad.last_decision(),
+                self.vad.is_speaking(),
+                verdict.near_speech,
+                verdict.excess_db,
+                qualifies,
+                self.barge.confirmed(),
+                self.echo.delay_ms(),
+                self.agent_speaking(),
+                self.judge.pause().is_some()
+            );
+        }
         self.caller_audio_to_model(mulaw, suppress);
         match event {
             Some(VadEvent::SpeechStarted { .. }) => {

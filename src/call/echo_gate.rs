@@ -6,18 +6,20 @@
 //! core talks only to [`EchoGate`], so swapping it is local to this file.
 //!
 //! It is a delay-aligned Geigel test. The agent's playout and the caller's
-//! audio are both cut into 10 ms sub-frames and turned into levels. For
-//! every candidate echo delay from 0 to 640 ms it tracks the spread of
-//! (caller level − agent level that many ms earlier) over sub-frames where
-//! the agent was audible: at the true delay a linear echo path makes that
-//! difference a constant (the echo return loss), so the spread is smallest
-//! there. Once one delay has a small spread, a caller sub-frame is the
-//! caller's own sound only when it stands `margin_db` above the echo that
-//! delay and loss predict. Before that (the first few hundred ms of agent
-//! speech), it falls back to the classic Geigel test against the agent's
-//! loudest recent sub-frame, assuming at least 6 dB of echo loss.
-//! Estimation pauses while the caller is judged to be talking, so
-//! double-talk does not pull the estimate.
+//! audio are both cut into 10 ms sub-frames and turned into levels. An echo
+//! is never louder than the caller-side audio it is part of, so for each
+//! candidate delay k (0 to 640 ms) the echo return loss is at least
+//! `agent(t − k) − caller(t)` at every instant: the gate keeps that bound,
+//! `loss[k]`, as a running maximum (decaying slowly so a path that gets
+//! louder is followed). Double-talk only makes the caller side louder, so
+//! it can loosen the bound but never make it wrong: no freezing is needed.
+//! The echo expected in a caller sub-frame is then the loudest
+//! `agent(t − k ± 10 ms) − loss[k]` over all k. At the true delay the bound
+//! is tight (the real loss); at wrong delays it grows large as soon as the
+//! agent was loud there while the line was quiet, so they drop out. Every
+//! bound starts at G.168's 6 dB (the classic Geigel assumption), so before
+//! anything is learnt the gate is conservative. A caller sub-frame is the
+//! caller's own sound when it stands `margin_db` above the expected echo.
 //!
 //! The caller's samples are not changed here (the VAD's noise floor must
 //! keep seeing the line's real noise); the core decides what the model gets.
@@ -33,14 +35,15 @@ const HISTORY: usize = DELAYS + 2;
 const FAR_ACTIVE_DBFS: f32 = -50.0;
 /// Caller sub-frames quieter than this are never the caller's speech.
 const NEAR_FLOOR_DBFS: f32 = -55.0;
-/// Echo loss assumed before a delay is found (ITU-T G.168's 6 dB).
+/// Echo loss assumed before anything is learnt (ITU-T G.168's 6 dB).
 const ASSUMED_LOSS_DB: f32 = 6.0;
-/// Smoothing of the per-delay statistics (per sub-frame).
-const ALPHA: f32 = 0.03;
-/// Sub-frames of agent activity a delay needs before it can be trusted.
-const MIN_COUNT: u32 = 30;
-/// Spread (dB², variance) below which a delay is trusted.
-const MAX_SPREAD: f32 = 12.0;
+/// Largest loss bound kept: beyond this the echo is inaudible anyway.
+const MAX_LOSS_DB: f32 = 70.0;
+/// Caller levels are floored here when bounding the loss (digital silence
+/// would otherwise claim an infinite loss).
+const NEAR_BOUND_FLOOR_DBFS: f32 = -75.0;
+/// How fast a loss bound relaxes, dB per agent-active sub-frame (3 dB/s).
+const LOSS_DECAY_DB: f32 = 0.03;
 
 /// Settings.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -68,13 +71,9 @@ pub struct EchoVerdict {
     pub level_in_dbfs: f32,
     /// Level after echo control (unchanged by this detector), dBFS.
     pub level_out_dbfs: f32,
-}
-
-#[derive(Clone, Copy, Debug, Default)]
-struct DelayStat {
-    mean: f32,
-    var: f32,
-    count: u32,
+    /// How far the loudest sub-frame stands above the echo predicted for
+    /// it, dB (`near_speech` is this above the margin).
+    pub excess_db: f32,
 }
 
 /// The per-call echo detector. See the module docs.
@@ -84,9 +83,8 @@ pub struct EchoGate {
     /// Agent sub-frame levels, a ring; `far_pos` is the next write.
     far: [f32; HISTORY],
     far_pos: usize,
-    stats: [DelayStat; DELAYS],
-    /// The last frame was judged the caller's: hold estimation.
-    holding: bool,
+    /// Lower bound of the echo loss per candidate delay, dB.
+    loss: [f32; DELAYS],
 }
 
 fn sub_db(samples: &[i16]) -> f32 {
@@ -106,8 +104,7 @@ impl EchoGate {
             config,
             far: [-120.0; HISTORY],
             far_pos: 0,
-            stats: [DelayStat::default(); DELAYS],
-            holding: false,
+            loss: [ASSUMED_LOSS_DB; DELAYS],
         }
     }
 
@@ -126,15 +123,15 @@ impl EchoGate {
         self.far[idx]
     }
 
-    /// The trusted echo delay (sub-frames) and loss (dB), if any.
+    /// The delay (sub-frames) with the tightest loss bound, and the bound.
     fn estimate(&self) -> Option<(usize, f32)> {
-        let (k, best) = self
-            .stats
+        let (k, &loss) = self
+            .loss
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.count >= MIN_COUNT)
-            .min_by(|a, b| a.1.var.total_cmp(&b.1.var))?;
-        (best.var <= MAX_SPREAD).then_some((k, (-best.mean).max(0.0)))
+            .min_by(|a, b| a.1.total_cmp(b.1))?;
+        // Untouched bounds say nothing yet.
+        (loss > ASSUMED_LOSS_DB && loss < MAX_LOSS_DB).then_some((k, loss))
     }
 
     /// Judges one 8 kHz caller frame (160 samples). The samples are left
@@ -142,59 +139,46 @@ impl EchoGate {
     pub fn near_end(&mut self, caller: &mut [i16]) -> EchoVerdict {
         let level_in = sub_db(caller);
         let subs = caller.len() / SUB;
-        let estimate = self.estimate();
-        let far_peak = (0..HISTORY).map(|b| self.far_at(b)).fold(-120.0, f32::max);
-        let far_end_active = far_peak > FAR_ACTIVE_DBFS;
         let mut near_subs = 0;
+        let mut excess = f32::NEG_INFINITY;
+        let mut echo_audible = false;
         for j in 0..subs {
             let near_db = sub_db(&caller[j * SUB..(j + 1) * SUB]);
             // Sub-frame j of this frame lines up with far sub-frame
             // (subs - 1 - j) back at zero delay.
             let base = subs - 1 - j;
-            let predicted = match estimate {
-                Some((k, loss)) => {
-                    let around = (k.saturating_sub(1)..=k + 1)
-                        .map(|d| self.far_at(base + d))
-                        .fold(-120.0, f32::max);
-                    around - loss
+            let mut predicted = -120.0f32;
+            for k in 0..DELAYS {
+                let far_db = self.far_at(base + k);
+                let around = far_db
+                    .max(self.far_at(base + k + 1))
+                    .max(self.far_at((base + k).saturating_sub(1)));
+                predicted = predicted.max(around - self.loss[k]);
+                if far_db > FAR_ACTIVE_DBFS {
+                    let bound = (far_db - near_db.max(NEAR_BOUND_FLOOR_DBFS)).min(MAX_LOSS_DB);
+                    self.loss[k] = (self.loss[k] - LOSS_DECAY_DB)
+                        .max(bound)
+                        .max(ASSUMED_LOSS_DB);
                 }
-                None => far_peak - ASSUMED_LOSS_DB,
-            };
-            if near_db > NEAR_FLOOR_DBFS && near_db > predicted + self.config.margin_db {
-                near_subs += 1;
             }
-            if !self.holding {
-                for (k, stat) in self.stats.iter_mut().enumerate() {
-                    let far_db = {
-                        let back = base + k;
-                        let idx = (self.far_pos + HISTORY * 2 - 1 - back.min(HISTORY - 1))
-                            % HISTORY;
-                        self.far[idx]
-                    };
-                    if far_db <= FAR_ACTIVE_DBFS {
-                        continue;
-                    }
-                    let d = near_db.max(-90.0) - far_db;
-                    if stat.count == 0 {
-                        stat.mean = d;
-                        stat.var = 25.0;
-                    } else {
-                        let diff = d - stat.mean;
-                        stat.mean += ALPHA * diff;
-                        stat.var = (1.0 - ALPHA) * (stat.var + ALPHA * diff * diff);
-                    }
-                    stat.count = stat.count.saturating_add(1);
+            if predicted > NEAR_FLOOR_DBFS {
+                echo_audible = true;
+            }
+            if near_db > NEAR_FLOOR_DBFS {
+                excess = excess.max(near_db - predicted);
+                if near_db > predicted + self.config.margin_db {
+                    near_subs += 1;
                 }
             }
         }
         let near_speech = near_subs > 0;
-        self.holding = near_speech;
         EchoVerdict {
-            far_end_active,
-            echo_only: far_end_active && !near_speech,
+            far_end_active: echo_audible,
+            echo_only: echo_audible && !near_speech,
             near_speech,
             level_in_dbfs: level_in,
             level_out_dbfs: level_in,
+            excess_db: excess,
         }
     }
 

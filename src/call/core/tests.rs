@@ -127,7 +127,9 @@ fn caller_speech_over_the_agent_clears_cancels_and_truncates_to_what_was_acknowl
         .iter()
         .all(|o| !matches!(o, CallOutput::ClearPlayback)));
     let heard_before = h.played_ms;
-    for i in 50..70 {
+    // Longer than the false-interruption window: the pause becomes a
+    // barge-in.
+    for i in 50..90 {
         h.step(i, &voiced(i, 6000.0));
     }
     let clear_at = h
@@ -173,7 +175,7 @@ fn late_deltas_of_the_cancelled_response_are_dropped() {
     for i in 0..20 {
         h.step(i, &quiet(i));
     }
-    for i in 20..35 {
+    for i in 20..60 {
         h.step(i, &voiced(i, 6000.0));
     }
     assert!(!h.call.stats().barge_ins.is_empty());

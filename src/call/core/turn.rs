@@ -85,7 +85,11 @@ impl CallCore {
             }
             return;
         }
-        let real = self.vad.is_speaking() && qualifies && self.barge.confirmed();
+        // Two qualifying frames among the last five while the VAD says
+        // speech (not necessarily this frame: the VAD's 60 ms minimum and
+        // the echo test need not agree on the same frame).
+        let _ = qualifies;
+        let real = self.vad.is_speaking() && self.barge.confirmed();
         if !self.agent_speaking() {
             if real {
                 self.turn_real = true;
@@ -131,6 +135,7 @@ impl CallCore {
     /// Stops the agent's audio at once, keeping everything not yet played.
     fn pause(&mut self, now: Duration, onset: MediaTime, trigger: &'static str) {
         self.pacer.pause();
+        self.stats.pauses += 1;
         if self.config.tracking == PlaybackTracking::Marks {
             // The clear drops what the leg holds; put it back, newest
             // first, so playback resumes at the first unplayed sample.
