@@ -234,9 +234,29 @@ fn double_talk_over_10_db_echo_pauses_within_150_ms_p95_then_cancels_and_truncat
                 .first()
                 .unwrap_or_else(|| panic!("{cell}: no barge-in ({} pauses)", out.pauses));
             let reaction = barge.paused_at.as_millis() as i64 - onset;
-            assert!(reaction >= 0, "{cell}: paused {reaction} ms before the onset");
-            assert!(out.cancels >= 1, "{cell}: no cancel");
+            assert!(
+                reaction >= 0,
+                "{cell}: paused {reaction} ms before the onset"
+            );
+            // A response still generating is cancelled; one the model had
+            // finished (it streams faster than real time) has nothing to
+            // cancel. Either way what was not heard is truncated.
+            if out.generating_at_barge_in[0] {
+                assert!(out.cancels >= 1, "{cell}: no cancel");
+                assert!(out.server.client_cancels >= 1, "{cell}: cancel not sent");
+            }
             assert!(out.truncates >= 1, "{cell}: no truncate");
+            assert!(barge.truncated_item.is_some(), "{cell}: nothing truncated");
+            if reaction > 150 || !out.false_interruptions.is_empty() {
+                println!(
+                    "{cell}: onset {onset} ms, barge-in pause at {} ms (+{reaction}); earlier pauses that resumed: {:?}",
+                    barge.paused_at.as_millis(),
+                    out.false_interruptions
+                        .iter()
+                        .map(|f| (f.paused_at.as_millis(), f.resumed_at.as_millis()))
+                        .collect::<Vec<_>>()
+                );
+            }
             reactions.push(reaction);
         }
         reactions.sort();
@@ -324,6 +344,10 @@ fn coughs_clicks_and_backchannels_pause_at_most_and_the_agent_resumes_without_lo
                     .max()
                     .unwrap_or_else(|| panic!("{cell}: paused at {paused} ms with no sound"));
                 let delay = fi.resumed_at.as_millis() as i64 - end as i64;
+                println!(
+                    "{cell}: paused {paused} resumed {} sound end {end}",
+                    fi.resumed_at.as_millis()
+                );
                 assert!(
                     delay <= 400,
                     "{cell}: resumed {delay} ms after the sound ended"

@@ -13,6 +13,7 @@ use super::playback::{ItemPlayback, Playback, PlaybackTracking};
 use super::turn::{TurnConfig, TurnJudge};
 use crate::media::frame::{Frame, MediaTime, SampleRate};
 use crate::media::g711::{ulaw_decode, ulaw_encode};
+use crate::media::highpass::HighPass;
 use crate::media::pacer::{Pacer, PacerConfig, SourceId, Tick};
 use crate::media::vad::{CallerVad, CallerVadConfig, VadEvent};
 use crate::model::{ConversationItem, ModelCommand, ModelEvent, ResponseStatus};
@@ -191,6 +192,7 @@ pub struct CallCore {
     vad: CallerVad,
     barge: BargeInDetector,
     echo: EchoGate,
+    highpass: HighPass,
     judge: TurnJudge,
     /// Caller audio held back while the agent speaks (see `turn`).
     preroll: VecDeque<(Vec<u8>, bool)>,
@@ -240,6 +242,7 @@ impl CallCore {
             vad: CallerVad::new(config.vad),
             barge: BargeInDetector::new(config.barge_in),
             echo: EchoGate::new(config.echo),
+            highpass: HighPass::new(200.0, 8_000.0),
             judge: TurnJudge::new(config.turn),
             preroll: VecDeque::with_capacity(PREROLL_FRAMES + 1),
             turn_real: false,
@@ -312,6 +315,11 @@ impl CallCore {
     /// the original payload (forwarded to a μ-law model untouched, or as
     /// silence while it is only the agent's echo).
     pub fn on_caller_frame(&mut self, now: Duration, frame: &Frame, mulaw: &[u8]) {
+        // Speech decisions look at the caller's audio above 200 Hz (see
+        // media::highpass); the model gets it as it came.
+        let mut heard = frame.clone();
+        self.highpass.process(heard.samples_mut());
+        let frame = &heard;
         let mut samples = [0i16; 160];
         let n = frame.samples().len().min(160);
         samples[..n].copy_from_slice(&frame.samples()[..n]);
@@ -485,7 +493,12 @@ impl CallCore {
                 audio,
             } => self.on_audio_delta(now, response_id, item_id, content_index, &audio),
             ModelEvent::AudioDone { item_id, .. } => {
-                if let Some(item) = self.playback.items.iter_mut().find(|i| i.item_id == item_id) {
+                if let Some(item) = self
+                    .playback
+                    .items
+                    .iter_mut()
+                    .find(|i| i.item_id == item_id)
+                {
                     item.done = true;
                     self.pacer.finish(SourceId(item.source));
                 }

@@ -10,8 +10,11 @@
 //! is never louder than the caller-side audio it is part of, so for each
 //! candidate delay k (0 to 640 ms) the echo return loss is at least
 //! `agent(t − k) − caller(t)` at every instant: the gate keeps that bound,
-//! `loss[k]`, as a running maximum (decaying slowly so a path that gets
-//! louder is followed). Double-talk only makes the caller side louder, so
+//! `loss[k]`, as a high quantile of those observations (it rises 1 dB per
+//! sub-frame towards a larger one and relaxes 0.1 dB towards a smaller
+//! one, so about the 90th percentile: fast to learn, and an agent frame
+//! that never reached the line, such as one a Twilio `clear` dropped,
+//! cannot blow it up). Double-talk only makes the caller side louder, so
 //! it can loosen the bound but never make it wrong: no freezing is needed.
 //! The echo expected in a caller sub-frame is then the loudest
 //! `agent(t − k ± 10 ms) − loss[k]` over all k. At the true delay the bound
@@ -42,8 +45,10 @@ const MAX_LOSS_DB: f32 = 70.0;
 /// Caller levels are floored here when bounding the loss (digital silence
 /// would otherwise claim an infinite loss).
 const NEAR_BOUND_FLOOR_DBFS: f32 = -75.0;
-/// How fast a loss bound relaxes, dB per agent-active sub-frame (3 dB/s).
-const LOSS_DECAY_DB: f32 = 0.03;
+/// How fast a loss bound rises towards a larger observation, and relaxes
+/// towards a smaller one, dB per agent-active sub-frame.
+const LOSS_UP_DB: f32 = 4.0;
+const LOSS_DOWN_DB: f32 = 0.02;
 
 /// Settings.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -154,11 +159,20 @@ impl EchoGate {
                     .max(self.far_at(base + k + 1))
                     .max(self.far_at((base + k).saturating_sub(1)));
                 predicted = predicted.max(around - self.loss[k]);
-                if far_db > FAR_ACTIVE_DBFS {
-                    let bound = (far_db - near_db.max(NEAR_BOUND_FLOOR_DBFS)).min(MAX_LOSS_DB);
-                    self.loss[k] = (self.loss[k] - LOSS_DECAY_DB)
-                        .max(bound)
-                        .max(ASSUMED_LOSS_DB);
+                // The quietest of the three neighbours: a path 10 ms off
+                // the grid must not look like more loss than it has.
+                let floor = far_db
+                    .min(self.far_at(base + k + 1))
+                    .min(self.far_at((base + k).saturating_sub(1)));
+                if floor > FAR_ACTIVE_DBFS {
+                    let bound = (floor - near_db.max(NEAR_BOUND_FLOOR_DBFS)).min(MAX_LOSS_DB);
+                    let l = self.loss[k];
+                    self.loss[k] = if bound > l {
+                        l + (bound - l).min(LOSS_UP_DB)
+                    } else {
+                        (l - LOSS_DOWN_DB).max(bound)
+                    }
+                    .max(ASSUMED_LOSS_DB);
                 }
             }
             if predicted > NEAR_FLOOR_DBFS {
@@ -232,7 +246,10 @@ mod tests {
             assert_eq!(caller_frames, 0, "delay {delay_ms}");
             assert!(echo_frames > 100);
             let found = gate.delay_ms().expect("delay found");
-            assert!(found.abs_diff(delay_ms as u32) <= 10, "{found} vs {delay_ms}");
+            assert!(
+                found.abs_diff(delay_ms as u32) <= 10,
+                "{found} vs {delay_ms}"
+            );
         }
     }
 }

@@ -12,8 +12,8 @@
 
 mod barge_in;
 mod core;
-mod echo_gate;
 pub mod driver;
+mod echo_gate;
 pub mod leg;
 mod playback;
 pub mod turn;

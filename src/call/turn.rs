@@ -4,8 +4,9 @@
 //! the agent's echo, see [`super::barge_in`]) the call pauses the agent at
 //! once, keeping what was not yet played. The judge then watches the
 //! caller's sound frame by frame:
-//! - the sound stops (no caller sound for `resume_after_quiet_ms`) before
-//!   `false_interruption_timeout_ms` have passed since the pause: it was a
+//! - the sound stops (no caller sound for `resume_after_quiet_ms`) without
+//!   still going when `false_interruption_timeout_ms` have passed since the
+//!   pause: it was a
 //!   cough, a click, a short backchannel ("mm-hm", "okay"), so the agent
 //!   resumes from the sample where it paused and the model hears nothing of
 //!   it (a false interruption);
@@ -43,8 +44,8 @@ pub struct TurnConfig {
 impl Default for TurnConfig {
     fn default() -> Self {
         TurnConfig {
-            false_interruption_timeout_ms: 500,
-            resume_after_quiet_ms: 120,
+            false_interruption_timeout_ms: 700,
+            resume_after_quiet_ms: 300,
             end_of_turn_fallback_ms: 1_200,
         }
     }
@@ -78,7 +79,16 @@ pub struct Pause {
 pub struct TurnJudge {
     config: TurnConfig,
     pause: Option<Pause>,
+    /// The last resume: when, and the pause it ended (for a series).
+    resumed: Option<(Duration, Pause)>,
 }
+
+/// A pause this soon after a resume continues the same sound: speech with
+/// a gap between words is one interruption, not two short sounds.
+const SERIES_GAP: Duration = Duration::from_millis(500);
+
+/// Quiet this short still counts as the sound going on.
+const STILL_GOING: Duration = Duration::from_millis(20);
 
 /// Short acknowledgements that do not take the turn.
 const BACKCHANNELS: &[&str] = &[
@@ -91,7 +101,13 @@ pub fn is_backchannel(transcript: &str) -> bool {
     let cleaned: String = transcript
         .to_lowercase()
         .chars()
-        .map(|c| if c.is_alphanumeric() || c == ' ' { c } else { ' ' })
+        .map(|c| {
+            if c.is_alphanumeric() || c == ' ' {
+                c
+            } else {
+                ' '
+            }
+        })
         .collect();
     let words: Vec<&str> = cleaned.split_whitespace().collect();
     if words.is_empty() {
@@ -110,6 +126,7 @@ impl TurnJudge {
         TurnJudge {
             config,
             pause: None,
+            resumed: None,
         }
     }
 
@@ -128,18 +145,35 @@ impl TurnJudge {
         self.config.false_interruption_timeout_ms > 0
     }
 
-    /// The agent was paused for a sound that began at `onset`.
+    /// The agent was paused for a sound that began at `onset`. A pause
+    /// shortly after a resume continues that pause's sound: its window,
+    /// onset and pause time carry over.
     pub fn paused(&mut self, now: Duration, onset: MediaTime, trigger: &'static str) {
-        self.pause = Some(Pause {
-            onset,
-            paused_at: now,
-            trigger,
-            last_sound: now,
-        });
+        let pause = match self.resumed.take() {
+            Some((resumed_at, earlier)) if now.saturating_sub(resumed_at) <= SERIES_GAP => Pause {
+                last_sound: now,
+                ..earlier
+            },
+            _ => Pause {
+                onset,
+                paused_at: now,
+                trigger,
+                last_sound: now,
+            },
+        };
+        self.pause = Some(pause);
     }
 
-    /// Ends the pause (resumed, interrupted, or the playback is gone).
+    /// Ends the pause because the agent resumed.
+    pub fn resumed(&mut self, now: Duration) -> Option<Pause> {
+        let pause = self.pause.take()?;
+        self.resumed = Some((now, pause));
+        Some(pause)
+    }
+
+    /// Ends the pause (interrupted, or the playback is gone).
     pub fn clear(&mut self) -> Option<Pause> {
+        self.resumed = None;
         self.pause.take()
     }
 
@@ -157,8 +191,11 @@ impl TurnJudge {
             return Judgement::Resume;
         }
         let paused_for = now.saturating_sub(pause.paused_at);
-        if paused_for >= Duration::from_millis(u64::from(self.config.false_interruption_timeout_ms))
-        {
+        let window = Duration::from_millis(u64::from(self.config.false_interruption_timeout_ms));
+        // Once the window has closed, sound in this frame (or the last
+        // one) makes it an interruption; a sound that had already fallen
+        // quiet gets the rest of its quiet to resume.
+        if paused_for >= window && quiet <= STILL_GOING {
             return Judgement::Interrupt;
         }
         Judgement::Wait
@@ -194,7 +231,13 @@ mod tests {
             t += 20;
             verdict = j.frame(MS(t), false);
         }
-        assert_eq!((verdict, t), (Judgement::Resume, 1_420));
+        assert_eq!((verdict, t), (Judgement::Resume, 1_600));
+        j.resumed(MS(t));
+        // More speech soon after is the same sound: the window has closed.
+        j.paused(MS(t + 200), MediaTime(0), "local_vad");
+        assert_eq!(j.pause().map(|p| p.paused_at), Some(MS(1_000)));
+        assert_eq!(j.frame(MS(t + 220), true), Judgement::Interrupt);
+        j.clear();
 
         j.paused(MS(5_000), MediaTime(0), "local_vad");
         let mut t = 5_000;
@@ -203,7 +246,7 @@ mod tests {
             t += 20;
             verdict = j.frame(MS(t), true);
         }
-        assert_eq!((verdict, t), (Judgement::Interrupt, 5_500));
+        assert_eq!((verdict, t), (Judgement::Interrupt, 5_700));
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod analysis;
 pub mod dtmf;
 pub mod frame;
 pub mod g711;
+pub mod highpass;
 pub mod jitter;
 pub mod pacer;
 pub mod resample;

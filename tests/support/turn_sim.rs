@@ -54,6 +54,9 @@ pub struct Setup {
 pub struct Outcome {
     pub pauses: u32,
     pub barge_ins: Vec<BargeInRecord>,
+    /// Whether a response was being generated when each barge-in was
+    /// decided (only then is there anything to cancel).
+    pub generating_at_barge_in: Vec<bool>,
     pub false_interruptions: Vec<FalseInterruptionRecord>,
     /// When the first `clear` went out (Twilio) or the first pause began.
     pub first_pause: Option<Duration>,
@@ -91,6 +94,7 @@ struct Sim {
     line: Vec<i16>,
     out: Outcome,
     items: Vec<(String, Vec<u8>)>,
+    generating: bool,
 }
 
 fn session_config() -> SessionConfig {
@@ -119,7 +123,11 @@ impl Sim {
                     None => self.items.push((item_id.clone(), audio.clone())),
                 }
             }
-            ModelEvent::ResponseStarted { .. } => self.out.responses += 1,
+            ModelEvent::ResponseStarted { .. } => {
+                self.out.responses += 1;
+                self.generating = true;
+            }
+            ModelEvent::ResponseDone { .. } => self.generating = false,
             _ => {}
         }
         self.call.on_model_event(now, event);
@@ -192,6 +200,7 @@ impl Sim {
     }
 
     fn drain(&mut self, now: Duration) {
+        let generating = self.generating;
         while let Some(output) = self.call.poll_output() {
             match output {
                 CallOutput::Audio { mulaw, mark } => {
@@ -227,7 +236,10 @@ impl Sim {
                     }
                     self.to_model(now, command);
                 }
-                CallOutput::BargeIn(record) => self.out.barge_ins.push(record),
+                CallOutput::BargeIn(record) => {
+                    self.out.barge_ins.push(record);
+                    self.out.generating_at_barge_in.push(generating);
+                }
                 CallOutput::Figure(CallFigure::FalseInterruption(record)) => {
                     self.out.false_interruptions.push(record)
                 }
@@ -256,6 +268,7 @@ pub fn run(setup: Setup) -> Outcome {
         line: Vec::new(),
         out: Outcome::default(),
         items: Vec::new(),
+        generating: false,
     };
     match &mut sim.model {
         Model::Demo(agent) => {
@@ -343,7 +356,12 @@ pub fn fixture_samples(name: &str) -> Vec<i16> {
 /// The first index at which two streams differ, if any.
 pub fn first_difference(a: &[i16], b: &[i16]) -> Option<usize> {
     if a.len() != b.len() {
-        return Some(a.iter().zip(b).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len())));
+        return Some(
+            a.iter()
+                .zip(b)
+                .position(|(x, y)| x != y)
+                .unwrap_or(a.len().min(b.len())),
+        );
     }
     a.iter().zip(b).position(|(x, y)| x != y)
 }

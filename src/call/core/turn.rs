@@ -157,7 +157,7 @@ impl CallCore {
 
     /// The sound was not an interruption: play on from where it stopped.
     fn resume(&mut self, now: Duration) {
-        let Some(pause) = self.judge.clear() else {
+        let Some(pause) = self.judge.resumed(now) else {
             return;
         };
         self.pacer.resume();
@@ -214,8 +214,8 @@ impl CallCore {
         // syllable, now.
         self.turn_real = true;
         self.flush_preroll();
-        let onset_on_clock = self.stream_started_at.unwrap_or_default()
-            + Duration::from_micros(pause.onset.0 * 125);
+        let onset_on_clock =
+            self.stream_started_at.unwrap_or_default() + Duration::from_micros(pause.onset.0 * 125);
         let record = BargeInRecord {
             onset: pause.onset,
             paused_at: pause.paused_at,

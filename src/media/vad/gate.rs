@@ -8,6 +8,13 @@
 //! rises slowly, about 3 dB per second, so speech cannot drag it up) and
 //! vetoes frames less than `margin_db` above it.
 //!
+//! Rising slowly alone is wrong when a line goes from digital silence to
+//! room noise (a real caller's line did, 400 ms before the first word): at
+//! 3 dB per second the gate would take seconds to close on −45 dBFS noise.
+//! So when the last `steady_frames` frames all sit within `steady_spread_db`
+//! of each other (steady noise; speech swings 10–20 dB from syllable to
+//! syllable), the floor jumps to their quietest level.
+//!
 //! The floor starts at the first frame's level: a caller who speaks in the
 //! very first 20 ms of a stream is not heard until the first pause. On a
 //! phone call the agent greets first, so this costs nothing in practice.
@@ -24,6 +31,10 @@ pub struct GateConfig {
     /// The floor never goes below this (digital silence would pin it at
     /// −∞ and open the gate to any hiss).
     pub min_floor_dbfs: f32,
+    /// Frames of steady level after which the floor jumps to them (0: never).
+    pub steady_frames: usize,
+    /// Most spread (dB) among those frames for the level to be steady.
+    pub steady_spread_db: f32,
 }
 
 impl Default for GateConfig {
@@ -32,6 +43,8 @@ impl Default for GateConfig {
             margin_db: 9.0,
             rise_db_per_frame: 0.06,
             min_floor_dbfs: -70.0,
+            steady_frames: 15,
+            steady_spread_db: 3.0,
         }
     }
 }
@@ -41,7 +54,13 @@ impl Default for GateConfig {
 pub struct NoiseGate {
     config: GateConfig,
     floor_dbfs: Option<f32>,
+    /// Recent frame levels, a ring of `steady_frames`.
+    recent: [f32; MAX_STEADY],
+    seen: usize,
 }
+
+/// Longest steadiness window supported.
+const MAX_STEADY: usize = 50;
 
 impl NoiseGate {
     /// A gate that has not heard the stream yet.
@@ -49,6 +68,8 @@ impl NoiseGate {
         NoiseGate {
             config,
             floor_dbfs: None,
+            recent: [0.0; MAX_STEADY],
+            seen: 0,
         }
     }
 
@@ -66,6 +87,24 @@ impl NoiseGate {
             Some(f) if level < f => f + 0.5 * (level - f),
             Some(f) => (f + self.config.rise_db_per_frame).min(level),
         };
+        let n = self.config.steady_frames.min(MAX_STEADY);
+        let floor = if n > 0 {
+            self.recent[self.seen % n] = level;
+            self.seen += 1;
+            let window = &self.recent[..n.min(self.seen)];
+            let (lo, hi) = window
+                .iter()
+                .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &l| {
+                    (lo.min(l), hi.max(l))
+                });
+            if self.seen >= n && hi - lo <= self.config.steady_spread_db && lo > floor {
+                lo
+            } else {
+                floor
+            }
+        } else {
+            floor
+        };
         self.floor_dbfs = Some(floor);
         level >= floor + self.config.margin_db
     }
@@ -73,6 +112,7 @@ impl NoiseGate {
     /// Forgets the floor.
     pub fn reset(&mut self) {
         self.floor_dbfs = None;
+        self.seen = 0;
     }
 }
 
