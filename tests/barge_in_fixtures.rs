@@ -37,8 +37,9 @@ struct Outcome {
 }
 
 /// Plays `agent` (μ-law) as the model's answer from t = 0 and `caller` as
-/// the caller's stream; returns what happened.
-fn run(agent: &[u8], caller_wav: &str) -> Outcome {
+/// the caller's stream after `lead_frames` of its own opening (looped);
+/// returns what happened, on the caller file's clock.
+fn run(agent: &[u8], caller_wav: &str, lead_frames: usize) -> Outcome {
     let mut call = CallCore::new(CallConfig {
         greeting: None,
         ..CallConfig::default()
@@ -60,7 +61,26 @@ fn run(agent: &[u8], caller_wav: &str) -> Outcome {
             audio: agent.to_vec(),
         },
     );
-    let caller = support::wav::frames_8k(&fixture(caller_wav));
+    let file = support::wav::frames_8k(&fixture(caller_wav));
+    // The agent has been talking for a while on a real call: the echo
+    // gate learns the line in the lead-in (the fixture's first 300 ms of
+    // noise, repeated).
+    let caller: Vec<_> = file[..15]
+        .iter()
+        .cycle()
+        .take(lead_frames)
+        .chain(file.iter())
+        .enumerate()
+        .map(|(i, f)| {
+            warmline::media::frame::Frame::from_samples(
+                warmline::media::frame::SampleRate::Hz8000,
+                warmline::media::frame::MediaTime(i as u64 * 160),
+                f.samples(),
+            )
+            .expect("frame")
+        })
+        .collect();
+    let lead = TICK * lead_frames as u32;
     // Twilio's side: marks waiting for their audio to finish playing.
     let mut twilio_queue: VecDeque<(Duration, String)> = VecDeque::new();
     let mut played_ms = 0u64;
@@ -90,7 +110,7 @@ fn run(agent: &[u8], caller_wav: &str) -> Outcome {
                     twilio_queue.push_back((start + TICK, name));
                 }
                 CallOutput::ClearPlayback if out.clear_at.is_none() => {
-                    out.clear_at = Some(now);
+                    out.clear_at = Some(now.saturating_sub(lead));
                     out.played_at_clear_ms = played_ms;
                     // Twilio echoes the pending marks at once; they are stale.
                     for (_, name) in twilio_queue.drain(..) {
@@ -103,7 +123,7 @@ fn run(agent: &[u8], caller_wav: &str) -> Outcome {
                     out.truncate_ms = Some(audio_end_ms);
                 }
                 CallOutput::BargeIn(r) if out.barge_in.is_none() => {
-                    out.barge_in = Some(r.decided_at)
+                    out.barge_in = Some(r.paused_at.saturating_sub(lead))
                 }
                 _ => {}
             }
@@ -122,7 +142,7 @@ fn caller_speech_over_the_agent_clears_within_100_ms_of_onset_and_truncates_to_w
         let l = label(&format!("{name}.json"));
         let agent = support::wav::fixture_mulaw(l["agent_source"].as_str().expect("agent source"));
         let onset_ms = l["speech"][0]["start_ms"].as_u64().expect("onset");
-        let out = run(&agent, &format!("{name}.wav"));
+        let out = run(&agent, &format!("{name}.wav"), 0);
         let clear = out
             .clear_at
             .unwrap_or_else(|| panic!("{name}: no barge-in"));
@@ -161,7 +181,7 @@ fn agent_echo_10_to_25_db_down_does_not_barge_in() {
     ] {
         let l = label(&format!("{name}.json"));
         let agent = support::wav::fixture_mulaw(l["agent_source"].as_str().expect("agent source"));
-        let out = run(&agent, &format!("{name}.wav"));
+        let out = run(&agent, &format!("{name}.wav"), 0);
         assert!(
             out.barge_in.is_none(),
             "{name}: echo caused a barge-in at {:?}",
@@ -178,7 +198,7 @@ fn coughs_clicks_and_pops_while_the_agent_speaks_do_not_barge_in() {
         .collect();
     for i in 1..=4 {
         let name = format!("bursts_{i:02}.wav");
-        let out = run(&agent, &name);
+        let out = run(&agent, &name, 0);
         assert!(
             out.barge_in.is_none(),
             "{name}: barge-in at {:?}",
@@ -200,7 +220,7 @@ fn caller_speech_at_normal_level_barges_in() {
         if l["speech_level_dbfs"].as_f64().expect("level") < -26.0 {
             continue; // quieter than a normal caller
         }
-        let out = run(&agent, &format!("{name}.wav"));
+        let out = run(&agent, &format!("{name}.wav"), 50);
         let onset = l["speech"][0]["start_ms"].as_u64().expect("onset");
         let clear = out
             .clear_at

@@ -2,11 +2,14 @@ use super::*;
 
 const TICK: Duration = Duration::from_millis(20);
 
-/// A pitched, vowel-like frame at about `amp` peak.
+/// A pitched, vowel-like frame at about `amp` peak, its loudness rising
+/// and falling four times a second like syllables (a perfectly steady tone
+/// is line noise to the VAD's gate).
 fn voiced(index: u64, amp: f32) -> Frame {
     let samples: Vec<i16> = (0..160)
         .map(|i| {
             let t = (index * 160 + i) as f32 / 8000.0;
+            let amp = amp * (0.6 + 0.4 * (2.0 * std::f32::consts::PI * 4.0 * t).sin());
             (amp * ((2.0 * std::f32::consts::PI * 140.0 * t).sin()
                 + 0.5 * (2.0 * std::f32::consts::PI * 280.0 * t).sin()
                 + 0.3 * (2.0 * std::f32::consts::PI * 700.0 * t).sin())) as i16
@@ -129,7 +132,7 @@ fn caller_speech_over_the_agent_clears_cancels_and_truncates_to_what_was_acknowl
     let heard_before = h.played_ms;
     // Longer than the false-interruption window: the pause becomes a
     // barge-in.
-    for i in 50..90 {
+    for i in 50..100 {
         h.step(i, &voiced(i, 6000.0));
     }
     let clear_at = h
@@ -172,10 +175,10 @@ fn caller_speech_over_the_agent_clears_cancels_and_truncates_to_what_was_acknowl
 fn late_deltas_of_the_cancelled_response_are_dropped() {
     let mut h = Harness::new();
     h.agent_says("resp_1", "item_1", 2_000);
-    for i in 0..20 {
+    for i in 0..40 {
         h.step(i, &quiet(i));
     }
-    for i in 20..60 {
+    for i in 40..95 {
         h.step(i, &voiced(i, 6000.0));
     }
     assert!(!h.call.stats().barge_ins.is_empty());
@@ -389,7 +392,7 @@ fn on_an_rtp_leg_barge_in_stops_audio_within_a_frame_and_truncates_to_the_audio_
     let mut audio_at: Vec<Duration> = Vec::new();
     let mut decided: Option<Duration> = None;
     let mut truncated: Option<u64> = None;
-    for i in 0..100u64 {
+    for i in 0..110u64 {
         let now = TICK * i as u32;
         let frame = if i < 50 { quiet(i) } else { voiced(i, 6000.0) };
         call.on_caller_frame(now, &frame, &[0xFF; 160]);

@@ -142,8 +142,18 @@ mod tests {
         for _ in 0..50 {
             g.admit(&tone(100)); // about −50 dBFS
         }
-        // 3 s of a level 30 dB up stays admitted.
-        assert!((0..150).all(|_| g.admit(&tone(3200))));
+        // 3 s of syllables 24–30 dB up stays admitted.
+        assert!((0..150).all(|i| g.admit(&tone(if i % 6 < 3 { 3200 } else { 1600 }))));
+    }
+
+    #[test]
+    fn a_line_that_goes_from_silence_to_steady_noise_closes_within_300_ms() {
+        let mut g = NoiseGate::new(GateConfig::default());
+        for _ in 0..50 {
+            g.admit(&Frame::silence(SampleRate::Hz8000, MediaTime(0)));
+        }
+        let admitted: Vec<bool> = (0..50).map(|_| g.admit(&tone(180))).collect();
+        assert!(admitted[15..].iter().all(|a| !a), "{admitted:?}");
     }
 
     #[test]
