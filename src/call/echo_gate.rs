@@ -229,10 +229,7 @@ mod tests {
             for f in 0..200 {
                 gate.far_end(&played[f * 160..(f + 1) * 160]);
                 let mut near: Vec<i16> = (f * 160..(f + 1) * 160)
-                    .map(|i| {
-                        let e = if i >= delay { played[i - delay] / 3 } else { 0 };
-                        e
-                    })
+                    .map(|i| if i >= delay { played[i - delay] / 3 } else { 0 })
                     .collect();
                 let v = gate.near_end(&mut near);
                 if f > 50 {

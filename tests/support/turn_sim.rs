@@ -77,10 +77,10 @@ pub struct Outcome {
 }
 
 enum Model {
-    Demo(DemoAgent),
+    Demo(Box<DemoAgent>),
     OpenAi {
-        session: OpenAiSession,
-        server: ServerVad,
+        session: Box<OpenAiSession>,
+        server: Box<ServerVad>,
     },
 }
 
@@ -133,7 +133,7 @@ impl Sim {
         self.call.on_model_event(now, event);
     }
 
-    fn to_model(&mut self, now: Duration, command: ModelCommand) {
+    fn send_model(&mut self, now: Duration, command: ModelCommand) {
         match &mut self.model {
             Model::Demo(agent) => {
                 agent.command(command);
@@ -144,23 +144,23 @@ impl Sim {
             }
             Model::OpenAi { session, .. } => {
                 let sends = session.command(command);
-                self.to_server(now, sends);
+                self.send_server(now, sends);
             }
         }
     }
 
-    fn to_server(&mut self, now: Duration, sends: Vec<serde_json::Value>) {
+    fn send_server(&mut self, now: Duration, sends: Vec<serde_json::Value>) {
         let mut pending: VecDeque<serde_json::Value> = sends.into();
         while let Some(v) = pending.pop_front() {
             let Model::OpenAi { server, .. } = &mut self.model else {
                 return;
             };
             let replies = server.on_client(&v);
-            self.from_server(now, replies, &mut pending);
+            self.on_server(now, replies, &mut pending);
         }
     }
 
-    fn from_server(
+    fn on_server(
         &mut self,
         now: Duration,
         replies: Vec<serde_json::Value>,
@@ -184,9 +184,9 @@ impl Sim {
             Model::Demo(_) => return,
         };
         let mut pending = VecDeque::new();
-        self.from_server(now, replies, &mut pending);
+        self.on_server(now, replies, &mut pending);
         let sends: Vec<_> = pending.into();
-        self.to_server(now, sends);
+        self.send_server(now, sends);
     }
 
     fn write_line(&mut self, start_ms: u64, samples: &[i16]) {
@@ -234,7 +234,7 @@ impl Sim {
                         }
                         _ => {}
                     }
-                    self.to_model(now, command);
+                    self.send_model(now, command);
                 }
                 CallOutput::BargeIn(record) => {
                     self.out.barge_ins.push(record);
@@ -254,10 +254,10 @@ pub fn run(setup: Setup) -> Outcome {
     let mut config = setup.config;
     config.tracking = setup.tracking;
     let model = match setup.backend {
-        Backend::Demo => Model::Demo(DemoAgent::new().expect("demo prompts")),
+        Backend::Demo => Model::Demo(Box::new(DemoAgent::new().expect("demo prompts"))),
         Backend::OpenAi => Model::OpenAi {
-            session: OpenAiSession::new(session_config()),
-            server: ServerVad::new(setup.agent.clone(), "c0"),
+            session: Box::new(OpenAiSession::new(session_config())),
+            server: Box::new(ServerVad::new(setup.agent.clone(), "c0")),
         },
     };
     let mut sim = Sim {
@@ -279,7 +279,7 @@ pub fn run(setup: Setup) -> Outcome {
         }
         Model::OpenAi { session, .. } => {
             let sends = session.on_open();
-            sim.to_server(Duration::ZERO, sends);
+            sim.send_server(Duration::ZERO, sends);
         }
     }
     sim.call.on_stream_start(Duration::ZERO);
