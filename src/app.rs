@@ -93,6 +93,7 @@ pub fn build(config: &Config, secrets: &Secrets, state: AppState) -> Result<App,
     let workers = MediaWorkers::start(std::thread::available_parallelism().map_or(2, |n| n.get()))?;
     let call = CallConfig {
         unavailable_prompt: crate::model::demo::unavailable_prompt().ok().map(Arc::new),
+        turn: config.turn.to_call(),
         ..CallConfig::default()
     };
     let sip = if config.sip.enabled {

@@ -73,6 +73,8 @@ pub struct Config {
     pub log: LogConfig,
     /// The audio path.
     pub media: MediaConfig,
+    /// Turn-taking: pausing for caller sounds, resuming, answering.
+    pub turn: TurnSection,
     /// SIP ingress.
     pub sip: SipConfig,
     /// The realtime speech model.
@@ -180,6 +182,46 @@ impl Default for MediaConfig {
             vad: VadKind::Webrtc,
             vad_min_speech_ms: 60,
             vad_hangover_ms: 300,
+        }
+    }
+}
+
+/// `[turn]`: how warmline judges caller sounds heard while the agent
+/// speaks, and when it answers a caller's turn (decision 0010).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TurnSection {
+    /// How long the agent stays paused for a caller sound before the
+    /// sound counts as an interruption (cancel and truncate), ms. A sound
+    /// that stops within it resumes the agent from the sample where it
+    /// paused. 0 turns pausing off: every candidate interrupts at once.
+    pub false_interruption_timeout_ms: u32,
+    /// Caller quiet that ends a sound (and resumes a paused agent), ms.
+    pub resume_after_quiet_ms: u32,
+    /// With a model that has turn detection of its own (OpenAI), how long
+    /// after warmline's VAD ends the caller's turn a response is requested
+    /// even if the model has not ended it, ms.
+    pub end_of_turn_fallback_ms: u32,
+}
+
+impl Default for TurnSection {
+    fn default() -> Self {
+        let t = crate::call::TurnConfig::default();
+        TurnSection {
+            false_interruption_timeout_ms: t.false_interruption_timeout_ms,
+            resume_after_quiet_ms: t.resume_after_quiet_ms,
+            end_of_turn_fallback_ms: t.end_of_turn_fallback_ms,
+        }
+    }
+}
+
+impl TurnSection {
+    /// The call's turn settings.
+    pub fn to_call(&self) -> crate::call::TurnConfig {
+        crate::call::TurnConfig {
+            false_interruption_timeout_ms: self.false_interruption_timeout_ms,
+            resume_after_quiet_ms: self.resume_after_quiet_ms,
+            end_of_turn_fallback_ms: self.end_of_turn_fallback_ms,
         }
     }
 }
@@ -327,6 +369,16 @@ impl Config {
             return Err(ConfigError::Inconsistent(format!(
                 "media.jitter_min_ms ({}) must be ≤ media.jitter_max_ms ({}) ≤ 60",
                 m.jitter_min_ms, m.jitter_max_ms
+            )));
+        }
+        let t = &self.turn;
+        if t.false_interruption_timeout_ms > 5_000
+            || !(60..=1_000).contains(&t.resume_after_quiet_ms)
+            || t.end_of_turn_fallback_ms > 10_000
+        {
+            return Err(ConfigError::Inconsistent(format!(
+                "turn.false_interruption_timeout_ms ({}) must be ≤ 5000, turn.resume_after_quiet_ms ({}) within 60–1000, turn.end_of_turn_fallback_ms ({}) ≤ 10000",
+                t.false_interruption_timeout_ms, t.resume_after_quiet_ms, t.end_of_turn_fallback_ms
             )));
         }
         self.sip.validate().map_err(ConfigError::Inconsistent)

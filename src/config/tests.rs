@@ -89,6 +89,8 @@ fn bad_env_value_names_the_variable() {
 #[test]
 fn inconsistent_values_are_rejected() {
     assert!(load("[media]\njitter_max_ms = 80\n", &[]).is_err());
+    assert!(load("[turn]\nresume_after_quiet_ms = 10\n", &[]).is_err());
+    assert!(load("[turn]\nfalse_interruption_timeout_ms = 9000\n", &[]).is_err());
     assert!(load("[sip]\nrtp_port_min = 10001\n", &[]).is_err());
 }
 

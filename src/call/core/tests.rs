@@ -428,3 +428,36 @@ fn on_an_rtp_leg_barge_in_stops_audio_within_a_frame_and_truncates_to_the_audio_
         "audio_end_ms {end_ms} vs {sent_ms} ms sent"
     );
 }
+
+#[test]
+fn a_zero_false_interruption_window_cancels_at_the_pause_and_a_short_sound_resumes_by_default() {
+    for (window, expect_cancel) in [(0, true), (700, false)] {
+        let mut config = CallConfig::default();
+        config.turn.false_interruption_timeout_ms = window;
+        let mut h = Harness::new();
+        h.call = CallCore::new(config);
+        h.call.on_model_event(Duration::ZERO, ModelEvent::Ready);
+        h.call.on_stream_start(Duration::ZERO);
+        h.agent_says("resp_1", "item_1", 4_000);
+        for i in 0..50 {
+            h.step(i, &quiet(i));
+        }
+        // 240 ms of speech-like sound, then quiet.
+        for i in 50..62 {
+            h.step(i, &voiced(i, 6000.0));
+        }
+        for i in 62..100 {
+            h.step(i, &quiet(i));
+        }
+        let cancelled = h
+            .outputs
+            .contains(&CallOutput::Model(ModelCommand::CancelResponse));
+        assert_eq!(cancelled, expect_cancel, "window {window} ms");
+        assert_eq!(h.call.stats().pauses, 1, "window {window} ms");
+        assert_eq!(
+            h.call.stats().false_interruptions.len(),
+            usize::from(!expect_cancel),
+            "window {window} ms"
+        );
+    }
+}
