@@ -24,6 +24,7 @@ async fn a_dropped_model_socket_mid_response_is_survived_with_audio_within_500_m
         drop_connection_after_deltas: Some((0, 4)),
         delta_interval: Duration::from_millis(150),
         record_events: true,
+        server_vad: false,
     })
     .await;
     let server = support::server::start(

@@ -32,8 +32,12 @@
 const SUB: usize = 80;
 /// Candidate delays, in sub-frames (0 to 640 ms).
 const DELAYS: usize = 65;
+/// Timing slack between what was released and when it played, in
+/// sub-frames either side (a leg's clock and the caller's frames drift by a
+/// frame or so against the playout clock).
+const SLACK: usize = 2;
 /// Far-end history kept, in sub-frames.
-const HISTORY: usize = DELAYS + 2;
+const HISTORY: usize = DELAYS + 2 * SLACK + 2;
 /// Agent sub-frames quieter than this cannot be the source of audible echo.
 const FAR_ACTIVE_DBFS: f32 = -50.0;
 /// Caller sub-frames quieter than this are never the caller's speech.
@@ -155,15 +159,16 @@ impl EchoGate {
             let mut predicted = -120.0f32;
             for k in 0..DELAYS {
                 let far_db = self.far_at(base + k);
-                let around = far_db
-                    .max(self.far_at(base + k + 1))
-                    .max(self.far_at((base + k).saturating_sub(1)));
+                let lo = (base + k).saturating_sub(SLACK);
+                let around = (lo..=base + k + SLACK)
+                    .map(|b| self.far_at(b))
+                    .fold(-120.0, f32::max);
                 predicted = predicted.max(around - self.loss[k]);
-                // The quietest of the three neighbours: a path 10 ms off
-                // the grid must not look like more loss than it has.
-                let floor = far_db
-                    .min(self.far_at(base + k + 1))
-                    .min(self.far_at((base + k).saturating_sub(1)));
+                // The quietest within the slack: a path a little off the
+                // grid must not look like more loss than it has.
+                let floor = (lo..=base + k + SLACK)
+                    .map(|b| self.far_at(b))
+                    .fold(120.0, f32::min);
                 if floor > FAR_ACTIVE_DBFS {
                     let bound = (floor - near_db.max(NEAR_BOUND_FLOOR_DBFS)).min(MAX_LOSS_DB);
                     let l = self.loss[k];

@@ -2,6 +2,9 @@
 //! with `session.updated`, answers `response.create` with a response that
 //! streams μ-law audio faster than real time, records every client event
 //! per connection, and can be told to drop a connection mid-response.
+//! With `server_vad` it runs [`server_vad::ServerVad`] instead: a naive
+//! server VAD (anything above −40 dBFS is speech) honouring
+//! `interrupt_response` and `create_response` from the `session.update`.
 
 #![allow(dead_code)]
 // tungstenite's handshake callback returns its large error type.
@@ -16,6 +19,9 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 
+#[path = "server_vad.rs"]
+pub mod server_vad;
+
 /// Shared view of what the fake saw.
 #[derive(Default, Debug)]
 pub struct Record {
@@ -23,6 +29,8 @@ pub struct Record {
     pub connections: Vec<Vec<Value>>,
     /// Authorization headers seen.
     pub auth: Vec<String>,
+    /// With `server_vad`: what each connection's fake VAD did.
+    pub vad: Vec<server_vad::VadCounts>,
 }
 
 /// Behaviour knobs.
@@ -37,6 +45,10 @@ pub struct FakeConfig {
     /// Keep every client event (tests inspect them; load runs must not,
     /// or the fake's memory grows with every appended frame).
     pub record_events: bool,
+    /// Run the fake server VAD (see the module docs); responses then
+    /// stream one delta per `delta_interval` while client events keep
+    /// being read.
+    pub server_vad: bool,
 }
 
 /// Starts the fake on 127.0.0.1; returns its ws:// base URL and the record.
@@ -89,6 +101,10 @@ async fn serve(
     }
     let (mut tx, mut rx) = ws.split();
     let send = |v: Value| Message::text(v.to_string());
+    if config.server_vad {
+        serve_vad(&mut tx, &mut rx, conn, &config, &record).await;
+        return;
+    }
     if tx
         .send(send(json!({"type":"session.created","session":{}})))
         .await
@@ -140,6 +156,58 @@ async fn serve(
                 let _ = tx.send(send(json!({"type":"response.done","response":{"id":rid,"status":"completed","output":[]}}))).await;
             }
             _ => {}
+        }
+    }
+}
+
+type Tx = futures_util::stream::SplitSink<
+    tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    Message,
+>;
+type Rx =
+    futures_util::stream::SplitStream<tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>>;
+
+async fn serve_vad(
+    tx: &mut Tx,
+    rx: &mut Rx,
+    conn: usize,
+    config: &FakeConfig,
+    record: &Arc<Mutex<Record>>,
+) {
+    let mut vad = server_vad::ServerVad::new(config.audio.clone(), &format!("c{conn}"));
+    if tx
+        .send(Message::text(server_vad::ServerVad::hello().to_string()))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let mut tick = tokio::time::interval(config.delta_interval);
+    loop {
+        let out = tokio::select! {
+            msg = rx.next() => {
+                let Some(Ok(msg)) = msg else { break };
+                let Message::Text(text) = msg else { continue };
+                let event: Value = serde_json::from_str(text.as_str()).expect("client sends JSON");
+                if config.record_events {
+                    if let Ok(mut r) = record.lock() {
+                        r.connections[conn].push(event.clone());
+                    }
+                }
+                vad.on_client(&event)
+            }
+            _ = tick.tick() => vad.on_tick(),
+        };
+        for v in out {
+            if tx.send(Message::text(v.to_string())).await.is_err() {
+                return;
+            }
+        }
+        if let Ok(mut r) = record.lock() {
+            while r.vad.len() <= conn {
+                r.vad.push(server_vad::VadCounts::default());
+            }
+            r.vad[conn] = vad.counts.clone();
         }
     }
 }

@@ -304,6 +304,7 @@ pub async fn fake_model() -> String {
         drop_connection_after_deltas: None,
         delta_interval: Duration::from_millis(100),
         record_events: false,
+        server_vad: false,
     })
     .await;
     url

@@ -192,6 +192,15 @@ pub struct SimCall {
     /// Frames queued for playback: (done playing at, mark after it).
     playing: std::collections::VecDeque<(Instant, Option<String>)>,
     pub observed: Observed,
+    /// The line returns what it played this late (ms) and this much
+    /// quieter (dB), mixed into the caller audio `stream` sends.
+    pub echo: Option<(u32, f32)>,
+    /// Audio queued for playback: (done playing at, samples).
+    audio_queue: std::collections::VecDeque<(Instant, Vec<i16>)>,
+    /// What was played, on the caller stream's sample clock.
+    line: Vec<i16>,
+    /// Every sample of agent audio played, in order.
+    pub played: Vec<i16>,
 }
 
 impl SimCall {
@@ -220,6 +229,10 @@ impl SimCall {
             media_ts: 0,
             playing: Default::default(),
             observed: Observed::default(),
+            echo: None,
+            audio_queue: Default::default(),
+            line: Vec::new(),
+            played: Vec::new(),
         }
     }
 
@@ -228,7 +241,8 @@ impl SimCall {
         let mut next = tokio::time::Instant::now();
         for chunk in mulaw.chunks(160) {
             self.seq += 1;
-            let payload = base64::engine::general_purpose::STANDARD.encode(chunk);
+            let mixed = self.with_echo(chunk);
+            let payload = base64::engine::general_purpose::STANDARD.encode(&mixed);
             let msg = json!({"event":"media","sequenceNumber":self.seq.to_string(),"streamSid":self.stream_sid,
                              "media":{"track":"inbound","chunk":self.seq.to_string(),"timestamp":self.media_ts.to_string(),"payload":payload}});
             self.media_ts += 20;
@@ -240,6 +254,50 @@ impl SimCall {
             if !self.pump_until(next).await {
                 return;
             }
+        }
+    }
+
+    fn with_echo(&self, chunk: &[u8]) -> Vec<u8> {
+        let Some((delay_ms, loss_db)) = self.echo else {
+            return chunk.to_vec();
+        };
+        let gain = 10f32.powf(-loss_db / 20.0);
+        let start = self.media_ts as usize * 8;
+        let delay = delay_ms as usize * 8;
+        chunk
+            .iter()
+            .enumerate()
+            .map(|(j, &c)| {
+                let n = start + j;
+                let echo = n
+                    .checked_sub(delay)
+                    .and_then(|i| self.line.get(i))
+                    .map_or(0.0, |&s| f32::from(s) * gain);
+                let own = f32::from(warmline::media::g711::ulaw_decode(c));
+                warmline::media::g711::ulaw_encode((own + echo).clamp(-32768.0, 32767.0) as i16)
+            })
+            .collect()
+    }
+
+    fn commit_played(&mut self) {
+        while self
+            .audio_queue
+            .front()
+            .is_some_and(|(due, _)| *due <= Instant::now())
+        {
+            let Some((due, samples)) = self.audio_queue.pop_front() else {
+                break;
+            };
+            let start_ms = due
+                .saturating_duration_since(self.started)
+                .as_millis()
+                .saturating_sub(20) as usize;
+            let at = start_ms * 8;
+            if self.line.len() < at + samples.len() {
+                self.line.resize(at + samples.len(), 0);
+            }
+            self.line[at..at + samples.len()].copy_from_slice(&samples);
+            self.played.extend_from_slice(&samples);
         }
     }
 
@@ -255,6 +313,7 @@ impl SimCall {
     /// when the server closed the socket.
     pub async fn pump_until(&mut self, deadline: tokio::time::Instant) -> bool {
         loop {
+            self.commit_played();
             // Echo marks whose audio has finished playing.
             while self
                 .playing
@@ -304,6 +363,16 @@ impl SimCall {
                     .map_or(Instant::now(), |(d, _)| (*d).max(Instant::now()));
                 self.playing
                     .push_back((start + Duration::from_millis(20), None));
+                let payload = base64::engine::general_purpose::STANDARD
+                    .decode(v["media"]["payload"].as_str().unwrap_or(""))
+                    .unwrap_or_default();
+                self.audio_queue.push_back((
+                    start + Duration::from_millis(20),
+                    payload
+                        .iter()
+                        .map(|&c| warmline::media::g711::ulaw_decode(c))
+                        .collect(),
+                ));
             }
             Some("mark") => {
                 let name = v["mark"]["name"].as_str().unwrap_or("").to_owned();
@@ -318,6 +387,8 @@ impl SimCall {
             Some("clear") => {
                 self.observed.clears += 1;
                 self.observed.clear_times.push(self.started.elapsed());
+                self.commit_played();
+                self.audio_queue.clear();
                 let pending: Vec<String> = self.playing.drain(..).filter_map(|(_, n)| n).collect();
                 for name in pending {
                     self.send_mark(&name).await;
