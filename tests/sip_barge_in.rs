@@ -3,9 +3,10 @@
 //! a recorded caller fixture, and records every RTP packet warmline sends.
 //! On SIP our pacer owns the clock, so:
 //!
-//! - the last agent RTP packet leaves within 20 ms of the barge-in decision
-//!   (the decision's time is the server's log timestamp; both clocks are
-//!   this machine's wall clock);
+//! - the last agent RTP packet leaves within 20 ms of the barge-in moment,
+//!   when warmline paused the agent (the server logs the barge-in when it
+//!   confirms it, `decided_after_ms` after the pause; both clocks are this
+//!   machine's wall clock);
 //! - the truncation's `audio_end_ms` equals the agent audio actually sent,
 //!   ±20 ms.
 
@@ -233,7 +234,15 @@ fn barge_in_on_sip_stops_agent_rtp_within_a_frame_and_truncates_to_the_audio_sen
         .collect();
     assert_eq!(barge_ins.len(), 1, "one barge-in expected: {barge_ins:?}");
     let record = &barge_ins[0];
-    let decided_at = timestamp_seconds_of_day(record["timestamp"].as_str().expect("timestamp"));
+    // The audio stopped at the pause; the cancel and truncate follow when
+    // the sound proves to be an interruption.
+    let confirmed_after = record["decided_after_ms"]
+        .as_u64()
+        .or_else(|| record["fields"]["decided_after_ms"].as_u64())
+        .expect("decided_after_ms") as f64
+        / 1_000.0;
+    let decided_at =
+        timestamp_seconds_of_day(record["timestamp"].as_str().expect("timestamp")) - confirmed_after;
     let truncated = record["truncated"].as_str().expect("truncated field");
     let audio_end_ms: i64 = truncated
         .rsplit(", ")
