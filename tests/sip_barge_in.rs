@@ -241,8 +241,8 @@ fn barge_in_on_sip_stops_agent_rtp_within_a_frame_and_truncates_to_the_audio_sen
         .or_else(|| record["fields"]["decided_after_ms"].as_u64())
         .expect("decided_after_ms") as f64
         / 1_000.0;
-    let decided_at =
-        timestamp_seconds_of_day(record["timestamp"].as_str().expect("timestamp")) - confirmed_after;
+    let decided_at = timestamp_seconds_of_day(record["timestamp"].as_str().expect("timestamp"))
+        - confirmed_after;
     let truncated = record["truncated"].as_str().expect("truncated field");
     let audio_end_ms: i64 = truncated
         .rsplit(", ")

@@ -112,6 +112,10 @@ fn echo_matrix_neither_pauses_nor_answers_the_agents_own_voice() {
                     assert_eq!(out.server.auto_cancels, 0, "{cell}");
                     assert_eq!(out.server.auto_responses, 0, "{cell}");
                     assert_played_whole(&cell, &out);
+                    // Every caller frame reached the model, in order; the
+                    // agent's echo as silence.
+                    assert_eq!(out.appended, (duration_ms / 20) as usize * 160, "{cell}");
+                    assert!(out.appended_silence > 0, "{cell}: echo reached the model");
                     if out.server.speech_started > 0 {
                         println!(
                             "{cell}: the model's VAD fired {} times on echo; warmline ignored it",

@@ -337,22 +337,6 @@ impl CallCore {
             false
         };
         let suppress = verdict.echo_only && !qualifies;
-        if std::env::var("WL_DEBUG").is_ok() {
-            eprintln!(
-                "t={} lvl={:.1} vad={} spk={} near={} x={:.1} q={} conf={} delay={:?} agent={} p={}",
-                frame.timestamp().0 / 8,
-                verdict.level_in_dbfs,
-                self.vad.last_decision(),
-                self.vad.is_speaking(),
-                verdict.near_speech,
-                verdict.excess_db,
-                qualifies,
-                self.barge.confirmed(),
-                self.echo.delay_ms(),
-                self.agent_speaking(),
-                self.judge.pause().is_some()
-            );
-        }
         self.caller_audio_to_model(mulaw, suppress);
         match event {
             Some(VadEvent::SpeechStarted { .. }) => {

@@ -158,7 +158,6 @@ impl EchoGate {
             let base = subs - 1 - j;
             let mut predicted = -120.0f32;
             for k in 0..DELAYS {
-                let far_db = self.far_at(base + k);
                 let lo = (base + k).saturating_sub(SLACK);
                 let around = (lo..=base + k + SLACK)
                     .map(|b| self.far_at(b))

@@ -66,6 +66,10 @@ pub struct Outcome {
     pub turn_responses: Vec<Duration>,
     /// Responses the model started.
     pub responses: u32,
+    /// Caller audio appended to the model, bytes, and how many of them
+    /// were the suppressed agent echo (μ-law silence).
+    pub appended: usize,
+    pub appended_silence: usize,
     /// The fake server's own counts (OpenAI backend).
     pub server: VadCounts,
     /// The agent's audio as the caller heard it, in order.
@@ -231,6 +235,12 @@ impl Sim {
                         ModelCommand::Truncate { .. } => self.out.truncates += 1,
                         ModelCommand::CreateResponse { instructions: None } => {
                             self.out.turn_responses.push(now)
+                        }
+                        ModelCommand::AppendAudio(audio) => {
+                            self.out.appended += audio.len();
+                            if audio.iter().all(|&c| c == 0xFF) {
+                                self.out.appended_silence += audio.len();
+                            }
                         }
                         _ => {}
                     }
