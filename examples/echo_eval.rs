@@ -1,0 +1,1 @@
+fn main() { let _ = sonora_aec3::config::EchoCanceller3Config::default(); }

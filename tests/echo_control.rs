@@ -1,0 +1,146 @@
+//! Echo control (`media::echo`) on the fixtures: the agent's speech as the
+//! far end, its delayed, attenuated copy as the near end, with and without
+//! noise and a caller talking over it.
+
+mod support {
+    pub mod echo_sim;
+    pub mod wav;
+}
+
+use support::echo_sim::{self as sim, FRAME};
+use warmline::media::echo::{EchoConfig, EchoControl};
+
+const DELAYS_MS: [usize; 5] = [20, 60, 150, 300, 500];
+const LOSSES_DB: [f32; 3] = [6.0, 10.0, 20.0];
+
+fn run_echo(far: &[i16], near: &[i16]) -> sim::Run {
+    let mut echo = EchoControl::new(EchoConfig::default());
+    sim::run(far, near, |f, n| {
+        echo.far_end(f);
+        let v = echo.near_end(n);
+        (v.near_speech, echo.delay_ms())
+    })
+}
+
+/// The first frame from which the estimate stays within ±20 ms of `want`.
+fn settled_from(delays: &[Option<u32>], want: usize) -> Option<usize> {
+    let ok = |d: &Option<u32>| d.is_some_and(|d| (d as i64 - want as i64).abs() <= 20);
+    let last_bad = delays.iter().rposition(|d| !ok(d));
+    match last_bad {
+        None => Some(0),
+        Some(k) if k + 1 < delays.len() => Some(k + 1),
+        Some(_) => None,
+    }
+}
+
+#[test]
+fn delay_estimate_settles_within_20_ms_in_3_s_of_agent_speech() {
+    let lead_ms = 300;
+    let far = sim::agent_speech(lead_ms, 6000);
+    for d in DELAYS_MS {
+        for loss in [10.0, 20.0] {
+            let near = sim::echo_of(&far, d, loss);
+            let run = run_echo(&far, &near);
+            let from = settled_from(&run.delay_ms, d)
+                .unwrap_or_else(|| panic!("{d} ms, {loss} dB: never settled: {:?}", run.delay_ms.last()));
+            let after_speech_ms = (from * 20).saturating_sub(lead_ms + d);
+            eprintln!("{d} ms {loss} dB: settled {after_speech_ms} ms after the echo began");
+            assert!(after_speech_ms <= 3000, "{d} ms {loss} dB: settled after {after_speech_ms} ms");
+        }
+    }
+}
+
+#[test]
+fn delay_estimate_follows_a_change_from_150_to_300_ms_within_4_s() {
+    let far = sim::agent_speech(300, 14000);
+    let change = 7300 * 8;
+    let near = sim::echo_changing(&far, 150, 300, change, 10.0);
+    let run = run_echo(&far, &near);
+    let before = run.delay_ms[change / FRAME - 1];
+    assert!(before.is_some_and(|d| (d as i64 - 150).abs() <= 20), "before: {before:?}");
+    let from = settled_from(&run.delay_ms, 300).expect("never followed to 300 ms");
+    let after_ms = (from * FRAME).saturating_sub(change) / 8;
+    eprintln!("followed the change in {after_ms} ms");
+    assert!(after_ms <= 4000, "followed after {after_ms} ms");
+}
+
+#[test]
+fn echo_alone_is_never_near_speech_and_comes_down_20_db_across_the_matrix() {
+    let far = sim::agent_speech(300, 5000);
+    for d in DELAYS_MS {
+        for loss in LOSSES_DB {
+            let near = sim::echo_of(&far, d, loss);
+            let run = run_echo(&far, &near);
+            let false_frames = run.near_speech.iter().filter(|&&n| n).count();
+            let erle = sim::erle_db(&near, &run.out, 0);
+            eprintln!("{d:3} ms {loss:2} dB: ERLE {erle:5.1} dB, near-speech frames {false_frames}");
+            assert_eq!(false_frames, 0, "{d} ms {loss} dB: echo called near speech");
+            assert!(erle >= 20.0, "{d} ms {loss} dB: ERLE {erle:.1} dB");
+        }
+    }
+}
+
+#[test]
+fn echo_over_line_noise_at_minus_45_dbfs_is_never_near_speech() {
+    let far = sim::agent_speech(300, 5000);
+    for d in [60, 300] {
+        for loss in [6.0, 20.0] {
+            let echo = sim::echo_of(&far, d, loss);
+            let near = sim::mix(&echo, &sim::white_noise(-45.0, echo.len(), 7));
+            let run = run_echo(&far, &near);
+            let false_frames = run.near_speech.iter().filter(|&&n| n).count();
+            assert_eq!(false_frames, 0, "{d} ms {loss} dB over noise: {false_frames} frames");
+        }
+    }
+}
+
+#[test]
+fn steady_noise_at_minus_45_and_minus_35_dbfs_is_not_near_speech() {
+    let silence = vec![0i16; 6 * 8000];
+    for name in [
+        "noise_white_m45.wav",
+        "noise_pink_m45.wav",
+        "noise_brown_m45.wav",
+        "noise_white_m35.wav",
+        "noise_pink_m35.wav",
+        "noise_brown_m35.wav",
+    ] {
+        let noise = sim::samples(name);
+        // From the first frame, and appearing after a second of digital silence.
+        for lead in [0, 8000] {
+            let near = sim::placed(&noise, lead, lead + noise.len());
+            let run = run_echo(&silence, &near);
+            let n = run.near_speech.iter().filter(|&&n| n).count();
+            assert_eq!(n, 0, "{name} after {lead} samples: {n} near-speech frames");
+        }
+    }
+}
+
+#[test]
+fn caller_talking_over_10_db_echo_is_near_speech_within_40_ms_and_keeps_its_onset() {
+    let callers = sim::normal_level_callers();
+    assert_eq!(callers.len(), 23);
+    let at = 2500 * 8; // the caller's file starts 2.5 s into the agent's speech
+    let mut detect = Vec::new();
+    let mut loss = Vec::new();
+    for (name, onset_ms) in &callers {
+        let caller = sim::samples(name);
+        let len = at + caller.len();
+        let far = sim::agent_speech(300, len / 8);
+        let echo = sim::echo_of(&far, 150, 10.0);
+        let caller_track = sim::placed(&caller, at, echo.len());
+        let near = sim::mix(&echo, &caller_track);
+        let run = run_echo(&far, &near);
+        let onset = at + onset_ms * 8;
+        let o = sim::onset_figures(&caller_track, &near, &run, onset);
+        eprintln!("{name}: {o:?}");
+        let ms = o.detect_ms.unwrap_or_else(|| panic!("{name}: caller never near speech"));
+        detect.push(f64::from(ms));
+        loss.push(o.loss_db);
+    }
+    let p95 = sim::percentile(&detect, 95.0);
+    let loss95 = sim::percentile(&loss, 95.0);
+    eprintln!("detect p50 {} p95 {p95} ms; loss p50 {:.2} p95 {loss95:.2} dB", sim::percentile(&detect, 50.0), sim::percentile(&loss, 50.0));
+    assert!(p95 <= 40.0, "near speech p95 {p95} ms after onset");
+    assert!(loss95 <= 3.0, "onset loss p95 {loss95:.2} dB");
+}
