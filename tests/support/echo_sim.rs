@@ -194,6 +194,10 @@ pub struct Onset {
     /// From the labelled onset to the end of the first frame with
     /// near speech at or after it, in ms (None: never).
     pub detect_ms: Option<u32>,
+    /// From the first 10 ms block at or after the labelled onset in which
+    /// the caller is at least as loud as the echo under it, to the end of
+    /// the first near-speech frame at or after that block, in ms.
+    pub audible_detect_ms: Option<u32>,
     /// Caller energy lost in the first 200 ms after the onset, in dB: each
     /// 10 ms block's gain (out over in) applied to the clean caller.
     pub loss_db: f64,
@@ -202,13 +206,20 @@ pub struct Onset {
     pub suppressed_ms: u32,
 }
 
-/// Measures a caller onset at sample `onset` given the clean caller track,
-/// the processor's input and output, and its per-frame near-speech verdicts.
-pub fn onset_figures(caller: &[i16], input: &[i16], run: &Run, onset: usize) -> Onset {
-    let first_frame = onset / FRAME;
-    let detect_ms = (first_frame..run.near_speech.len())
-        .find(|&k| run.near_speech[k])
-        .map(|k| (((k + 1) * FRAME - onset) / 8) as u32);
+/// Measures a caller onset at sample `onset` given the clean caller and
+/// echo tracks, the processor's input and output, and its per-frame near-speech verdicts.
+pub fn onset_figures(caller: &[i16], echo: &[i16], input: &[i16], run: &Run, onset: usize) -> Onset {
+    let detect_from = |at: usize| {
+        (at / FRAME..run.near_speech.len())
+            .find(|&k| run.near_speech[k])
+            .map(|k| (((k + 1) * FRAME).saturating_sub(at) / 8) as u32)
+    };
+    let detect_ms = detect_from(onset);
+    let audible = (0..)
+        .map(|b| onset + b * 80)
+        .take_while(|&a| a + 80 <= caller.len())
+        .find(|&a| energy(&caller[a..a + 80]) >= energy(&echo[a..a + 80]));
+    let audible_detect_ms = audible.and_then(detect_from);
     let (mut kept, mut total) = (0.0, 0.0);
     let mut suppressed_ms = 0;
     for b in 0..20 {
@@ -228,6 +239,7 @@ pub fn onset_figures(caller: &[i16], input: &[i16], run: &Run, onset: usize) -> 
     }
     Onset {
         detect_ms,
+        audible_detect_ms,
         loss_db: if total > 0.0 { -10.0 * (kept / total).log10() } else { 0.0 },
         suppressed_ms,
     }

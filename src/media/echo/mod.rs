@@ -62,7 +62,8 @@ pub struct EchoConfig {
     /// count as the caller's, in dB.
     pub double_talk_margin_db: f32,
     /// How far the frame must stand above the line's noise floor to be
-    /// near speech at all, in dB (the VAD gate's 9 dB, decision 0003).
+    /// near speech at all, in dB (3 dB more than the VAD gate of decision
+    /// 0003: pink and brown line noise swings 11 dB frame to frame).
     pub noise_margin_db: f32,
     /// How far below the far end the echo is assumed to return until it
     /// has been measured, in dB. Smaller is safer against echo and harder
@@ -79,7 +80,7 @@ impl Default for EchoConfig {
             max_delay_ms: 600,
             suppression_db: 40.0,
             double_talk_margin_db: 3.0,
-            noise_margin_db: 9.0,
+            noise_margin_db: 12.0,
             initial_echo_loss_db: 3.0,
             hangover_ms: 60,
         }
@@ -114,13 +115,13 @@ const FAR_FRAME_ACTIVE_DBFS: f32 = -50.0;
 const MIN_FLOOR_DBFS: f32 = -75.0;
 /// The floor's slow rise: 0.06 dB per frame, 3 dB/s, as the VAD gate.
 const FLOOR_RISE: f32 = 1.013_9;
-/// Its fast rise on a level that has held still for `STABLE_FRAMES`
-/// (steady line noise appearing mid-call): 3 dB per frame.
-const FLOOR_RISE_STABLE: f32 = 2.0;
-const STABLE_FRAMES: usize = 8;
+/// Its rise on a level that has held still for `STABLE_FRAMES` with no
+/// agent audio (steady line noise appearing mid-call): straight to it.
+const FLOOR_RISE_STABLE: f32 = f32::MAX;
+const STABLE_FRAMES: usize = 4;
 /// "Held still": the last `STABLE_FRAMES` levels span less than this, in
-/// log2 of energy (1.33 ≈ 4 dB).
-const STABLE_SPAN_LOG2: f32 = 1.33;
+/// log2 of energy (2 ≈ 6 dB).
+const STABLE_SPAN_LOG2: f32 = 2.0;
 
 /// Energy of `samples` samples at `dbfs` RMS, in the band transform's
 /// scale (eight times the sum of squares, int16 units).
@@ -162,6 +163,12 @@ pub struct EchoControl {
     erl_learning: bool,
     /// The line's noise floor per band, frame energy.
     floor: Option<BandEnergies>,
+    /// The same floor tracked on the frame's total energy: steadier than
+    /// the sum of band floors, which sit at each band's own low tail.
+    floor_total: Option<f32>,
+    /// How far (log2 of energy) frames that are not near speech rise above
+    /// that floor on average: brown noise swings more than white.
+    floor_spread: f32,
     recent_levels: [f32; STABLE_FRAMES],
     frames_seen: u64,
     hangover_left: u32,
@@ -198,6 +205,8 @@ impl EchoControl {
             erl_log2: [initial_erl_log2; BANDS],
             erl_learning: false,
             floor: None,
+            floor_total: None,
+            floor_spread: 0.0,
             recent_levels: [0.0; STABLE_FRAMES],
             frames_seen: 0,
             hangover_left: 0,
@@ -279,6 +288,7 @@ impl EchoControl {
         let min_floor = energy_at_dbfs(MIN_FLOOR_DBFS, FRAME) / BANDS as f32;
         let floor = *self.floor.get_or_insert_with(|| near.map(|e| e.max(min_floor)));
         let floor_total: f32 = floor.iter().sum();
+        let line_floor = *self.floor_total.get_or_insert(near_total.max(min_floor * BANDS as f32));
 
         // The sub-block this frame's first near sub-block was played with.
         let t0 = self.far_count.checked_sub(SUBS_PER_FRAME as u64);
@@ -308,7 +318,16 @@ impl EchoControl {
             explained_total += explained;
             excess += (near[b] - self.margin * explained).max(0.0);
         }
-        let near_raw = excess > explained_total && near_total > self.noise_margin * floor_total;
+        // A quarter of the explained energy again, outside the margin: a caller
+        // about as loud as the echo in a few bands.
+        let near_raw = excess > 0.25 * explained_total && fast_log2(near_total)
+                > fast_log2(self.noise_margin * line_floor) + 2.0 * self.floor_spread;
+        if !near_raw && !far_end_active {
+            // Learned on line noise alone: echo is not noise. Capped at
+            // 6 dB, so the bar is never more than 12 dB above the margin.
+            let gap = (fast_log2(near_total) - fast_log2(line_floor)).max(0.0);
+            self.floor_spread += 0.05 * (gap.min(2.0) - self.floor_spread);
+        }
         if near_raw {
             self.hangover_left = self.hangover_frames;
         } else {
@@ -321,7 +340,7 @@ impl EchoControl {
                 self.learn_echo_return(&near, &far, &floor);
             }
         }
-        self.track_floor(&near, near_total);
+        self.track_floor(&near, near_total, far_end_active);
 
         // Suppression: echo-only frames down to the noise floor.
         let target = if near_speech || !far_end_active {
@@ -442,9 +461,9 @@ impl EchoControl {
         self.erl_learning = true;
     }
 
-    /// The line's noise floor: down fast, up at 3 dB/s, or 3 dB per frame
-    /// when the level has held still for 160 ms (steady noise, not speech).
-    fn track_floor(&mut self, near: &BandEnergies, near_total: f32) {
+    /// The line's noise floor: down fast, up at 3 dB/s, or at once when the
+    /// level has held still for 80 ms with no agent audio (steady noise).
+    fn track_floor(&mut self, near: &BandEnergies, near_total: f32, far_end_active: bool) {
         let level = fast_log2(near_total);
         let slot = (self.frames_seen as usize) % STABLE_FRAMES;
         self.recent_levels[slot] = level;
@@ -455,8 +474,24 @@ impl EchoControl {
                 .fold((f32::MAX, f32::MIN), |(lo, hi), &l| (lo.min(l), hi.max(l)));
             hi - lo < STABLE_SPAN_LOG2
         };
-        let rise = if stable { FLOOR_RISE_STABLE } else { FLOOR_RISE };
+        // Only without agent audio: during echo a steady stretch is more
+        // likely a held vowel of double-talk than new line noise.
+        let rise = if stable && !far_end_active {
+            FLOOR_RISE_STABLE
+        } else {
+            FLOOR_RISE
+        };
         let min_floor = energy_at_dbfs(MIN_FLOOR_DBFS, FRAME) / BANDS as f32;
+        if let Some(f) = self.floor_total.as_mut() {
+            // Down by a fifth of the gap per frame: near the noise's low
+            // tail but not pinned to its deepest dip.
+            *f = if near_total < *f {
+                *f + 0.2 * (near_total - *f)
+            } else {
+                (*f * rise).min(near_total)
+            };
+            *f = f.max(min_floor * BANDS as f32);
+        }
         if let Some(floor) = self.floor.as_mut() {
             for (f, &e) in floor.iter_mut().zip(near) {
                 *f = if e < *f {
