@@ -63,14 +63,14 @@ impl DelayEstimator {
         self.updates = self.updates.saturating_add(1);
         let alpha = (1.0 / self.updates as f32).max(ALPHA_MIN);
         let oldest = self.far_count.saturating_sub(len);
-        for (lag, m) in self.mean.iter_mut().enumerate() {
-            let Some(far_t) = t.checked_sub(lag as u64) else {
-                break;
-            };
-            if far_t < oldest {
-                break;
-            }
-            let far = self.far_bits[(far_t % len) as usize];
+        // Lags reaching back no further than the oldest far pattern kept.
+        let n = ((t - oldest + 1) as usize).min(self.mean.len());
+        // The ring read backwards from `t`, as two contiguous runs: no
+        // division per lag (a modulo per lag was most of this loop's cost).
+        let pos = (t % len) as usize;
+        let (recent, older) = self.far_bits.split_at(pos + 1);
+        let far_by_lag = recent.iter().rev().chain(older.iter().rev());
+        for (m, &far) in self.mean[..n].iter_mut().zip(far_by_lag) {
             let distance = (near_bits ^ far).count_ones() as f32;
             *m += alpha * (distance - *m);
         }

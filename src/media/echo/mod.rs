@@ -179,6 +179,30 @@ pub struct EchoControl {
     noise_margin: f32,
     initial_erl: f32,
     hangover_frames: u32,
+    levels: Levels,
+}
+
+/// The fixed energy thresholds, computed once (a `powf` per use would cost
+/// more than the band split).
+#[derive(Clone, Copy, Debug)]
+struct Levels {
+    far_sub_active: f32,
+    far_frame_active: f32,
+    far_band_active: f32,
+    near_sub_audible: f32,
+    min_band_floor: f32,
+}
+
+impl Levels {
+    fn new() -> Levels {
+        Levels {
+            far_sub_active: energy_at_dbfs(FAR_ACTIVE_DBFS, SUB),
+            far_frame_active: energy_at_dbfs(FAR_FRAME_ACTIVE_DBFS, FRAME),
+            far_band_active: energy_at_dbfs(FAR_ACTIVE_DBFS, FRAME) / BANDS as f32,
+            near_sub_audible: energy_at_dbfs(-60.0, SUB),
+            min_band_floor: energy_at_dbfs(MIN_FLOOR_DBFS, FRAME) / BANDS as f32,
+        }
+    }
 }
 
 impl EchoControl {
@@ -216,6 +240,7 @@ impl EchoControl {
             noise_margin: 10f32.powf(config.noise_margin_db / 10.0),
             initial_erl: 10f32.powf(-config.initial_echo_loss_db / 10.0),
             hangover_frames: config.hangover_ms / 20,
+            levels: Levels::new(),
         }
     }
 
@@ -224,7 +249,7 @@ impl EchoControl {
     /// nothing played. A shorter slice is padded with silence, a longer one
     /// cut to 160 samples.
     pub fn far_end(&mut self, played: &[i16]) {
-        let active = energy_at_dbfs(FAR_ACTIVE_DBFS, SUB);
+        let active = self.levels.far_sub_active;
         let mut frame_bands = [0.0f32; BANDS];
         for j in 0..SUBS_PER_FRAME {
             let mut block = [0.0f32; SUB];
@@ -246,7 +271,7 @@ impl EchoControl {
         self.far_frames[slot] = frame_bands;
         self.far_frame_count += 1;
         let total: f32 = frame_bands.iter().sum();
-        if total > energy_at_dbfs(FAR_FRAME_ACTIVE_DBFS, FRAME) {
+        if total > self.levels.far_frame_active {
             self.frames_since_far_active = 0;
         } else {
             self.frames_since_far_active = self.frames_since_far_active.saturating_add(1);
@@ -285,7 +310,7 @@ impl EchoControl {
             }
         }
         let near_total: f32 = near.iter().sum();
-        let min_floor = energy_at_dbfs(MIN_FLOOR_DBFS, FRAME) / BANDS as f32;
+        let min_floor = self.levels.min_band_floor;
         let floor = *self.floor.get_or_insert_with(|| near.map(|e| e.max(min_floor)));
         let floor_total: f32 = floor.iter().sum();
         let line_floor = *self.floor_total.get_or_insert(near_total.max(min_floor * BANDS as f32));
@@ -296,7 +321,7 @@ impl EchoControl {
         // Delay estimation on sub-blocks that carry sound while echo is
         // possible; not during double-talk once the delay is known.
         let sub_active = (floor_total / SUBS_PER_FRAME as f32 * 4.0)
-            .max(energy_at_dbfs(-60.0, SUB));
+            .max(self.levels.near_sub_audible);
         let learn_delay =
             far_end_active && !(self.hangover_left > 0 && self.delay.lag().is_some());
         for (j, bands) in sub_bands.iter().enumerate() {
@@ -442,7 +467,7 @@ impl EchoControl {
     /// energy per band, on frames that are not near speech: the prediction
     /// should cover nearly all of the echo, not its average.
     fn learn_echo_return(&mut self, near: &BandEnergies, far: &BandEnergies, floor: &BandEnergies) {
-        let far_active = energy_at_dbfs(FAR_ACTIVE_DBFS, FRAME) / BANDS as f32;
+        let far_active = self.levels.far_band_active;
         for b in 0..BANDS {
             if far[b] < far_active || far[b] * self.erl_log2[b].exp2() < 2.0 * floor[b] {
                 continue; // echo here, if any, would drown in the noise
@@ -481,7 +506,7 @@ impl EchoControl {
         } else {
             FLOOR_RISE
         };
-        let min_floor = energy_at_dbfs(MIN_FLOOR_DBFS, FRAME) / BANDS as f32;
+        let min_floor = self.levels.min_band_floor;
         if let Some(f) = self.floor_total.as_mut() {
             // Down by a fifth of the gap per frame: near the noise's low
             // tail but not pinned to its deepest dip.
