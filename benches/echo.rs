@@ -12,7 +12,10 @@ mod wav;
 fn agent() -> Vec<i16> {
     let mut out = Vec::new();
     for i in 1..=6 {
-        let path = format!("{}/fixtures/audio/agent_0{i}.wav", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/fixtures/audio/agent_0{i}.wav",
+            env!("CARGO_MANIFEST_DIR")
+        );
         for f in wav::frames_8k(std::path::Path::new(&path)) {
             out.extend_from_slice(f.samples());
         }
@@ -24,7 +27,13 @@ fn echo(c: &mut Criterion) {
     let far = agent();
     let d = 150 * 8;
     let near: Vec<i16> = (0..far.len())
-        .map(|n| if n < d { 0 } else { (f32::from(far[n - d]) * 0.316) as i16 })
+        .map(|n| {
+            if n < d {
+                0
+            } else {
+                (f32::from(far[n - d]) * 0.316) as i16
+            }
+        })
         .collect();
     let frames = far.len() / 160;
     let mut ec = EchoControl::new(EchoConfig::default());

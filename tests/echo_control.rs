@@ -41,11 +41,18 @@ fn delay_estimate_settles_within_20_ms_in_3_s_of_agent_speech() {
         for loss in [10.0, 20.0] {
             let near = sim::echo_of(&far, d, loss);
             let run = run_echo(&far, &near);
-            let from = settled_from(&run.delay_ms, d)
-                .unwrap_or_else(|| panic!("{d} ms, {loss} dB: never settled: {:?}", run.delay_ms.last()));
+            let from = settled_from(&run.delay_ms, d).unwrap_or_else(|| {
+                panic!(
+                    "{d} ms, {loss} dB: never settled: {:?}",
+                    run.delay_ms.last()
+                )
+            });
             let after_speech_ms = (from * 20).saturating_sub(lead_ms + d);
             eprintln!("{d} ms {loss} dB: settled {after_speech_ms} ms after the echo began");
-            assert!(after_speech_ms <= 3000, "{d} ms {loss} dB: settled after {after_speech_ms} ms");
+            assert!(
+                after_speech_ms <= 3000,
+                "{d} ms {loss} dB: settled after {after_speech_ms} ms"
+            );
         }
     }
 }
@@ -57,7 +64,10 @@ fn delay_estimate_follows_a_change_from_150_to_300_ms_within_4_s() {
     let near = sim::echo_changing(&far, 150, 300, change, 10.0);
     let run = run_echo(&far, &near);
     let before = run.delay_ms[change / FRAME - 1];
-    assert!(before.is_some_and(|d| (d as i64 - 150).abs() <= 20), "before: {before:?}");
+    assert!(
+        before.is_some_and(|d| (d as i64 - 150).abs() <= 20),
+        "before: {before:?}"
+    );
     let from = settled_from(&run.delay_ms, 300).expect("never followed to 300 ms");
     let after_ms = (from * FRAME).saturating_sub(change) / 8;
     eprintln!("followed the change in {after_ms} ms");
@@ -73,7 +83,9 @@ fn echo_alone_is_never_near_speech_and_comes_down_20_db_across_the_matrix() {
             let run = run_echo(&far, &near);
             let false_frames = run.near_speech.iter().filter(|&&n| n).count();
             let erle = sim::erle_db(&near, &run.out, 0);
-            eprintln!("{d:3} ms {loss:2} dB: ERLE {erle:5.1} dB, near-speech frames {false_frames}");
+            eprintln!(
+                "{d:3} ms {loss:2} dB: ERLE {erle:5.1} dB, near-speech frames {false_frames}"
+            );
             assert_eq!(false_frames, 0, "{d} ms {loss} dB: echo called near speech");
             assert!(erle >= 20.0, "{d} ms {loss} dB: ERLE {erle:.1} dB");
         }
@@ -89,7 +101,10 @@ fn echo_over_line_noise_at_minus_45_dbfs_is_never_near_speech() {
             let near = sim::mix(&echo, &sim::white_noise(-45.0, echo.len(), 7));
             let run = run_echo(&far, &near);
             let false_frames = run.near_speech.iter().filter(|&&n| n).count();
-            assert_eq!(false_frames, 0, "{d} ms {loss} dB over noise: {false_frames} frames");
+            assert_eq!(
+                false_frames, 0,
+                "{d} ms {loss} dB over noise: {false_frames} frames"
+            );
         }
     }
 }
@@ -116,7 +131,10 @@ fn steady_noise_at_minus_45_and_minus_35_dbfs_is_not_near_speech_past_its_first_
         let run = run_echo(&silence, &near);
         let n = run.near_speech.iter().filter(|&&n| n).count();
         eprintln!("{name} after a second of silence: {n} near-speech frames");
-        assert!(n <= 15, "{name} after a second of silence: {n} near-speech frames");
+        assert!(
+            n <= 15,
+            "{name} after a second of silence: {n} near-speech frames"
+        );
     }
 }
 
@@ -135,11 +153,15 @@ fn caller_talking_over_10_db_echo_is_near_speech_promptly_and_keeps_its_onset() 
         let near = sim::mix(&echo, &caller_track);
         let run = run_echo(&far, &near);
         let onset = at + onset_ms * 8;
-        let o = sim::onset_figures(&caller_track, &echo, &near, &run, onset);
+        let o = sim::onset_figures(&caller_track, &echo, &run, onset);
         eprintln!("{name}: {o:?}");
-        let ms = o.detect_ms.unwrap_or_else(|| panic!("{name}: caller never near speech"));
+        let ms = o
+            .detect_ms
+            .unwrap_or_else(|| panic!("{name}: caller never near speech"));
         labelled.push(f64::from(ms));
-        let a = o.audible_detect_ms.unwrap_or_else(|| panic!("{name}: never audible over the echo"));
+        let a = o
+            .audible_detect_ms
+            .unwrap_or_else(|| panic!("{name}: never audible over the echo"));
         audible.push(f64::from(a));
         loss.push(o.loss_db);
     }
@@ -154,9 +176,24 @@ fn caller_talking_over_10_db_echo_is_near_speech_promptly_and_keeps_its_onset() 
     // From the first 10 ms in which the caller is as loud as the echo: 20
     // of 23 within 40 ms; the rest are onsets that stay level with a loud
     // echo for several frames (caller_23: −28 dBFS under −23 dBFS echo).
-    assert!(p(&audible, 50.0) <= 20.0, "p50 {} ms after audibility", p(&audible, 50.0));
-    assert!(p(&audible, 95.0) <= 60.0, "p95 {} ms after audibility", p(&audible, 95.0));
-    assert!(p(&audible, 100.0) <= 140.0, "max {} ms after audibility", p(&audible, 100.0));
-    assert!(p(&loss, 95.0) <= 1.0, "onset loss p95 {:.2} dB", p(&loss, 95.0));
+    assert!(
+        p(&audible, 50.0) <= 20.0,
+        "p50 {} ms after audibility",
+        p(&audible, 50.0)
+    );
+    assert!(
+        p(&audible, 95.0) <= 60.0,
+        "p95 {} ms after audibility",
+        p(&audible, 95.0)
+    );
+    assert!(
+        p(&audible, 100.0) <= 140.0,
+        "max {} ms after audibility",
+        p(&audible, 100.0)
+    );
+    assert!(
+        p(&loss, 95.0) <= 1.0,
+        "onset loss p95 {:.2} dB",
+        p(&loss, 95.0)
+    );
 }
-

@@ -79,10 +79,18 @@ pub fn echo_of(far: &[i16], delay_ms: usize, loss_db: f32) -> Vec<i16> {
 }
 
 /// Echo whose delay changes from `first_ms` to `then_ms` at sample `at`.
-pub fn echo_changing(far: &[i16], first_ms: usize, then_ms: usize, at: usize, loss_db: f32) -> Vec<i16> {
+pub fn echo_changing(
+    far: &[i16],
+    first_ms: usize,
+    then_ms: usize,
+    at: usize,
+    loss_db: f32,
+) -> Vec<i16> {
     let a = echo_of(far, first_ms, loss_db);
     let b = echo_of(far, then_ms, loss_db);
-    (0..far.len()).map(|n| if n < at { a[n] } else { b[n] }).collect()
+    (0..far.len())
+        .map(|n| if n < at { a[n] } else { b[n] })
+        .collect()
 }
 
 /// Seeded white noise at `dbfs` RMS.
@@ -198,8 +206,8 @@ pub struct Onset {
     /// the caller is at least as loud as the echo under it, to the end of
     /// the first near-speech frame at or after that block, in ms.
     pub audible_detect_ms: Option<u32>,
-    /// Caller energy lost in the first 200 ms after the onset, in dB: each
-    /// 10 ms block's gain (out over in) applied to the clean caller.
+    /// Caller energy lost in the first 200 ms after the onset, in dB: per
+    /// 10 ms block, the output projected on the clean caller.
     pub loss_db: f64,
     /// 10 ms blocks in the first 200 ms whose caller audio (above
     /// −50 dBFS) was cut by more than 6 dB, in ms.
@@ -207,8 +215,8 @@ pub struct Onset {
 }
 
 /// Measures a caller onset at sample `onset` given the clean caller and
-/// echo tracks, the processor's input and output, and its per-frame near-speech verdicts.
-pub fn onset_figures(caller: &[i16], echo: &[i16], input: &[i16], run: &Run, onset: usize) -> Onset {
+/// echo tracks and the processor's output and per-frame near-speech verdicts.
+pub fn onset_figures(caller: &[i16], echo: &[i16], run: &Run, onset: usize) -> Onset {
     let detect_from = |at: usize| {
         (at / FRAME..run.near_speech.len())
             .find(|&k| run.near_speech[k])
@@ -227,10 +235,20 @@ pub fn onset_figures(caller: &[i16], echo: &[i16], input: &[i16], run: &Run, ons
         if r.end > run.out.len() {
             break;
         }
-        let e_in = energy(&input[r.clone()]);
-        let e_out = energy(&run.out[r.clone()]);
-        let g2 = if e_in > 0.0 { (e_out / e_in).min(1.0) } else { 1.0 };
+        // The caller audio kept in this block: the output's projection on
+        // the clean caller. A suppressor's gain g keeps g²; a canceller that
+        // removes only the echo keeps all of it.
         let e_c = energy(&caller[r.clone()]);
+        let dot: f64 = run.out[r.clone()]
+            .iter()
+            .zip(&caller[r.clone()])
+            .map(|(&o, &c)| f64::from(o) * f64::from(c))
+            .sum();
+        let g2 = if e_c > 0.0 {
+            (dot.max(0.0).powi(2) / (e_c * e_c)).min(1.0)
+        } else {
+            1.0
+        };
         kept += g2 * e_c;
         total += e_c;
         if dbfs(&caller[r]) > -50.0 && g2 < 0.25 {
@@ -240,7 +258,11 @@ pub fn onset_figures(caller: &[i16], echo: &[i16], input: &[i16], run: &Run, ons
     Onset {
         detect_ms,
         audible_detect_ms,
-        loss_db: if total > 0.0 { -10.0 * (kept / total).log10() } else { 0.0 },
+        loss_db: if total > 0.0 {
+            -10.0 * (kept / total).log10()
+        } else {
+            0.0
+        },
         suppressed_ms,
     }
 }

@@ -152,7 +152,10 @@ mod tests {
                 .max_by(|&a, &b| e[a].total_cmp(&e[b]))
                 .unwrap_or(0)
         };
-        assert_ne!(argmax(band_energies(&tone(250.0))), argmax(band_energies(&tone(3700.0))));
+        assert_ne!(
+            argmax(band_energies(&tone(250.0))),
+            argmax(band_energies(&tone(3700.0)))
+        );
     }
 
     #[test]

@@ -45,7 +45,9 @@ mod delay;
 #[cfg(test)]
 mod tests;
 
-use bands::{band_energies, fast_log2, BandEnergies, BinarySpectrum, BANDS, FRAME, SUB, SUBS_PER_FRAME};
+use bands::{
+    band_energies, fast_log2, BandEnergies, BinarySpectrum, BANDS, FRAME, SUB, SUBS_PER_FRAME,
+};
 use delay::DelayEstimator;
 
 /// Tuning of [`EchoControl`]. The defaults are the measured choice of
@@ -311,19 +313,22 @@ impl EchoControl {
         }
         let near_total: f32 = near.iter().sum();
         let min_floor = self.levels.min_band_floor;
-        let floor = *self.floor.get_or_insert_with(|| near.map(|e| e.max(min_floor)));
+        let floor = *self
+            .floor
+            .get_or_insert_with(|| near.map(|e| e.max(min_floor)));
         let floor_total: f32 = floor.iter().sum();
-        let line_floor = *self.floor_total.get_or_insert(near_total.max(min_floor * BANDS as f32));
+        let line_floor = *self
+            .floor_total
+            .get_or_insert(near_total.max(min_floor * BANDS as f32));
 
         // The sub-block this frame's first near sub-block was played with.
         let t0 = self.far_count.checked_sub(SUBS_PER_FRAME as u64);
 
         // Delay estimation on sub-blocks that carry sound while echo is
         // possible; not during double-talk once the delay is known.
-        let sub_active = (floor_total / SUBS_PER_FRAME as f32 * 4.0)
-            .max(self.levels.near_sub_audible);
-        let learn_delay =
-            far_end_active && !(self.hangover_left > 0 && self.delay.lag().is_some());
+        let sub_active =
+            (floor_total / SUBS_PER_FRAME as f32 * 4.0).max(self.levels.near_sub_audible);
+        let learn_delay = far_end_active && !(self.hangover_left > 0 && self.delay.lag().is_some());
         for (j, bands) in sub_bands.iter().enumerate() {
             let total: f32 = bands.iter().sum();
             let active = total > sub_active;
@@ -345,7 +350,8 @@ impl EchoControl {
         }
         // A quarter of the explained energy again, outside the margin: a caller
         // about as loud as the echo in a few bands.
-        let near_raw = excess > 0.25 * explained_total && fast_log2(near_total)
+        let near_raw = excess > 0.25 * explained_total
+            && fast_log2(near_total)
                 > fast_log2(self.noise_margin * line_floor) + 2.0 * self.floor_spread;
         if !near_raw && !far_end_active {
             // Learned on line noise alone: echo is not noise. Capped at

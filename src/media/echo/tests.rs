@@ -73,7 +73,10 @@ fn delayed_attenuated_far_end_is_found_and_suppressed_by_30_db() {
         let v = ec.near_end(&mut buf);
         assert!(!v.near_speech, "frame {k}: echo taken for the caller");
         if k >= 100 {
-            e_in += near[k * FRAME..(k + 1) * FRAME].iter().map(|&s| f64::from(s).powi(2)).sum::<f64>();
+            e_in += near[k * FRAME..(k + 1) * FRAME]
+                .iter()
+                .map(|&s| f64::from(s).powi(2))
+                .sum::<f64>();
             e_out += buf.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>();
         }
     }
@@ -96,7 +99,11 @@ fn a_loud_caller_over_the_echo_is_near_speech_in_its_first_frame_and_passes_at_u
         let mut buf = [0i16; FRAME];
         for (i, b) in buf.iter_mut().enumerate() {
             let n = k * FRAME + i;
-            let c = if k >= onset { (caller[n] * 30000.0) as i16 } else { 0 };
+            let c = if k >= onset {
+                (caller[n] * 30000.0) as i16
+            } else {
+                0
+            };
             *b = echo[n].saturating_add(c);
         }
         let input = buf;
