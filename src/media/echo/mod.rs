@@ -339,7 +339,8 @@ impl EchoControl {
         }
 
         // The echo this frame should contain, per band.
-        let (predicted, aligned_far) = self.predict(t0, far_end_active);
+        let mut sub_predicted = [[0.0f32; BANDS]; SUBS_PER_FRAME];
+        let (predicted, aligned_far) = self.predict(t0, far_end_active, &mut sub_predicted);
         // Double-talk: energy the echo and the noise cannot explain.
         let mut explained_total = 0.0;
         let mut excess = 0.0;
@@ -350,9 +351,30 @@ impl EchoControl {
         }
         // A quarter of the explained energy again, outside the margin: a caller
         // about as loud as the echo in a few bands.
-        let near_raw = excess > 0.25 * explained_total
-            && fast_log2(near_total)
-                > fast_log2(self.noise_margin * line_floor) + 2.0 * self.floor_spread;
+        let noise_bar = fast_log2(self.noise_margin * line_floor) + 2.0 * self.floor_spread;
+        let mut near_raw = excess > 0.25 * explained_total && fast_log2(near_total) > noise_bar;
+        if !near_raw && aligned_far.is_some() {
+            // The same test on 8 ms (two sub-blocks) with a higher bar: an
+            // onset in the frame's last milliseconds is not diluted by the
+            // echo-only milliseconds before it.
+            let pair_bar = noise_bar + fast_log2(2.0 / SUBS_PER_FRAME as f32);
+            for j in 1..SUBS_PER_FRAME {
+                let (mut pair_excess, mut pair_explained, mut pair_total) = (0.0, 0.0, 0.0);
+                for b in 0..BANDS {
+                    let e = sub_bands[j - 1][b] + sub_bands[j][b];
+                    let explained = sub_predicted[j - 1][b]
+                        + sub_predicted[j][b]
+                        + floor[b] * (2.0 / SUBS_PER_FRAME as f32);
+                    pair_explained += explained;
+                    pair_total += e;
+                    pair_excess += (e - self.margin * explained).max(0.0);
+                }
+                if pair_excess > pair_explained && fast_log2(pair_total) > pair_bar {
+                    near_raw = true;
+                    break;
+                }
+            }
+        }
         if !near_raw && !far_end_active {
             // Learned on line noise alone: echo is not noise. Capped at
             // 6 dB, so the bar is never more than 12 dB above the margin.
@@ -425,8 +447,10 @@ impl EchoControl {
         &self,
         t0: Option<u64>,
         far_end_active: bool,
+        sub_predicted: &mut [BandEnergies; SUBS_PER_FRAME],
     ) -> (BandEnergies, Option<BandEnergies>) {
         let mut predicted = [0.0f32; BANDS];
+        *sub_predicted = [[0.0; BANDS]; SUBS_PER_FRAME];
         if !far_end_active {
             return (predicted, None);
         }
@@ -443,6 +467,7 @@ impl EchoControl {
         let len = self.far_bands.len() as u64;
         let oldest = self.far_count.saturating_sub(len);
         let mut far = [0.0f32; BANDS];
+        let erl = self.erl_log2.map(f32::exp2);
         for j in 0..SUBS_PER_FRAME as u64 {
             let t = t0 + j;
             // From three sub-blocks before the lag to one after: the delay
@@ -462,9 +487,12 @@ impl EchoControl {
             for (f, p) in far.iter_mut().zip(&peak) {
                 *f += p;
             }
+            for b in 0..BANDS {
+                sub_predicted[j as usize][b] = peak[b] * erl[b];
+            }
         }
         for b in 0..BANDS {
-            predicted[b] = far[b] * self.erl_log2[b].exp2();
+            predicted[b] = far[b] * erl[b];
         }
         (predicted, Some(far))
     }
