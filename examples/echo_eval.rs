@@ -180,16 +180,13 @@ struct Totals {
 }
 
 fn run(c: &mut dyn Candidate, far: &[i16], near: &[i16], t: &mut Totals) -> sim::Run {
-    let mut last_delay = None;
-    let r = sim::run(far, near, |f, n| {
+    sim::run(far, near, |f, n| {
         let start = Instant::now();
         let ns = c.tick(f, n);
         t.busy += start.elapsed();
         t.frames += 1;
-        last_delay = c.delay_ms();
-        (ns.unwrap_or(false), last_delay)
-    });
-    r
+        (ns.unwrap_or(false), c.delay_ms())
+    })
 }
 
 fn cpu_steal() -> (u64, u64) {

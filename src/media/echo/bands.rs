@@ -108,20 +108,21 @@ impl BinarySpectrum {
             }
         }
         let mut bits = 0u32;
-        for b in 0..BANDS {
-            if logs[b] > self.threshold[b] {
+        for (b, ((&l, &t), &p)) in logs
+            .iter()
+            .zip(&self.threshold)
+            .zip(&self.previous)
+            .enumerate()
+        {
+            if l > t {
                 bits |= 1 << b;
             }
-            if logs[b] > self.previous[b] + 1.0 {
+            if l > p + 1.0 {
                 bits |= 1 << (BANDS + b);
             }
         }
         self.previous = logs;
         bits
-    }
-
-    pub(super) fn reset(&mut self) {
-        *self = BinarySpectrum::new();
     }
 }
 

@@ -103,14 +103,6 @@ impl DelayEstimator {
     pub(super) fn lag(&self) -> Option<usize> {
         self.current
     }
-
-    pub(super) fn reset(&mut self) {
-        self.far_bits.fill(0);
-        self.far_count = 0;
-        self.mean.fill(8.0);
-        self.updates = 0;
-        self.current = None;
-    }
 }
 
 #[cfg(test)]

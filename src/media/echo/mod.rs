@@ -146,8 +146,6 @@ fn dbfs_of(sum_sq: f32, samples: usize) -> f32 {
 #[derive(Clone, Debug)]
 pub struct EchoControl {
     config: EchoConfig,
-    /// Candidate lags, in sub-blocks.
-    lags: usize,
     /// Far band energies per sub-block, a ring indexed by sub-block number.
     far_bands: Vec<BandEnergies>,
     far_count: u64,
@@ -218,7 +216,6 @@ impl EchoControl {
         let initial_erl_log2 = -config.initial_echo_loss_db / 3.0103;
         EchoControl {
             config,
-            lags,
             far_bands: vec![[0.0; BANDS]; history],
             far_count: 0,
             far_frames: vec![[0.0; BANDS]; window_frames as usize],
