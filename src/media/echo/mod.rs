@@ -4,7 +4,7 @@
 //!
 //! [`EchoControl`] owns, per call:
 //!
-//! - the **delay estimate** ([`delay`]): every 4 ms sub-block of what was
+//! - the **delay estimate** (`delay.rs`): every 4 ms sub-block of what was
 //!   played and of what came back becomes a 16-bit binary spectrum, and the
 //!   lag whose patterns match best over time is the echo path's delay,
 //!   followed when it changes;
