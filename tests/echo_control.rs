@@ -93,6 +93,22 @@ fn echo_alone_is_never_near_speech_and_comes_down_20_db_across_the_matrix() {
 }
 
 #[test]
+fn dispersive_mu_law_echo_alone_is_never_near_speech_and_comes_down_20_db() {
+    let far = sim::agent_speech(300, 5000);
+    for d in DELAYS_MS {
+        for loss in LOSSES_DB {
+            let near = sim::hybrid_echo_of(&far, d, loss);
+            let run = run_echo(&far, &near);
+            let false_frames = run.near_speech.iter().filter(|&&n| n).count();
+            let erle = sim::erle_db(&near, &run.out, 0);
+            eprintln!("hybrid {d:3} ms {loss:2} dB: ERLE {erle:5.1} dB, near-speech frames {false_frames}");
+            assert_eq!(false_frames, 0, "{d} ms {loss} dB: echo called near speech");
+            assert!(erle >= 20.0, "{d} ms {loss} dB: ERLE {erle:.1} dB");
+        }
+    }
+}
+
+#[test]
 fn echo_over_line_noise_at_minus_45_dbfs_is_never_near_speech() {
     let far = sim::agent_speech(300, 5000);
     for d in [60, 300] {

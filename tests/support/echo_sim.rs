@@ -78,6 +78,28 @@ pub fn echo_of(far: &[i16], delay_ms: usize, loss_db: f32) -> Vec<i16> {
         .collect()
 }
 
+/// `far` through a dispersive echo path, as a 2-wire hybrid returns it:
+/// taps at 0, 1, 2.5 and 5 ms after `delay_ms` (0.8, −0.45, 0.3, −0.15),
+/// then attenuated by `loss_db`, and quantised through μ-law as the
+/// caller's codec would.
+pub fn hybrid_echo_of(far: &[i16], delay_ms: usize, loss_db: f32) -> Vec<i16> {
+    let gain = 10f32.powf(-loss_db / 20.0);
+    let taps = [(0usize, 0.8f32), (8, -0.45), (20, 0.3), (40, -0.15)];
+    let d = delay_ms * 8;
+    (0..far.len())
+        .map(|n| {
+            let mut acc = 0.0;
+            for &(k, g) in &taps {
+                if n >= d + k {
+                    acc += g * f32::from(far[n - d - k]);
+                }
+            }
+            let s = (acc * gain).round().clamp(-32768.0, 32767.0) as i16;
+            warmline::media::g711::ulaw_decode(warmline::media::g711::ulaw_encode(s))
+        })
+        .collect()
+}
+
 /// Echo whose delay changes from `first_ms` to `then_ms` at sample `at`.
 pub fn echo_changing(
     far: &[i16],
