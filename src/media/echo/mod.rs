@@ -55,7 +55,7 @@ use delay::DelayEstimator;
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct EchoConfig {
     /// The longest echo delay searched, in ms (a Twilio or carrier round
-    /// trip is 150–600 ms).
+    /// trip is 150–600 ms). Capped at 2000.
     pub max_delay_ms: u32,
     /// Most attenuation applied to a frame that is echo only, in dB. The
     /// frame is brought down to the line's noise floor, but never by more.
