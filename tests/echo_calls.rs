@@ -65,7 +65,9 @@ async fn openai_call_with_echo_plays_the_greeting_whole_and_answers_only_the_cal
     );
     let mut call = call(&server.addr, "CA_echo_openai", (300, 6.0)).await;
     // The greeting (2.9 s) plays over a line returning it 300 ms late,
-    // only 6 dB down; then quiet.
+    // only 6 dB down; then quiet. In real time the playout delay moves
+    // between the greeting and the answer (the simulated Twilio's queue),
+    // so this also checks the echo gate follows a path that changes.
     call.stream(&line_noise(5_000)).await;
     assert_eq!(call.observed.clears, 0, "the agent stopped for its echo");
     let expected = decoded(&agent);

@@ -348,10 +348,6 @@ fn coughs_clicks_and_backchannels_pause_at_most_and_the_agent_resumes_without_lo
                     .max()
                     .unwrap_or_else(|| panic!("{cell}: paused at {paused} ms with no sound"));
                 let delay = fi.resumed_at.as_millis() as i64 - end as i64;
-                println!(
-                    "{cell}: paused {paused} resumed {} sound end {end}",
-                    fi.resumed_at.as_millis()
-                );
                 assert!(
                     delay <= 400,
                     "{cell}: resumed {delay} ms after the sound ended"

@@ -11,6 +11,7 @@ use super::barge_in::{BargeInConfig, BargeInDetector};
 use super::echo_gate::{EchoConfig, EchoGate};
 use super::playback::{ItemPlayback, Playback, PlaybackTracking};
 use super::turn::{TurnConfig, TurnJudge};
+use crate::media::echo::EchoControl;
 use crate::media::frame::{Frame, MediaTime, SampleRate};
 use crate::media::g711::{ulaw_decode, ulaw_encode};
 use crate::media::highpass::HighPass;
@@ -195,7 +196,10 @@ pub struct CallCore {
     highpass: HighPass,
     judge: TurnJudge,
     /// Caller audio held back while the agent speaks (see `turn`).
-    preroll: VecDeque<(Vec<u8>, bool)>,
+    preroll: VecDeque<(Vec<u8>, Option<Vec<u8>>)>,
+    /// The echo suppressor (`media::echo`): what the model hears of the
+    /// caller while the agent speaks.
+    aec: EchoControl,
     /// The caller's current turn has real speech (not echo, not noise)
     /// and wants an answer.
     turn_real: bool,
@@ -245,6 +249,7 @@ impl CallCore {
             highpass: HighPass::new(200.0, 8_000.0),
             judge: TurnJudge::new(config.turn),
             preroll: VecDeque::with_capacity(PREROLL_FRAMES + 1),
+            aec: EchoControl::new(crate::media::echo::EchoConfig::default()),
             turn_real: false,
             local_turn_end: None,
             model_turn_end: false,
@@ -317,6 +322,7 @@ impl CallCore {
     pub fn on_caller_frame(&mut self, now: Duration, frame: &Frame, mulaw: &[u8]) {
         // Speech decisions look at the caller's audio above 200 Hz (see
         // media::highpass); the model gets it as it came.
+        let original = frame;
         let mut heard = frame.clone();
         self.highpass.process(heard.samples_mut());
         let frame = &heard;
@@ -324,20 +330,38 @@ impl CallCore {
         let n = frame.samples().len().min(160);
         samples[..n].copy_from_slice(&frame.samples()[..n]);
         let verdict = self.echo.near_end(&mut samples[..n]);
+        // The suppressor (`media::echo`) runs on the caller's audio as it
+        // came; its own double-talk test (a delay estimate from spectral
+        // patterns) is a second opinion on what is echo.
+        let mut cleaned = [0i16; 160];
+        let raw = original.samples();
+        let m = raw.len().min(160);
+        cleaned[..m].copy_from_slice(&raw[..m]);
+        let aec = self.aec.near_end(&mut cleaned[..m]);
+        let near_speech = verdict.near_speech && (aec.near_speech || !aec.far_end_active);
         let event = self.vad.push(frame).ok().flatten();
-        // The voicing check costs more than the VAD: run it only on frames
-        // the VAD calls speech.
         // While paused, any caller sound above the predicted echo keeps the
         // sound going (the margin is for starting one).
         let sounding = self.vad.last_decision() && verdict.excess_db > 0.0;
+        // The voicing check costs more than the VAD: run it only on frames
+        // the VAD calls speech.
         let qualifies = if self.vad.last_decision() {
-            self.barge.caller_frame(frame, verdict.near_speech)
+            self.barge.caller_frame(frame, near_speech)
         } else {
             self.barge.skip_caller_frame(frame);
             false
         };
-        let suppress = verdict.echo_only && !qualifies;
-        self.caller_audio_to_model(mulaw, suppress);
+        // What the model hears: the suppressor's output (the agent's echo
+        // scaled down to the line's noise floor), or silence for a frame
+        // the echo gate calls echo alone; the caller's own audio as it came.
+        let model_audio = if verdict.echo_only && !qualifies {
+            Some(vec![0xFF; mulaw.len()])
+        } else if aec.level_out_dbfs < aec.level_in_dbfs - 0.5 {
+            Some(cleaned[..m].iter().map(|&s| ulaw_encode(s)).collect())
+        } else {
+            None
+        };
+        self.caller_audio_to_model(mulaw, model_audio);
         match event {
             Some(VadEvent::SpeechStarted { .. }) => {
                 self.model_turn_end = false;
@@ -618,6 +642,7 @@ impl CallCore {
             match tick {
                 Tick::Frame(f) => {
                     self.echo.far_end(f.frame.samples());
+                    self.aec.far_end(f.frame.samples());
                     if f.source.0 != HOLD_SOURCE {
                         self.agent_audio_released(now);
                     }
@@ -643,6 +668,7 @@ impl CallCore {
                 }
                 Tick::Idle { .. } | Tick::Underrun { .. } => {
                     self.echo.far_end(&[0; 160]);
+                    self.aec.far_end(&[0; 160]);
                 }
             }
         }

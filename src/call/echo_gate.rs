@@ -10,11 +10,12 @@
 //! is never louder than the caller-side audio it is part of, so for each
 //! candidate delay k (0 to 640 ms) the echo return loss is at least
 //! `agent(t − k) − caller(t)` at every instant: the gate keeps that bound,
-//! `loss[k]`, as a high quantile of those observations (it rises 1 dB per
+//! `loss[k]`, as a high quantile of those observations (it rises 4 dB per
 //! sub-frame towards a larger one and relaxes 0.1 dB towards a smaller
-//! one, so about the 90th percentile: fast to learn, and an agent frame
-//! that never reached the line, such as one a Twilio `clear` dropped,
-//! cannot blow it up). Double-talk only makes the caller side louder, so
+//! one, about the 97th percentile: fast to learn, an agent frame that
+//! never reached the line, such as one a Twilio `clear` dropped, cannot
+//! blow it up, and a path whose delay moves, as a leg's playout queue
+//! does between answers, is learnt at its new delay within a second). Double-talk only makes the caller side louder, so
 //! it can loosen the bound but never make it wrong: no freezing is needed.
 //! The echo expected in a caller sub-frame is then the loudest
 //! `agent(t − k ± 10 ms) − loss[k]` over all k. At the true delay the bound
@@ -52,7 +53,7 @@ const NEAR_BOUND_FLOOR_DBFS: f32 = -75.0;
 /// How fast a loss bound rises towards a larger observation, and relaxes
 /// towards a smaller one, dB per agent-active sub-frame.
 const LOSS_UP_DB: f32 = 4.0;
-const LOSS_DOWN_DB: f32 = 0.02;
+const LOSS_DOWN_DB: f32 = 0.1;
 
 /// Settings.
 #[derive(Clone, Copy, Debug, PartialEq)]

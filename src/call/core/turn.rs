@@ -26,34 +26,25 @@ use crate::media::frame::{Frame, MediaTime};
 use crate::media::pacer::SourceId;
 use crate::model::ModelCommand;
 
-/// μ-law silence.
-const ULAW_SILENCE: u8 = 0xFF;
-
 impl CallCore {
-    /// Sends (or holds back) one caller frame for the model.
-    pub(super) fn caller_audio_to_model(&mut self, mulaw: &[u8], suppress: bool) {
+    /// Sends (or holds back) one caller frame for the model: `cleaned` is
+    /// what echo control made of it (None: unchanged).
+    pub(super) fn caller_audio_to_model(&mut self, mulaw: &[u8], cleaned: Option<Vec<u8>>) {
         if self.model_state != super::ModelState::Ready {
             self.preroll.clear();
             return;
         }
         if !(self.agent_speaking() || self.judge.pause().is_some()) {
             self.flush_preroll();
-            self.append_audio(mulaw.to_vec());
+            self.append_audio(cleaned.unwrap_or_else(|| mulaw.to_vec()));
             return;
         }
-        self.preroll.push_back((mulaw.to_vec(), suppress));
+        self.preroll.push_back((mulaw.to_vec(), cleaned));
         while self.preroll.len() > PREROLL_FRAMES {
-            if let Some((audio, suppress)) = self.preroll.pop_front() {
-                self.append_held(audio, suppress);
+            if let Some((original, cleaned)) = self.preroll.pop_front() {
+                self.append_audio(cleaned.unwrap_or(original));
             }
         }
-    }
-
-    fn append_held(&mut self, mut audio: Vec<u8>, suppress: bool) {
-        if suppress {
-            audio.fill(ULAW_SILENCE);
-        }
-        self.append_audio(audio);
     }
 
     /// The one place caller audio leaves for the model.
@@ -63,8 +54,8 @@ impl CallCore {
     }
 
     fn flush_preroll(&mut self) {
-        while let Some((audio, suppress)) = self.preroll.pop_front() {
-            self.append_held(audio, suppress);
+        while let Some((original, cleaned)) = self.preroll.pop_front() {
+            self.append_audio(cleaned.unwrap_or(original));
         }
     }
 
@@ -149,8 +140,9 @@ impl CallCore {
         }
         // An RTP leg has at most the one frame already built; it plays out.
         self.judge.paused(now, onset, trigger);
+        // What is held is the caller's: the model gets it as it came.
         for held in self.preroll.iter_mut() {
-            held.1 = false;
+            held.1 = None;
         }
         tracing::debug!(trigger, "agent paused for caller sound");
     }
