@@ -331,14 +331,19 @@ impl CallCore {
         samples[..n].copy_from_slice(&frame.samples()[..n]);
         let verdict = self.echo.near_end(&mut samples[..n]);
         // The suppressor (`media::echo`) runs on the caller's audio as it
-        // came; its own double-talk test (a delay estimate from spectral
-        // patterns) is a second opinion on what is echo.
+        // came and cleans what the model hears. Once it has found the echo
+        // path's delay its double-talk test is a second opinion: a frame is
+        // the caller's only when both say so (it follows a path whose delay
+        // moves faster than the echo gate). Before that it is not consulted:
+        // it learns the echo return only on echo, so on a line with little
+        // or none it would hold caller speech back for seconds.
         let mut cleaned = [0i16; 160];
         let raw = original.samples();
         let m = raw.len().min(160);
         cleaned[..m].copy_from_slice(&raw[..m]);
         let aec = self.aec.near_end(&mut cleaned[..m]);
-        let near_speech = verdict.near_speech && (aec.near_speech || !aec.far_end_active);
+        let aec_agrees = aec.near_speech || !aec.far_end_active || self.aec.delay_ms().is_none();
+        let near_speech = verdict.near_speech && aec_agrees;
         let event = self.vad.push(frame).ok().flatten();
         // While paused, any caller sound above the predicted echo keeps the
         // sound going (the margin is for starting one).
