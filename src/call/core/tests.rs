@@ -1,4 +1,5 @@
 use super::*;
+use crate::media::frame::Frame;
 
 const TICK: Duration = Duration::from_millis(20);
 

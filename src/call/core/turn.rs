@@ -23,10 +23,88 @@ use super::{
 use crate::call::playback::PlaybackTracking;
 use crate::call::turn::Judgement;
 use crate::media::frame::{Frame, MediaTime};
+use crate::media::g711::ulaw_encode;
 use crate::media::pacer::SourceId;
+use crate::media::vad::VadEvent;
 use crate::model::ModelCommand;
 
 impl CallCore {
+    /// One 20 ms frame of caller audio: `frame` decoded at 8 kHz, `mulaw`
+    /// the original payload (forwarded to a μ-law model untouched, or as
+    /// silence while it is only the agent's echo).
+    pub fn on_caller_frame(&mut self, now: Duration, frame: &Frame, mulaw: &[u8]) {
+        // Speech decisions look at the caller's audio above 200 Hz (see
+        // media::highpass); the model gets it as it came.
+        let original = frame;
+        let mut heard = frame.clone();
+        self.highpass.process(heard.samples_mut());
+        let frame = &heard;
+        let mut samples = [0i16; 160];
+        let n = frame.samples().len().min(160);
+        samples[..n].copy_from_slice(&frame.samples()[..n]);
+        let verdict = self.echo.near_end(&mut samples[..n]);
+        // The suppressor (`media::echo`) runs on the caller's audio as it
+        // came and cleans what the model hears. Once it has found the echo
+        // path's delay its double-talk test is a second opinion: a frame is
+        // the caller's only when both say so (it follows a path whose delay
+        // moves faster than the echo gate). Before that it is not consulted:
+        // it learns the echo return only on echo, so on a line with little
+        // or none it would hold caller speech back for seconds.
+        let mut cleaned = [0i16; 160];
+        let raw = original.samples();
+        let m = raw.len().min(160);
+        cleaned[..m].copy_from_slice(&raw[..m]);
+        let aec = self.aec.near_end(&mut cleaned[..m]);
+        let aec_agrees = aec.near_speech || !aec.far_end_active || self.aec.delay_ms().is_none();
+        let near_speech = verdict.near_speech && aec_agrees;
+        let event = self.vad.push(frame).ok().flatten();
+        // While paused, any caller sound above the predicted echo keeps the
+        // sound going (the margin is for starting one).
+        let sounding = self.vad.last_decision() && verdict.excess_db > 0.0;
+        // The voicing check costs more than the VAD: run it only on frames
+        // the VAD calls speech.
+        let qualifies = if self.vad.last_decision() {
+            self.barge.caller_frame(frame, near_speech)
+        } else {
+            self.barge.skip_caller_frame(frame);
+            false
+        };
+        // What the model hears: the suppressor's output (the agent's echo
+        // scaled down to the line's noise floor), or silence for a frame
+        // the echo gate calls echo alone; the caller's own audio as it came.
+        let model_audio = if verdict.echo_only && !qualifies {
+            Some(vec![0xFF; mulaw.len()])
+        } else if aec.level_out_dbfs < aec.level_in_dbfs - 0.5 {
+            Some(cleaned[..m].iter().map(|&s| ulaw_encode(s)).collect())
+        } else {
+            None
+        };
+        self.caller_audio_to_model(mulaw, model_audio);
+        match event {
+            Some(VadEvent::SpeechStarted { .. }) => {
+                self.model_turn_end = false;
+                self.local_turn_end = None;
+                self.outputs
+                    .push_back(CallOutput::CallerTurn { started: true })
+            }
+            Some(VadEvent::SpeechStopped { .. }) => {
+                // A turn that ends while the agent talks on (a cough, a
+                // backchannel) is not waiting for an answer.
+                if !self.agent_speaking() {
+                    self.turn_ended_at = Some(now);
+                }
+                if self.turn_real {
+                    self.local_turn_end = Some(now);
+                }
+                self.outputs
+                    .push_back(CallOutput::CallerTurn { started: false });
+            }
+            None => {}
+        }
+        self.judge_frame(now, frame, sounding);
+        self.maybe_end_turn(now);
+    }
+
     /// Sends (or holds back) one caller frame for the model: `cleaned` is
     /// what echo control made of it (None: unchanged).
     pub(super) fn caller_audio_to_model(&mut self, mulaw: &[u8], cleaned: Option<Vec<u8>>) {
@@ -60,13 +138,7 @@ impl CallCore {
     }
 
     /// Pause-then-decide, one caller frame at a time.
-    pub(super) fn judge_frame(
-        &mut self,
-        now: Duration,
-        frame: &Frame,
-        sounding: bool,
-        qualifies: bool,
-    ) {
+    pub(super) fn judge_frame(&mut self, now: Duration, frame: &Frame, sounding: bool) {
         self.caller_time = frame.timestamp();
         if self.judge.pause().is_some() {
             match self.judge.frame(now, sounding) {
@@ -79,7 +151,6 @@ impl CallCore {
         // Two qualifying frames among the last five while the VAD says
         // speech (not necessarily this frame: the VAD's 60 ms minimum and
         // the echo test need not agree on the same frame).
-        let _ = qualifies;
         let real = self.vad.is_speaking() && self.barge.confirmed();
         if !self.agent_speaking() {
             if real {
