@@ -462,3 +462,41 @@ fn a_zero_false_interruption_window_cancels_at_the_pause_and_a_short_sound_resum
         );
     }
 }
+
+#[test]
+fn a_models_speech_started_without_caller_sound_is_ignored_and_with_it_pauses() {
+    let mut h = Harness::new();
+    h.agent_says("resp_1", "item_1", 4_000);
+    for i in 0..40 {
+        h.step(i, &quiet(i));
+        // The model's VAD hears the agent's echo every 200 ms.
+        if i % 10 == 5 {
+            h.call.on_model_event(
+                TICK * i as u32,
+                ModelEvent::SpeechStarted {
+                    audio_start_ms: i * 20,
+                },
+            );
+        }
+    }
+    h.drain(TICK * 40);
+    assert_eq!(h.call.stats().pauses, 0, "the model's VAD paused the agent");
+    assert_eq!(h.call.stats().model_speech_ignored, 4);
+    assert!(!h.outputs.iter().any(|o| matches!(
+        o,
+        CallOutput::ClearPlayback | CallOutput::Model(ModelCommand::CancelResponse)
+    )));
+    // Voiced caller sound, then the model's speech-started: an input that
+    // warmline's own tests back.
+    h.step(40, &voiced(40, 6000.0));
+    h.step(41, &voiced(41, 6000.0));
+    h.call.on_model_event(
+        TICK * 41,
+        ModelEvent::SpeechStarted {
+            audio_start_ms: 800,
+        },
+    );
+    h.drain(TICK * 41);
+    assert_eq!(h.call.stats().pauses, 1);
+    assert!(h.outputs.contains(&CallOutput::ClearPlayback));
+}
