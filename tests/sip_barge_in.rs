@@ -9,6 +9,9 @@
 //!   machine's wall clock);
 //! - the truncation's `audio_end_ms` equals the agent audio actually sent,
 //!   ±20 ms.
+//!
+//! And with the line returning the greeting as echo (160 ms, 10 dB down)
+//! and nothing else, the greeting plays whole with no pause.
 
 mod support {
     pub mod server;
@@ -94,8 +97,20 @@ struct Heard {
     marker: bool,
 }
 
-#[test]
-fn barge_in_on_sip_stops_agent_rtp_within_a_frame_and_truncates_to_the_audio_sent() {
+/// A dialled call: the server, our SIP and RTP sockets, where to send RTP,
+/// and what a BYE needs.
+struct Dialled {
+    server: support::sipp::SipServer,
+    sip: UdpSocket,
+    rtp: UdpSocket,
+    media: SocketAddr,
+    target: String,
+    to: String,
+    sip_port: u16,
+}
+
+/// Starts the server and places one call to it (INVITE, 200, ACK).
+fn dial(call_id: &str) -> Dialled {
     let server = support::sipp::start(
         BINARY,
         &[
@@ -119,7 +134,7 @@ fn barge_in_on_sip_stops_agent_rtp_within_a_frame_and_truncates_to_the_audio_sen
          Via: SIP/2.0/UDP 127.0.0.1:{sip_port};branch=z9hG4bK-bargein-1;rport\r\n\
          From: <sip:+15559870000@127.0.0.1>;tag=caller-1\r\n\
          To: <sip:+15551230000@{target}>\r\n\
-         Call-ID: barge-in-over-sip\r\n\
+         Call-ID: {call_id}\r\n\
          CSeq: 1 INVITE\r\n\
          Contact: <sip:caller@127.0.0.1:{sip_port}>\r\n\
          Max-Forwards: 70\r\n\
@@ -147,11 +162,33 @@ fn barge_in_on_sip_stops_agent_rtp_within_a_frame_and_truncates_to_the_audio_sen
         "ACK sip:warmline@{target} SIP/2.0\r\n\
          Via: SIP/2.0/UDP 127.0.0.1:{sip_port};branch=z9hG4bK-bargein-ack;rport\r\n\
          From: <sip:+15559870000@127.0.0.1>;tag=caller-1\r\n\
-         To: {to}\r\nCall-ID: barge-in-over-sip\r\nCSeq: 1 ACK\r\n\
+         To: {to}\r\nCall-ID: {call_id}\r\nCSeq: 1 ACK\r\n\
          Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
     );
     sip.send_to(ack.as_bytes(), &target).expect("send ACK");
     let media = answer_rtp_address(&answer);
+    Dialled {
+        server,
+        sip,
+        rtp,
+        media,
+        target,
+        to,
+        sip_port,
+    }
+}
+
+#[test]
+fn barge_in_on_sip_stops_agent_rtp_within_a_frame_and_truncates_to_the_audio_sent() {
+    let Dialled {
+        server,
+        sip,
+        rtp,
+        media,
+        target,
+        to,
+        sip_port,
+    } = dial("barge-in-over-sip");
 
     // Everything warmline sends us, with its arrival time.
     let heard = Arc::new(Mutex::new(Vec::<Heard>::new()));
@@ -299,5 +336,87 @@ fn barge_in_on_sip_stops_agent_rtp_within_a_frame_and_truncates_to_the_audio_sen
     assert!(
         !after.is_empty() && after.iter().all(|p| !p.voiced),
         "agent audio after the barge-in"
+    );
+}
+
+/// The line returns the demo's greeting 160 ms late and 10 dB down: the
+/// greeting plays whole, with no pause, no barge-in and no answer.
+#[test]
+fn sip_greeting_with_echo_fed_back_plays_whole_without_a_pause() {
+    let Dialled {
+        server,
+        sip,
+        rtp,
+        media,
+        target,
+        to,
+        sip_port,
+    } = dial("echo-over-sip");
+    rtp.set_read_timeout(Some(Duration::from_millis(1)))
+        .expect("timeout");
+    let gain = 10f32.powf(-10.0 / 20.0);
+    let delay_frames = 8; // 160 ms
+    let mut returned: std::collections::VecDeque<[u8; 160]> = std::collections::VecDeque::new();
+    let mut agent_frames = 0usize;
+    let mut seq = 0u16;
+    let mut next = Instant::now();
+    let mut buf = [0u8; 2_048];
+    while seq < 200 {
+        // What warmline sent since the last frame is what the line plays.
+        while let Ok((n, _)) = rtp.recv_from(&mut buf) {
+            if n == 172 && buf[1] & 0x7F == 0 {
+                let mut frame = [0xFFu8; 160];
+                frame.copy_from_slice(&buf[12..172]);
+                if frame.iter().any(|&b| b != 0xFF && b != 0x7F) {
+                    agent_frames += 1;
+                }
+                returned.push_back(frame);
+            }
+        }
+        // The caller side: only the echo, `delay_frames` behind.
+        let payload: Vec<u8> = if returned.len() > delay_frames {
+            let frame = returned.pop_front().expect("frame");
+            frame
+                .iter()
+                .map(|&c| {
+                    let s = f32::from(warmline::media::g711::ulaw_decode(c)) * gain;
+                    warmline::media::g711::ulaw_encode(s as i16)
+                })
+                .collect()
+        } else {
+            vec![0xFF; 160]
+        };
+        rtp.send_to(&rtp_packet(seq, u32::from(seq) * 160, &payload), media)
+            .expect("send RTP");
+        seq = seq.wrapping_add(1);
+        next += Duration::from_millis(20);
+        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+    }
+    let bye = format!(
+        "BYE sip:warmline@{target} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:{sip_port};branch=z9hG4bK-echo-bye;rport\r\n\
+         From: <sip:+15559870000@127.0.0.1>;tag=caller-1\r\n\
+         To: {to}\r\nCall-ID: echo-over-sip\r\nCSeq: 2 BYE\r\n\
+         Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    );
+    sip.send_to(bye.as_bytes(), &target).expect("send BYE");
+    let logs = server.server.logs();
+    let turn_lines: Vec<&String> = logs
+        .iter()
+        .filter(|l| l.contains("barge-in") || l.contains("false interruption"))
+        .collect();
+    assert!(turn_lines.is_empty(), "paused on echo: {turn_lines:?}");
+    // Every frame of the greeting that carries sound arrived: it played to
+    // its end (its last partial frame is padded, so it may count once more).
+    let expected = support::wav::fixture_mulaw("demo_greeting.wav")
+        .chunks(160)
+        .filter(|f| f.iter().any(|&b| b != 0xFF && b != 0x7F))
+        .count();
+    println!("SIP echo 160 ms / 10 dB: {agent_frames} agent frames of {expected}, no pause");
+    assert!(
+        agent_frames == expected || agent_frames == expected + 1,
+        "greeting frames heard: {agent_frames} of {expected}"
     );
 }
