@@ -35,6 +35,9 @@ pub const BARGE_IN_TRUNCATION: &str = "warmline_barge_in_truncated_audio_seconds
 pub const BARGE_INS: &str = "warmline_barge_ins_total";
 /// Model sessions lost mid-call and reopened.
 pub const MODEL_RECONNECTS: &str = "warmline_model_reconnects_total";
+/// 20 ms frames of caller audio dropped because the model session's queue
+/// was full (its socket fell behind). Control commands are never dropped.
+pub const MODEL_AUDIO_DROPPED: &str = "warmline_model_audio_frames_dropped_total";
 /// RTP packets a media worker built only after their slot had passed: the
 /// worker is a frame or more behind (overloaded), so the send clock could
 /// not put them out on time.
@@ -128,6 +131,10 @@ fn describe() {
     );
     describe_counter!(BARGE_INS, "Barge-ins, by trigger");
     describe_counter!(MODEL_RECONNECTS, "Model sessions reopened mid-call");
+    describe_counter!(
+        MODEL_AUDIO_DROPPED,
+        "Caller audio frames dropped because the model socket fell behind"
+    );
     describe_counter!(RTP_RECEIVED, "RTP packets received from SIP callers");
     describe_counter!(RTP_SENT, "RTP packets sent to SIP callers");
     describe_counter!(RTP_LOST, "RTP packets lost on the way in");
@@ -232,6 +239,11 @@ impl CallMetrics {
             }
             CallFigure::ModelReconnect => counter!(MODEL_RECONNECTS).increment(1),
         }
+    }
+
+    /// `frames` of caller audio were dropped on the way to the model.
+    pub fn model_audio_dropped(&self, frames: u64) {
+        counter!(MODEL_AUDIO_DROPPED).increment(frames);
     }
 
     /// A barge-in the call core decided.

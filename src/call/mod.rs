@@ -14,6 +14,7 @@ mod barge_in;
 mod core;
 pub mod driver;
 pub mod leg;
+pub mod outbox;
 mod playback;
 
 pub use barge_in::{BargeInConfig, BargeInDetector};
