@@ -86,6 +86,7 @@ pub fn build(config: &Config, secrets: &Secrets, state: AppState) -> Result<App,
     let backend_name = match backend {
         Backend::Demo => "demo",
         Backend::OpenAi(_) => "openai",
+        Backend::Custom(_) => "custom",
     };
     if secrets.twilio_auth_token.is_none() && config.twilio.insecure_skip_signature {
         tracing::warn!("!!! twilio.insecure_skip_signature is on: Twilio requests are NOT authenticated. Development only. !!!");

@@ -427,7 +427,10 @@ async fn reserve_opt(
     tx: Option<mpsc::Sender<ModelCommand>>,
 ) -> Result<mpsc::OwnedPermit<ModelCommand>, mpsc::error::SendError<()>> {
     match tx {
-        Some(tx) => tx.reserve_owned().await.map_err(|_| mpsc::error::SendError(())),
+        Some(tx) => tx
+            .reserve_owned()
+            .await
+            .map_err(|_| mpsc::error::SendError(())),
         None => std::future::pending().await,
     }
 }

@@ -21,11 +21,11 @@ fn with_room_every_command_goes_straight_to_the_channel() {
     let (tx, mut rx) = mpsc::channel(8);
     let mut outbox = ModelOutbox::new();
     assert_eq!(outbox.push(&tx, audio(1)), Pushed::Sent);
+    assert_eq!(outbox.push(&tx, ModelCommand::CancelResponse), Pushed::Sent);
     assert_eq!(
-        outbox.push(&tx, ModelCommand::CancelResponse),
-        Pushed::Sent
+        drain_rx(&mut rx),
+        vec![audio(1), ModelCommand::CancelResponse]
     );
-    assert_eq!(drain_rx(&mut rx), vec![audio(1), ModelCommand::CancelResponse]);
     assert!(!outbox.has_control());
 }
 
@@ -110,7 +110,10 @@ async fn awaiting_a_permit_delivers_queued_control_when_the_reader_comes_back() 
     }
     drop(tx);
     let got = reader.await.expect("reader");
-    assert_eq!(got, vec![audio(1), ModelCommand::CancelResponse, truncate(40)]);
+    assert_eq!(
+        got,
+        vec![audio(1), ModelCommand::CancelResponse, truncate(40)]
+    );
 }
 
 #[test]
@@ -119,7 +122,10 @@ fn a_stuck_session_overflows_instead_of_growing_without_bound() {
     let mut outbox = ModelOutbox::new();
     outbox.push(&tx, audio(1));
     for _ in 0..MAX_QUEUED_CONTROL {
-        assert_eq!(outbox.push(&tx, ModelCommand::CancelResponse), Pushed::Queued);
+        assert_eq!(
+            outbox.push(&tx, ModelCommand::CancelResponse),
+            Pushed::Queued
+        );
     }
     assert_eq!(
         outbox.push(&tx, ModelCommand::CallerDtmf('5')),
@@ -134,7 +140,10 @@ fn a_closed_channel_is_reported_not_queued() {
     let (tx, rx) = mpsc::channel(1);
     drop(rx);
     let mut outbox = ModelOutbox::new();
-    assert_eq!(outbox.push(&tx, ModelCommand::CancelResponse), Pushed::Closed);
+    assert_eq!(
+        outbox.push(&tx, ModelCommand::CancelResponse),
+        Pushed::Closed
+    );
     assert_eq!(outbox.push(&tx, audio(1)), Pushed::Closed);
     assert!(!outbox.has_control());
 }
