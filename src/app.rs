@@ -12,7 +12,7 @@ use crate::config::{Config, ModelBackend, Secrets};
 use crate::http::AppState;
 use crate::ingress::sip::SipService;
 use crate::ingress::twilio::server::{routes, Backend, TwilioService};
-use crate::model::link::OpenAiRealtime;
+use crate::model::link::{DemoRealtime, OpenAiRealtime};
 use crate::model::{AudioFormat, SessionConfig, ToolSpec, TurnDetection};
 use crate::workers::MediaWorkers;
 
@@ -72,19 +72,36 @@ pub fn session_config(config: &Config) -> SessionConfig {
     }
 }
 
-/// Builds the routes and the SIP service; says which backend answers.
-/// Trunk digest passwords are read from the process environment.
-pub fn build(config: &Config, secrets: &Secrets, state: AppState) -> Result<App, AppError> {
-    let backend = match (config.model.backend, &secrets.openai_api_key) {
+/// The call settings every call uses, Twilio and SIP alike (the SIP leg
+/// sets its own playback tracking).
+pub fn call_config(config: &Config) -> CallConfig {
+    CallConfig {
+        vad: config.media.caller_vad(),
+        unavailable_prompt: crate::model::demo::unavailable_prompt().ok().map(Arc::new),
+        ..CallConfig::default()
+    }
+}
+
+/// The model backend `[model] backend` and the environment select.
+pub fn backend(config: &Config, secrets: &Secrets) -> Result<Backend, AppError> {
+    Ok(match (config.model.backend, &secrets.openai_api_key) {
         (ModelBackend::Openai, None) => return Err(AppError::MissingApiKey),
         (ModelBackend::Openai | ModelBackend::Auto, Some(key)) => Backend::OpenAi(OpenAiRealtime {
             url: config.model.openai_url.clone(),
             api_key: key.clone(),
         }),
-        (ModelBackend::Demo, _) | (ModelBackend::Auto, None) => Backend::Demo,
-    };
+        (ModelBackend::Demo, _) | (ModelBackend::Auto, None) => Backend::Demo(DemoRealtime {
+            vad: config.media.caller_vad(),
+        }),
+    })
+}
+
+/// Builds the routes and the SIP service; says which backend answers.
+/// Trunk digest passwords are read from the process environment.
+pub fn build(config: &Config, secrets: &Secrets, state: AppState) -> Result<App, AppError> {
+    let backend = backend(config, secrets)?;
     let backend_name = match backend {
-        Backend::Demo => "demo",
+        Backend::Demo(_) => "demo",
         Backend::OpenAi(_) => "openai",
         Backend::Custom(_) => "custom",
     };
@@ -92,10 +109,7 @@ pub fn build(config: &Config, secrets: &Secrets, state: AppState) -> Result<App,
         tracing::warn!("!!! twilio.insecure_skip_signature is on: Twilio requests are NOT authenticated. Development only. !!!");
     }
     let workers = MediaWorkers::start(std::thread::available_parallelism().map_or(2, |n| n.get()))?;
-    let call = CallConfig {
-        unavailable_prompt: crate::model::demo::unavailable_prompt().ok().map(Arc::new),
-        ..CallConfig::default()
-    };
+    let call = call_config(config);
     let sip = if config.sip.enabled {
         let setup = CallSetup {
             backend: backend.clone(),
@@ -103,12 +117,11 @@ pub fn build(config: &Config, secrets: &Secrets, state: AppState) -> Result<App,
             call: call.clone(),
             ingress: "sip",
         };
-        Some(SipService::new(
-            config.sip.clone(),
-            workers.clone(),
-            setup,
-            |name| std::env::var(name).ok(),
-        )?)
+        let mut sip = SipService::new(config.sip.clone(), workers.clone(), setup, |name| {
+            std::env::var(name).ok()
+        })?;
+        sip.jitter = config.media.jitter();
+        Some(sip)
     } else {
         None
     };

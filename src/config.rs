@@ -20,6 +20,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod media;
+pub use media::EARSHOT_THRESHOLD;
 mod sip;
 pub use sip::{Cidr, SipConfig, TrunkConfig, UnknownSource};
 
@@ -327,6 +329,13 @@ impl Config {
             return Err(ConfigError::Inconsistent(format!(
                 "media.jitter_min_ms ({}) must be ≤ media.jitter_max_ms ({}) ≤ 60",
                 m.jitter_min_ms, m.jitter_max_ms
+            )));
+        }
+        if m.vad_min_speech_ms > 1_000 || !(20..=5_000).contains(&m.vad_hangover_ms) {
+            return Err(ConfigError::Inconsistent(format!(
+                "media.vad_min_speech_ms ({}) must be ≤ 1000 and media.vad_hangover_ms ({}) \
+                 between 20 and 5000",
+                m.vad_min_speech_ms, m.vad_hangover_ms
             )));
         }
         self.sip.validate().map_err(ConfigError::Inconsistent)

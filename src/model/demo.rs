@@ -124,8 +124,15 @@ impl std::fmt::Debug for DemoAgent {
 }
 
 impl DemoAgent {
-    /// Loads the embedded prompts.
+    /// Loads the embedded prompts; turn detection with the default VAD.
     pub fn new() -> Result<DemoAgent, DemoError> {
+        DemoAgent::with_vad(CallerVadConfig::default())
+    }
+
+    /// Loads the embedded prompts; turn detection with `vad` (the call's
+    /// `[media]` VAD settings, so the demo takes turns as the call hears
+    /// them).
+    pub fn with_vad(vad: CallerVadConfig) -> Result<DemoAgent, DemoError> {
         let prompts = SCRIPT
             .iter()
             .enumerate()
@@ -134,7 +141,7 @@ impl DemoAgent {
         tracing::info!("demo agent: offline and scripted; it does not understand speech");
         Ok(DemoAgent {
             prompts,
-            vad: CallerVad::new(CallerVadConfig::default()),
+            vad: CallerVad::new(vad),
             received_samples: 0,
             next_turn: 0,
             active: None,

@@ -18,6 +18,7 @@ use tokio_tungstenite::tungstenite::Message;
 use super::demo::DemoAgent;
 use super::openai::session::OpenAiSession;
 use super::{ModelCommand, ModelEvent, SessionConfig};
+use crate::media::vad::CallerVadConfig;
 
 /// Commands queued towards a session before the call must drop audio.
 const COMMAND_QUEUE: usize = 512;
@@ -178,14 +179,18 @@ impl OpenAiRealtime {
 /// The offline demo agent as a backend. Open it only from a media worker
 /// (it spawns a local task).
 #[derive(Clone, Copy, Debug, Default)]
-pub struct DemoRealtime;
+pub struct DemoRealtime {
+    /// The agent's own turn detection (`[media]`, like the caller's VAD).
+    pub vad: CallerVadConfig,
+}
 
 impl RealtimeModel for DemoRealtime {
     fn open(&self, _config: SessionConfig) -> ModelSession {
         let (cmd_tx, mut cmd_rx) = mpsc::channel::<ModelCommand>(COMMAND_QUEUE);
         let (ev_tx, ev_rx) = mpsc::channel(EVENT_QUEUE);
+        let vad = self.vad;
         tokio::task::spawn_local(async move {
-            let mut agent = match DemoAgent::new() {
+            let mut agent = match DemoAgent::with_vad(vad) {
                 Ok(agent) => agent,
                 Err(e) => {
                     let _ = ev_tx.send(ModelLink::Unreachable(e.to_string())).await;
@@ -230,7 +235,7 @@ impl std::fmt::Debug for CustomModel {
 #[derive(Clone, Debug)]
 pub enum Backend {
     /// The offline demo agent.
-    Demo,
+    Demo(DemoRealtime),
     /// OpenAI Realtime.
     OpenAi(OpenAiRealtime),
     /// A backend given as a function.
@@ -240,7 +245,7 @@ pub enum Backend {
 impl RealtimeModel for Backend {
     fn open(&self, config: SessionConfig) -> ModelSession {
         match self {
-            Backend::Demo => DemoRealtime.open(config),
+            Backend::Demo(demo) => demo.open(config),
             Backend::OpenAi(openai) => openai.open(config),
             Backend::Custom(custom) => (custom.0)(config),
         }

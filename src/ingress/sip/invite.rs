@@ -193,6 +193,7 @@ pub(super) fn on_invite(
             initial_sequence: super::random_u64() as u16,
             initial_timestamp: super::random_u64() as u32,
             cname: format!("warmline@{advertise}"),
+            jitter: ep.service.jitter,
         },
         control: control_rx,
         requests: ep.leg_requests.clone(),

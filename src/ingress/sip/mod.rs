@@ -31,6 +31,7 @@ use ring::rand::SecureRandom;
 use crate::call::driver::CallSetup;
 use crate::call::CallConfig;
 use crate::config::SipConfig;
+use crate::media::jitter::JitterConfig;
 use crate::model::link::Backend;
 use crate::model::SessionConfig;
 use crate::workers::MediaWorkers;
@@ -56,6 +57,9 @@ pub struct SipService {
     pub session: SessionConfig,
     /// Call settings.
     pub call: CallConfig,
+    /// Each call's jitter buffer (`[media] jitter_min_ms`/`jitter_max_ms`;
+    /// the law is negotiated per call).
+    pub jitter: JitterConfig,
 }
 
 /// Why the SIP ingress cannot start.
@@ -103,6 +107,7 @@ impl SipService {
             backend: setup.backend,
             session: setup.session,
             call: setup.call,
+            jitter: JitterConfig::default(),
         })
     }
 
