@@ -7,8 +7,9 @@ use axum::Router;
 use serde_json::json;
 
 use crate::call::driver::CallSetup;
+use crate::call::model_audio::ModelAudioFormats;
 use crate::call::CallConfig;
-use crate::config::{Config, ModelBackend, Secrets};
+use crate::config::{Config, ModelAudioFormat, ModelBackend, Secrets};
 use crate::http::AppState;
 use crate::ingress::sip::SipService;
 use crate::ingress::twilio::server::{routes, Backend, TwilioService};
@@ -41,14 +42,22 @@ pub struct App {
     pub sip: Option<crate::ingress::sip::SipService>,
 }
 
+/// The session format `[model] audio_format` names.
+pub fn model_audio_format(format: ModelAudioFormat) -> AudioFormat {
+    match format {
+        ModelAudioFormat::Pcmu => AudioFormat::Pcmu,
+        ModelAudioFormat::Pcm24k => AudioFormat::Pcm16 { rate: 24_000 },
+    }
+}
+
 /// The model session settings every call uses.
 pub fn session_config(config: &Config) -> SessionConfig {
     SessionConfig {
         model: config.model.openai_model.clone(),
         instructions: config.model.instructions.clone(),
         voice: config.model.openai_voice.clone(),
-        input_format: AudioFormat::Pcmu,
-        output_format: AudioFormat::Pcmu,
+        input_format: model_audio_format(config.model.audio_format),
+        output_format: model_audio_format(config.model.audio_format),
         turn_detection: TurnDetection::ServerVad {
             threshold: 0.5,
             prefix_padding_ms: 300,
@@ -73,10 +82,14 @@ pub fn session_config(config: &Config) -> SessionConfig {
 }
 
 /// The call settings every call uses, Twilio and SIP alike (the SIP leg
-/// sets its own playback tracking).
-pub fn call_config(config: &Config) -> CallConfig {
+/// sets its own playback tracking), for sessions opened with `session`.
+pub fn call_config(config: &Config, session: &SessionConfig) -> CallConfig {
     CallConfig {
         vad: config.media.caller_vad(),
+        model_audio: ModelAudioFormats {
+            input: session.input_format,
+            output: session.output_format,
+        },
         unavailable_prompt: crate::model::demo::unavailable_prompt().ok().map(Arc::new),
         ..CallConfig::default()
     }
@@ -109,11 +122,21 @@ pub fn build(config: &Config, secrets: &Secrets, state: AppState) -> Result<App,
         tracing::warn!("!!! twilio.insecure_skip_signature is on: Twilio requests are NOT authenticated. Development only. !!!");
     }
     let workers = MediaWorkers::start(std::thread::available_parallelism().map_or(2, |n| n.get()))?;
-    let call = call_config(config);
+    let mut session = session_config(config);
+    if let Backend::Demo(_) = backend {
+        // The demo agent runs in-process and speaks μ-law: resampling to
+        // and from it would cost CPU for nothing.
+        if config.model.audio_format != ModelAudioFormat::Pcmu {
+            tracing::info!("model.audio_format applies to OpenAI; the demo agent speaks μ-law");
+        }
+        session.input_format = AudioFormat::Pcmu;
+        session.output_format = AudioFormat::Pcmu;
+    }
+    let call = call_config(config, &session);
     let sip = if config.sip.enabled {
         let setup = CallSetup {
             backend: backend.clone(),
-            session: session_config(config),
+            session: session.clone(),
             call: call.clone(),
             ingress: "sip",
         };
@@ -131,7 +154,7 @@ pub fn build(config: &Config, secrets: &Secrets, state: AppState) -> Result<App,
         config.twilio.insecure_skip_signature,
         workers,
         backend,
-        session_config(config),
+        session,
         call,
     ));
     Ok(App {

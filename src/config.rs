@@ -199,6 +199,17 @@ pub enum ModelBackend {
     Openai,
 }
 
+/// The audio format on the wire to the model (OpenAI Realtime).
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelAudioFormat {
+    /// `audio/pcmu`: the caller's μ-law passes through, no resampling.
+    #[default]
+    Pcmu,
+    /// `audio/pcm` at 24 kHz, 16-bit little-endian, resampled 8↔24 kHz.
+    Pcm24k,
+}
+
 /// `[model]`
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -213,6 +224,9 @@ pub struct ModelConfig {
     pub openai_url: String,
     /// System instructions for the agent.
     pub instructions: String,
+    /// `pcmu` or `pcm24k`: the audio format both ways with OpenAI. The
+    /// demo agent always speaks μ-law (nothing crosses a wire).
+    pub audio_format: ModelAudioFormat,
 }
 
 impl Default for ModelConfig {
@@ -223,6 +237,7 @@ impl Default for ModelConfig {
             openai_voice: "marin".to_owned(),
             openai_url: "wss://api.openai.com/v1/realtime".to_owned(),
             instructions: "You are a helpful phone agent. Be brief.".to_owned(),
+            audio_format: ModelAudioFormat::Pcmu,
         }
     }
 }

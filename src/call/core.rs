@@ -8,9 +8,10 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use super::barge_in::{BargeInConfig, BargeInDetector};
+use super::model_audio::{ModelAudio, ModelAudioFormats};
 use super::playback::{ItemPlayback, Playback, PlaybackTracking};
 use crate::media::frame::{Frame, MediaTime, SampleRate};
-use crate::media::g711::{ulaw_decode, ulaw_encode};
+use crate::media::g711::ulaw_encode;
 use crate::media::pacer::{Pacer, PacerConfig, SourceId, Tick};
 use crate::media::vad::{CallerVad, CallerVadConfig, VadEvent};
 use crate::model::{ConversationItem, ModelCommand, ModelEvent, ResponseStatus};
@@ -34,6 +35,8 @@ pub struct CallConfig {
     /// 8 kHz audio played when the model cannot be reached at all, before
     /// the call ends (without it, the hold tone).
     pub unavailable_prompt: Option<std::sync::Arc<Vec<i16>>>,
+    /// The model session's audio formats.
+    pub model_audio: ModelAudioFormats,
 }
 
 impl Default for CallConfig {
@@ -44,6 +47,7 @@ impl Default for CallConfig {
             tracking: PlaybackTracking::Marks,
             greeting: Some("Greet the caller briefly and ask how you can help.".into()),
             unavailable_prompt: None,
+            model_audio: ModelAudioFormats::default(),
         }
     }
 }
@@ -166,6 +170,7 @@ pub struct CallCore {
     hangup_when_played: bool,
     hung_up: bool,
     rolling_over: bool,
+    model_audio: ModelAudio,
 }
 
 impl std::fmt::Debug for CallCore {
@@ -198,6 +203,10 @@ impl CallCore {
             hangup_when_played: false,
             hung_up: false,
             rolling_over: false,
+            model_audio: ModelAudio::new(config.model_audio).unwrap_or_else(|e| {
+                tracing::error!(error = %e, "model audio format unusable; assuming μ-law");
+                ModelAudio::pcmu()
+            }),
             config,
         }
     }
@@ -249,8 +258,9 @@ impl CallCore {
     /// the original payload (forwarded to a μ-law model untouched).
     pub fn on_caller_frame(&mut self, now: Duration, frame: &Frame, mulaw: &[u8]) {
         if self.model_state == ModelState::Ready {
+            let audio = self.model_audio.caller_frame(frame, mulaw);
             self.outputs
-                .push_back(CallOutput::Model(ModelCommand::AppendAudio(mulaw.to_vec())));
+                .push_back(CallOutput::Model(ModelCommand::AppendAudio(audio)));
         }
         let event = self.vad.push(frame).ok().flatten();
         // The voicing and echo checks cost more than the VAD: run them only
@@ -397,6 +407,8 @@ impl CallCore {
             } => self.on_audio_delta(now, response_id, item_id, content_index, &audio),
             ModelEvent::AudioDone { item_id, .. } => {
                 if let Some(item) = self.playback.items.iter().find(|i| i.item_id == item_id) {
+                    let tail = self.model_audio.agent_done(item.source);
+                    let _ = self.pacer.push(SourceId(item.source), tail);
                     self.pacer.finish(SourceId(item.source));
                 }
             }
@@ -488,20 +500,9 @@ impl CallCore {
                 source
             }
         };
-        let mut pcm = [0i16; 1_024];
-        for chunk in audio.chunks(pcm.len()) {
-            for (dst, &code) in pcm.iter_mut().zip(chunk) {
-                *dst = ulaw_decode(code);
-            }
-            if self
-                .pacer
-                .push(SourceId(source), &pcm[..chunk.len()])
-                .is_err()
-            {
-                // Over two minutes queued: the model is far ahead; drop.
-                break;
-            }
-        }
+        let pcm = self.model_audio.agent_delta(source, audio);
+        // Over two minutes queued: the model is far ahead; drop.
+        let _ = self.pacer.push(SourceId(source), pcm);
         let _ = now;
     }
 

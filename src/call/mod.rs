@@ -14,6 +14,7 @@ mod barge_in;
 mod core;
 pub mod driver;
 pub mod leg;
+pub mod model_audio;
 pub mod outbox;
 mod playback;
 

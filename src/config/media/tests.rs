@@ -23,6 +23,11 @@ fn config(toml: &str, env: &[(&str, &str)]) -> Config {
     .expect("valid config")
 }
 
+/// The call settings the server builds from `config`.
+fn call_config(config: &Config) -> crate::call::CallConfig {
+    crate::app::call_config(config, &crate::app::session_config(config))
+}
+
 /// A labelled caller fixture (one utterance), then 1.5 s of silence.
 fn caller_frames(name: &str) -> Vec<Frame> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -45,7 +50,7 @@ fn caller_frames(name: &str) -> Vec<Frame> {
 
 /// When the call reported the caller's turn starting and ending.
 fn turn_times(config: &Config) -> (Option<Duration>, Option<Duration>) {
-    let mut call = CallCore::new(crate::app::call_config(config));
+    let mut call = CallCore::new(call_config(config));
     let (mut started, mut stopped) = (None, None);
     for (i, frame) in caller_frames("caller_01.wav").iter().enumerate() {
         let now = TICK * (i as u32 + 1);
@@ -82,10 +87,7 @@ fn vad_min_speech_ms_sets_when_the_callers_turn_starts() {
 #[test]
 fn the_min_speech_env_override_reaches_the_call() {
     let from_env = config("", &[("WARMLINE_MEDIA__VAD_MIN_SPEECH_MS", "200")]);
-    assert_eq!(
-        crate::app::call_config(&from_env).vad.onset.min_speech_ms,
-        200
-    );
+    assert_eq!(call_config(&from_env).vad.onset.min_speech_ms, 200);
     let (default_start, _) = turn_times(&config("", &[]));
     let (env_start, _) = turn_times(&from_env);
     assert!(
@@ -120,8 +122,8 @@ fn vad_events(vad: CallerVadConfig) -> Vec<VadEvent> {
 
 #[test]
 fn vad_kind_selects_the_detector_the_call_runs() {
-    let webrtc = crate::app::call_config(&config("[media]\nvad = \"webrtc\"\n", &[])).vad;
-    let earshot = crate::app::call_config(&config("[media]\nvad = \"earshot\"\n", &[])).vad;
+    let webrtc = call_config(&config("[media]\nvad = \"webrtc\"\n", &[])).vad;
+    let earshot = call_config(&config("[media]\nvad = \"earshot\"\n", &[])).vad;
     assert_eq!(
         earshot.detector,
         DetectorKind::Earshot(super::EARSHOT_THRESHOLD)
@@ -146,7 +148,7 @@ fn the_demo_agent_takes_turns_with_the_media_vad_settings() {
     // The demo answers a caller's turn when its VAD hears the turn end:
     // with a longer hangover, later.
     let answer_after = |toml: &str| {
-        let vad = crate::app::call_config(&config(toml, &[])).vad;
+        let vad = call_config(&config(toml, &[])).vad;
         let mut agent = crate::model::demo::DemoAgent::with_vad(vad).expect("prompts");
         agent.connect();
         agent.command(ModelCommand::CreateResponse { instructions: None });
