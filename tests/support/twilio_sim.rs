@@ -180,6 +180,9 @@ pub struct Observed {
     pub clear_times: Vec<Duration>,
     /// Frames of audio received per 500 ms window.
     pub first_media_at: Option<Duration>,
+    /// Every μ-law byte of agent audio received, in order, when set to
+    /// `Some` (off by default: load runs must not keep it).
+    pub audio: Option<Vec<u8>>,
 }
 
 /// The simulated call: drives the socket in real time.
@@ -294,6 +297,14 @@ impl SimCall {
         match v["event"].as_str() {
             Some("media") => {
                 self.observed.media_frames += 1;
+                if let Some(audio) = self.observed.audio.as_mut() {
+                    let payload = v["media"]["payload"].as_str().unwrap_or("");
+                    audio.extend(
+                        base64::engine::general_purpose::STANDARD
+                            .decode(payload)
+                            .expect("media payload is base64"),
+                    );
+                }
                 self.observed
                     .first_media_at
                     .get_or_insert(self.started.elapsed());
