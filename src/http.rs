@@ -1,10 +1,15 @@
-//! The HTTP server: health and readiness now; Twilio webhooks, Media
-//! Streams, the rep softphone and the supervisor UI join in later issues.
+//! The HTTP server: this module's `/healthz`, `/readyz` and `/metrics`,
+//! which `app` merges with the Twilio routes (`POST /twilio/voice`,
+//! `POST /twilio/status` and the Media Streams upgrade
+//! `GET /twilio/stream/{token}`, see `ingress::twilio::server`). [`serve`]
+//! runs hyper's HTTP/1 directly so an upgraded Media Streams socket can
+//! leave this runtime for its call's media worker. Rep and supervisor
+//! routes are planned (issue 13 and the reps issue).
 //!
 //! `/healthz` answers 200 while the process runs (liveness). `/readyz`
 //! answers 200 while the server takes new calls and 503 once shutdown has
-//! begun, so a load balancer drains the instance before it stops.
-//! `/metrics` renders the Prometheus exposition (see [`crate::metrics`]).
+//! begun. `/metrics` renders the Prometheus exposition (see
+//! [`crate::metrics`]), or 404 when no recorder is installed.
 
 use std::future::Future;
 use std::net::SocketAddr;
