@@ -108,7 +108,8 @@ impl ModelOutbox {
     /// drops it (audio). Never blocks.
     pub fn push(&mut self, tx: &mpsc::Sender<ModelCommand>, command: ModelCommand) -> Pushed {
         if is_audio(&command) {
-            if self.has_control() {
+            // Room may have freed since control was queued: move it first.
+            if self.has_control() && self.drain(tx) != Drained::Empty {
                 self.drop_audio(&command);
                 return Pushed::AudioDropped;
             }

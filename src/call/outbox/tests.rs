@@ -170,3 +170,20 @@ fn drop_reports_aggregate_and_come_at_most_every_ten_seconds() {
     assert_eq!(outbox.drop_report(s(11)).map(|d| d.frames), Some(5));
     assert_eq!(outbox.dropped_total().frames, 8);
 }
+
+#[test]
+fn audio_arriving_once_room_frees_goes_after_the_waiting_control() {
+    let (tx, mut rx) = mpsc::channel(2);
+    let mut outbox = ModelOutbox::new();
+    outbox.push(&tx, audio(1));
+    outbox.push(&tx, audio(2));
+    outbox.push(&tx, ModelCommand::CancelResponse);
+    // The reader takes both frames; the next audio finds room.
+    assert_eq!(drain_rx(&mut rx), vec![audio(1), audio(2)]);
+    assert_eq!(outbox.push(&tx, audio(3)), Pushed::Sent);
+    assert_eq!(
+        drain_rx(&mut rx),
+        vec![ModelCommand::CancelResponse, audio(3)]
+    );
+    assert_eq!(outbox.dropped_total().frames, 0);
+}

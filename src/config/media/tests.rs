@@ -171,3 +171,50 @@ fn the_demo_agent_takes_turns_with_the_media_vad_settings() {
         "300 ms: {short:?}, 900 ms: {long:?}"
     );
 }
+
+#[test]
+fn the_assembled_server_gives_sip_calls_the_media_settings_and_the_demo_mulaw() {
+    let config = config(
+        "[media]\nvad_min_speech_ms = 200\njitter_min_ms = 20\njitter_max_ms = 40\n\
+         [model]\nbackend = \"demo\"\naudio_format = \"pcm24k\"\n",
+        &[],
+    );
+    let app = crate::app::build(
+        &config,
+        &crate::config::Secrets::default(),
+        crate::http::AppState::new(),
+    )
+    .expect("builds");
+    let sip = app.sip.expect("SIP is on by default");
+    assert_eq!(sip.call.vad.onset.min_speech_ms, 200);
+    assert_eq!((sip.jitter.min_depth_ms, sip.jitter.max_depth_ms), (20, 40));
+    // The demo agent runs in-process and speaks μ-law whatever the key.
+    assert_eq!(sip.session.input_format, crate::model::AudioFormat::Pcmu);
+    assert_eq!(
+        sip.call.model_audio,
+        crate::call::model_audio::ModelAudioFormats::default()
+    );
+    // With OpenAI, the key reaches both the session and the call.
+    let openai = Config {
+        model: crate::config::ModelConfig {
+            backend: crate::config::ModelBackend::Openai,
+            ..config.model.clone()
+        },
+        ..config.clone()
+    };
+    let secrets = crate::config::Secrets {
+        openai_api_key: Some("sk-test".into()),
+        ..Default::default()
+    };
+    let app = crate::app::build(&openai, &secrets, crate::http::AppState::new()).expect("builds");
+    let sip = app.sip.expect("SIP");
+    let pcm = crate::model::AudioFormat::Pcm16 { rate: 24_000 };
+    assert_eq!(
+        (sip.session.input_format, sip.session.output_format),
+        (pcm, pcm)
+    );
+    assert_eq!(
+        (sip.call.model_audio.input, sip.call.model_audio.output),
+        (pcm, pcm)
+    );
+}
