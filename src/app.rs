@@ -101,6 +101,7 @@ pub fn build(config: &Config, secrets: &Secrets, state: AppState) -> Result<App,
             session: session_config(config),
             call: call.clone(),
             ingress: "sip",
+            drain: state.drain().clone(),
         };
         Some(SipService::new(
             config.sip.clone(),
@@ -111,15 +112,18 @@ pub fn build(config: &Config, secrets: &Secrets, state: AppState) -> Result<App,
     } else {
         None
     };
-    let service = Arc::new(TwilioService::new(
-        secrets.twilio_auth_token.clone(),
-        config.twilio.public_base_url.clone(),
-        config.twilio.insecure_skip_signature,
-        workers,
-        backend,
-        session_config(config),
-        call,
-    ));
+    let service = Arc::new(
+        TwilioService::new(
+            secrets.twilio_auth_token.clone(),
+            config.twilio.public_base_url.clone(),
+            config.twilio.insecure_skip_signature,
+            workers,
+            backend,
+            session_config(config),
+            call,
+        )
+        .with_drain(state.drain().clone()),
+    );
     Ok(App {
         router: crate::http::router(state).merge(routes(service)),
         backend: backend_name,

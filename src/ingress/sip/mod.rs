@@ -56,6 +56,8 @@ pub struct SipService {
     pub session: SessionConfig,
     /// Call settings.
     pub call: CallConfig,
+    /// The process's drain: new calls and OPTIONS get 503 while it drains.
+    pub drain: crate::drain::Drain,
 }
 
 /// Why the SIP ingress cannot start.
@@ -103,6 +105,7 @@ impl SipService {
             backend: setup.backend,
             session: setup.session,
             call: setup.call,
+            drain: setup.drain,
         })
     }
 

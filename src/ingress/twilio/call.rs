@@ -84,6 +84,33 @@ fn stream_config() -> WebSocketConfig {
         .max_write_buffer_size(256 * 1024)
 }
 
+/// Why a socket error ends the stream, said once: logged here as a
+/// warning, and the returned reason ends the call (the driver logs it with
+/// the call's figures).
+fn socket_error_reason(error: &tokio_tungstenite::tungstenite::Error) -> String {
+    use tokio_tungstenite::tungstenite::error::{CapacityError, Error};
+    match error {
+        // An oversized frame is refused by tungstenite and ends the
+        // stream: there is no resynchronising a WebSocket.
+        Error::Capacity(CapacityError::MessageTooLong { size, max_size }) => {
+            tracing::warn!(
+                size,
+                limit = max_size,
+                "Twilio sent a frame of {size} bytes, over the {max_size}-byte limit: closing the stream"
+            );
+            format!("a frame of {size} bytes, over the {max_size}-byte limit")
+        }
+        Error::Capacity(e) => {
+            tracing::warn!(error = %e, "Twilio stream over a size limit: closing it");
+            format!("over a size limit: {e}")
+        }
+        e => {
+            tracing::warn!(error = %e, "Twilio stream failed: closing it");
+            format!("Twilio socket error: {e}")
+        }
+    }
+}
+
 /// A Media Streams WebSocket as a caller leg.
 pub struct TwilioLeg {
     socket: WebSocketStream<TcpStream>,
@@ -193,9 +220,7 @@ impl CallerLeg for TwilioLeg {
                     return LegEvent::Ended("Twilio closed the stream".into())
                 }
                 Some(Ok(_)) => {}
-                // An oversized frame is refused by tungstenite and ends the
-                // stream: there is no resynchronising a WebSocket.
-                Some(Err(e)) => return LegEvent::Ended(format!("Twilio socket error: {e}")),
+                Some(Err(e)) => return LegEvent::Ended(socket_error_reason(&e)),
             }
         }
     }
