@@ -229,11 +229,7 @@ pub async fn run(
 
 async fn end_now(drain: &Drain, why: &'static str) -> DrainOutcome {
     drain.advance(DrainPhase::EndNow);
-    tracing::info!(
-        calls = drain.active_calls(),
-        why,
-        "ending every call now"
-    );
+    tracing::info!(calls = drain.active_calls(), why, "ending every call now");
     match tokio::time::timeout(END_NOW_LIMIT, drain.calls_ended()).await {
         Ok(()) => DrainOutcome::AllEnded(DrainPhase::EndNow),
         Err(_) => DrainOutcome::GaveUp {

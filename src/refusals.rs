@@ -58,7 +58,12 @@ struct Window {
 
 impl RefusalLimiter {
     /// A refusal of kind (`ingress`, `reason`) at `now`.
-    pub fn refusal(&mut self, ingress: &'static str, reason: &'static str, now: Instant) -> Verdict {
+    pub fn refusal(
+        &mut self,
+        ingress: &'static str,
+        reason: &'static str,
+        now: Instant,
+    ) -> Verdict {
         match self.windows.get_mut(&(ingress, reason)) {
             Some(w) if now.saturating_duration_since(w.logged_at) < WINDOW => {
                 w.suppressed += 1;

@@ -222,7 +222,8 @@ impl CallDriver {
             DrainPhase::EndPolitely => {
                 tracing::info!("server shutting down: closing prompt, then hanging up");
                 let prompt = self.setup.drain.closing_prompt().cloned();
-                self.core.end_with_prompt(prompt.as_deref().map(Vec::as_slice));
+                self.core
+                    .end_with_prompt(prompt.as_deref().map(Vec::as_slice));
             }
             DrainPhase::EndNow => {
                 tracing::info!("server shutting down now: hanging up");

@@ -180,6 +180,10 @@ pub struct Observed {
     pub clear_times: Vec<Duration>,
     /// Frames of audio received per 500 ms window.
     pub first_media_at: Option<Duration>,
+    /// Each media frame received: when, and its RMS level (of 32767).
+    pub media_levels: Vec<(Instant, f64)>,
+    /// When the server closed the socket.
+    pub closed_at: Option<Instant>,
 }
 
 /// The simulated call: drives the socket in real time.
@@ -234,6 +238,7 @@ impl SimCall {
             self.media_ts += 20;
             if self.ws.send(Message::text(msg.to_string())).await.is_err() {
                 self.observed.closed_by_server = true;
+                self.observed.closed_at.get_or_insert_with(Instant::now);
                 return;
             }
             next += Duration::from_millis(20);
@@ -273,6 +278,7 @@ impl SimCall {
                         Some(Ok(Message::Text(text))) => self.on_server(text.as_str()).await,
                         Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
                             self.observed.closed_by_server = true;
+                            self.observed.closed_at.get_or_insert_with(Instant::now);
                             return false;
                         }
                         Some(Ok(_)) => {}
@@ -294,6 +300,15 @@ impl SimCall {
         match v["event"].as_str() {
             Some("media") => {
                 self.observed.media_frames += 1;
+                let payload = base64::engine::general_purpose::STANDARD
+                    .decode(v["media"]["payload"].as_str().unwrap_or(""))
+                    .unwrap_or_default();
+                let energy: f64 = payload
+                    .iter()
+                    .map(|&c| f64::from(warmline::media::g711::ulaw_decode(c)).powi(2))
+                    .sum();
+                let rms = (energy / payload.len().max(1) as f64).sqrt();
+                self.observed.media_levels.push((Instant::now(), rms));
                 self.observed
                     .first_media_at
                     .get_or_insert(self.started.elapsed());

@@ -453,9 +453,15 @@ fn a_polite_end_cuts_the_agent_plays_the_prompt_then_hangs_up() {
         .iter()
         .filter(|o| matches!(o, CallOutput::Audio { .. }))
         .count();
-    assert!((20..=21).contains(&frames), "the prompt's 20 frames, got {frames}");
+    assert!(
+        (20..=21).contains(&frames),
+        "the prompt's 20 frames, got {frames}"
+    );
     assert_eq!(
-        h.outputs.iter().filter(|o| **o == CallOutput::Hangup).count(),
+        h.outputs
+            .iter()
+            .filter(|o| **o == CallOutput::Hangup)
+            .count(),
         1
     );
 }
