@@ -88,10 +88,14 @@ pub fn render(f: &Facts) -> String {
     let mut out = String::new();
     let http = local_url(f.http);
     let _ = writeln!(out, "warmline {} is running", env!("CARGO_PKG_VERSION"));
+    let bound = if f.http.ip().is_unspecified() {
+        format!(" (listening on {})", f.http)
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "  HTTP     {http}  (listening on {}): {http}/healthz, {http}/readyz, {http}/metrics",
-        f.http
+        "  HTTP     {http}{bound}: {http}/healthz, {http}/readyz, {http}/metrics"
     );
     let model = match (f.backend, f.configured_backend) {
         ("openai", ModelBackend::Openai) => format!(

@@ -115,14 +115,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let listener = http::bind(config.server.http_listen).await?;
     let http_addr = listener.local_addr()?;
     let facts = banner::Facts::new(&config, &secrets, backend, http_addr, sip_addr);
-    info!(
-        version = env!("CARGO_PKG_VERSION"),
-        http = %http_addr,
-        sip = sip_addr.map(|a| a.to_string()),
-        backend,
-        "{}",
-        banner::render(&facts)
-    );
+    info!("{}", banner::render(&facts));
     for warning in banner::warnings(&facts) {
         warn!("{warning}");
     }
