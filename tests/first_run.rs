@@ -2,8 +2,9 @@
 //! the start-up banner with no config (listen addresses, the backend and
 //! why, the next URLs, secrets as set/unset only), the warning for a
 //! Twilio token without a public base URL, `/metrics` with `warmline_`
-//! series before any call, and a flood of refused stream upgrades that
-//! logs a bounded number of lines while a metric counts every one.
+//! series before any call, a flood of refused stream upgrades that logs a
+//! bounded number of lines while a metric counts every one, and a Twilio
+//! frame over the size limit that closes its stream with a line saying so.
 
 mod support {
     pub mod server;
@@ -14,7 +15,7 @@ use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use support::server::{ServerProcess, AUTH};
-use support::twilio_sim::{http_get, metric};
+use support::twilio_sim::{connect_stream, http_get, metric, signed_webhook, stream_of, SimCall};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_warmline");
 
@@ -128,4 +129,29 @@ fn two_hundred_refused_upgrades_log_a_bounded_number_of_lines_and_are_all_counte
         (1..=3).contains(&lines),
         "{lines} refusal lines for 200 refusals:\n{logs}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_twilio_frame_over_the_size_limit_closes_the_stream_with_a_line_naming_limit_and_size() {
+    use futures_util::SinkExt;
+    let server = support::server::start(BINARY, &[("OPENAI_API_KEY", None)], false);
+    let answer = signed_webhook(&server.addr, AUTH, "CA_big_frame");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let (url, token) = stream_of(&answer.body);
+    let ws = connect_stream(&url, AUTH, None).await.expect("upgrade");
+    let mut call = SimCall::start(ws, "CA_big_frame", &token).await;
+    let big = format!("{{\"event\":\"media\",\"pad\":\"{}\"}}", "x".repeat(70_000));
+    let size = big.len();
+    let _ = call
+        .ws
+        .send(tokio_tungstenite::tungstenite::Message::text(big))
+        .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let open = call.pump_until(deadline).await;
+    assert!(!open, "the server closes the stream");
+    let logs = logs_with(&server, "limit");
+    let lines: Vec<&str> = logs.lines().filter(|l| l.contains("limit")).collect();
+    assert_eq!(lines.len(), 1, "{logs}");
+    assert!(lines[0].contains(&size.to_string()), "{}", lines[0]);
+    assert!(lines[0].contains("65536-byte limit"), "{}", lines[0]);
 }
