@@ -116,6 +116,14 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let http_addr = listener.local_addr()?;
     let facts = banner::Facts::new(&config, &secrets, backend, http_addr, sip_addr);
     info!("{}", banner::render(&facts));
+    // The same facts as fields, for log shippers and scripts.
+    info!(
+        version = env!("CARGO_PKG_VERSION"),
+        http = %http_addr,
+        sip = sip_addr.map(|a| a.to_string()),
+        backend,
+        "listening"
+    );
     for warning in banner::warnings(&facts) {
         warn!("{warning}");
     }

@@ -169,9 +169,8 @@ fn register_zeros() {
         counter!(CALLS_STARTED, "ingress" => ingress).absolute(0);
         gauge!(CALLS_ACTIVE, "ingress" => ingress).set(0.0);
     }
-    for trigger in ["local_vad", "model_speech_started"] {
-        counter!(BARGE_INS, "trigger" => trigger).absolute(0);
-    }
+    // Barge-ins are left out: their series appear per trigger with the
+    // first one (a reader of the unlabelled name sees that one's count).
     for (ingress, reason) in crate::refusals::KINDS {
         counter!(REFUSED, "ingress" => ingress, "reason" => reason).absolute(0);
     }

@@ -231,7 +231,12 @@ impl Endpoint {
                     Incoming::Ack2xx(ack) => self.on_ack(&ack),
                     Incoming::Absorbed => {}
                     Incoming::Rejected { error } => {
-                        tracing::warn!(source = %inbound.source, %error, "SIP request not taken on");
+                        crate::refusals::refused(
+                            "sip",
+                            "malformed",
+                            "SIP request not taken on",
+                            &format_args!("{} ({error})", inbound.source),
+                        );
                     }
                 }
             }
