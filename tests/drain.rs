@@ -3,7 +3,8 @@
 //! Twilio webhook) get 503 at once and `/readyz` answers 503; calls in
 //! progress go on through the grace period; then each hears the closing
 //! prompt and is hung up (BYE, stream close), and the process exits 0.
-//! A second signal ends the calls at once, with the BYEs still sent.
+//! A second signal ends the calls at once, with the BYEs still sent; with
+//! a long grace the process exits as soon as the last call ends.
 
 mod support {
     pub mod server;
@@ -165,6 +166,45 @@ fn sigterm_during_20_sipp_calls_refuses_new_calls_keeps_the_rest_then_ends_each_
         .expect("warmline exits after the drain");
     assert!(exit.success(), "exit status {exit:?}");
     drop(observed);
+}
+
+#[test]
+fn with_a_long_grace_the_process_exits_as_soon_as_the_last_call_ends() {
+    let mut server = sipp::start(
+        BINARY,
+        &[("WARMLINE_SERVER__SHUTDOWN_GRACE_SECS", Some("300"))],
+    );
+    let sip = server.sip.clone();
+    // A 2.5 s call that the caller ends with BYE, which must be answered.
+    let call = std::thread::spawn(move || {
+        sipp::run(
+            "call_rtp",
+            &sip,
+            &["-m", "1", "-d", "2500", "-timeout", "20"],
+        )
+    });
+    let active = wait_for_gauge(
+        &server.server.addr,
+        "warmline_calls_active{ingress=\"sip\"}",
+        1.0,
+        Duration::from_secs(10),
+    );
+    assert_eq!(active, 1.0);
+    let sigterm = Instant::now();
+    signal(&server.server.child, "TERM");
+    let outcome = call.join().expect("sipp thread");
+    assert!(
+        outcome.passed(),
+        "the caller's BYE is answered: {outcome:?}"
+    );
+    let exit = wait_exit(&mut server.server.child, Duration::from_secs(10))
+        .expect("warmline exits once the call is over");
+    assert!(
+        sigterm.elapsed() < Duration::from_secs(8),
+        "{:?}: waited for the grace",
+        sigterm.elapsed()
+    );
+    assert!(exit.success(), "exit status {exit:?}");
 }
 
 #[test]

@@ -22,6 +22,7 @@ use super::server::{StreamSocket, STREAM_WAIT};
 use super::stream::{self, Inbound};
 use crate::call::driver::{CallDriver, CallSetup};
 use crate::call::leg::{CallerLeg, LegError, LegEvent, Sent, FRAME_SAMPLES_8K};
+use crate::drain::DrainPhase;
 
 /// Longest gap filled with silence.
 const MAX_GAP_MS: u64 = 10_000;
@@ -36,11 +37,21 @@ pub async fn run_call(
 ) {
     let span = crate::telemetry::call_span(&call_sid);
     async move {
+        // A drain that ends calls stops the wait too: the stream would only
+        // be closed again at once.
+        let mut drain = setup.drain.watch();
         let driver = CallDriver::prewarm(setup);
-        let accepted = match tokio::time::timeout(STREAM_WAIT, socket).await {
-            Ok(Ok(accepted)) => accepted,
-            _ => {
-                tracing::warn!("Twilio stream never arrived: closing the pre-warmed model session");
+        let ending = drain.wait_for(|phase| *phase >= DrainPhase::EndPolitely);
+        let accepted = tokio::select! {
+            socket = tokio::time::timeout(STREAM_WAIT, socket) => match socket {
+                Ok(Ok(accepted)) => accepted,
+                _ => {
+                    tracing::warn!("Twilio stream never arrived: closing the pre-warmed model session");
+                    return;
+                }
+            },
+            _ = ending => {
+                tracing::info!("server shutting down before Twilio connected the stream: call dropped");
                 return;
             }
         };
