@@ -576,6 +576,11 @@ impl CallCore {
     }
 
     fn barge_in(&mut self, now: Duration, onset: MediaTime, _at: MediaTime, trigger: &'static str) {
+        // The last words of a call (the closing or unavailable prompt) are
+        // not interrupted: no agent is left to take the caller's turn.
+        if self.model_state == ModelState::Closed {
+            return;
+        }
         // Stop the audio within this frame: drop our queue and the leg's.
         let flushed = self.pacer.flush();
         self.outputs.push_back(CallOutput::ClearPlayback);

@@ -479,3 +479,38 @@ fn a_polite_end_without_a_prompt_hangs_up_at_once() {
         vec![CallOutput::ClearPlayback, CallOutput::Hangup]
     );
 }
+
+#[test]
+fn the_caller_talking_over_the_closing_prompt_does_not_cut_it() {
+    let mut h = Harness::new();
+    // 3 s, like the agent's voice in the barge-in tests: 150 frames.
+    let prompt: Vec<i16> = (0..24_000)
+        .map(|i| (6_000.0 * (2.0 * std::f32::consts::PI * 180.0 * i as f32 / 8_000.0).sin()) as i16)
+        .collect();
+    h.call.end_with_prompt(Some(&prompt));
+    for i in 0..50 {
+        h.step(i, &quiet(i));
+    }
+    for i in 50..70 {
+        h.step(i, &voiced(i, 6000.0));
+    }
+    for i in 70..200 {
+        h.step(i, &quiet(i));
+    }
+    assert!(
+        !h.outputs
+            .iter()
+            .any(|o| matches!(o, CallOutput::BargeIn(_))),
+        "no barge-in on the closing prompt"
+    );
+    let hangup = h
+        .outputs
+        .iter()
+        .position(|o| *o == CallOutput::Hangup)
+        .expect("hangs up after the prompt");
+    let frames = h.outputs[..hangup]
+        .iter()
+        .filter(|o| matches!(o, CallOutput::Audio { .. }))
+        .count();
+    assert!(frames >= 150, "the whole prompt plays: {frames} frames");
+}
