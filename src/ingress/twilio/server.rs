@@ -346,7 +346,8 @@ async fn stream(
             "twilio",
             "stream_token",
             "refused Twilio stream: unknown, expired or reused token",
-            &format_args!("{} bytes of token", token.len()),
+            // The token itself is a credential: not logged.
+            &"no pending call has this token (issued by the webhook, valid 15 s, single use)",
         );
         return (
             StatusCode::FORBIDDEN,
