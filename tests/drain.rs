@@ -53,6 +53,18 @@ fn wait_exit(child: &mut Child, wait: Duration) -> Option<std::process::ExitStat
     None
 }
 
+/// Waits for `/readyz` to answer 503, which must happen within 500 ms of
+/// the signal sent at `signalled`.
+fn wait_until_draining(addr: &str, signalled: Instant) {
+    while http_get(addr, "/readyz").status != 503 {
+        assert!(
+            signalled.elapsed() < Duration::from_millis(500),
+            "/readyz still ready 500 ms after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 fn gauge(addr: &str, series: &str) -> f64 {
     metric(&http_get(addr, "/metrics").body, series).unwrap_or(-1.0)
 }
@@ -103,7 +115,10 @@ fn sigterm_during_20_sipp_calls_refuses_new_calls_keeps_the_rest_then_ends_each_
     let sigterm = Instant::now();
     signal(&server.server.child, "TERM");
 
-    // New calls and OPTIONS get 503 at once; readiness fails.
+    // Readiness fails at once (the signal is handled asynchronously: the
+    // first milliseconds after `kill` may still see the server ready), and
+    // from then on new calls and OPTIONS get 503.
+    wait_until_draining(&addr, sigterm);
     let probe = Client::new(&sip);
     probe.send(&probe.options("drain-options"));
     let options = probe
@@ -121,7 +136,6 @@ fn sigterm_during_20_sipp_calls_refuses_new_calls_keeps_the_rest_then_ends_each_
         "refusals took {:?}",
         sigterm.elapsed()
     );
-    assert_eq!(http_get(&addr, "/readyz").status, 503);
 
     // No call is cut before the grace runs out.
     std::thread::sleep((GRACE - Duration::from_millis(300)).saturating_sub(sigterm.elapsed()));
@@ -149,9 +163,11 @@ fn sigterm_during_20_sipp_calls_refuses_new_calls_keeps_the_rest_then_ends_each_
     );
     assert_eq!(quiet, 0, "agent audio during the grace, before the prompt");
     let prompt = observed.audible_between(grace_over, bye, AUDIBLE_RMS);
+    let prompt_start = observed.first_audible_after(grace_over, AUDIBLE_RMS);
     println!(
-        "BYE {:?} after SIGTERM; {prompt} audible packets after the grace, {quiet} during it",
-        bye - sigterm
+        "BYE {:?} after SIGTERM; prompt from {:?}; {prompt} audible packets after the grace, {quiet} during it",
+        bye - sigterm,
+        prompt_start.map(|t| t - sigterm)
     );
     assert!(
         prompt >= 50,
@@ -215,7 +231,9 @@ fn a_second_sigterm_ends_the_calls_at_once_with_a_bye_and_exits() {
     );
     let observed = ObservedCall::place(&server.sip, "drain-second");
     std::thread::sleep(Duration::from_millis(500));
+    let first = Instant::now();
     signal(&server.server.child, "TERM");
+    wait_until_draining(&server.server.addr, first);
     std::thread::sleep(Duration::from_millis(500));
     assert!(observed.bye_at().is_none(), "the first signal ends no call");
     let second = Instant::now();
@@ -279,10 +297,9 @@ async fn sigterm_during_twilio_calls_refuses_the_webhook_keeps_answered_streams_
 
     let sigterm = Instant::now();
     signal(&server.child, "TERM");
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    wait_until_draining(&addr, sigterm);
     let refused = signed_webhook(&addr, AUTH, "CA_drain_refused");
     assert_eq!(refused.status, 503, "{}", refused.body);
-    assert_eq!(http_get(&addr, "/readyz").status, 503);
     // Status callbacks still work.
     let mut params = webhook_params("CA_drain_0");
     params.retain(|(k, _)| k != "CallStatus");

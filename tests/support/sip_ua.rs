@@ -275,6 +275,14 @@ impl ObservedCall {
             .unwrap_or(0)
     }
 
+    /// The first packet heard after `from` with an RMS level above `rms`.
+    pub fn first_audible_after(&self, from: Instant, rms: f64) -> Option<Instant> {
+        self.heard
+            .lock()
+            .ok()
+            .and_then(|h| h.iter().find(|p| p.at >= from && p.rms > rms).map(|p| p.at))
+    }
+
     /// Packets heard in all.
     pub fn packets(&self) -> usize {
         self.heard.lock().map(|h| h.len()).unwrap_or(0)
