@@ -139,6 +139,7 @@ pub fn build(config: &Config, secrets: &Secrets, state: AppState) -> Result<App,
             session: session.clone(),
             call: call.clone(),
             ingress: "sip",
+            drain: state.drain().clone(),
         };
         let mut sip = SipService::new(config.sip.clone(), workers.clone(), setup, |name| {
             std::env::var(name).ok()
@@ -148,15 +149,18 @@ pub fn build(config: &Config, secrets: &Secrets, state: AppState) -> Result<App,
     } else {
         None
     };
-    let service = Arc::new(TwilioService::new(
-        secrets.twilio_auth_token.clone(),
-        config.twilio.public_base_url.clone(),
-        config.twilio.insecure_skip_signature,
-        workers,
-        backend,
-        session,
-        call,
-    ));
+    let service = Arc::new(
+        TwilioService::new(
+            secrets.twilio_auth_token.clone(),
+            config.twilio.public_base_url.clone(),
+            config.twilio.insecure_skip_signature,
+            workers,
+            backend,
+            session,
+            call,
+        )
+        .with_drain(state.drain().clone()),
+    );
     Ok(App {
         router: crate::http::router(state).merge(routes(service)),
         backend: backend_name,

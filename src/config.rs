@@ -104,7 +104,9 @@ pub struct TwilioConfig {
 pub struct ServerConfig {
     /// Address of the HTTP server (health, Twilio webhooks, WebSockets, UI).
     pub http_listen: SocketAddr,
-    /// Seconds to let calls and requests finish after SIGTERM.
+    /// Seconds calls in progress get to finish after the first SIGTERM or
+    /// SIGINT; then each hears the closing prompt and is hung up
+    /// ([`crate::drain`], decision record 0012).
     pub shutdown_grace_secs: u64,
 }
 
@@ -112,7 +114,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             http_listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            shutdown_grace_secs: 10,
+            shutdown_grace_secs: 300,
         }
     }
 }

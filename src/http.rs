@@ -13,8 +13,6 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
@@ -25,20 +23,30 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
+use crate::drain::{Drain, DrainPhase};
+
 /// State shared by the HTTP handlers.
 #[derive(Clone, Debug, Default)]
 pub struct AppState {
-    ready: Arc<AtomicBool>,
+    drain: Drain,
     metrics: Option<PrometheusHandle>,
 }
 
 impl AppState {
-    /// A state that reports ready.
+    /// A state that reports ready, with a drain of its own.
     pub fn new() -> AppState {
-        AppState {
-            ready: Arc::new(AtomicBool::new(true)),
-            metrics: None,
-        }
+        AppState::default()
+    }
+
+    /// Follows `drain` (the process's): readiness fails once it drains.
+    pub fn with_drain(mut self, drain: Drain) -> AppState {
+        self.drain = drain;
+        self
+    }
+
+    /// The drain this state follows.
+    pub fn drain(&self) -> &Drain {
+        &self.drain
     }
 
     /// Serves `/metrics` from this recorder.
@@ -49,12 +57,12 @@ impl AppState {
 
     /// Marks the server as draining (readiness fails from now on).
     pub fn begin_drain(&self) {
-        self.ready.store(false, Ordering::SeqCst);
+        self.drain.advance(DrainPhase::Draining);
     }
 
     /// Whether the server takes new calls.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::SeqCst)
+        !self.drain.is_draining()
     }
 }
 

@@ -23,17 +23,23 @@
 //! - [`telemetry`] sets up logging; [`metrics`] names the per-call figures
 //!   and exports them for Prometheus.
 //! - [`tls`] owns the process-wide rustls crypto provider.
+//! - [`drain`] is the graceful shutdown: the drain phase every call follows
+//!   and the live-call count; [`refusals`] counts and rate-limits the logs
+//!   of refused requests.
 
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod banner;
 pub mod call;
 pub mod config;
+pub mod drain;
 pub mod http;
 pub mod ingress;
 pub mod media;
 pub mod metrics;
 pub mod model;
+pub mod refusals;
 pub mod telemetry;
 pub mod tls;
 pub mod workers;

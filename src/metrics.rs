@@ -52,6 +52,12 @@ pub const PLAYOUT_LATENESS: &str = "warmline_playout_lateness_seconds";
 /// sender and not smoothed). A constant lateness is no jitter.
 pub const PLAYOUT_JITTER: &str = "warmline_playout_jitter_seconds";
 
+/// Requests and connections refused, by ingress (`twilio`, `sip`) and
+/// reason (see [`crate::refusals`]).
+pub const REFUSED: &str = "warmline_refused_total";
+/// 1 while the process drains (after SIGTERM/SIGINT), else 0.
+pub const DRAINING: &str = "warmline_draining";
+
 /// RTP packets received from SIP callers (counted when each call ends).
 pub const RTP_RECEIVED: &str = "warmline_rtp_packets_received_total";
 /// RTP packets sent to SIP callers.
@@ -102,6 +108,7 @@ pub fn install() -> Result<PrometheusHandle, BuildError> {
         .set_buckets_for_metric(Matcher::Full(PLAYOUT_JITTER.into()), LATENESS_BUCKETS)?
         .install_recorder()?;
     describe();
+    register_zeros();
     Ok(handle)
 }
 
@@ -135,6 +142,11 @@ fn describe() {
         MODEL_AUDIO_DROPPED,
         "Caller audio frames dropped because the model socket fell behind"
     );
+    describe_counter!(
+        REFUSED,
+        "Requests and connections refused, by ingress and reason"
+    );
+    describe_gauge!(DRAINING, "1 while the process drains after SIGTERM/SIGINT");
     describe_counter!(RTP_RECEIVED, "RTP packets received from SIP callers");
     describe_counter!(RTP_SENT, "RTP packets sent to SIP callers");
     describe_counter!(RTP_LOST, "RTP packets lost on the way in");
@@ -154,6 +166,34 @@ fn describe() {
         Unit::Seconds,
         "Deviation of consecutive outbound frames' spacing from 20 ms"
     );
+}
+
+/// Creates the counter and gauge series at zero, so that `/metrics` lists
+/// every `warmline_` series before the first call (dashboards and alerts
+/// see 0, not "no data").
+fn register_zeros() {
+    for ingress in crate::ingress::NAMES {
+        counter!(CALLS_STARTED, "ingress" => ingress).absolute(0);
+        gauge!(CALLS_ACTIVE, "ingress" => ingress).set(0.0);
+    }
+    // Barge-ins are left out: their series appear per trigger with the
+    // first one (a reader of the unlabelled name sees that one's count).
+    for (ingress, reason) in crate::refusals::KINDS {
+        counter!(REFUSED, "ingress" => ingress, "reason" => reason).absolute(0);
+    }
+    for name in [
+        MODEL_RECONNECTS,
+        MODEL_AUDIO_DROPPED,
+        RTP_RECEIVED,
+        RTP_SENT,
+        RTP_LOST,
+        RTP_CONCEALED,
+        RTP_REJECTED,
+        RTP_BUILT_LATE,
+    ] {
+        counter!(name).absolute(0);
+    }
+    gauge!(DRAINING).set(0.0);
 }
 
 /// Drains the recorder's histogram buffers into their buckets. Histograms

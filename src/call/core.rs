@@ -365,6 +365,25 @@ impl CallCore {
         self.maybe_hang_up();
     }
 
+    /// The server is shutting down and the call must end: stop the agent
+    /// (its queued audio and the leg's), play `prompt` (8 kHz PCM), then
+    /// hang up. Without a prompt, hang up at once. The driver stops
+    /// listening to the model: nothing it says is played any more.
+    pub fn end_with_prompt(&mut self, prompt: Option<&[i16]>) {
+        self.model_state = ModelState::Closed;
+        self.active_response = None;
+        self.pacer.flush();
+        self.outputs.push_back(CallOutput::ClearPlayback);
+        // Marks outstanding for the cleared audio no longer hold the hangup.
+        self.playback.new_generation();
+        if let Some(prompt) = prompt {
+            let _ = self.pacer.push(SourceId(HOLD_SOURCE), prompt);
+            self.pacer.finish(SourceId(HOLD_SOURCE));
+        }
+        self.hangup_when_played = true;
+        self.maybe_hang_up();
+    }
+
     fn push_hold_tone(&mut self) {
         // 300 ms of a soft 440 Hz tone, then 700 ms of silence: "still here".
         let mut tone = [0i16; 8_000];
@@ -475,7 +494,11 @@ impl CallCore {
         content_index: u32,
         audio: &[u8],
     ) {
-        if self.discarded.iter().any(|r| *r == response_id) {
+        // After a polite end (or an unreachable model) nothing the model
+        // says is played.
+        if self.discarded.iter().any(|r| *r == response_id)
+            || self.model_state == ModelState::Closed
+        {
             self.stats.dropped_deltas += 1;
             return;
         }
@@ -554,6 +577,11 @@ impl CallCore {
     }
 
     fn barge_in(&mut self, now: Duration, onset: MediaTime, _at: MediaTime, trigger: &'static str) {
+        // The last words of a call (the closing or unavailable prompt) are
+        // not interrupted: no agent is left to take the caller's turn.
+        if self.model_state == ModelState::Closed {
+            return;
+        }
         // Stop the audio within this frame: drop our queue and the leg's.
         let flushed = self.pacer.flush();
         self.outputs.push_back(CallOutput::ClearPlayback);

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use super::leg::{CallerLeg, LegEvent, Sent};
 use super::outbox::{Drained, ModelOutbox, Pushed};
 use super::{CallConfig, CallCore, CallOutput, CallStats};
+use crate::drain::{Drain, DrainPhase};
 use crate::media::frame::{Frame, MediaTime, SampleRate};
 use crate::media::g711::ulaw_decode;
 use crate::metrics::CallMetrics;
@@ -42,6 +43,8 @@ pub struct CallSetup {
     pub call: CallConfig,
     /// The ingress, for metrics (`twilio`, `sip`).
     pub ingress: &'static str,
+    /// The process's drain: the call ends politely when told to.
+    pub drain: Drain,
 }
 
 /// How many tick phases share the 20 ms frame period.
@@ -90,6 +93,9 @@ pub struct CallDriver {
     tick_due: Option<Instant>,
     /// Model commands waiting for room in the session's queue.
     outbox: ModelOutbox,
+    /// The drain phase: a polite end plays the closing prompt, an end
+    /// now hangs up at once.
+    drain: tokio::sync::watch::Receiver<DrainPhase>,
 }
 
 impl std::fmt::Debug for CallDriver {
@@ -110,6 +116,10 @@ impl CallDriver {
         let core = CallCore::new(setup.call.clone());
         let (tool_tx, tool_rx) = mpsc::channel(16);
         let metrics = CallMetrics::start(setup.ingress);
+        let mut drain = setup.drain.watch();
+        // A call that starts while the process already ends its calls
+        // hears about it on its first turn of the loop.
+        drain.mark_changed();
         CallDriver {
             setup,
             core,
@@ -126,6 +136,7 @@ impl CallDriver {
             metrics,
             tick_due: None,
             outbox: ModelOutbox::new(),
+            drain,
         }
     }
 
@@ -185,6 +196,8 @@ impl CallDriver {
                         self.rollover_at = Instant::now() + ROLLOVER_RETRY;
                     }
                 }
+                // Cancel safe: a dropped `changed()` loses nothing.
+                Ok(()) = self.drain.changed() => self.on_drain(),
                 () = sleep_opt(reconnect_at) => {
                     self.reconnect_at = None;
                     tracing::info!(attempt = self.reconnect_attempts, "reopening the model session");
@@ -226,6 +239,25 @@ impl CallDriver {
             "call ended"
         );
         stats
+    }
+
+    /// The drain moved on: end politely (the closing prompt, then hang
+    /// up) or now.
+    fn on_drain(&mut self) {
+        let phase = *self.drain.borrow_and_update();
+        match phase {
+            DrainPhase::EndPolitely => {
+                tracing::info!("server shutting down: closing prompt, then hanging up");
+                let prompt = self.setup.drain.closing_prompt().cloned();
+                self.core
+                    .end_with_prompt(prompt.as_deref().map(Vec::as_slice));
+            }
+            DrainPhase::EndNow => {
+                tracing::info!("server shutting down now: hanging up");
+                self.hangup = true;
+            }
+            DrainPhase::Serving | DrainPhase::Draining => {}
+        }
     }
 
     /// Handles one leg event; false ends the call.

@@ -72,6 +72,9 @@ pub(super) struct SipCall {
     pub timer: Option<SessionTimer>,
     pub control: mpsc::Sender<LegControl>,
     pub remote_allows_update: bool,
+    /// Counts the call for the drain until the endpoint forgets it (after
+    /// the BYE's answer, so the process does not exit before it).
+    pub _counted: crate::drain::CallGuard,
 }
 
 /// Why a client transaction was started.
@@ -188,14 +191,24 @@ impl Endpoint {
         // learn nothing, not even that something listens.
         let known = self.trunk_for(inbound.source.ip()).is_some();
         if !known && self.service.config.unknown_source == crate::config::UnknownSource::Drop {
-            tracing::debug!(source = %inbound.source, bytes = inbound.bytes.len(), "SIP from an unknown source dropped");
+            crate::refusals::refused(
+                "sip",
+                "unknown_source",
+                "SIP from a source no trunk allows dropped",
+                &inbound.source,
+            );
             return;
         }
         let message = match message::parse(&inbound.bytes, &Limits::default()) {
             Ok(m) => m,
             Err(e) => {
                 let answer = message::error_response(&inbound.bytes, &e);
-                tracing::warn!(source = %inbound.source, error = %e, answered = answer.is_some(), "malformed SIP message");
+                crate::refusals::refused(
+                    "sip",
+                    "malformed",
+                    "malformed SIP message refused",
+                    &format_args!("{} ({e})", inbound.source),
+                );
                 if let Some(bytes) = answer {
                     self.tx
                         .send_stateless(inbound.source, inbound.transport, bytes);
@@ -218,7 +231,12 @@ impl Endpoint {
                     Incoming::Ack2xx(ack) => self.on_ack(&ack),
                     Incoming::Absorbed => {}
                     Incoming::Rejected { error } => {
-                        tracing::warn!(source = %inbound.source, %error, "SIP request not taken on");
+                        crate::refusals::refused(
+                            "sip",
+                            "malformed",
+                            "SIP request not taken on",
+                            &format_args!("{} ({error})", inbound.source),
+                        );
                     }
                 }
             }
@@ -271,7 +289,10 @@ impl Endpoint {
             (Method::Invite, false) => invite::on_invite(self, id, request, source, transport),
             (Method::Cancel, _) => self.on_cancel(id, &request, cancels),
             (Method::Options, false) => {
-                if self.trunk_for(source.ip()).is_some() {
+                if self.trunk_for(source.ip()).is_some() && self.service.drain.is_draining() {
+                    // What a dispatcher such as Kamailio probes: take us out.
+                    self.reply(id, &request, 503, &draining_headers());
+                } else if self.trunk_for(source.ip()).is_some() {
                     self.reply(id, &request, 200, &capabilities());
                 } else {
                     self.unknown_source(id, &request, source);
@@ -305,10 +326,20 @@ impl Endpoint {
         match self.service.config.unknown_source {
             // Normally dropped on arrival (see `on_inbound`).
             crate::config::UnknownSource::Drop => {
-                tracing::info!(%source, method = %request.method, "request from an unknown source dropped");
+                crate::refusals::refused(
+                    "sip",
+                    "unknown_source",
+                    "SIP request from a source no trunk allows dropped",
+                    &format_args!("{} from {source}", request.method),
+                );
             }
             crate::config::UnknownSource::Reject => {
-                tracing::info!(%source, method = %request.method, "request from an unknown source refused");
+                crate::refusals::refused(
+                    "sip",
+                    "unknown_source",
+                    "SIP request from a source no trunk allows refused with 403",
+                    &format_args!("{} from {source}", request.method),
+                );
                 self.reply(id, request, 403, &[]);
             }
         }
@@ -581,6 +612,18 @@ impl Endpoint {
         }
     }
 }
+
+/// What a 503 for a draining server carries: the capabilities, and when
+/// to try again (a replacement usually listens by then).
+pub(super) fn draining_headers() -> Vec<(&'static str, String)> {
+    let mut headers = capabilities();
+    headers.push(("Retry-After", DRAINING_RETRY_AFTER_SECS.to_string()));
+    headers.push(("Warning", "399 warmline \"shutting down\"".to_owned()));
+    headers
+}
+
+/// Retry-After on a draining server's 503s.
+pub(super) const DRAINING_RETRY_AFTER_SECS: u32 = 30;
 
 /// What OPTIONS answers carry.
 fn capabilities() -> Vec<(&'static str, String)> {

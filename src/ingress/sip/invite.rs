@@ -68,6 +68,16 @@ pub(super) fn on_invite(
         ep.unknown_source(id, &request, source);
         return;
     };
+    if ep.service.drain.is_draining() {
+        crate::refusals::refused(
+            "sip",
+            "draining",
+            "INVITE refused with 503: the server is shutting down",
+            &source,
+        );
+        ep.reply(id, &request, 503, &super::endpoint::draining_headers());
+        return;
+    }
     if let Admission::Challenge(challenges) = ep.service.trunks[trunk].admit(&request) {
         let mut response = request.response(401, reason_phrase(401), Some(&tag_for(&request)));
         for challenge in challenges {
@@ -213,6 +223,7 @@ pub(super) fn on_invite(
         session: ep.service.session.clone(),
         call: call_config,
         ingress: "sip",
+        drain: ep.service.drain.clone(),
     };
     let span_key = key.clone();
     let job: crate::workers::Job = Box::new(move || {
@@ -274,6 +285,7 @@ pub(super) fn on_invite(
         timer: None,
         control: control_tx,
         remote_allows_update,
+        _counted: ep.service.drain.call_started(),
     });
     if ep.service.config.answer_delay_ms == 0 {
         answer(ep, &key);

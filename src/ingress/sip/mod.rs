@@ -60,6 +60,8 @@ pub struct SipService {
     /// Each call's jitter buffer (`[media] jitter_min_ms`/`jitter_max_ms`;
     /// the law is negotiated per call).
     pub jitter: JitterConfig,
+    /// The process's drain: new calls and OPTIONS get 503 while it drains.
+    pub drain: crate::drain::Drain,
 }
 
 /// Why the SIP ingress cannot start.
@@ -108,6 +110,7 @@ impl SipService {
             session: setup.session,
             call: setup.call,
             jitter: JitterConfig::default(),
+            drain: setup.drain,
         })
     }
 

@@ -27,6 +27,7 @@ use super::signature;
 use super::twiml::ConnectStream;
 use crate::call::driver::CallSetup;
 use crate::call::CallConfig;
+use crate::drain::Drain;
 pub use crate::model::link::Backend;
 use crate::model::SessionConfig;
 use crate::workers::MediaWorkers;
@@ -53,6 +54,8 @@ pub struct TwilioService {
     pub session: SessionConfig,
     /// Call settings.
     pub call: CallConfig,
+    /// The process's drain: the webhook answers 503 while it drains.
+    pub drain: Drain,
     pending: Mutex<HashMap<String, Pending>>,
 }
 
@@ -88,8 +91,15 @@ impl TwilioService {
             backend,
             session,
             call,
+            drain: Drain::default(),
             pending: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Follows the process's drain (a service of its own drain otherwise).
+    pub fn with_drain(mut self, drain: Drain) -> TwilioService {
+        self.drain = drain;
+        self
     }
 
     fn base_url(&self, headers: &HeaderMap) -> String {
@@ -114,13 +124,24 @@ impl TwilioService {
             if self.insecure_skip_signature {
                 return Ok(());
             }
+            crate::refusals::refused(
+                "twilio",
+                "not_configured",
+                "refused Twilio request: TWILIO_AUTH_TOKEN is not set",
+                &url,
+            );
             return Err(Refusal::NotConfigured);
         };
         let header = headers
             .get("x-twilio-signature")
             .and_then(|h| h.to_str().ok());
         signature::validate(token, url, params, header).map_err(|e| {
-            tracing::warn!(%url, reason = %e, "refused Twilio request");
+            crate::refusals::refused(
+                "twilio",
+                "signature",
+                "refused Twilio request: bad signature",
+                &format_args!("{url}: {e}"),
+            );
             Refusal::Forbidden(e.to_string())
         })
     }
@@ -220,6 +241,22 @@ async fn voice(
     headers: HeaderMap,
     Form(params): Form<Vec<(String, String)>>,
 ) -> Response {
+    if service.drain.is_draining() {
+        // Before the signature: nothing is started, and a load balancer or
+        // Twilio's fallback URL sends the call elsewhere.
+        crate::refusals::refused(
+            "twilio",
+            "draining",
+            "voice webhook refused with 503: the server is shutting down",
+            &uri,
+        );
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "30")],
+            "warmline is shutting down: send the call to another instance",
+        )
+            .into_response();
+    }
     if let Err(refusal) = service.check_form(&uri, &headers, &params) {
         return refusal.into_response();
     }
@@ -240,9 +277,18 @@ async fn voice(
         session: service.session.clone(),
         call: service.call.clone(),
         ingress: "twilio",
+        drain: service.drain.clone(),
     };
     let (sid, tok) = (call_sid.clone(), token.clone());
-    let job: crate::workers::Job = Box::new(move || Box::pin(run_call(sid, tok, setup, socket_rx)));
+    // Counted from now: a drain that starts before Twilio connects the
+    // stream still waits for this call.
+    let counted = service.drain.call_started();
+    let job: crate::workers::Job = Box::new(move || {
+        Box::pin(async move {
+            let _counted = counted;
+            run_call(sid, tok, setup, socket_rx).await;
+        })
+    });
     if let Err(e) = service.workers.spawn(job) {
         tracing::error!(%call_sid, error = %e, "no media worker for the call");
         return xml(super::twiml::say_and_hang_up(
@@ -296,7 +342,13 @@ async fn stream(
         return refusal.into_response();
     }
     let Some(socket_tx) = service.take(&token) else {
-        tracing::warn!("refused Twilio stream: unknown, expired or reused token");
+        crate::refusals::refused(
+            "twilio",
+            "stream_token",
+            "refused Twilio stream: unknown, expired or reused token",
+            // The token itself is a credential: not logged.
+            &"no pending call has this token (issued by the webhook, valid 15 s, single use)",
+        );
         return (
             StatusCode::FORBIDDEN,
             "unknown, expired or reused stream token",
@@ -306,7 +358,12 @@ async fn stream(
     let accept = match websocket_accept(&headers) {
         Ok(accept) => accept,
         Err(why) => {
-            tracing::warn!(why, "refused Twilio stream: not a WebSocket upgrade");
+            crate::refusals::refused(
+                "twilio",
+                "not_websocket",
+                "refused Twilio stream: not a WebSocket upgrade",
+                &why,
+            );
             return (StatusCode::BAD_REQUEST, why).into_response();
         }
     };
