@@ -32,12 +32,13 @@ use warmline_sip::message::{
 };
 use warmline_sip::transaction::{
     response_destination, ClientTxId, Incoming, ServerTxId, TimerConfig, TransactionLayer,
-    Transport, TxEvent,
+    Transport, TxEvent, TxIdEither,
 };
 
+use super::calls::{dialog_key, CallTable, Schedule, Scheduled};
 use super::invite::{self, CallPlan};
 use super::leg::{LegControl, LegRequest};
-use super::transport::{Inbound, Sender};
+use super::transport::{Bound, Inbound, Sender, Undelivered};
 use super::SipService;
 
 /// What our OPTIONS and 200s advertise.
@@ -74,6 +75,31 @@ pub(super) struct SipCall {
     pub remote_allows_update: bool,
 }
 
+impl Scheduled for SipCall {
+    /// When the endpoint must next look at the call: the delayed answer,
+    /// the 2xx retransmission, or the session timer once answered. Ending
+    /// calls no longer count toward admission.
+    fn schedule(&self) -> Schedule {
+        let mut deadline = None;
+        let mut consider = |d: Option<Duration>| {
+            if let Some(d) = d {
+                deadline = Some(deadline.map_or(d, |n: Duration| n.min(d)));
+            }
+        };
+        if let Phase::Ringing { answer_at } = self.phase {
+            consider(Some(answer_at));
+        }
+        consider(self.answer.as_ref().and_then(|(r, _, _)| r.next_deadline()));
+        if self.phase == Phase::Answered {
+            consider(self.timer.as_ref().map(SessionTimer::next_deadline));
+        }
+        Schedule {
+            deadline,
+            live_in: (self.phase != Phase::Ended).then_some(self.trunk),
+        }
+    }
+}
+
 /// Why a client transaction was started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Purpose {
@@ -88,7 +114,7 @@ pub struct Endpoint {
     epoch: Instant,
     pub(super) sender: Sender,
     pub(super) local: SocketAddr,
-    pub(super) calls: HashMap<String, SipCall>,
+    pub(super) calls: CallTable<SipCall>,
     by_invite: HashMap<ServerTxId, String>,
     clients: HashMap<ClientTxId, (String, Purpose)>,
     pub(super) leg_requests: mpsc::Sender<LegRequest>,
@@ -104,13 +130,16 @@ impl std::fmt::Debug for Endpoint {
     }
 }
 
-/// Runs the endpoint until `inbound` closes.
-pub async fn run(
-    service: Arc<SipService>,
-    sender: Sender,
-    mut inbound: mpsc::Receiver<Inbound>,
-    local: SocketAddr,
-) {
+/// Runs the endpoint until its transport's inbound queue closes. Nothing
+/// in the loop waits on a peer: sends are queued (TCP connects on their
+/// own tasks) and what cannot be delivered comes back on `undelivered`.
+pub async fn run(service: Arc<SipService>, transport: Bound) {
+    let Bound {
+        sender,
+        mut inbound,
+        mut undelivered,
+        local,
+    } = transport;
     let (leg_tx, mut leg_rx) = mpsc::channel(1_024);
     let mut endpoint = Endpoint {
         service,
@@ -118,7 +147,7 @@ pub async fn run(
         epoch: Instant::now(),
         sender,
         local,
-        calls: HashMap::new(),
+        calls: CallTable::new(),
         by_invite: HashMap::new(),
         clients: HashMap::new(),
         leg_requests: leg_tx,
@@ -131,9 +160,10 @@ pub async fn run(
                 endpoint.on_inbound(message);
             }
             Some(request) = leg_rx.recv() => endpoint.on_leg_request(request),
+            Some(failed) = undelivered.recv() => endpoint.on_undelivered(failed),
             () = sleep_opt(deadline) => endpoint.on_timeout(),
         }
-        endpoint.flush().await;
+        endpoint.flush();
     }
 }
 
@@ -149,36 +179,40 @@ impl Endpoint {
         Instant::now().saturating_duration_since(self.epoch)
     }
 
+    /// The earliest transaction or call deadline: O(log n) for each.
     fn next_deadline(&self) -> Option<Duration> {
-        let mut next = self.tx.next_timeout();
-        let mut consider = |d: Option<Duration>| {
-            if let Some(d) = d {
-                next = Some(next.map_or(d, |n| n.min(d)));
-            }
-        };
-        for call in self.calls.values() {
-            if let Phase::Ringing { answer_at } = call.phase {
-                consider(Some(answer_at));
-            }
-            consider(call.answer.as_ref().and_then(|(r, _, _)| r.next_deadline()));
-            if call.phase == Phase::Answered {
-                consider(call.timer.as_ref().map(SessionTimer::next_deadline));
-            }
+        match (self.tx.next_timeout(), self.calls.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
-        next
     }
 
-    async fn flush(&mut self) {
-        while let Some(t) = self.tx.poll_transmit() {
-            self.sender.send(t.dest, t.transport, t.bytes).await;
-        }
-        while let Some(event) = self.tx.poll_event() {
+    /// Hands queued messages to the transport (never waiting), feeds the
+    /// transaction layer's events to the calls until both are quiet, then
+    /// re-schedules the calls that changed.
+    fn flush(&mut self) {
+        loop {
+            while let Some(t) = self.tx.poll_transmit() {
+                let (dest, owner) = (t.dest, t.owner);
+                if let Err(e) = self.sender.send(t) {
+                    tracing::warn!(%dest, error = %e, "SIP message not sent");
+                    if let Some(owner) = owner {
+                        self.tx.on_transport_error(owner);
+                    }
+                }
+            }
+            let Some(event) = self.tx.poll_event() else {
+                break;
+            };
             self.on_tx_event(event);
         }
-        // Events may have queued more.
-        while let Some(t) = self.tx.poll_transmit() {
-            self.sender.send(t.dest, t.transport, t.bytes).await;
-        }
+        self.calls.settle();
+    }
+
+    /// The transport took a message but could not deliver it.
+    fn on_undelivered(&mut self, failed: Undelivered) {
+        tracing::debug!(dest = %failed.dest, owner = ?failed.owner, "SIP message undelivered");
+        self.tx.on_transport_error(failed.owner);
     }
 
     fn on_inbound(&mut self, inbound: Inbound) {
@@ -247,11 +281,13 @@ impl Endpoint {
         }
     }
 
+    /// The call whose dialog `request` belongs to: one hash probe on
+    /// Call-ID and From tag, then the To tag.
     fn find_dialog(&self, request: &Request) -> Option<String> {
-        self.calls
-            .iter()
-            .find(|(_, c)| c.phase != Phase::Ended && c.dialog.matches(request))
-            .map(|(k, _)| k.clone())
+        let from = request.from().ok()?;
+        let key = dialog_key(request.call_id()?, from.tag()?);
+        let call = self.calls.get(&key)?;
+        (call.phase != Phase::Ended && call.dialog.matches(request)).then_some(key)
     }
 
     fn on_request(
@@ -465,10 +501,15 @@ impl Endpoint {
         }
     }
 
+    /// Fires due transaction timers, then visits only the calls that are
+    /// due (each is re-scheduled at the next settle).
     fn on_timeout(&mut self) {
         let now = self.now();
         self.tx.handle_timeout(now);
-        let keys: Vec<String> = self.calls.keys().cloned().collect();
+        let mut keys = Vec::new();
+        while let Some(key) = self.calls.pop_due(now) {
+            keys.push(key);
+        }
         for key in keys {
             let mut resend = None;
             let mut action = None;
@@ -549,6 +590,23 @@ impl Endpoint {
                     }
                 }
             }
+            TxEvent::TransportError {
+                id: TxIdEither::Client(id),
+            } => {
+                // RFC 3261 §8.1.3.1: a transport failure counts as a 503.
+                if let Some((key, purpose)) = self.clients.remove(&id) {
+                    tracing::warn!(call = %key, ?purpose, "our request could not be delivered");
+                    match purpose {
+                        Purpose::Bye => self.end_call(&key, "BYE undeliverable"),
+                        Purpose::Refresh => self.hang_up(&key, "session refresh undeliverable"),
+                    }
+                }
+            }
+            TxEvent::TransportError {
+                id: TxIdEither::Server(id),
+            } => {
+                tracing::info!(?id, "a response could not be delivered");
+            }
             TxEvent::AckTimeout { id } => {
                 tracing::info!(?id, "no ACK for a final response");
             }
@@ -561,12 +619,9 @@ impl Endpoint {
         self.calls.insert(call.key.clone(), call);
     }
 
-    /// Calls in progress (for admission).
+    /// Calls in progress (for admission): counters, not a scan.
     pub(super) fn active_calls(&self, trunk: Option<usize>) -> usize {
-        self.calls
-            .values()
-            .filter(|c| c.phase != Phase::Ended && trunk.is_none_or(|t| c.trunk == t))
-            .count()
+        self.calls.live(trunk)
     }
 
     /// Where the response to a request from `source` goes.

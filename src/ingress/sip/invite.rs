@@ -173,7 +173,7 @@ pub(super) fn on_invite(
             return;
         }
     };
-    let key = format!("{};{}", dialog.call_id, dialog.remote_tag);
+    let key = super::calls::dialog_key(&dialog.call_id, &dialog.remote_tag);
     let (control_tx, control_rx) = mpsc::channel(16);
     let law = if negotiated.codec == Codec::Pcma {
         Law::Alaw

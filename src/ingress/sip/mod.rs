@@ -14,12 +14,14 @@
 //! different leg. Our pacer owns the RTP clock, so truncation counts the
 //! frames actually sent.
 
+pub mod calls;
 pub mod endpoint;
 pub mod invite;
 pub mod leg;
 pub mod ports;
 pub mod rtp_session;
 pub mod send_clock;
+pub mod tcp;
 pub mod transport;
 pub mod trunk;
 
@@ -133,14 +135,14 @@ impl SipService {
 /// the bound address.
 pub async fn start(service: SipService) -> Result<SocketAddr, SipError> {
     let listen = service.config.listen;
-    let (sender, inbound, local) =
-        transport::bind(listen)
-            .await
-            .map_err(|source| SipError::Bind {
-                addr: listen,
-                source,
-            })?;
-    tokio::spawn(endpoint::run(Arc::new(service), sender, inbound, local));
+    let bound = transport::bind(listen)
+        .await
+        .map_err(|source| SipError::Bind {
+            addr: listen,
+            source,
+        })?;
+    let local = bound.local;
+    tokio::spawn(endpoint::run(Arc::new(service), bound));
     Ok(local)
 }
 
