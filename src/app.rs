@@ -14,6 +14,7 @@ use crate::ingress::sip::SipService;
 use crate::ingress::twilio::server::{routes, Backend, TwilioService};
 use crate::model::link::OpenAiRealtime;
 use crate::model::{AudioFormat, SessionConfig, ToolSpec, TurnDetection};
+use crate::random::Random;
 use crate::workers::MediaWorkers;
 
 /// Errors assembling the server.
@@ -28,6 +29,9 @@ pub enum AppError {
     /// The SIP ingress is misconfigured.
     #[error(transparent)]
     Sip(#[from] crate::ingress::sip::SipError),
+    /// The operating system's random source failed at start-up.
+    #[error("cannot start: {0}")]
+    Random(#[from] crate::random::RandomError),
 }
 
 /// The assembled server, before it listens.
@@ -75,6 +79,18 @@ pub fn session_config(config: &Config) -> SessionConfig {
 /// Builds the routes and the SIP service; says which backend answers.
 /// Trunk digest passwords are read from the process environment.
 pub fn build(config: &Config, secrets: &Secrets, state: AppState) -> Result<App, AppError> {
+    build_with_random(config, secrets, state, crate::random::system())
+}
+
+/// [`build`] with the random source given. A source that fails here stops
+/// start-up: tokens and the nonce secret are never made without it.
+pub fn build_with_random(
+    config: &Config,
+    secrets: &Secrets,
+    state: AppState,
+    random: Random,
+) -> Result<App, AppError> {
+    crate::random::check(&*random)?;
     let backend = match (config.model.backend, &secrets.openai_api_key) {
         (ModelBackend::Openai, None) => return Err(AppError::MissingApiKey),
         (ModelBackend::Openai | ModelBackend::Auto, Some(key)) => Backend::OpenAi(OpenAiRealtime {
@@ -102,27 +118,77 @@ pub fn build(config: &Config, secrets: &Secrets, state: AppState) -> Result<App,
             call: call.clone(),
             ingress: "sip",
         };
-        Some(SipService::new(
+        Some(SipService::with_random(
             config.sip.clone(),
             workers.clone(),
             setup,
             |name| std::env::var(name).ok(),
+            random.clone(),
         )?)
     } else {
         None
     };
-    let service = Arc::new(TwilioService::new(
-        secrets.twilio_auth_token.clone(),
-        config.twilio.public_base_url.clone(),
-        config.twilio.insecure_skip_signature,
-        workers,
-        backend,
-        session_config(config),
-        call,
-    ));
+    let service = Arc::new(
+        TwilioService::new(
+            secrets.twilio_auth_token.clone(),
+            config.twilio.public_base_url.clone(),
+            config.twilio.insecure_skip_signature,
+            workers,
+            backend,
+            session_config(config),
+            call,
+        )
+        .with_random(random),
+    );
     Ok(App {
         router: crate::http::router(state).merge(routes(service)),
         backend: backend_name,
         sip,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::random::FailingRandom;
+
+    #[test]
+    fn a_failing_random_source_stops_start_up_saying_what_to_do() {
+        let config = Config::default();
+        let secrets = Secrets::from_env(std::iter::empty());
+        let error = build_with_random(&config, &secrets, AppState::new(), Arc::new(FailingRandom))
+            .expect_err("start-up must fail");
+        assert!(matches!(error, AppError::Random(_)), "{error:?}");
+        let message = error.to_string();
+        assert!(message.contains("random source failed"), "{message}");
+        assert!(message.contains("getrandom"), "{message}");
+    }
+
+    #[test]
+    fn the_sip_service_refuses_to_start_without_a_nonce_secret() {
+        let mut config = Config::default();
+        config.sip.enabled = true;
+        let setup = CallSetup {
+            backend: Backend::Demo,
+            session: session_config(&config),
+            call: CallConfig::default(),
+            ingress: "sip",
+        };
+        let workers = MediaWorkers::start(1).expect("a media worker");
+        let error = SipService::with_random(
+            config.sip.clone(),
+            workers,
+            setup,
+            |_| None,
+            Arc::new(FailingRandom),
+        )
+        .expect_err("no SIP without a secret");
+        assert!(
+            matches!(error, crate::ingress::sip::SipError::Random(_)),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("digest-nonce secret"), "{error}");
+    }
 }

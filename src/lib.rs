@@ -11,7 +11,8 @@
 //! - [`http`] is the axum server (health, readiness; later the webhooks).
 //! - [`telemetry`] sets up logging; [`metrics`] names the per-call figures
 //!   and exports them for Prometheus.
-//! - [`tls`] owns the process-wide rustls crypto provider.
+//! - [`tls`] owns the process-wide rustls crypto provider; [`random`] the
+//!   one source of randomness for secrets and tokens.
 
 #![forbid(unsafe_code)]
 
@@ -23,6 +24,7 @@ pub mod ingress;
 pub mod media;
 pub mod metrics;
 pub mod model;
+pub mod random;
 pub mod telemetry;
 pub mod tls;
 pub mod workers;

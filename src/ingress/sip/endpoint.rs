@@ -460,7 +460,13 @@ impl Endpoint {
             Transport::Udp => "UDP",
             Transport::Tcp => "TCP",
         };
-        let branch = format!("z9hG4bK{}", super::random_hex(12));
+        let branch = match super::new_branch(&*self.service.random) {
+            Ok(branch) => branch,
+            Err(e) => {
+                tracing::error!(call = %key, error = %e, %method, "cannot send in-dialog request");
+                return None;
+            }
+        };
         let mut request = call
             .dialog
             .request(method.clone(), &branch, &local.to_string(), transport_name)

@@ -28,13 +28,12 @@ pub mod trunk;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use ring::rand::SecureRandom;
-
 use crate::call::driver::CallSetup;
 use crate::call::CallConfig;
 use crate::config::SipConfig;
 use crate::model::link::Backend;
 use crate::model::SessionConfig;
+use crate::random::{Random, RandomError, RandomSource};
 use crate::workers::MediaWorkers;
 use ports::RtpPorts;
 use trunk::{Trunk, TrunkError};
@@ -58,6 +57,8 @@ pub struct SipService {
     pub session: SessionConfig,
     /// Call settings.
     pub call: CallConfig,
+    /// Where tags, branches, SSRCs and the nonce secret come from.
+    pub random: Random,
 }
 
 /// Why the SIP ingress cannot start.
@@ -66,6 +67,9 @@ pub enum SipError {
     /// A trunk is misconfigured.
     #[error(transparent)]
     Trunk(#[from] TrunkError),
+    /// The random source failed, so no digest-nonce secret can be made.
+    #[error("cannot make the SIP digest-nonce secret: {0}")]
+    Random(#[from] RandomError),
     /// The SIP port could not be bound.
     #[error("cannot listen for SIP on {addr}: {source}")]
     Bind {
@@ -84,8 +88,20 @@ impl SipService {
         setup: CallSetup,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<SipService, SipError> {
+        SipService::with_random(config, workers, setup, env, crate::random::system())
+    }
+
+    /// [`SipService::new`] with its random source given. A source that
+    /// fails here is fatal: the nonce secret must never be predictable.
+    pub fn with_random(
+        config: SipConfig,
+        workers: MediaWorkers,
+        setup: CallSetup,
+        env: impl Fn(&str) -> Option<String>,
+        random: Random,
+    ) -> Result<SipService, SipError> {
         let mut secret = [0u8; 32];
-        let _ = ring::rand::SystemRandom::new().fill(&mut secret);
+        random.fill(&mut secret)?;
         let trunks = config
             .trunks
             .iter()
@@ -105,6 +121,7 @@ impl SipService {
             backend: setup.backend,
             session: setup.session,
             call: setup.call,
+            random,
         })
     }
 
@@ -146,16 +163,7 @@ pub async fn start(service: SipService) -> Result<SocketAddr, SipError> {
     Ok(local)
 }
 
-/// Random bits for tags, branches, SSRCs and session ids.
-pub(crate) fn random_u64() -> u64 {
-    let mut bytes = [0u8; 8];
-    let _ = ring::rand::SystemRandom::new().fill(&mut bytes);
-    u64::from_le_bytes(bytes)
-}
-
-/// `n` random bytes as hex.
-pub(crate) fn random_hex(n: usize) -> String {
-    let mut bytes = vec![0u8; n];
-    let _ = ring::rand::SystemRandom::new().fill(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// A fresh branch for a request of ours (RFC 3261 §8.1.1.7).
+pub(crate) fn new_branch(random: &dyn RandomSource) -> Result<String, RandomError> {
+    Ok(format!("z9hG4bK{}", crate::random::hex(random, 12)?))
 }
