@@ -35,7 +35,7 @@ use warmline_sip::transaction::{
     Transport, TxEvent, TxIdEither,
 };
 
-use super::calls::{dialog_key, CallTable, Schedule, Scheduled};
+use super::calls::{dialog_key, CallTable};
 use super::invite::{self, CallPlan};
 use super::leg::{LegControl, LegRequest};
 use super::transport::{Bound, Inbound, Sender, Undelivered};
@@ -73,31 +73,6 @@ pub(super) struct SipCall {
     pub timer: Option<SessionTimer>,
     pub control: mpsc::Sender<LegControl>,
     pub remote_allows_update: bool,
-}
-
-impl Scheduled for SipCall {
-    /// When the endpoint must next look at the call: the delayed answer,
-    /// the 2xx retransmission, or the session timer once answered. Ending
-    /// calls no longer count toward admission.
-    fn schedule(&self) -> Schedule {
-        let mut deadline = None;
-        let mut consider = |d: Option<Duration>| {
-            if let Some(d) = d {
-                deadline = Some(deadline.map_or(d, |n: Duration| n.min(d)));
-            }
-        };
-        if let Phase::Ringing { answer_at } = self.phase {
-            consider(Some(answer_at));
-        }
-        consider(self.answer.as_ref().and_then(|(r, _, _)| r.next_deadline()));
-        if self.phase == Phase::Answered {
-            consider(self.timer.as_ref().map(SessionTimer::next_deadline));
-        }
-        Schedule {
-            deadline,
-            live_in: (self.phase != Phase::Ended).then_some(self.trunk),
-        }
-    }
 }
 
 /// Why a client transaction was started.

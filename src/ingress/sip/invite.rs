@@ -13,6 +13,7 @@ use warmline_sip::message::{reason_phrase, Host, Request, Response, SipHeaders, 
 use warmline_sip::sdp::{self, answer_reoffer, Codec, LocalMedia, SessionDescription};
 use warmline_sip::transaction::{ServerTxId, Transport};
 
+use super::calls::{Schedule, Scheduled};
 use super::endpoint::{tag_for, Endpoint, Phase, SipCall, ALLOW, SUPPORTED};
 use super::leg::{LegControl, SipLeg, SipLegParts};
 use super::rtp_session::RtpSessionConfig;
@@ -507,4 +508,29 @@ pub(super) fn refreshed(ep: &mut Endpoint, key: &str, response: &Response) {
         }
     }
     tracing::info!(call = %key, interval, "session refreshed");
+}
+
+impl Scheduled for SipCall {
+    /// When the endpoint must next look at the call: the delayed answer,
+    /// the 2xx retransmission, or the session timer once answered. Ending
+    /// calls no longer count toward admission.
+    fn schedule(&self) -> Schedule {
+        let mut deadline = None;
+        let mut consider = |d: Option<std::time::Duration>| {
+            if let Some(d) = d {
+                deadline = Some(deadline.map_or(d, |n: std::time::Duration| n.min(d)));
+            }
+        };
+        if let Phase::Ringing { answer_at } = self.phase {
+            consider(Some(answer_at));
+        }
+        consider(self.answer.as_ref().and_then(|(r, _, _)| r.next_deadline()));
+        if self.phase == Phase::Answered {
+            consider(self.timer.as_ref().map(SessionTimer::next_deadline));
+        }
+        Schedule {
+            deadline,
+            live_in: (self.phase != Phase::Ended).then_some(self.trunk),
+        }
+    }
 }

@@ -1,8 +1,11 @@
 //! SIP trunk ingress: the tokio shell around the sans-IO `warmline-sip`
 //! crate, and RTP media for each call.
 //!
-//! - [`transport`]: UDP and TCP sockets, stream framing, connection reuse.
-//! - [`endpoint`]: the task that owns the transaction layer and dialogs.
+//! - [`transport`]: UDP and TCP sockets; [`tcp`]: a task per TCP
+//!   connection (framing, reuse, connects off the endpoint task, accept
+//!   backoff).
+//! - [`endpoint`]: the task that owns the transaction layer and dialogs;
+//!   [`calls`]: its calls indexed by dialog and by next deadline.
 //! - [`invite`]: admitting, answering and re-negotiating calls.
 //! - [`trunk`]: allow-lists and digest authentication.
 //! - [`rtp_session`], [`leg`], [`ports`]: each call's RTP/RTCP as a caller

@@ -75,6 +75,10 @@ pub enum QueueError {
     /// [`MAX_TCP_CONNECTIONS`] are open and none goes to this peer.
     #[error("{MAX_TCP_CONNECTIONS} SIP TCP connections are open: no new one toward the peer")]
     TooManyConnections,
+    /// The connection registry's lock was poisoned by a panic elsewhere;
+    /// SIP over TCP cannot send until the process restarts.
+    #[error("the SIP TCP connection registry is unusable after a panic: restart warmline")]
+    Broken,
 }
 
 #[derive(Debug, Default)]
@@ -122,7 +126,7 @@ impl Tcp {
     /// connects first. Must be called within a tokio runtime.
     pub fn send(&self, dest: SocketAddr, mut message: Outbound) -> Result<(), QueueError> {
         let Ok(mut registry) = self.registry.lock() else {
-            return Err(QueueError::TooManyConnections);
+            return Err(QueueError::Broken);
         };
         // Twice at most: a connection that closed since it was registered
         // is replaced by a new one.
