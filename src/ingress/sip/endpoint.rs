@@ -656,3 +656,6 @@ fn in_dialog_destination(call: &SipCall) -> (SocketAddr, Transport) {
         warmline_sip::message::Host::Name(_) => call.peer,
     }
 }
+
+#[cfg(test)]
+mod tests;

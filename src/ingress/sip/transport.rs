@@ -1,9 +1,11 @@
 //! SIP over UDP and TCP: sockets in, raw messages to the endpoint task,
 //! bytes out without ever making the endpoint wait.
 //!
-//! UDP is one socket; every datagram goes to the endpoint, and sends use
-//! `try_send_to` (a full socket buffer drops the datagram, as the network
-//! might; the transaction layer retransmits). TCP lives in [`super::tcp`]:
+//! UDP is one socket; every datagram goes to the endpoint. Sends go
+//! through a non-blocking duplicate of it, straight to the kernel (tokio's
+//! `try_send_to` would refuse until its reactor has seen the socket
+//! writable once); a full socket buffer drops the datagram, as the network
+//! might, and the transaction layer retransmits. TCP lives in [`super::tcp`]:
 //! a task per connection, opened on demand, with a bounded queue each, and
 //! messages it cannot deliver reported back as [`Undelivered`].
 
@@ -31,7 +33,8 @@ pub struct Inbound {
 /// The sending half, owned by the endpoint.
 #[derive(Clone, Debug)]
 pub struct Sender {
-    udp: Arc<UdpSocket>,
+    /// The UDP socket's non-blocking duplicate, for sending only.
+    udp: Arc<std::net::UdpSocket>,
     tcp: Tcp,
 }
 
@@ -44,7 +47,7 @@ impl Sender {
     pub fn send(&self, t: Transmit) -> Result<(), QueueError> {
         match t.transport {
             Transport::Udp => {
-                if let Err(e) = self.udp.try_send_to(&t.bytes, t.dest) {
+                if let Err(e) = self.udp.send_to(&t.bytes, t.dest) {
                     tracing::debug!(dest = %t.dest, error = %e, "SIP UDP send failed");
                 }
                 Ok(())
@@ -75,7 +78,10 @@ pub struct Bound {
 
 /// Binds UDP and TCP on `listen` and starts the reader and acceptor tasks.
 pub async fn bind(listen: SocketAddr) -> std::io::Result<Bound> {
-    let udp = Arc::new(UdpSocket::bind(listen).await?);
+    let udp = std::net::UdpSocket::bind(listen)?;
+    udp.set_nonblocking(true)?;
+    let send_half = Arc::new(udp.try_clone()?);
+    let udp = Arc::new(UdpSocket::from_std(udp)?);
     let local = udp.local_addr()?;
     // TCP on the same port as UDP, as carriers expect.
     let listener = TcpListener::bind(local).await?;
@@ -83,7 +89,7 @@ pub async fn bind(listen: SocketAddr) -> std::io::Result<Bound> {
     let (undelivered_tx, undelivered) = mpsc::channel(UNDELIVERED_QUEUE);
     let tcp = Tcp::new(inbound_tx.clone(), undelivered_tx);
     let sender = Sender {
-        udp: udp.clone(),
+        udp: send_half,
         tcp: tcp.clone(),
     };
     tokio::spawn(udp_reader(udp, inbound_tx));
