@@ -15,6 +15,7 @@ use crate::ingress::sip::SipService;
 use crate::ingress::twilio::server::{routes, Backend, TwilioService};
 use crate::model::link::{DemoRealtime, OpenAiRealtime};
 use crate::model::{AudioFormat, SessionConfig, ToolSpec, TurnDetection};
+use crate::random::Random;
 use crate::workers::MediaWorkers;
 
 /// Errors assembling the server.
@@ -29,6 +30,9 @@ pub enum AppError {
     /// The SIP ingress is misconfigured.
     #[error(transparent)]
     Sip(#[from] crate::ingress::sip::SipError),
+    /// The operating system's random source failed at start-up.
+    #[error("cannot start: {0}")]
+    Random(#[from] crate::random::RandomError),
 }
 
 /// The assembled server, before it listens.
@@ -112,6 +116,18 @@ pub fn backend(config: &Config, secrets: &Secrets) -> Result<Backend, AppError> 
 /// Builds the routes and the SIP service; says which backend answers.
 /// Trunk digest passwords are read from the process environment.
 pub fn build(config: &Config, secrets: &Secrets, state: AppState) -> Result<App, AppError> {
+    build_with_random(config, secrets, state, crate::random::system())
+}
+
+/// [`build`] with the random source given. A source that fails here stops
+/// start-up: tokens and the nonce secret are never made without it.
+pub fn build_with_random(
+    config: &Config,
+    secrets: &Secrets,
+    state: AppState,
+    random: Random,
+) -> Result<App, AppError> {
+    crate::random::check(&*random)?;
     let backend = backend(config, secrets)?;
     let backend_name = match backend {
         Backend::Demo(_) => "demo",
@@ -141,9 +157,13 @@ pub fn build(config: &Config, secrets: &Secrets, state: AppState) -> Result<App,
             ingress: "sip",
             drain: state.drain().clone(),
         };
-        let mut sip = SipService::new(config.sip.clone(), workers.clone(), setup, |name| {
-            std::env::var(name).ok()
-        })?;
+        let mut sip = SipService::with_random(
+            config.sip.clone(),
+            workers.clone(),
+            setup,
+            |name| std::env::var(name).ok(),
+            random.clone(),
+        )?;
         sip.jitter = config.media.jitter();
         Some(sip)
     } else {
@@ -159,11 +179,59 @@ pub fn build(config: &Config, secrets: &Secrets, state: AppState) -> Result<App,
             session,
             call,
         )
-        .with_drain(state.drain().clone()),
+        .with_drain(state.drain().clone())
+        .with_random(random),
     );
     Ok(App {
         router: crate::http::router(state).merge(routes(service)),
         backend: backend_name,
         sip,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::random::FailingRandom;
+
+    #[test]
+    fn a_failing_random_source_stops_start_up_saying_what_to_do() {
+        let config = Config::default();
+        let secrets = Secrets::from_env(std::iter::empty());
+        let error = build_with_random(&config, &secrets, AppState::new(), Arc::new(FailingRandom))
+            .expect_err("start-up must fail");
+        assert!(matches!(error, AppError::Random(_)), "{error:?}");
+        let message = error.to_string();
+        assert!(message.contains("random source failed"), "{message}");
+        assert!(message.contains("getrandom"), "{message}");
+    }
+
+    #[test]
+    fn the_sip_service_refuses_to_start_without_a_nonce_secret() {
+        let mut config = Config::default();
+        config.sip.enabled = true;
+        let setup = CallSetup {
+            backend: Backend::Demo(Default::default()),
+            session: session_config(&config),
+            call: CallConfig::default(),
+            ingress: "sip",
+            drain: crate::drain::Drain::default(),
+        };
+        let workers = MediaWorkers::start(1).expect("a media worker");
+        let error = SipService::with_random(
+            config.sip.clone(),
+            workers,
+            setup,
+            |_| None,
+            Arc::new(FailingRandom),
+        )
+        .expect_err("no SIP without a secret");
+        assert!(
+            matches!(error, crate::ingress::sip::SipError::Random(_)),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("digest-nonce secret"), "{error}");
+    }
 }

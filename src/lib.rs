@@ -26,6 +26,8 @@
 //! - [`drain`] is the graceful shutdown: the drain phase every call follows
 //!   and the live-call count; [`refusals`] counts and rate-limits the logs
 //!   of refused requests.
+//! - [`tls`] owns the process-wide rustls crypto provider; [`random`] the
+//!   one source of randomness for secrets and tokens.
 
 #![forbid(unsafe_code)]
 
@@ -40,6 +42,7 @@ pub mod media;
 pub mod metrics;
 pub mod model;
 pub mod refusals;
+pub mod random;
 pub mod telemetry;
 pub mod tls;
 pub mod workers;

@@ -30,6 +30,7 @@ use crate::call::CallConfig;
 use crate::drain::Drain;
 pub use crate::model::link::Backend;
 use crate::model::SessionConfig;
+use crate::random::{Random, RandomError};
 use crate::workers::MediaWorkers;
 
 /// A pre-warmed call waits this long for Twilio's stream.
@@ -56,6 +57,8 @@ pub struct TwilioService {
     pub call: CallConfig,
     /// The process's drain: the webhook answers 503 while it drains.
     pub drain: Drain,
+    /// Where stream tokens come from.
+    random: Random,
     pending: Mutex<HashMap<String, Pending>>,
 }
 
@@ -92,6 +95,7 @@ impl TwilioService {
             session,
             call,
             drain: Drain::default(),
+            random: crate::random::system(),
             pending: Mutex::new(HashMap::new()),
         }
     }
@@ -99,6 +103,12 @@ impl TwilioService {
     /// Follows the process's drain (a service of its own drain otherwise).
     pub fn with_drain(mut self, drain: Drain) -> TwilioService {
         self.drain = drain;
+        self
+    }
+
+    /// Uses `random` for stream tokens instead of the system source.
+    pub fn with_random(mut self, random: Random) -> TwilioService {
+        self.random = random;
         self
     }
 
@@ -158,15 +168,10 @@ impl TwilioService {
         self.check(&format!("{base}{path}"), params, headers)
     }
 
-    fn new_token() -> String {
-        let mut bytes = [0u8; 16];
-        // A failing system RNG leaves zeros; the token is then still unique
-        // per process through the counter below.
-        let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
-        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        format!("{hex}{n:x}")
+    /// A single-use stream token: 128 random bits. There is no fallback:
+    /// a token anyone could guess would let them take over the call.
+    fn new_token(&self) -> Result<String, RandomError> {
+        crate::random::hex(&*self.random, 16)
     }
 
     fn register(&self, token: &str, socket: oneshot::Sender<StreamSocket>) -> bool {
@@ -265,7 +270,18 @@ async fn voice(
         .iter()
         .find(|(k, _)| k == "CallSid")
         .map_or_else(|| "unknown".to_owned(), |(_, v)| v.clone());
-    let token = TwilioService::new_token();
+    let token = match service.new_token() {
+        Ok(token) => token,
+        Err(e) => {
+            // 503 makes Twilio try the number's fallback URL.
+            tracing::error!(%call_sid, error = %e, "no stream token: voice webhook answered 503");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cannot make a stream token: the random source failed",
+            )
+                .into_response();
+        }
+    };
     let (socket_tx, socket_rx) = oneshot::channel();
     if !service.register(&token, socket_tx) {
         return xml(super::twiml::say_and_hang_up(
@@ -440,3 +456,6 @@ fn websocket_accept(headers: &HeaderMap) -> Result<String, &'static str> {
         .ok_or("missing Sec-WebSocket-Key")?;
     Ok(tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes()))
 }
+
+#[cfg(test)]
+mod tests;
