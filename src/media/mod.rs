@@ -1,8 +1,8 @@
 //! Pure audio primitives shared by every call.
 //!
 //! This module owns the audio path's building blocks: G.711 codecs, the
-//! 20 ms [`Frame`](frame::Frame), resampling, voice activity detection, the
-//! jitter buffer, DTMF, the playout pacer, and RTP/RTCP packets with their
+//! 20 ms [`Frame`](frame::Frame), resampling, voice activity detection, line
+//! echo control ([`echo`]), the jitter buffer, DTMF, the playout pacer, and RTP/RTCP packets with their
 //! reception statistics ([`rtp`]).
 //!
 //! It must never do I/O, never read a clock (time is always an argument),
@@ -11,6 +11,7 @@
 
 pub mod analysis;
 pub mod dtmf;
+pub mod echo;
 pub mod frame;
 pub mod g711;
 pub mod jitter;
