@@ -7,13 +7,15 @@ use axum::Router;
 use serde_json::json;
 
 use crate::call::driver::CallSetup;
+use crate::call::model_audio::ModelAudioFormats;
 use crate::call::CallConfig;
-use crate::config::{Config, ModelBackend, Secrets};
+use crate::config::{Config, ModelAudioFormat, ModelBackend, Secrets};
 use crate::http::AppState;
 use crate::ingress::sip::SipService;
 use crate::ingress::twilio::server::{routes, Backend, TwilioService};
-use crate::model::link::OpenAiRealtime;
+use crate::model::link::{DemoRealtime, OpenAiRealtime};
 use crate::model::{AudioFormat, SessionConfig, ToolSpec, TurnDetection};
+use crate::random::Random;
 use crate::workers::MediaWorkers;
 
 /// Errors assembling the server.
@@ -28,6 +30,9 @@ pub enum AppError {
     /// The SIP ingress is misconfigured.
     #[error(transparent)]
     Sip(#[from] crate::ingress::sip::SipError),
+    /// The operating system's random source failed at start-up.
+    #[error("cannot start: {0}")]
+    Random(#[from] crate::random::RandomError),
 }
 
 /// The assembled server, before it listens.
@@ -41,14 +46,22 @@ pub struct App {
     pub sip: Option<crate::ingress::sip::SipService>,
 }
 
+/// The session format `[model] audio_format` names.
+pub fn model_audio_format(format: ModelAudioFormat) -> AudioFormat {
+    match format {
+        ModelAudioFormat::Pcmu => AudioFormat::Pcmu,
+        ModelAudioFormat::Pcm24k => AudioFormat::Pcm16 { rate: 24_000 },
+    }
+}
+
 /// The model session settings every call uses.
 pub fn session_config(config: &Config) -> SessionConfig {
     SessionConfig {
         model: config.model.openai_model.clone(),
         instructions: config.model.instructions.clone(),
         voice: config.model.openai_voice.clone(),
-        input_format: AudioFormat::Pcmu,
-        output_format: AudioFormat::Pcmu,
+        input_format: model_audio_format(config.model.audio_format),
+        output_format: model_audio_format(config.model.audio_format),
         turn_detection: TurnDetection::ServerVad {
             threshold: 0.5,
             prefix_padding_ms: 300,
@@ -72,58 +85,152 @@ pub fn session_config(config: &Config) -> SessionConfig {
     }
 }
 
-/// Builds the routes and the SIP service; says which backend answers.
-/// Trunk digest passwords are read from the process environment.
-pub fn build(config: &Config, secrets: &Secrets, state: AppState) -> Result<App, AppError> {
-    let backend = match (config.model.backend, &secrets.openai_api_key) {
+/// The call settings every call uses, Twilio and SIP alike (the SIP leg
+/// sets its own playback tracking), for sessions opened with `session`.
+pub fn call_config(config: &Config, session: &SessionConfig) -> CallConfig {
+    CallConfig {
+        vad: config.media.caller_vad(),
+        model_audio: ModelAudioFormats {
+            input: session.input_format,
+            output: session.output_format,
+        },
+        unavailable_prompt: crate::model::demo::unavailable_prompt().ok().map(Arc::new),
+        turn: config.turn.to_call(),
+        ..CallConfig::default()
+    }
+}
+
+/// The model backend `[model] backend` and the environment select.
+pub fn backend(config: &Config, secrets: &Secrets) -> Result<Backend, AppError> {
+    Ok(match (config.model.backend, &secrets.openai_api_key) {
         (ModelBackend::Openai, None) => return Err(AppError::MissingApiKey),
         (ModelBackend::Openai | ModelBackend::Auto, Some(key)) => Backend::OpenAi(OpenAiRealtime {
             url: config.model.openai_url.clone(),
             api_key: key.clone(),
         }),
-        (ModelBackend::Demo, _) | (ModelBackend::Auto, None) => Backend::Demo,
-    };
+        (ModelBackend::Demo, _) | (ModelBackend::Auto, None) => Backend::Demo(DemoRealtime),
+    })
+}
+
+/// Builds the routes and the SIP service; says which backend answers.
+/// Trunk digest passwords are read from the process environment.
+pub fn build(config: &Config, secrets: &Secrets, state: AppState) -> Result<App, AppError> {
+    build_with_random(config, secrets, state, crate::random::system())
+}
+
+/// [`build`] with the random source given. A source that fails here stops
+/// start-up: tokens and the nonce secret are never made without it.
+pub fn build_with_random(
+    config: &Config,
+    secrets: &Secrets,
+    state: AppState,
+    random: Random,
+) -> Result<App, AppError> {
+    crate::random::check(&*random)?;
+    let backend = backend(config, secrets)?;
     let backend_name = match backend {
-        Backend::Demo => "demo",
+        Backend::Demo(_) => "demo",
         Backend::OpenAi(_) => "openai",
+        Backend::Custom(_) => "custom",
     };
     if secrets.twilio_auth_token.is_none() && config.twilio.insecure_skip_signature {
         tracing::warn!("!!! twilio.insecure_skip_signature is on: Twilio requests are NOT authenticated. Development only. !!!");
     }
     let workers = MediaWorkers::start(std::thread::available_parallelism().map_or(2, |n| n.get()))?;
-    let call = CallConfig {
-        unavailable_prompt: crate::model::demo::unavailable_prompt().ok().map(Arc::new),
-        turn: config.turn.to_call(),
-        ..CallConfig::default()
-    };
+    let mut session = session_config(config);
+    if let Backend::Demo(_) = backend {
+        // The demo agent runs in-process and speaks μ-law: resampling to
+        // and from it would cost CPU for nothing.
+        if config.model.audio_format != ModelAudioFormat::Pcmu {
+            tracing::info!("model.audio_format applies to OpenAI; the demo agent speaks μ-law");
+        }
+        session.input_format = AudioFormat::Pcmu;
+        session.output_format = AudioFormat::Pcmu;
+    }
+    let call = call_config(config, &session);
     let sip = if config.sip.enabled {
         let setup = CallSetup {
             backend: backend.clone(),
-            session: session_config(config),
+            session: session.clone(),
             call: call.clone(),
             ingress: "sip",
+            drain: state.drain().clone(),
         };
-        Some(SipService::new(
+        let mut sip = SipService::with_random(
             config.sip.clone(),
             workers.clone(),
             setup,
             |name| std::env::var(name).ok(),
-        )?)
+            random.clone(),
+        )?;
+        sip.jitter = config.media.jitter();
+        Some(sip)
     } else {
         None
     };
-    let service = Arc::new(TwilioService::new(
-        secrets.twilio_auth_token.clone(),
-        config.twilio.public_base_url.clone(),
-        config.twilio.insecure_skip_signature,
-        workers,
-        backend,
-        session_config(config),
-        call,
-    ));
+    let service = Arc::new(
+        TwilioService::new(
+            secrets.twilio_auth_token.clone(),
+            config.twilio.public_base_url.clone(),
+            config.twilio.insecure_skip_signature,
+            workers,
+            backend,
+            session,
+            call,
+        )
+        .with_drain(state.drain().clone())
+        .with_random(random),
+    );
     Ok(App {
         router: crate::http::router(state).merge(routes(service)),
         backend: backend_name,
         sip,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::random::FailingRandom;
+
+    #[test]
+    fn a_failing_random_source_stops_start_up_saying_what_to_do() {
+        let config = Config::default();
+        let secrets = Secrets::from_env(std::iter::empty());
+        let error = build_with_random(&config, &secrets, AppState::new(), Arc::new(FailingRandom))
+            .expect_err("start-up must fail");
+        assert!(matches!(error, AppError::Random(_)), "{error:?}");
+        let message = error.to_string();
+        assert!(message.contains("random source failed"), "{message}");
+        assert!(message.contains("getrandom"), "{message}");
+    }
+
+    #[test]
+    fn the_sip_service_refuses_to_start_without_a_nonce_secret() {
+        let mut config = Config::default();
+        config.sip.enabled = true;
+        let setup = CallSetup {
+            backend: Backend::Demo(Default::default()),
+            session: session_config(&config),
+            call: CallConfig::default(),
+            ingress: "sip",
+            drain: crate::drain::Drain::default(),
+        };
+        let workers = MediaWorkers::start(1).expect("a media worker");
+        let error = SipService::with_random(
+            config.sip.clone(),
+            workers,
+            setup,
+            |_| None,
+            Arc::new(FailingRandom),
+        )
+        .expect_err("no SIP without a secret");
+        assert!(
+            matches!(error, crate::ingress::sip::SipError::Random(_)),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("digest-nonce secret"), "{error}");
+    }
 }

@@ -20,6 +20,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod media;
+pub use media::EARSHOT_THRESHOLD;
 mod sip;
 pub use sip::{Cidr, SipConfig, TrunkConfig, UnknownSource};
 
@@ -104,7 +106,9 @@ pub struct TwilioConfig {
 pub struct ServerConfig {
     /// Address of the HTTP server (health, Twilio webhooks, WebSockets, UI).
     pub http_listen: SocketAddr,
-    /// Seconds to let calls and requests finish after SIGTERM.
+    /// Seconds calls in progress get to finish after the first SIGTERM or
+    /// SIGINT; then each hears the closing prompt and is hung up
+    /// ([`crate::drain`], decision record 0012).
     pub shutdown_grace_secs: u64,
 }
 
@@ -112,7 +116,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             http_listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            shutdown_grace_secs: 10,
+            shutdown_grace_secs: 300,
         }
     }
 }
@@ -239,6 +243,17 @@ pub enum ModelBackend {
     Openai,
 }
 
+/// The audio format on the wire to the model (OpenAI Realtime).
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelAudioFormat {
+    /// `audio/pcmu`: the caller's μ-law passes through, no resampling.
+    #[default]
+    Pcmu,
+    /// `audio/pcm` at 24 kHz, 16-bit little-endian, resampled 8↔24 kHz.
+    Pcm24k,
+}
+
 /// `[model]`
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -253,6 +268,9 @@ pub struct ModelConfig {
     pub openai_url: String,
     /// System instructions for the agent.
     pub instructions: String,
+    /// `pcmu` or `pcm24k`: the audio format both ways with OpenAI. The
+    /// demo agent always speaks μ-law (nothing crosses a wire).
+    pub audio_format: ModelAudioFormat,
 }
 
 impl Default for ModelConfig {
@@ -263,6 +281,7 @@ impl Default for ModelConfig {
             openai_voice: "marin".to_owned(),
             openai_url: "wss://api.openai.com/v1/realtime".to_owned(),
             instructions: "You are a helpful phone agent. Be brief.".to_owned(),
+            audio_format: ModelAudioFormat::Pcmu,
         }
     }
 }
@@ -379,6 +398,13 @@ impl Config {
             return Err(ConfigError::Inconsistent(format!(
                 "turn.false_interruption_timeout_ms ({}) must be ≤ 5000, turn.resume_after_quiet_ms ({}) within 60–1000, turn.end_of_turn_fallback_ms ({}) ≤ 10000",
                 t.false_interruption_timeout_ms, t.resume_after_quiet_ms, t.end_of_turn_fallback_ms
+            )));
+        }
+        if m.vad_min_speech_ms > 1_000 || !(20..=5_000).contains(&m.vad_hangover_ms) {
+            return Err(ConfigError::Inconsistent(format!(
+                "media.vad_min_speech_ms ({}) must be ≤ 1000 and media.vad_hangover_ms ({}) \
+                 between 20 and 5000",
+                m.vad_min_speech_ms, m.vad_hangover_ms
             )));
         }
         self.sip.validate().map_err(ConfigError::Inconsistent)

@@ -1,15 +1,18 @@
-//! The HTTP server: health and readiness now; Twilio webhooks, Media
-//! Streams, the rep softphone and the supervisor UI join in later issues.
+//! The HTTP server: this module's `/healthz`, `/readyz` and `/metrics`,
+//! which `app` merges with the Twilio routes (`POST /twilio/voice`,
+//! `POST /twilio/status` and the Media Streams upgrade
+//! `GET /twilio/stream/{token}`, see `ingress::twilio::server`). [`serve`]
+//! runs hyper's HTTP/1 directly so an upgraded Media Streams socket can
+//! leave this runtime for its call's media worker. Rep and supervisor
+//! routes are planned (issue 13 and the reps issue).
 //!
 //! `/healthz` answers 200 while the process runs (liveness). `/readyz`
 //! answers 200 while the server takes new calls and 503 once shutdown has
-//! begun, so a load balancer drains the instance before it stops.
-//! `/metrics` renders the Prometheus exposition (see [`crate::metrics`]).
+//! begun. `/metrics` renders the Prometheus exposition (see
+//! [`crate::metrics`]), or 404 when no recorder is installed.
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
@@ -20,20 +23,30 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
+use crate::drain::{Drain, DrainPhase};
+
 /// State shared by the HTTP handlers.
 #[derive(Clone, Debug, Default)]
 pub struct AppState {
-    ready: Arc<AtomicBool>,
+    drain: Drain,
     metrics: Option<PrometheusHandle>,
 }
 
 impl AppState {
-    /// A state that reports ready.
+    /// A state that reports ready, with a drain of its own.
     pub fn new() -> AppState {
-        AppState {
-            ready: Arc::new(AtomicBool::new(true)),
-            metrics: None,
-        }
+        AppState::default()
+    }
+
+    /// Follows `drain` (the process's): readiness fails once it drains.
+    pub fn with_drain(mut self, drain: Drain) -> AppState {
+        self.drain = drain;
+        self
+    }
+
+    /// The drain this state follows.
+    pub fn drain(&self) -> &Drain {
+        &self.drain
     }
 
     /// Serves `/metrics` from this recorder.
@@ -44,12 +57,12 @@ impl AppState {
 
     /// Marks the server as draining (readiness fails from now on).
     pub fn begin_drain(&self) {
-        self.ready.store(false, Ordering::SeqCst);
+        self.drain.advance(DrainPhase::Draining);
     }
 
     /// Whether the server takes new calls.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::SeqCst)
+        !self.drain.is_draining()
     }
 }
 

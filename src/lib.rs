@@ -5,24 +5,44 @@
 //! `docs/ARCHITECTURE.md`):
 //!
 //! - [`media`] is pure audio code: codecs, frames, resampling, VAD, the
-//!   jitter buffer, DTMF and the playout pacer. It knows nothing else in the
-//!   project, never does I/O and never reads a clock.
-//! - [`config`] loads and validates the TOML configuration.
-//! - [`http`] is the axum server (health, readiness; later the webhooks).
+//!   jitter buffer, DTMF, RTP/RTCP and the playout pacer. It knows nothing
+//!   else in the project, never does I/O and never reads a clock.
+//! - [`call`] is one sans-IO state machine per call (playback tracking,
+//!   barge-in, truncation, the model session's lifecycle), the caller-leg
+//!   seam, and the driver task every call runs in.
+//! - [`model`] is the realtime model seam: the OpenAI Realtime GA codec and
+//!   session, the offline demo agent, the link tasks, and the conversion
+//!   between telephony audio and a session's audio format.
+//! - [`ingress`] brings callers in: Twilio Media Streams and SIP trunks
+//!   (RTP), each as a caller leg of the same call driver.
+//! - [`workers`] runs calls on media worker threads.
+//! - [`app`] assembles the server from the configuration; [`config`]
+//!   loads and validates the TOML configuration and its env overrides.
+//! - [`http`] is the HTTP server: health, readiness, `/metrics`, and the
+//!   Twilio routes merged in.
 //! - [`telemetry`] sets up logging; [`metrics`] names the per-call figures
 //!   and exports them for Prometheus.
 //! - [`tls`] owns the process-wide rustls crypto provider.
+//! - [`drain`] is the graceful shutdown: the drain phase every call follows
+//!   and the live-call count; [`refusals`] counts and rate-limits the logs
+//!   of refused requests.
+//! - [`tls`] owns the process-wide rustls crypto provider; [`random`] the
+//!   one source of randomness for secrets and tokens.
 
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod banner;
 pub mod call;
 pub mod config;
+pub mod drain;
 pub mod http;
 pub mod ingress;
 pub mod media;
 pub mod metrics;
 pub mod model;
+pub mod random;
+pub mod refusals;
 pub mod telemetry;
 pub mod tls;
 pub mod workers;

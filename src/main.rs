@@ -5,12 +5,14 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use tracing::{error, info, warn};
 use warmline::config::{Config, Secrets};
-use warmline::{http, telemetry, tls};
+use warmline::drain::{self, Drain, DrainOutcome};
+use warmline::{banner, http, telemetry, tls};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -85,76 +87,128 @@ fn serve(config: Config) -> ExitCode {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
+    // First, so that a SIGTERM during start-up drains instead of killing.
+    let mut signals = Signals::new()?;
     let secrets = Secrets::from_env(std::env::vars());
-    info!(
-        version = env!("CARGO_PKG_VERSION"),
-        model = ?config.model.backend,
-        ?secrets,
-        "warmline starting"
-    );
     let metrics = warmline::metrics::install()?;
     tokio::spawn(warmline::metrics::run_upkeep(
         metrics.clone(),
         std::time::Duration::from_secs(5),
     ));
-    let state = http::AppState::new().with_metrics(metrics);
+    let closing_prompt = match warmline::model::demo::closing_prompt() {
+        Ok(prompt) => Some(Arc::new(prompt)),
+        Err(e) => {
+            warn!(error = %e, "no closing prompt: a drain hangs up without one");
+            None
+        }
+    };
+    let drain = Drain::new(closing_prompt);
+    let state = http::AppState::new()
+        .with_metrics(metrics)
+        .with_drain(drain.clone());
     let app = warmline::app::build(&config, &secrets, state.clone())?;
     let (router, backend) = (app.router, app.backend);
-    info!(backend, "model backend");
-    if let Some(sip) = app.sip {
-        let sip_addr = warmline::ingress::sip::start(sip).await?;
-        info!(sip = %sip_addr, "listening for SIP (UDP and TCP)");
-    }
+    let sip_addr = match app.sip {
+        Some(sip) => Some(warmline::ingress::sip::start(sip).await?),
+        None => None,
+    };
     let listener = http::bind(config.server.http_listen).await?;
     let http_addr = listener.local_addr()?;
-    info!(http = %http_addr, "listening");
+    let facts = banner::Facts::new(&config, &secrets, backend, http_addr, sip_addr);
+    info!("{}", banner::render(&facts));
+    // The same facts as fields, for log shippers and scripts.
+    info!(
+        version = env!("CARGO_PKG_VERSION"),
+        http = %http_addr,
+        sip = sip_addr.map(|a| a.to_string()),
+        backend,
+        "listening"
+    );
+    for warning in banner::warnings(&facts) {
+        warn!("{warning}");
+    }
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut http_stop = stop_rx.clone();
-    let server = tokio::spawn(http::serve(listener, router, async move {
+    // The HTTP server keeps serving through the drain: /readyz answers
+    // 503, status callbacks and already-answered streams still work.
+    let mut server = tokio::spawn(http::serve(listener, router, async move {
         let _ = http_stop.wait_for(|stop| *stop).await;
     }));
 
-    shutdown_signal().await;
-    info!("shutdown requested: draining");
-    state.begin_drain();
-    let _ = stop_tx.send(true);
+    tokio::select! {
+        signal = signals.next() => info!(signal, "shutdown requested: draining"),
+        joined = &mut server => {
+            joined??;
+            anyhow::bail!("the HTTP server stopped by itself");
+        }
+    }
+    metrics::gauge!(warmline::metrics::DRAINING).set(1.0);
+    let second = async {
+        let signal = signals.next().await;
+        info!(signal, "second signal: ending every call now");
+    };
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
-    match tokio::time::timeout(grace, server).await {
-        Ok(joined) => joined??,
-        Err(_) => warn!(
-            grace_secs = grace.as_secs(),
-            "grace period over: stopping anyway"
+    match drain::run(&drain, grace, second).await {
+        DrainOutcome::AllEnded(phase) => info!(?phase, "no call left"),
+        DrainOutcome::GaveUp { calls } => warn!(
+            calls,
+            "calls still ending {} s after they were told to end now: stopping anyway",
+            drain::END_NOW_LIMIT.as_secs()
         ),
+    }
+    let _ = stop_tx.send(true);
+    match tokio::time::timeout(HTTP_STOP_LIMIT, server).await {
+        Ok(joined) => joined??,
+        Err(_) => warn!("HTTP requests still in flight: stopping anyway"),
     }
     info!("stopped");
     Ok(())
 }
 
-/// Completes on SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            error!(error = %e, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
+/// How long in-flight HTTP requests get once no call is left.
+const HTTP_STOP_LIMIT: Duration = Duration::from_secs(5);
+
+/// SIGINT (Ctrl-C) and SIGTERM, listened to from start-up on, so a second
+/// one is seen however soon it follows the first.
+struct Signals {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut sig) => {
-                sig.recv().await;
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Signals {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Signals {})
+    }
+
+    /// The next SIGINT or SIGTERM; its name.
+    async fn next(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                Some(()) = self.interrupt.recv() => "SIGINT",
+                Some(()) = self.terminate.recv() => "SIGTERM",
+                else => std::future::pending().await,
             }
-            Err(e) => {
-                error!(error = %e, "cannot listen for SIGTERM");
+        }
+        #[cfg(not(unix))]
+        {
+            if let Err(e) = tokio::signal::ctrl_c().await {
+                error!(error = %e, "cannot listen for Ctrl-C");
                 std::future::pending::<()>().await;
             }
+            "Ctrl-C"
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
     }
 }

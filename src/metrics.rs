@@ -41,6 +41,9 @@ pub const FALSE_INTERRUPTIONS: &str = "warmline_false_interruptions_total";
 pub const FALSE_INTERRUPTION_PAUSE: &str = "warmline_false_interruption_pause_seconds";
 /// Model sessions lost mid-call and reopened.
 pub const MODEL_RECONNECTS: &str = "warmline_model_reconnects_total";
+/// 20 ms frames of caller audio dropped because the model session's queue
+/// was full (its socket fell behind). Control commands are never dropped.
+pub const MODEL_AUDIO_DROPPED: &str = "warmline_model_audio_frames_dropped_total";
 /// RTP packets a media worker built only after their slot had passed: the
 /// worker is a frame or more behind (overloaded), so the send clock could
 /// not put them out on time.
@@ -54,6 +57,12 @@ pub const PLAYOUT_LATENESS: &str = "warmline_playout_lateness_seconds";
 /// (the difference of their lateness; RFC 3550's D(i−1, i), taken at the
 /// sender and not smoothed). A constant lateness is no jitter.
 pub const PLAYOUT_JITTER: &str = "warmline_playout_jitter_seconds";
+
+/// Requests and connections refused, by ingress (`twilio`, `sip`) and
+/// reason (see [`crate::refusals`]).
+pub const REFUSED: &str = "warmline_refused_total";
+/// 1 while the process drains (after SIGTERM/SIGINT), else 0.
+pub const DRAINING: &str = "warmline_draining";
 
 /// RTP packets received from SIP callers (counted when each call ends).
 pub const RTP_RECEIVED: &str = "warmline_rtp_packets_received_total";
@@ -109,6 +118,7 @@ pub fn install() -> Result<PrometheusHandle, BuildError> {
         )?
         .install_recorder()?;
     describe();
+    register_zeros();
     Ok(handle)
 }
 
@@ -147,6 +157,15 @@ fn describe() {
     );
     describe_counter!(BARGE_INS, "Barge-ins, by trigger");
     describe_counter!(MODEL_RECONNECTS, "Model sessions reopened mid-call");
+    describe_counter!(
+        MODEL_AUDIO_DROPPED,
+        "Caller audio frames dropped because the model socket fell behind"
+    );
+    describe_counter!(
+        REFUSED,
+        "Requests and connections refused, by ingress and reason"
+    );
+    describe_gauge!(DRAINING, "1 while the process drains after SIGTERM/SIGINT");
     describe_counter!(RTP_RECEIVED, "RTP packets received from SIP callers");
     describe_counter!(RTP_SENT, "RTP packets sent to SIP callers");
     describe_counter!(RTP_LOST, "RTP packets lost on the way in");
@@ -166,6 +185,34 @@ fn describe() {
         Unit::Seconds,
         "Deviation of consecutive outbound frames' spacing from 20 ms"
     );
+}
+
+/// Creates the counter and gauge series at zero, so that `/metrics` lists
+/// every `warmline_` series before the first call (dashboards and alerts
+/// see 0, not "no data").
+fn register_zeros() {
+    for ingress in crate::ingress::NAMES {
+        counter!(CALLS_STARTED, "ingress" => ingress).absolute(0);
+        gauge!(CALLS_ACTIVE, "ingress" => ingress).set(0.0);
+    }
+    // Barge-ins are left out: their series appear per trigger with the
+    // first one (a reader of the unlabelled name sees that one's count).
+    for (ingress, reason) in crate::refusals::KINDS {
+        counter!(REFUSED, "ingress" => ingress, "reason" => reason).absolute(0);
+    }
+    for name in [
+        MODEL_RECONNECTS,
+        MODEL_AUDIO_DROPPED,
+        RTP_RECEIVED,
+        RTP_SENT,
+        RTP_LOST,
+        RTP_CONCEALED,
+        RTP_REJECTED,
+        RTP_BUILT_LATE,
+    ] {
+        counter!(name).absolute(0);
+    }
+    gauge!(DRAINING).set(0.0);
 }
 
 /// Drains the recorder's histogram buffers into their buckets. Histograms
@@ -260,6 +307,11 @@ impl CallMetrics {
                 );
             }
         }
+    }
+
+    /// `frames` of caller audio were dropped on the way to the model.
+    pub fn model_audio_dropped(&self, frames: u64) {
+        counter!(MODEL_AUDIO_DROPPED).increment(frames);
     }
 
     /// A barge-in the call core decided.

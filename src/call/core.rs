@@ -9,15 +9,20 @@ use std::time::Duration;
 
 use super::barge_in::{BargeInConfig, BargeInDetector};
 use super::echo_gate::{EchoConfig, EchoGate};
+use super::model_audio::{ModelAudio, ModelAudioFormats};
 use super::playback::{ItemPlayback, Playback, PlaybackTracking};
 use super::turn::{TurnConfig, TurnJudge};
 use crate::media::echo::EchoControl;
-use crate::media::frame::{MediaTime, SampleRate};
-use crate::media::g711::{ulaw_decode, ulaw_encode};
+use crate::media::frame::{Frame, MediaTime, SampleRate};
+use crate::media::g711::ulaw_encode;
 use crate::media::highpass::HighPass;
 use crate::media::pacer::{Pacer, PacerConfig, SourceId, Tick};
 use crate::media::vad::{CallerVad, CallerVadConfig};
 use crate::model::{ConversationItem, ModelCommand, ModelEvent, ResponseStatus};
+
+/// A caller frame held back from the model: the frame and its μ-law as
+/// they came, and what echo control made of them (if anything).
+type Held = ((Frame, Vec<u8>), Option<(Frame, Vec<u8>)>);
 
 /// Source id of the hold tone in the pacer (model items count up from 1).
 const HOLD_SOURCE: u64 = 0;
@@ -45,6 +50,8 @@ pub struct CallConfig {
     /// 8 kHz audio played when the model cannot be reached at all, before
     /// the call ends (without it, the hold tone).
     pub unavailable_prompt: Option<std::sync::Arc<Vec<i16>>>,
+    /// The model session's audio formats.
+    pub model_audio: ModelAudioFormats,
 }
 
 impl Default for CallConfig {
@@ -57,6 +64,7 @@ impl Default for CallConfig {
             tracking: PlaybackTracking::Marks,
             greeting: Some("Greet the caller briefly and ask how you can help.".into()),
             unavailable_prompt: None,
+            model_audio: ModelAudioFormats::default(),
         }
     }
 }
@@ -196,7 +204,7 @@ pub struct CallCore {
     highpass: HighPass,
     judge: TurnJudge,
     /// Caller audio held back while the agent speaks (see `turn`).
-    preroll: VecDeque<(Vec<u8>, Option<Vec<u8>>)>,
+    preroll: VecDeque<Held>,
     /// The echo suppressor (`media::echo`): what the model hears of the
     /// caller while the agent speaks.
     aec: EchoControl,
@@ -227,6 +235,7 @@ pub struct CallCore {
     hangup_when_played: bool,
     hung_up: bool,
     rolling_over: bool,
+    model_audio: ModelAudio,
 }
 
 impl std::fmt::Debug for CallCore {
@@ -269,6 +278,10 @@ impl CallCore {
             hangup_when_played: false,
             hung_up: false,
             rolling_over: false,
+            model_audio: ModelAudio::new(config.model_audio).unwrap_or_else(|e| {
+                tracing::error!(error = %e, "model audio format unusable; assuming μ-law");
+                ModelAudio::pcmu()
+            }),
             config,
         }
     }
@@ -389,6 +402,25 @@ impl CallCore {
         self.maybe_hang_up();
     }
 
+    /// The server is shutting down and the call must end: stop the agent
+    /// (its queued audio and the leg's), play `prompt` (8 kHz PCM), then
+    /// hang up. Without a prompt, hang up at once. The driver stops
+    /// listening to the model: nothing it says is played any more.
+    pub fn end_with_prompt(&mut self, prompt: Option<&[i16]>) {
+        self.model_state = ModelState::Closed;
+        self.active_response = None;
+        self.pacer.flush();
+        self.outputs.push_back(CallOutput::ClearPlayback);
+        // Marks outstanding for the cleared audio no longer hold the hangup.
+        self.playback.new_generation();
+        if let Some(prompt) = prompt {
+            let _ = self.pacer.push(SourceId(HOLD_SOURCE), prompt);
+            self.pacer.finish(SourceId(HOLD_SOURCE));
+        }
+        self.hangup_when_played = true;
+        self.maybe_hang_up();
+    }
+
     fn push_hold_tone(&mut self) {
         // 300 ms of a soft 440 Hz tone, then 700 ms of silence: "still here".
         let mut tone = [0i16; 8_000];
@@ -437,6 +469,8 @@ impl CallCore {
                     .find(|i| i.item_id == item_id)
                 {
                     item.done = true;
+                    let tail = self.model_audio.agent_done(item.source);
+                    let _ = self.pacer.push(SourceId(item.source), tail);
                     self.pacer.finish(SourceId(item.source));
                 }
             }
@@ -507,7 +541,11 @@ impl CallCore {
         content_index: u32,
         audio: &[u8],
     ) {
-        if self.discarded.iter().any(|r| *r == response_id) {
+        // After a polite end (or an unreachable model) nothing the model
+        // says is played.
+        if self.discarded.iter().any(|r| *r == response_id)
+            || self.model_state == ModelState::Closed
+        {
             self.stats.dropped_deltas += 1;
             return;
         }
@@ -533,20 +571,9 @@ impl CallCore {
                 source
             }
         };
-        let mut pcm = [0i16; 1_024];
-        for chunk in audio.chunks(pcm.len()) {
-            for (dst, &code) in pcm.iter_mut().zip(chunk) {
-                *dst = ulaw_decode(code);
-            }
-            if self
-                .pacer
-                .push(SourceId(source), &pcm[..chunk.len()])
-                .is_err()
-            {
-                // Over two minutes queued: the model is far ahead; drop.
-                break;
-            }
-        }
+        let pcm = self.model_audio.agent_delta(source, audio);
+        // Over two minutes queued: the model is far ahead; drop.
+        let _ = self.pacer.push(SourceId(source), pcm);
         let _ = now;
     }
 

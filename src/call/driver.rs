@@ -14,7 +14,9 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::leg::{CallerLeg, LegEvent, Sent};
+use super::outbox::{Drained, ModelOutbox, Pushed};
 use super::{CallConfig, CallCore, CallOutput, CallStats};
+use crate::drain::{Drain, DrainPhase};
 use crate::media::frame::{Frame, MediaTime, SampleRate};
 use crate::media::g711::ulaw_decode;
 use crate::metrics::CallMetrics;
@@ -41,6 +43,8 @@ pub struct CallSetup {
     pub call: CallConfig,
     /// The ingress, for metrics (`twilio`, `sip`).
     pub ingress: &'static str,
+    /// The process's drain: the call ends politely when told to.
+    pub drain: Drain,
 }
 
 /// How many tick phases share the 20 ms frame period.
@@ -87,6 +91,11 @@ pub struct CallDriver {
     metrics: CallMetrics,
     /// The slot of the tick being served, to time the frame it releases.
     tick_due: Option<Instant>,
+    /// Model commands waiting for room in the session's queue.
+    outbox: ModelOutbox,
+    /// The drain phase: a polite end plays the closing prompt, an end
+    /// now hangs up at once.
+    drain: tokio::sync::watch::Receiver<DrainPhase>,
 }
 
 impl std::fmt::Debug for CallDriver {
@@ -107,6 +116,10 @@ impl CallDriver {
         let core = CallCore::new(setup.call.clone());
         let (tool_tx, tool_rx) = mpsc::channel(16);
         let metrics = CallMetrics::start(setup.ingress);
+        let mut drain = setup.drain.watch();
+        // A call that starts while the process already ends its calls
+        // hears about it on its first turn of the loop.
+        drain.mark_changed();
         CallDriver {
             setup,
             core,
@@ -122,6 +135,8 @@ impl CallDriver {
             rollover_at: Instant::now() + ROLLOVER_AFTER,
             metrics,
             tick_due: None,
+            outbox: ModelOutbox::new(),
+            drain,
         }
     }
 
@@ -142,6 +157,10 @@ impl CallDriver {
             let tick_at = self.started + self.core.next_deadline();
             let reconnect_at = self.reconnect_at;
             let mut ticked = false;
+            // A sender of its own (only while control waits), so the permit
+            // borrows nothing of `self`.
+            let has_control = self.outbox.has_control();
+            let waiting = has_control.then(|| self.model.commands.clone());
             tokio::select! {
                 event = leg.next_event() => {
                     if !self.on_leg(event) {
@@ -149,6 +168,17 @@ impl CallDriver {
                     }
                 }
                 link = self.model.events.recv(), if self.model_alive => self.on_model(link),
+                // Cancel safe: a dropped `reserve` loses its place in the
+                // channel's queue, never a command (they stay in the outbox).
+                permit = reserve_opt(waiting), if has_control => {
+                    let drained = match permit {
+                        Ok(permit) => self.outbox.send_next(permit, &self.model.commands),
+                        Err(_) => Drained::Closed,
+                    };
+                    if drained == Drained::Closed {
+                        self.model_closed_with_control();
+                    }
+                }
                 Some((call_id, output)) = self.tool_rx.recv() => {
                     self.core.on_tool_result(&call_id, &output);
                 }
@@ -166,10 +196,12 @@ impl CallDriver {
                         self.rollover_at = Instant::now() + ROLLOVER_RETRY;
                     }
                 }
+                // Cancel safe: a dropped `changed()` loses nothing.
+                Ok(()) = self.drain.changed() => self.on_drain(),
                 () = sleep_opt(reconnect_at) => {
                     self.reconnect_at = None;
                     tracing::info!(attempt = self.reconnect_attempts, "reopening the model session");
-                    self.model = self.setup.backend.open(self.setup.session.clone());
+                    self.open_model();
                     self.model_alive = true;
                 }
             }
@@ -190,6 +222,14 @@ impl CallDriver {
                 break;
             }
         }
+        let dropped = self.outbox.dropped_total();
+        if dropped.frames > 0 {
+            tracing::warn!(
+                frames = dropped.frames,
+                ms = dropped.ms(),
+                "caller audio dropped over the call because the model socket fell behind"
+            );
+        }
         let stats = self.core.stats().clone();
         tracing::info!(
             first_audio_ms = stats.first_audio_after.map(|d| d.as_millis() as u64),
@@ -199,6 +239,25 @@ impl CallDriver {
             "call ended"
         );
         stats
+    }
+
+    /// The drain moved on: end politely (the closing prompt, then hang
+    /// up) or now.
+    fn on_drain(&mut self) {
+        let phase = *self.drain.borrow_and_update();
+        match phase {
+            DrainPhase::EndPolitely => {
+                tracing::info!("server shutting down: closing prompt, then hanging up");
+                let prompt = self.setup.drain.closing_prompt().cloned();
+                self.core
+                    .end_with_prompt(prompt.as_deref().map(Vec::as_slice));
+            }
+            DrainPhase::EndNow => {
+                tracing::info!("server shutting down now: hanging up");
+                self.hangup = true;
+            }
+            DrainPhase::Serving | DrainPhase::Draining => {}
+        }
     }
 
     /// Handles one leg event; false ends the call.
@@ -287,7 +346,7 @@ impl CallDriver {
                 CallOutput::ReconnectModel => {
                     if self.model_alive {
                         // A rollover: the old session still works; replace it now.
-                        self.model = self.setup.backend.open(self.setup.session.clone());
+                        self.open_model();
                     } else {
                         self.schedule_reconnect();
                     }
@@ -316,11 +375,61 @@ impl CallDriver {
         Ok(sent_audio)
     }
 
+    /// Never blocks the audio path: under back-pressure caller audio is
+    /// dropped (counted, logged at most every 10 s) and control waits in
+    /// the outbox, in order (see [`ModelOutbox`]).
     fn send_model(&mut self, command: ModelCommand) {
-        if let Err(e) = self.model.commands.try_send(command) {
-            // Never block the audio path: a full queue drops audio, and a
-            // closed one means the session is being replaced.
-            tracing::debug!(error = %e, "model command dropped");
+        match self.outbox.push(&self.model.commands, command) {
+            Pushed::Sent | Pushed::Queued => {}
+            Pushed::AudioDropped => {
+                self.metrics.model_audio_dropped(1);
+                if let Some(dropped) = self.outbox.drop_report(self.now()) {
+                    tracing::warn!(
+                        frames = dropped.frames,
+                        ms = dropped.ms(),
+                        control_waiting = self.outbox.queued(),
+                        "model socket is behind: caller audio dropped"
+                    );
+                }
+            }
+            Pushed::Closed => self.model_closed_with_control(),
+            Pushed::Overflow(command) => {
+                tracing::error!(
+                    queued = self.outbox.queued(),
+                    ?command,
+                    "the model session has read no command for too long; reopening it \
+                     and replaying the conversation (a bug if the socket is healthy)"
+                );
+                self.outbox.session_replaced();
+                self.model_alive = false;
+                self.core.on_model_lost();
+            }
+        }
+    }
+
+    /// Opens a new model session in place of the current one. Control
+    /// queued for the old one is moot: the new one is replayed the
+    /// conversation when it is ready.
+    fn open_model(&mut self) {
+        let moot = self.outbox.session_replaced();
+        if moot > 0 {
+            tracing::info!(
+                commands = moot,
+                "model session replaced with control still queued for it"
+            );
+        }
+        self.model = self.setup.backend.open(self.setup.session.clone());
+    }
+
+    /// The session's queue closed: its task ended and reports why on the
+    /// event channel (lost or unreachable), which reopens it.
+    fn model_closed_with_control(&mut self) {
+        let moot = self.outbox.session_replaced();
+        if moot > 0 {
+            tracing::debug!(
+                commands = moot,
+                "model session closed with control queued; its successor gets the replay"
+            );
         }
     }
 
@@ -343,6 +452,18 @@ impl CallDriver {
                 .unwrap_or_else(|_| r#"{"error":"the tool timed out"}"#.to_owned());
             let _ = tx.send((call_id, output)).await;
         });
+    }
+}
+
+async fn reserve_opt(
+    tx: Option<mpsc::Sender<ModelCommand>>,
+) -> Result<mpsc::OwnedPermit<ModelCommand>, mpsc::error::SendError<()>> {
+    match tx {
+        Some(tx) => tx
+            .reserve_owned()
+            .await
+            .map_err(|_| mpsc::error::SendError(())),
+        None => std::future::pending().await,
     }
 }
 

@@ -15,6 +15,8 @@ mod core;
 pub mod driver;
 mod echo_gate;
 pub mod leg;
+pub mod model_audio;
+pub mod outbox;
 mod playback;
 pub mod turn;
 

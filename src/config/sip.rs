@@ -224,7 +224,7 @@ impl Default for SipConfig {
 impl SipConfig {
     /// Checks relations the types cannot express.
     pub fn validate(&self) -> Result<(), String> {
-        if self.rtp_port_min >= self.rtp_port_max || self.rtp_port_min % 2 != 0 {
+        if self.rtp_port_min >= self.rtp_port_max || !self.rtp_port_min.is_multiple_of(2) {
             return Err(format!(
                 "sip.rtp_port_min ({}) must be even and below sip.rtp_port_max ({})",
                 self.rtp_port_min, self.rtp_port_max

@@ -5,3 +5,6 @@
 
 pub mod sip;
 pub mod twilio;
+
+/// The ingress names metrics and logs use.
+pub const NAMES: [&str; 2] = ["twilio", "sip"];

@@ -69,6 +69,22 @@ pub fn unavailable_prompt() -> Result<Vec<i16>, DemoError> {
         })
 }
 
+/// The recorded "please try your call again later" prompt (8 kHz PCM),
+/// played to each call a drain ends when its grace runs out
+/// ([`crate::drain`]).
+pub fn closing_prompt() -> Result<Vec<i16>, DemoError> {
+    let wav = include_bytes!("../../fixtures/audio/demo_closing.wav");
+    let bad = |e: hound::Error| DemoError::BadPrompt {
+        index: usize::MAX,
+        reason: e.to_string(),
+    };
+    hound::WavReader::new(Cursor::new(&wav[..]))
+        .map_err(bad)?
+        .samples::<i16>()
+        .collect::<Result<Vec<i16>, _>>()
+        .map_err(bad)
+}
+
 /// Errors building the demo agent.
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -123,7 +139,8 @@ impl std::fmt::Debug for DemoAgent {
 }
 
 impl DemoAgent {
-    /// Loads the embedded prompts.
+    /// Loads the embedded prompts. The demo has no turn detection of its
+    /// own: the call's VAD (`[media]`) decides when the caller's turn ends.
     pub fn new() -> Result<DemoAgent, DemoError> {
         let prompts = SCRIPT
             .iter()

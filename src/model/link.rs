@@ -134,6 +134,9 @@ impl OpenAiRealtime {
                 .await
                 .map_err(|e| (true, e.to_string()))?;
         }
+        // Nothing here drops a command: a stalled socket blocks the write
+        // below, the channel fills, and the call's outbox drops caller audio
+        // and holds control until this loop reads again.
         loop {
             tokio::select! {
                 command = commands.recv() => {
@@ -209,20 +212,37 @@ impl RealtimeModel for DemoRealtime {
     }
 }
 
+/// Opens a session of a backend given as a function.
+pub type OpenFn = dyn Fn(SessionConfig) -> ModelSession + Send + Sync;
+
+/// A backend given as a function: in-process models and tests that play
+/// the model's side of the channels themselves.
+#[derive(Clone)]
+pub struct CustomModel(pub std::sync::Arc<OpenFn>);
+
+impl std::fmt::Debug for CustomModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CustomModel")
+    }
+}
+
 /// The backend every call of this server uses.
 #[derive(Clone, Debug)]
 pub enum Backend {
     /// The offline demo agent.
-    Demo,
+    Demo(DemoRealtime),
     /// OpenAI Realtime.
     OpenAi(OpenAiRealtime),
+    /// A backend given as a function.
+    Custom(CustomModel),
 }
 
 impl RealtimeModel for Backend {
     fn open(&self, config: SessionConfig) -> ModelSession {
         match self {
-            Backend::Demo => DemoRealtime.open(config),
+            Backend::Demo(demo) => demo.open(config),
             Backend::OpenAi(openai) => openai.open(config),
+            Backend::Custom(custom) => (custom.0)(config),
         }
     }
 }

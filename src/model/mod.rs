@@ -9,6 +9,7 @@
 //!
 //! This module knows nothing of how the caller arrived.
 
+pub mod audio;
 pub mod demo;
 pub mod link;
 pub mod openai;

@@ -1,6 +1,7 @@
 //! A fake OpenAI Realtime (GA) server for tests: answers `session.update`
 //! with `session.updated`, answers `response.create` with a response that
-//! streams μ-law audio faster than real time, records every client event
+//! streams its audio (μ-law, or whatever bytes the test's session format
+//! needs) faster than real time, records every client event
 //! per connection, and can be told to drop a connection mid-response.
 //! With `server_vad` it runs [`server_vad::ServerVad`] instead: a naive
 //! server VAD (anything above −40 dBFS is speech) honouring
@@ -36,7 +37,9 @@ pub struct Record {
 /// Behaviour knobs.
 #[derive(Clone, Debug)]
 pub struct FakeConfig {
-    /// The audio every response plays (μ-law).
+    /// The audio every response plays, in the session's output format
+    /// (μ-law, or 24 kHz PCM for an `audio/pcm` session), sent as deltas
+    /// of 1600 bytes.
     pub audio: Vec<u8>,
     /// Drop connection number N (0-based) after this many audio deltas.
     pub drop_connection_after_deltas: Option<(usize, usize)>,

@@ -180,6 +180,13 @@ pub struct Observed {
     pub clear_times: Vec<Duration>,
     /// Frames of audio received per 500 ms window.
     pub first_media_at: Option<Duration>,
+    /// Every μ-law byte of agent audio received, in order, when set to
+    /// `Some` (off by default: load runs must not keep it).
+    pub audio: Option<Vec<u8>>,
+    /// Each media frame received: when, and its RMS level (of 32767).
+    pub media_levels: Vec<(Instant, f64)>,
+    /// When the server closed the socket.
+    pub closed_at: Option<Instant>,
 }
 
 /// The simulated call: drives the socket in real time.
@@ -248,6 +255,7 @@ impl SimCall {
             self.media_ts += 20;
             if self.ws.send(Message::text(msg.to_string())).await.is_err() {
                 self.observed.closed_by_server = true;
+                self.observed.closed_at.get_or_insert_with(Instant::now);
                 return;
             }
             next += Duration::from_millis(20);
@@ -332,6 +340,7 @@ impl SimCall {
                         Some(Ok(Message::Text(text))) => self.on_server(text.as_str()).await,
                         Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
                             self.observed.closed_by_server = true;
+                            self.observed.closed_at.get_or_insert_with(Instant::now);
                             return false;
                         }
                         Some(Ok(_)) => {}
@@ -353,6 +362,18 @@ impl SimCall {
         match v["event"].as_str() {
             Some("media") => {
                 self.observed.media_frames += 1;
+                let payload = base64::engine::general_purpose::STANDARD
+                    .decode(v["media"]["payload"].as_str().unwrap_or(""))
+                    .expect("media payload is base64");
+                if let Some(audio) = self.observed.audio.as_mut() {
+                    audio.extend_from_slice(&payload);
+                }
+                let energy: f64 = payload
+                    .iter()
+                    .map(|&c| f64::from(warmline::media::g711::ulaw_decode(c)).powi(2))
+                    .sum();
+                let rms = (energy / payload.len().max(1) as f64).sqrt();
+                self.observed.media_levels.push((Instant::now(), rms));
                 self.observed
                     .first_media_at
                     .get_or_insert(self.started.elapsed());

@@ -42,6 +42,12 @@ pub(super) struct InviteClient {
 }
 
 impl InviteClient {
+    /// Whether no final response has reached the TU yet: a transport
+    /// failure then ends the transaction as a failure the TU must hear of.
+    pub fn awaiting_final(&self) -> bool {
+        matches!(self.state, State::Calling | State::Proceeding)
+    }
+
     /// Sends the INVITE and arms A (UDP) and B.
     pub fn start(
         now: Duration,
@@ -64,7 +70,7 @@ impl InviteClient {
             a_interval: sh.config.t1,
             slots: Slots::default(),
         };
-        sh.send(dest, transport, tx.bytes.clone());
+        sh.send_for(owner, dest, transport, tx.bytes.clone());
         if transport == Transport::Udp {
             sh.arm(&mut tx.slots.retx, now + tx.a_interval, owner, Timer::A);
         }
@@ -125,7 +131,12 @@ impl InviteClient {
                 self.state = State::Completed;
                 self.ack = build_ack(&self.invite, &response).map(|a| a.to_bytes());
                 if let Some(ack) = &self.ack {
-                    sh.send(self.dest, self.transport, ack.clone());
+                    sh.send_for(
+                        TxIdEither::Client(self.id),
+                        self.dest,
+                        self.transport,
+                        ack.clone(),
+                    );
                 }
                 sh.event(TxEvent::Response {
                     id: self.id,
@@ -157,7 +168,12 @@ impl InviteClient {
             // A retransmitted non-2xx final: ACK it again, absorb it.
             (State::Completed, 300..) => {
                 if let Some(ack) = &self.ack {
-                    sh.send(self.dest, self.transport, ack.clone());
+                    sh.send_for(
+                        TxIdEither::Client(self.id),
+                        self.dest,
+                        self.transport,
+                        ack.clone(),
+                    );
                 }
                 Step::Live
             }
@@ -170,7 +186,12 @@ impl InviteClient {
     pub fn on_timer(&mut self, now: Duration, timer: Timer, sh: &mut Shared) -> Step {
         match (self.state, timer) {
             (State::Calling, Timer::A) => {
-                sh.send(self.dest, self.transport, self.bytes.clone());
+                sh.send_for(
+                    TxIdEither::Client(self.id),
+                    self.dest,
+                    self.transport,
+                    self.bytes.clone(),
+                );
                 // No T2 cap for Timer A (§17.1.1.2).
                 self.a_interval *= 2;
                 sh.arm(

@@ -34,6 +34,11 @@ pub(super) struct NonInviteClient {
 }
 
 impl NonInviteClient {
+    /// Whether no final response has reached the TU yet.
+    pub fn awaiting_final(&self) -> bool {
+        self.state != State::Completed
+    }
+
     /// Sends the request and arms E (UDP) and F.
     pub fn start(
         now: Duration,
@@ -53,7 +58,7 @@ impl NonInviteClient {
             e_interval: sh.config.t1,
             slots: Slots::default(),
         };
-        sh.send(dest, transport, tx.bytes.clone());
+        sh.send_for(owner, dest, transport, tx.bytes.clone());
         if transport == Transport::Udp {
             sh.arm(&mut tx.slots.retx, now + tx.e_interval, owner, Timer::E);
         }
@@ -96,7 +101,12 @@ impl NonInviteClient {
     pub fn on_timer(&mut self, now: Duration, timer: Timer, sh: &mut Shared) -> Step {
         match (self.state, timer) {
             (State::Trying | State::Proceeding, Timer::E) => {
-                sh.send(self.dest, self.transport, self.bytes.clone());
+                sh.send_for(
+                    TxIdEither::Client(self.id),
+                    self.dest,
+                    self.transport,
+                    self.bytes.clone(),
+                );
                 self.e_interval = if self.state == State::Proceeding {
                     sh.config.t2
                 } else {

@@ -38,6 +38,12 @@
 //!   cookie is matched on Request-URI, From tag, Call-ID, CSeq number and
 //!   the whole top Via (the §17.2.3 RFC 2543 rules, minus the To-tag check
 //!   for ACK).
+//! - **Transport failures**: every [`Transmit`] names the transaction it
+//!   belongs to. When the shell cannot deliver one (a TCP connect that
+//!   fails or times out, a broken connection, a full send queue) it calls
+//!   [`TransactionLayer::on_transport_error`], and the transaction fails at
+//!   once with [`TxEvent::TransportError`] (§17.1.1.2, §17.2.4) instead of
+//!   waiting 32 s for Timer B or F.
 //! - **Proceeding INVITE client**: after a provisional, Timer B no longer
 //!   runs (§17.1.1.2); the TU bounds the wait by sending CANCEL, after
 //!   which the transaction gives up with [`TxEvent::Timeout`] if no final
@@ -127,6 +133,16 @@ pub enum TxEvent {
     AckTimeout {
         /// The INVITE server transaction.
         id: ServerTxId,
+    },
+    /// The transport could not deliver one of the transaction's messages
+    /// (RFC 3261 §17.1.1.2, §17.1.2.2, §17.2.4: a TCP connect that failed
+    /// or timed out, a connection that broke, a full send queue), and the
+    /// transaction is terminated. For a client transaction this comes only
+    /// while no final response has been passed up; the TU treats it as a
+    /// 503 (§8.1.3.1). For a server transaction the response was lost.
+    TransportError {
+        /// The transaction.
+        id: TxIdEither,
     },
     /// A transaction ended and its state is gone.
     Terminated(TxIdEither),
@@ -497,6 +513,36 @@ impl TransactionLayer {
                     };
                     self.after_client_step(id, step);
                 }
+            }
+        }
+    }
+
+    /// The shell could not deliver a message that `owner` sent (see
+    /// [`Transmit::owner`]). A client transaction still waiting for its
+    /// final response fails with [`TxEvent::TransportError`]; a server
+    /// transaction is told its response was lost the same way. Either is
+    /// then terminated (no retransmission can help a reliable transport
+    /// that failed; over UDP the shell never reports failures). A report
+    /// for a transaction that has ended is ignored.
+    pub fn on_transport_error(&mut self, owner: TxIdEither) {
+        match owner {
+            TxIdEither::Client(id) => {
+                let awaiting = match self.clients.get(&id) {
+                    Some((_, ClientTx::Invite(tx))) => tx.awaiting_final(),
+                    Some((_, ClientTx::NonInvite(tx))) => tx.awaiting_final(),
+                    None => return,
+                };
+                if awaiting {
+                    self.sh.event(TxEvent::TransportError { id: owner });
+                }
+                self.after_client_step(id, Step::Done);
+            }
+            TxIdEither::Server(id) => {
+                if !self.servers.contains_key(&id) {
+                    return;
+                }
+                self.sh.event(TxEvent::TransportError { id: owner });
+                self.after_server_step(id, Step::Done);
             }
         }
     }

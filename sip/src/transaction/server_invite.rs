@@ -80,12 +80,22 @@ impl InviteServer {
                     // which stops Timer A sooner.
                     self.send_trying(sh);
                 } else if let Some(bytes) = &self.last {
-                    sh.send(self.dest, self.transport, bytes.clone());
+                    sh.send_for(
+                        TxIdEither::Server(self.id),
+                        self.dest,
+                        self.transport,
+                        bytes.clone(),
+                    );
                 }
             }
             State::Completed => {
                 if let Some(bytes) = &self.last {
-                    sh.send(self.dest, self.transport, bytes.clone());
+                    sh.send_for(
+                        TxIdEither::Server(self.id),
+                        self.dest,
+                        self.transport,
+                        bytes.clone(),
+                    );
                 }
             }
             // Accepted: the TU retransmits the 2xx on its own schedule
@@ -138,7 +148,12 @@ impl InviteServer {
             (State::Proceeding, 100..=199) => {
                 self.trying = None;
                 sh.disarm(&mut self.slots.retx);
-                sh.send(self.dest, self.transport, bytes.clone());
+                sh.send_for(
+                    TxIdEither::Server(self.id),
+                    self.dest,
+                    self.transport,
+                    bytes.clone(),
+                );
                 self.last = Some(bytes);
                 Ok(Step::Live)
             }
@@ -146,7 +161,12 @@ impl InviteServer {
                 self.trying = None;
                 self.last = None;
                 sh.disarm_all(&mut self.slots);
-                sh.send(self.dest, self.transport, bytes);
+                sh.send_for(
+                    TxIdEither::Server(self.id),
+                    self.dest,
+                    self.transport,
+                    bytes,
+                );
                 self.state = State::Accepted;
                 sh.arm(&mut self.slots.life, now + sh.config.t1 * 64, id, Timer::L);
                 Ok(Step::Live)
@@ -154,7 +174,12 @@ impl InviteServer {
             (State::Proceeding, _) => {
                 self.trying = None;
                 sh.disarm_all(&mut self.slots);
-                sh.send(self.dest, self.transport, bytes.clone());
+                sh.send_for(
+                    TxIdEither::Server(self.id),
+                    self.dest,
+                    self.transport,
+                    bytes.clone(),
+                );
                 self.last = Some(bytes);
                 self.state = State::Completed;
                 if self.transport == Transport::Udp {
@@ -167,7 +192,12 @@ impl InviteServer {
             // RFC 6026 §8.5: further 2xx from the TU (its retransmissions,
             // or a 2xx in another dialog) go straight to the transport.
             (State::Accepted, 200..=299) => {
-                sh.send(self.dest, self.transport, bytes);
+                sh.send_for(
+                    TxIdEither::Server(self.id),
+                    self.dest,
+                    self.transport,
+                    bytes,
+                );
                 Ok(Step::Live)
             }
             _ => Err(TxError::AlreadyFinal),
@@ -185,7 +215,12 @@ impl InviteServer {
             }
             (State::Completed, Timer::G) => {
                 if let Some(bytes) = &self.last {
-                    sh.send(self.dest, self.transport, bytes.clone());
+                    sh.send_for(
+                        TxIdEither::Server(self.id),
+                        self.dest,
+                        self.transport,
+                        bytes.clone(),
+                    );
                 }
                 self.g_interval = (self.g_interval * 2).min(sh.config.t2);
                 sh.arm(&mut self.slots.retx, now + self.g_interval, id, Timer::G);
@@ -205,7 +240,12 @@ impl InviteServer {
     fn send_trying(&mut self, sh: &mut Shared) {
         if let Some(bytes) = self.trying.take() {
             sh.disarm(&mut self.slots.retx);
-            sh.send(self.dest, self.transport, bytes.clone());
+            sh.send_for(
+                TxIdEither::Server(self.id),
+                self.dest,
+                self.transport,
+                bytes.clone(),
+            );
             self.last = Some(bytes);
         }
     }

@@ -45,7 +45,12 @@ impl NonInviteServer {
     /// to re-send: the TU has not answered yet.
     pub fn on_retransmit(&mut self, sh: &mut Shared) {
         if let Some(bytes) = &self.last {
-            sh.send(self.dest, self.transport, bytes.clone());
+            sh.send_for(
+                TxIdEither::Server(self.id),
+                self.dest,
+                self.transport,
+                bytes.clone(),
+            );
         }
     }
 
@@ -60,7 +65,12 @@ impl NonInviteServer {
         if self.state == State::Completed {
             return Err(TxError::AlreadyFinal);
         }
-        sh.send(self.dest, self.transport, bytes.clone());
+        sh.send_for(
+            TxIdEither::Server(self.id),
+            self.dest,
+            self.transport,
+            bytes.clone(),
+        );
         self.last = Some(bytes);
         if status < 200 {
             self.state = State::Proceeding;

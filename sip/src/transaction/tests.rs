@@ -1053,3 +1053,5 @@ fn a_request_with_an_unusable_via_is_rejected_without_a_transaction() {
     assert_eq!(layer.len(), 0);
     assert_eq!(layer.poll_transmit(), None);
 }
+
+mod transport_errors;

@@ -126,12 +126,29 @@ impl Shared {
         self.timers.len()
     }
 
-    /// Queues bytes for the wire.
+    /// Queues bytes that belong to no transaction.
     pub fn send(&mut self, dest: SocketAddr, transport: Transport, bytes: Vec<u8>) {
         self.transmits.push_back(Transmit {
             dest,
             transport,
             bytes,
+            owner: None,
+        });
+    }
+
+    /// Queues bytes on behalf of transaction `owner`.
+    pub fn send_for(
+        &mut self,
+        owner: TxIdEither,
+        dest: SocketAddr,
+        transport: Transport,
+        bytes: Vec<u8>,
+    ) {
+        self.transmits.push_back(Transmit {
+            dest,
+            transport,
+            bytes,
+            owner: Some(owner),
         });
     }
 

@@ -69,4 +69,9 @@ pub struct Transmit {
     pub transport: Transport,
     /// The serialised message.
     pub bytes: Vec<u8>,
+    /// The transaction the message belongs to; `None` for messages sent
+    /// with `send_stateless`. When the shell cannot deliver a message (a
+    /// TCP connect that fails, a full or broken connection), it reports
+    /// the owner with `TransactionLayer::on_transport_error`.
+    pub owner: Option<TxIdEither>,
 }

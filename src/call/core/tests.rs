@@ -500,3 +500,94 @@ fn a_models_speech_started_without_caller_sound_is_ignored_and_with_it_pauses() 
     assert_eq!(h.call.stats().pauses, 1);
     assert!(h.outputs.contains(&CallOutput::ClearPlayback));
 }
+
+#[test]
+fn a_polite_end_cuts_the_agent_plays_the_prompt_then_hangs_up() {
+    let mut h = Harness::new();
+    h.agent_says("resp_1", "item_1", 2_000);
+    for i in 0..10 {
+        h.step(i, &quiet(i));
+    }
+    h.outputs.clear();
+    // 400 ms of a loud tone: 20 frames.
+    let prompt: Vec<i16> = (0..3_200)
+        .map(|i| (8_000.0 * (2.0 * std::f32::consts::PI * 400.0 * i as f32 / 8_000.0).sin()) as i16)
+        .collect();
+    h.call.end_with_prompt(Some(&prompt));
+    h.drain(TICK * 10);
+    assert_eq!(h.outputs.first(), Some(&CallOutput::ClearPlayback));
+    // The model is left: what it still says is not played.
+    h.agent_says("resp_2", "item_2", 1_000);
+    for i in 10..60 {
+        h.step(i, &quiet(i));
+    }
+    let hangup = h
+        .outputs
+        .iter()
+        .position(|o| *o == CallOutput::Hangup)
+        .expect("hangs up after the prompt");
+    let frames = h.outputs[..hangup]
+        .iter()
+        .filter(|o| matches!(o, CallOutput::Audio { .. }))
+        .count();
+    assert!(
+        (20..=21).contains(&frames),
+        "the prompt's 20 frames, got {frames}"
+    );
+    assert_eq!(
+        h.outputs
+            .iter()
+            .filter(|o| **o == CallOutput::Hangup)
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn a_polite_end_without_a_prompt_hangs_up_at_once() {
+    let mut h = Harness::new();
+    h.agent_says("resp_1", "item_1", 2_000);
+    h.step(0, &quiet(0));
+    h.outputs.clear();
+    h.call.end_with_prompt(None);
+    h.drain(TICK);
+    assert_eq!(
+        h.outputs,
+        vec![CallOutput::ClearPlayback, CallOutput::Hangup]
+    );
+}
+
+#[test]
+fn the_caller_talking_over_the_closing_prompt_does_not_cut_it() {
+    let mut h = Harness::new();
+    // 3 s, like the agent's voice in the barge-in tests: 150 frames.
+    let prompt: Vec<i16> = (0..24_000)
+        .map(|i| (6_000.0 * (2.0 * std::f32::consts::PI * 180.0 * i as f32 / 8_000.0).sin()) as i16)
+        .collect();
+    h.call.end_with_prompt(Some(&prompt));
+    for i in 0..50 {
+        h.step(i, &quiet(i));
+    }
+    for i in 50..70 {
+        h.step(i, &voiced(i, 6000.0));
+    }
+    for i in 70..200 {
+        h.step(i, &quiet(i));
+    }
+    assert!(
+        !h.outputs
+            .iter()
+            .any(|o| matches!(o, CallOutput::BargeIn(_))),
+        "no barge-in on the closing prompt"
+    );
+    let hangup = h
+        .outputs
+        .iter()
+        .position(|o| *o == CallOutput::Hangup)
+        .expect("hangs up after the prompt");
+    let frames = h.outputs[..hangup]
+        .iter()
+        .filter(|o| matches!(o, CallOutput::Audio { .. }))
+        .count();
+    assert!(frames >= 150, "the whole prompt plays: {frames} frames");
+}

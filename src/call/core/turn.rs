@@ -73,13 +73,18 @@ impl CallCore {
         // scaled down to the line's noise floor), or silence for a frame
         // the echo gate calls echo alone; the caller's own audio as it came.
         let model_audio = if verdict.echo_only && !qualifies {
-            Some(vec![0xFF; mulaw.len()])
+            Some((
+                Frame::silence(original.rate(), original.timestamp()),
+                vec![0xFF; mulaw.len()],
+            ))
         } else if aec.level_out_dbfs < aec.level_in_dbfs - 0.5 {
-            Some(cleaned[..m].iter().map(|&s| ulaw_encode(s)).collect())
+            Frame::from_samples(original.rate(), original.timestamp(), &cleaned[..m])
+                .ok()
+                .map(|f| (f, cleaned[..m].iter().map(|&s| ulaw_encode(s)).collect()))
         } else {
             None
         };
-        self.caller_audio_to_model(mulaw, model_audio);
+        self.caller_audio_to_model(original, mulaw, model_audio);
         match event {
             Some(VadEvent::SpeechStarted { .. }) => {
                 self.model_turn_end = false;
@@ -106,34 +111,44 @@ impl CallCore {
     }
 
     /// Sends (or holds back) one caller frame for the model: `cleaned` is
-    /// what echo control made of it (None: unchanged).
-    pub(super) fn caller_audio_to_model(&mut self, mulaw: &[u8], cleaned: Option<Vec<u8>>) {
+    /// what echo control made of it (None: unchanged), as a frame and its
+    /// μ-law. It is put in the session's input format only when it leaves,
+    /// so the encoder (a resampler for `audio/pcm`) sees one stream.
+    pub(super) fn caller_audio_to_model(
+        &mut self,
+        frame: &Frame,
+        mulaw: &[u8],
+        cleaned: Option<(Frame, Vec<u8>)>,
+    ) {
         if self.model_state != super::ModelState::Ready {
             self.preroll.clear();
             return;
         }
+        let held = ((frame.clone(), mulaw.to_vec()), cleaned);
         if !(self.agent_speaking() || self.judge.pause().is_some()) {
             self.flush_preroll();
-            self.append_audio(cleaned.unwrap_or_else(|| mulaw.to_vec()));
+            self.append_audio(held);
             return;
         }
-        self.preroll.push_back((mulaw.to_vec(), cleaned));
+        self.preroll.push_back(held);
         while self.preroll.len() > PREROLL_FRAMES {
-            if let Some((original, cleaned)) = self.preroll.pop_front() {
-                self.append_audio(cleaned.unwrap_or(original));
+            if let Some(held) = self.preroll.pop_front() {
+                self.append_audio(held);
             }
         }
     }
 
     /// The one place caller audio leaves for the model.
-    fn append_audio(&mut self, mulaw: Vec<u8>) {
+    fn append_audio(&mut self, (original, cleaned): super::Held) {
+        let (frame, mulaw) = cleaned.unwrap_or(original);
+        let audio = self.model_audio.caller_frame(&frame, &mulaw);
         self.outputs
-            .push_back(CallOutput::Model(ModelCommand::AppendAudio(mulaw)));
+            .push_back(CallOutput::Model(ModelCommand::AppendAudio(audio)));
     }
 
     fn flush_preroll(&mut self) {
-        while let Some((original, cleaned)) = self.preroll.pop_front() {
-            self.append_audio(cleaned.unwrap_or(original));
+        while let Some(held) = self.preroll.pop_front() {
+            self.append_audio(held);
         }
     }
 
@@ -188,6 +203,11 @@ impl CallCore {
     }
 
     fn candidate(&mut self, now: Duration, onset: MediaTime, trigger: &'static str) {
+        // The last words of a call (the closing or unavailable prompt) are
+        // not interrupted: no agent is left to take the caller's turn.
+        if self.model_state == super::ModelState::Closed {
+            return;
+        }
         self.pause(now, onset, trigger);
         if !self.judge.pauses() {
             self.interrupt(now);

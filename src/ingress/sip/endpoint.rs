@@ -32,12 +32,13 @@ use warmline_sip::message::{
 };
 use warmline_sip::transaction::{
     response_destination, ClientTxId, Incoming, ServerTxId, TimerConfig, TransactionLayer,
-    Transport, TxEvent,
+    Transport, TxEvent, TxIdEither,
 };
 
+use super::calls::{dialog_key, CallTable};
 use super::invite::{self, CallPlan};
 use super::leg::{LegControl, LegRequest};
-use super::transport::{Inbound, Sender};
+use super::transport::{Bound, Inbound, Sender, Undelivered};
 use super::SipService;
 
 /// What our OPTIONS and 200s advertise.
@@ -72,6 +73,9 @@ pub(super) struct SipCall {
     pub timer: Option<SessionTimer>,
     pub control: mpsc::Sender<LegControl>,
     pub remote_allows_update: bool,
+    /// Counts the call for the drain until the endpoint forgets it (after
+    /// the BYE's answer, so the process does not exit before it).
+    pub _counted: crate::drain::CallGuard,
 }
 
 /// Why a client transaction was started.
@@ -88,7 +92,7 @@ pub struct Endpoint {
     epoch: Instant,
     pub(super) sender: Sender,
     pub(super) local: SocketAddr,
-    pub(super) calls: HashMap<String, SipCall>,
+    pub(super) calls: CallTable<SipCall>,
     by_invite: HashMap<ServerTxId, String>,
     clients: HashMap<ClientTxId, (String, Purpose)>,
     pub(super) leg_requests: mpsc::Sender<LegRequest>,
@@ -104,13 +108,16 @@ impl std::fmt::Debug for Endpoint {
     }
 }
 
-/// Runs the endpoint until `inbound` closes.
-pub async fn run(
-    service: Arc<SipService>,
-    sender: Sender,
-    mut inbound: mpsc::Receiver<Inbound>,
-    local: SocketAddr,
-) {
+/// Runs the endpoint until its transport's inbound queue closes. Nothing
+/// in the loop waits on a peer: sends are queued (TCP connects on their
+/// own tasks) and what cannot be delivered comes back on `undelivered`.
+pub async fn run(service: Arc<SipService>, transport: Bound) {
+    let Bound {
+        sender,
+        mut inbound,
+        mut undelivered,
+        local,
+    } = transport;
     let (leg_tx, mut leg_rx) = mpsc::channel(1_024);
     let mut endpoint = Endpoint {
         service,
@@ -118,7 +125,7 @@ pub async fn run(
         epoch: Instant::now(),
         sender,
         local,
-        calls: HashMap::new(),
+        calls: CallTable::new(),
         by_invite: HashMap::new(),
         clients: HashMap::new(),
         leg_requests: leg_tx,
@@ -131,9 +138,10 @@ pub async fn run(
                 endpoint.on_inbound(message);
             }
             Some(request) = leg_rx.recv() => endpoint.on_leg_request(request),
+            Some(failed) = undelivered.recv() => endpoint.on_undelivered(failed),
             () = sleep_opt(deadline) => endpoint.on_timeout(),
         }
-        endpoint.flush().await;
+        endpoint.flush();
     }
 }
 
@@ -149,36 +157,40 @@ impl Endpoint {
         Instant::now().saturating_duration_since(self.epoch)
     }
 
+    /// The earliest transaction or call deadline: O(log n) for each.
     fn next_deadline(&self) -> Option<Duration> {
-        let mut next = self.tx.next_timeout();
-        let mut consider = |d: Option<Duration>| {
-            if let Some(d) = d {
-                next = Some(next.map_or(d, |n| n.min(d)));
-            }
-        };
-        for call in self.calls.values() {
-            if let Phase::Ringing { answer_at } = call.phase {
-                consider(Some(answer_at));
-            }
-            consider(call.answer.as_ref().and_then(|(r, _, _)| r.next_deadline()));
-            if call.phase == Phase::Answered {
-                consider(call.timer.as_ref().map(SessionTimer::next_deadline));
-            }
+        match (self.tx.next_timeout(), self.calls.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
-        next
     }
 
-    async fn flush(&mut self) {
-        while let Some(t) = self.tx.poll_transmit() {
-            self.sender.send(t.dest, t.transport, t.bytes).await;
-        }
-        while let Some(event) = self.tx.poll_event() {
+    /// Hands queued messages to the transport (never waiting), feeds the
+    /// transaction layer's events to the calls until both are quiet, then
+    /// re-schedules the calls that changed.
+    fn flush(&mut self) {
+        loop {
+            while let Some(t) = self.tx.poll_transmit() {
+                let (dest, owner) = (t.dest, t.owner);
+                if let Err(e) = self.sender.send(t) {
+                    tracing::warn!(%dest, error = %e, "SIP message not sent");
+                    if let Some(owner) = owner {
+                        self.tx.on_transport_error(owner);
+                    }
+                }
+            }
+            let Some(event) = self.tx.poll_event() else {
+                break;
+            };
             self.on_tx_event(event);
         }
-        // Events may have queued more.
-        while let Some(t) = self.tx.poll_transmit() {
-            self.sender.send(t.dest, t.transport, t.bytes).await;
-        }
+        self.calls.settle();
+    }
+
+    /// The transport took a message but could not deliver it.
+    fn on_undelivered(&mut self, failed: Undelivered) {
+        tracing::debug!(dest = %failed.dest, owner = ?failed.owner, "SIP message undelivered");
+        self.tx.on_transport_error(failed.owner);
     }
 
     fn on_inbound(&mut self, inbound: Inbound) {
@@ -188,14 +200,24 @@ impl Endpoint {
         // learn nothing, not even that something listens.
         let known = self.trunk_for(inbound.source.ip()).is_some();
         if !known && self.service.config.unknown_source == crate::config::UnknownSource::Drop {
-            tracing::debug!(source = %inbound.source, bytes = inbound.bytes.len(), "SIP from an unknown source dropped");
+            crate::refusals::refused(
+                "sip",
+                "unknown_source",
+                "SIP from a source no trunk allows dropped",
+                &inbound.source,
+            );
             return;
         }
         let message = match message::parse(&inbound.bytes, &Limits::default()) {
             Ok(m) => m,
             Err(e) => {
                 let answer = message::error_response(&inbound.bytes, &e);
-                tracing::warn!(source = %inbound.source, error = %e, answered = answer.is_some(), "malformed SIP message");
+                crate::refusals::refused(
+                    "sip",
+                    "malformed",
+                    "malformed SIP message refused",
+                    &format_args!("{} ({e})", inbound.source),
+                );
                 if let Some(bytes) = answer {
                     self.tx
                         .send_stateless(inbound.source, inbound.transport, bytes);
@@ -218,7 +240,12 @@ impl Endpoint {
                     Incoming::Ack2xx(ack) => self.on_ack(&ack),
                     Incoming::Absorbed => {}
                     Incoming::Rejected { error } => {
-                        tracing::warn!(source = %inbound.source, %error, "SIP request not taken on");
+                        crate::refusals::refused(
+                            "sip",
+                            "malformed",
+                            "SIP request not taken on",
+                            &format_args!("{} ({error})", inbound.source),
+                        );
                     }
                 }
             }
@@ -247,11 +274,13 @@ impl Endpoint {
         }
     }
 
+    /// The call whose dialog `request` belongs to: one hash probe on
+    /// Call-ID and From tag, then the To tag.
     fn find_dialog(&self, request: &Request) -> Option<String> {
-        self.calls
-            .iter()
-            .find(|(_, c)| c.phase != Phase::Ended && c.dialog.matches(request))
-            .map(|(k, _)| k.clone())
+        let from = request.from().ok()?;
+        let key = dialog_key(request.call_id()?, from.tag()?);
+        let call = self.calls.get(&key)?;
+        (call.phase != Phase::Ended && call.dialog.matches(request)).then_some(key)
     }
 
     fn on_request(
@@ -271,7 +300,10 @@ impl Endpoint {
             (Method::Invite, false) => invite::on_invite(self, id, request, source, transport),
             (Method::Cancel, _) => self.on_cancel(id, &request, cancels),
             (Method::Options, false) => {
-                if self.trunk_for(source.ip()).is_some() {
+                if self.trunk_for(source.ip()).is_some() && self.service.drain.is_draining() {
+                    // What a dispatcher such as Kamailio probes: take us out.
+                    self.reply(id, &request, 503, &draining_headers());
+                } else if self.trunk_for(source.ip()).is_some() {
                     self.reply(id, &request, 200, &capabilities());
                 } else {
                     self.unknown_source(id, &request, source);
@@ -305,10 +337,20 @@ impl Endpoint {
         match self.service.config.unknown_source {
             // Normally dropped on arrival (see `on_inbound`).
             crate::config::UnknownSource::Drop => {
-                tracing::info!(%source, method = %request.method, "request from an unknown source dropped");
+                crate::refusals::refused(
+                    "sip",
+                    "unknown_source",
+                    "SIP request from a source no trunk allows dropped",
+                    &format_args!("{} from {source}", request.method),
+                );
             }
             crate::config::UnknownSource::Reject => {
-                tracing::info!(%source, method = %request.method, "request from an unknown source refused");
+                crate::refusals::refused(
+                    "sip",
+                    "unknown_source",
+                    "SIP request from a source no trunk allows refused with 403",
+                    &format_args!("{} from {source}", request.method),
+                );
                 self.reply(id, request, 403, &[]);
             }
         }
@@ -424,7 +466,13 @@ impl Endpoint {
             Transport::Udp => "UDP",
             Transport::Tcp => "TCP",
         };
-        let branch = format!("z9hG4bK{}", super::random_hex(12));
+        let branch = match super::new_branch(&*self.service.random) {
+            Ok(branch) => branch,
+            Err(e) => {
+                tracing::error!(call = %key, error = %e, %method, "cannot send in-dialog request");
+                return None;
+            }
+        };
         let mut request = call
             .dialog
             .request(method.clone(), &branch, &local.to_string(), transport_name)
@@ -465,10 +513,15 @@ impl Endpoint {
         }
     }
 
+    /// Fires due transaction timers, then visits only the calls that are
+    /// due (each is re-scheduled at the next settle).
     fn on_timeout(&mut self) {
         let now = self.now();
         self.tx.handle_timeout(now);
-        let keys: Vec<String> = self.calls.keys().cloned().collect();
+        let mut keys = Vec::new();
+        while let Some(key) = self.calls.pop_due(now) {
+            keys.push(key);
+        }
         for key in keys {
             let mut resend = None;
             let mut action = None;
@@ -549,6 +602,23 @@ impl Endpoint {
                     }
                 }
             }
+            TxEvent::TransportError {
+                id: TxIdEither::Client(id),
+            } => {
+                // RFC 3261 §8.1.3.1: a transport failure counts as a 503.
+                if let Some((key, purpose)) = self.clients.remove(&id) {
+                    tracing::warn!(call = %key, ?purpose, "our request could not be delivered");
+                    match purpose {
+                        Purpose::Bye => self.end_call(&key, "BYE undeliverable"),
+                        Purpose::Refresh => self.hang_up(&key, "session refresh undeliverable"),
+                    }
+                }
+            }
+            TxEvent::TransportError {
+                id: TxIdEither::Server(id),
+            } => {
+                tracing::info!(?id, "a response could not be delivered");
+            }
             TxEvent::AckTimeout { id } => {
                 tracing::info!(?id, "no ACK for a final response");
             }
@@ -561,12 +631,9 @@ impl Endpoint {
         self.calls.insert(call.key.clone(), call);
     }
 
-    /// Calls in progress (for admission).
+    /// Calls in progress (for admission): counters, not a scan.
     pub(super) fn active_calls(&self, trunk: Option<usize>) -> usize {
-        self.calls
-            .values()
-            .filter(|c| c.phase != Phase::Ended && trunk.is_none_or(|t| c.trunk == t))
-            .count()
+        self.calls.live(trunk)
     }
 
     /// Where the response to a request from `source` goes.
@@ -581,6 +648,18 @@ impl Endpoint {
         }
     }
 }
+
+/// What a 503 for a draining server carries: the capabilities, and when
+/// to try again (a replacement usually listens by then).
+pub(super) fn draining_headers() -> Vec<(&'static str, String)> {
+    let mut headers = capabilities();
+    headers.push(("Retry-After", DRAINING_RETRY_AFTER_SECS.to_string()));
+    headers.push(("Warning", "399 warmline \"shutting down\"".to_owned()));
+    headers
+}
+
+/// Retry-After on a draining server's 503s.
+pub(super) const DRAINING_RETRY_AFTER_SECS: u32 = 30;
 
 /// What OPTIONS answers carry.
 fn capabilities() -> Vec<(&'static str, String)> {
@@ -620,3 +699,6 @@ fn in_dialog_destination(call: &SipCall) -> (SocketAddr, Transport) {
         warmline_sip::message::Host::Name(_) => call.peer,
     }
 }
+
+#[cfg(test)]
+mod tests;

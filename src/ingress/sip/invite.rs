@@ -13,6 +13,7 @@ use warmline_sip::message::{reason_phrase, Host, Request, Response, SipHeaders, 
 use warmline_sip::sdp::{self, answer_reoffer, Codec, LocalMedia, SessionDescription};
 use warmline_sip::transaction::{ServerTxId, Transport};
 
+use super::calls::{Schedule, Scheduled};
 use super::endpoint::{tag_for, Endpoint, Phase, SipCall, ALLOW, SUPPORTED};
 use super::leg::{LegControl, SipLeg, SipLegParts};
 use super::rtp_session::RtpSessionConfig;
@@ -68,6 +69,16 @@ pub(super) fn on_invite(
         ep.unknown_source(id, &request, source);
         return;
     };
+    if ep.service.drain.is_draining() {
+        crate::refusals::refused(
+            "sip",
+            "draining",
+            "INVITE refused with 503: the server is shutting down",
+            &source,
+        );
+        ep.reply(id, &request, 503, &super::endpoint::draining_headers());
+        return;
+    }
     if let Admission::Challenge(challenges) = ep.service.trunks[trunk].admit(&request) {
         let mut response = request.response(401, reason_phrase(401), Some(&tag_for(&request)));
         for challenge in challenges {
@@ -144,6 +155,19 @@ pub(super) fn on_invite(
             return;
         }
     };
+    // Drawn before anything is allocated; a failing random source refuses
+    // the call rather than using predictable SSRCs or session ids.
+    let drawn = (0..4)
+        .map(|_| crate::random::u64(&*ep.service.random))
+        .collect::<Result<Vec<u64>, _>>();
+    let [session_id, ssrc, sequence, timestamp] = match drawn.as_deref() {
+        Ok(&[a, b, c, d]) => [a, b, c, d],
+        _ => {
+            tracing::error!("the random source failed: INVITE refused with 503");
+            refuse(ep, id, &request, 503, "the random source failed");
+            return;
+        }
+    };
     let sockets = match ep.service.ports.allocate() {
         Ok(s) => s,
         Err(e) => {
@@ -153,7 +177,7 @@ pub(super) fn on_invite(
     };
     let rtp_port = sockets.0.local_addr().map(|a| a.port()).unwrap_or(0);
     let advertise = ep.service.advertised_ip(source);
-    let local = LocalMedia::new(advertise, rtp_port, super::random_u64() >> 1);
+    let local = LocalMedia::new(advertise, rtp_port, session_id >> 1);
     let negotiated = match sdp::answer(&offer, &local) {
         Ok(n) => n,
         Err(e) => {
@@ -173,7 +197,7 @@ pub(super) fn on_invite(
             return;
         }
     };
-    let key = format!("{};{}", dialog.call_id, dialog.remote_tag);
+    let key = super::calls::dialog_key(&dialog.call_id, &dialog.remote_tag);
     let (control_tx, control_rx) = mpsc::channel(16);
     let law = if negotiated.codec == Codec::Pcma {
         Law::Alaw
@@ -189,10 +213,11 @@ pub(super) fn on_invite(
             telephone_event_pt: negotiated.telephone_event_pt,
             remote: negotiated.remote_rtp,
             signalling_ip: source.ip(),
-            ssrc: super::random_u64() as u32,
-            initial_sequence: super::random_u64() as u16,
-            initial_timestamp: super::random_u64() as u32,
+            ssrc: ssrc as u32,
+            initial_sequence: sequence as u16,
+            initial_timestamp: timestamp as u32,
             cname: format!("warmline@{advertise}"),
+            jitter: ep.service.jitter,
         },
         control: control_rx,
         requests: ep.leg_requests.clone(),
@@ -212,6 +237,7 @@ pub(super) fn on_invite(
         session: ep.service.session.clone(),
         call: call_config,
         ingress: "sip",
+        drain: ep.service.drain.clone(),
     };
     let span_key = key.clone();
     let job: crate::workers::Job = Box::new(move || {
@@ -273,6 +299,7 @@ pub(super) fn on_invite(
         timer: None,
         control: control_tx,
         remote_allows_update,
+        _counted: ep.service.drain.call_started(),
     });
     if ep.service.config.answer_delay_ms == 0 {
         answer(ep, &key);
@@ -477,16 +504,46 @@ pub(super) fn refreshed(ep: &mut Endpoint, key: &str, response: &Response) {
     if let Ok(cseq) = response.cseq() {
         if cseq.method == warmline_sip::message::Method::Invite {
             let (dest, transport) = (call.peer.0, call.peer.1);
-            let branch = format!("z9hG4bK{}", super::random_hex(12));
             let name = if transport == Transport::Tcp {
                 "TCP"
             } else {
                 "UDP"
             };
-            if let Ok(ack) = call.dialog.ack(cseq.seq, &branch, &local.to_string(), name) {
-                ep.tx.send_stateless(dest, transport, ack.to_bytes());
+            match super::new_branch(&*ep.service.random) {
+                Ok(branch) => {
+                    if let Ok(ack) = call.dialog.ack(cseq.seq, &branch, &local.to_string(), name) {
+                        ep.tx.send_stateless(dest, transport, ack.to_bytes());
+                    }
+                }
+                // The peer re-sends its 2xx and ends the call without ACK.
+                Err(e) => tracing::error!(call = %key, error = %e, "no ACK for the refresh"),
             }
         }
     }
     tracing::info!(call = %key, interval, "session refreshed");
+}
+
+impl Scheduled for SipCall {
+    /// When the endpoint must next look at the call: the delayed answer,
+    /// the 2xx retransmission, or the session timer once answered. Ending
+    /// calls no longer count toward admission.
+    fn schedule(&self) -> Schedule {
+        let mut deadline = None;
+        let mut consider = |d: Option<std::time::Duration>| {
+            if let Some(d) = d {
+                deadline = Some(deadline.map_or(d, |n: std::time::Duration| n.min(d)));
+            }
+        };
+        if let Phase::Ringing { answer_at } = self.phase {
+            consider(Some(answer_at));
+        }
+        consider(self.answer.as_ref().and_then(|(r, _, _)| r.next_deadline()));
+        if self.phase == Phase::Answered {
+            consider(self.timer.as_ref().map(SessionTimer::next_deadline));
+        }
+        Schedule {
+            deadline,
+            live_in: (self.phase != Phase::Ended).then_some(self.trunk),
+        }
+    }
 }

@@ -1,8 +1,11 @@
 //! SIP trunk ingress: the tokio shell around the sans-IO `warmline-sip`
 //! crate, and RTP media for each call.
 //!
-//! - [`transport`]: UDP and TCP sockets, stream framing, connection reuse.
-//! - [`endpoint`]: the task that owns the transaction layer and dialogs.
+//! - [`transport`]: UDP and TCP sockets; [`tcp`]: a task per TCP
+//!   connection (framing, reuse, connects off the endpoint task, accept
+//!   backoff).
+//! - [`endpoint`]: the task that owns the transaction layer and dialogs;
+//!   [`calls`]: its calls indexed by dialog and by next deadline.
 //! - [`invite`]: admitting, answering and re-negotiating calls.
 //! - [`trunk`]: allow-lists and digest authentication.
 //! - [`rtp_session`], [`leg`], [`ports`]: each call's RTP/RTCP as a caller
@@ -14,25 +17,27 @@
 //! different leg. Our pacer owns the RTP clock, so truncation counts the
 //! frames actually sent.
 
+pub mod calls;
 pub mod endpoint;
 pub mod invite;
 pub mod leg;
 pub mod ports;
 pub mod rtp_session;
 pub mod send_clock;
+pub mod tcp;
 pub mod transport;
 pub mod trunk;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use ring::rand::SecureRandom;
-
 use crate::call::driver::CallSetup;
 use crate::call::CallConfig;
 use crate::config::SipConfig;
+use crate::media::jitter::JitterConfig;
 use crate::model::link::Backend;
 use crate::model::SessionConfig;
+use crate::random::{Random, RandomError, RandomSource};
 use crate::workers::MediaWorkers;
 use ports::RtpPorts;
 use trunk::{Trunk, TrunkError};
@@ -56,6 +61,13 @@ pub struct SipService {
     pub session: SessionConfig,
     /// Call settings.
     pub call: CallConfig,
+    /// Each call's jitter buffer (`[media] jitter_min_ms`/`jitter_max_ms`;
+    /// the law is negotiated per call).
+    pub jitter: JitterConfig,
+    /// The process's drain: new calls and OPTIONS get 503 while it drains.
+    pub drain: crate::drain::Drain,
+    /// Where tags, branches, SSRCs and the nonce secret come from.
+    pub random: Random,
 }
 
 /// Why the SIP ingress cannot start.
@@ -64,6 +76,9 @@ pub enum SipError {
     /// A trunk is misconfigured.
     #[error(transparent)]
     Trunk(#[from] TrunkError),
+    /// The random source failed, so no digest-nonce secret can be made.
+    #[error("cannot make the SIP digest-nonce secret: {0}")]
+    Random(#[from] RandomError),
     /// The SIP port could not be bound.
     #[error("cannot listen for SIP on {addr}: {source}")]
     Bind {
@@ -82,8 +97,20 @@ impl SipService {
         setup: CallSetup,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<SipService, SipError> {
+        SipService::with_random(config, workers, setup, env, crate::random::system())
+    }
+
+    /// [`SipService::new`] with its random source given. A source that
+    /// fails here is fatal: the nonce secret must never be predictable.
+    pub fn with_random(
+        config: SipConfig,
+        workers: MediaWorkers,
+        setup: CallSetup,
+        env: impl Fn(&str) -> Option<String>,
+        random: Random,
+    ) -> Result<SipService, SipError> {
         let mut secret = [0u8; 32];
-        let _ = ring::rand::SystemRandom::new().fill(&mut secret);
+        random.fill(&mut secret)?;
         let trunks = config
             .trunks
             .iter()
@@ -103,6 +130,9 @@ impl SipService {
             backend: setup.backend,
             session: setup.session,
             call: setup.call,
+            jitter: JitterConfig::default(),
+            drain: setup.drain,
+            random,
         })
     }
 
@@ -133,27 +163,18 @@ impl SipService {
 /// the bound address.
 pub async fn start(service: SipService) -> Result<SocketAddr, SipError> {
     let listen = service.config.listen;
-    let (sender, inbound, local) =
-        transport::bind(listen)
-            .await
-            .map_err(|source| SipError::Bind {
-                addr: listen,
-                source,
-            })?;
-    tokio::spawn(endpoint::run(Arc::new(service), sender, inbound, local));
+    let bound = transport::bind(listen)
+        .await
+        .map_err(|source| SipError::Bind {
+            addr: listen,
+            source,
+        })?;
+    let local = bound.local;
+    tokio::spawn(endpoint::run(Arc::new(service), bound));
     Ok(local)
 }
 
-/// Random bits for tags, branches, SSRCs and session ids.
-pub(crate) fn random_u64() -> u64 {
-    let mut bytes = [0u8; 8];
-    let _ = ring::rand::SystemRandom::new().fill(&mut bytes);
-    u64::from_le_bytes(bytes)
-}
-
-/// `n` random bytes as hex.
-pub(crate) fn random_hex(n: usize) -> String {
-    let mut bytes = vec![0u8; n];
-    let _ = ring::rand::SystemRandom::new().fill(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// A fresh branch for a request of ours (RFC 3261 §8.1.1.7).
+pub(crate) fn new_branch(random: &dyn RandomSource) -> Result<String, RandomError> {
+    Ok(format!("z9hG4bK{}", crate::random::hex(random, 12)?))
 }

@@ -56,6 +56,8 @@ pub struct RtpSessionConfig {
     pub initial_timestamp: u32,
     /// CNAME for SDES.
     pub cname: String,
+    /// The jitter buffer's depth bounds (`[media]`); its law is `law`.
+    pub jitter: JitterConfig,
 }
 
 /// Per-call media figures.
@@ -119,7 +121,7 @@ impl RtpSession {
     pub fn new(config: RtpSessionConfig, now: Duration) -> RtpSession {
         let jitter = JitterBuffer::new(JitterConfig {
             law: config.law,
-            ..JitterConfig::default()
+            ..config.jitter
         });
         RtpSession {
             remote: config.remote,
@@ -266,6 +268,11 @@ impl RtpSession {
     /// A digit the caller pressed, if any.
     pub fn poll_digit(&mut self) -> Option<char> {
         self.digits_in.pop_front()
+    }
+
+    /// The depth the jitter buffer currently aims for.
+    pub fn jitter_depth(&self) -> Duration {
+        self.jitter.target_depth()
     }
 
     /// The caller's next 20 ms of audio as μ-law: `None` until the first

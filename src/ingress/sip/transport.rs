@@ -1,30 +1,23 @@
-//! SIP over UDP and TCP: sockets in, parsed-or-raw messages to the
-//! endpoint task, bytes out.
+//! SIP over UDP and TCP: sockets in, raw messages to the endpoint task,
+//! bytes out without ever making the endpoint wait.
 //!
-//! UDP is one socket; every datagram goes to the endpoint. TCP accepts
-//! connections (at most [`MAX_TCP_CONNECTIONS`]), frames each stream by
-//! Content-Length (RFC 3261 §18.3) with the crate's limits, and keeps a
-//! writer per peer so responses and in-dialog requests reuse the
-//! connection the peer opened (RFC 5923 style). A stream that breaks the
-//! framing rules is closed: there is no resynchronising a byte stream.
+//! UDP is one socket; every datagram goes to the endpoint. Sends go
+//! through a non-blocking duplicate of it, straight to the kernel (tokio's
+//! `try_send_to` would refuse until its reactor has seen the socket
+//! writable once); a full socket buffer drops the datagram, as the network
+//! might, and the transaction layer retransmits. TCP lives in [`super::tcp`]:
+//! a task per connection, opened on demand, with a bounded queue each, and
+//! messages it cannot deliver reported back as [`Undelivered`].
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
-use warmline_sip::message::{frame_stream, Framing, Limits};
-use warmline_sip::transaction::Transport;
+use warmline_sip::transaction::{Transmit, Transport};
 
-/// Open TCP connections, at most.
-pub const MAX_TCP_CONNECTIONS: usize = 2_048;
-/// A TCP connection with nothing to say for this long is closed.
-const TCP_IDLE: Duration = Duration::from_secs(600);
-/// Queued writes per TCP connection.
-const TCP_WRITE_QUEUE: usize = 256;
+use super::tcp::{Outbound, Tcp, UNDELIVERED_QUEUE};
+pub use super::tcp::{QueueError, Undelivered, MAX_TCP_CONNECTIONS};
 
 /// One message as it arrived.
 #[derive(Debug)]
@@ -37,81 +30,76 @@ pub struct Inbound {
     pub transport: Transport,
 }
 
-/// The sending half, shared by the endpoint.
+/// The sending half, owned by the endpoint.
 #[derive(Clone, Debug)]
 pub struct Sender {
-    udp: Arc<UdpSocket>,
-    tcp: Arc<Mutex<HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>>>,
-    inbound: mpsc::Sender<Inbound>,
+    /// The UDP socket's non-blocking duplicate, for sending only.
+    udp: Arc<std::net::UdpSocket>,
+    tcp: Tcp,
 }
 
 impl Sender {
-    /// Sends `bytes` to `dest`. Over TCP it reuses the peer's connection,
-    /// or opens one (bounded by a timeout) when there is none.
-    pub async fn send(&self, dest: SocketAddr, transport: Transport, bytes: Vec<u8>) {
-        match transport {
+    /// Puts `t` on its way without waiting. Over TCP it is queued on the
+    /// peer's connection (opened on demand by its own task); the error
+    /// says why it could not even be queued, and the caller fails the
+    /// transaction named in `t.owner`. Must be called within a tokio
+    /// runtime.
+    pub fn send(&self, t: Transmit) -> Result<(), QueueError> {
+        match t.transport {
             Transport::Udp => {
-                if let Err(e) = self.udp.send_to(&bytes, dest).await {
-                    tracing::debug!(%dest, error = %e, "SIP UDP send failed");
+                if let Err(e) = self.udp.send_to(&t.bytes, t.dest) {
+                    tracing::debug!(dest = %t.dest, error = %e, "SIP UDP send failed");
                 }
+                Ok(())
             }
-            Transport::Tcp => {
-                let writer = self.tcp.lock().ok().and_then(|map| map.get(&dest).cloned());
-                let writer = match writer {
-                    Some(w) => w,
-                    None => {
-                        let connect =
-                            tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(dest));
-                        match connect.await {
-                            Ok(Ok(stream)) => self.adopt(stream, dest),
-                            _ => {
-                                tracing::warn!(%dest, "cannot open a SIP TCP connection");
-                                return;
-                            }
-                        }
-                    }
-                };
-                if writer.try_send(bytes).is_err() {
-                    tracing::warn!(%dest, "SIP TCP write queue full or closed: message dropped");
-                }
-            }
+            Transport::Tcp => self.tcp.send(
+                t.dest,
+                Outbound {
+                    bytes: t.bytes,
+                    owner: t.owner,
+                },
+            ),
         }
-    }
-
-    fn adopt(&self, stream: TcpStream, peer: SocketAddr) -> mpsc::Sender<Vec<u8>> {
-        let (tx, rx) = mpsc::channel(TCP_WRITE_QUEUE);
-        if let Ok(mut map) = self.tcp.lock() {
-            map.insert(peer, tx.clone());
-        }
-        tokio::spawn(connection(
-            stream,
-            peer,
-            rx,
-            self.inbound.clone(),
-            self.tcp.clone(),
-        ));
-        tx
     }
 }
 
-/// Binds UDP and TCP on `listen` and starts the reader tasks; inbound
-/// messages arrive on the returned receiver.
-pub async fn bind(
-    listen: SocketAddr,
-) -> std::io::Result<(Sender, mpsc::Receiver<Inbound>, SocketAddr)> {
-    let udp = Arc::new(UdpSocket::bind(listen).await?);
+/// A bound SIP transport.
+#[derive(Debug)]
+pub struct Bound {
+    /// The sending half.
+    pub sender: Sender,
+    /// Messages as they arrive.
+    pub inbound: mpsc::Receiver<Inbound>,
+    /// Messages the transport took but could not deliver.
+    pub undelivered: mpsc::Receiver<Undelivered>,
+    /// The address bound (UDP and TCP share the port).
+    pub local: SocketAddr,
+}
+
+/// Binds UDP and TCP on `listen` and starts the reader and acceptor tasks.
+pub async fn bind(listen: SocketAddr) -> std::io::Result<Bound> {
+    let udp = std::net::UdpSocket::bind(listen)?;
+    udp.set_nonblocking(true)?;
+    let send_half = Arc::new(udp.try_clone()?);
+    let udp = Arc::new(UdpSocket::from_std(udp)?);
     let local = udp.local_addr()?;
     // TCP on the same port as UDP, as carriers expect.
-    let tcp = TcpListener::bind(local).await?;
-    let (inbound_tx, inbound_rx) = mpsc::channel(4_096);
+    let listener = TcpListener::bind(local).await?;
+    let (inbound_tx, inbound) = mpsc::channel(4_096);
+    let (undelivered_tx, undelivered) = mpsc::channel(UNDELIVERED_QUEUE);
+    let tcp = Tcp::new(inbound_tx.clone(), undelivered_tx);
     let sender = Sender {
-        udp: udp.clone(),
-        tcp: Arc::new(Mutex::new(HashMap::new())),
-        inbound: inbound_tx.clone(),
+        udp: send_half,
+        tcp: tcp.clone(),
     };
     tokio::spawn(udp_reader(udp, inbound_tx));
-    tokio::spawn(tcp_acceptor(tcp, sender.clone()));
-    Ok((sender, inbound_rx, local))
+    tokio::spawn(super::tcp::acceptor(listener, tcp));
+    Ok(Bound {
+        sender,
+        inbound,
+        undelivered,
+        local,
+    })
 }
 
 async fn udp_reader(udp: Arc<UdpSocket>, inbound: mpsc::Sender<Inbound>) {
@@ -133,82 +121,5 @@ async fn udp_reader(udp: Arc<UdpSocket>, inbound: mpsc::Sender<Inbound>) {
             }
             Err(e) => tracing::debug!(error = %e, "SIP UDP receive error"),
         }
-    }
-}
-
-async fn tcp_acceptor(listener: TcpListener, sender: Sender) {
-    loop {
-        let Ok((stream, peer)) = listener.accept().await else {
-            continue;
-        };
-        let open = sender.tcp.lock().map(|m| m.len()).unwrap_or(0);
-        if open >= MAX_TCP_CONNECTIONS {
-            tracing::warn!(%peer, open, "too many SIP TCP connections: refused");
-            continue;
-        }
-        sender.adopt(stream, peer);
-    }
-}
-
-async fn connection(
-    mut stream: TcpStream,
-    peer: SocketAddr,
-    mut writes: mpsc::Receiver<Vec<u8>>,
-    inbound: mpsc::Sender<Inbound>,
-    registry: Arc<Mutex<HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>>>,
-) {
-    let limits = Limits::default();
-    let mut buf: Vec<u8> = Vec::with_capacity(8_192);
-    let mut chunk = vec![0u8; 8_192];
-    loop {
-        tokio::select! {
-            read = tokio::time::timeout(TCP_IDLE, stream.read(&mut chunk)) => {
-                let n = match read {
-                    Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
-                    Ok(Ok(n)) => n,
-                };
-                buf.extend_from_slice(&chunk[..n]);
-                loop {
-                    match frame_stream(&buf, &limits) {
-                        Ok(Framing::Incomplete) => break,
-                        Ok(Framing::KeepAlive(k)) => {
-                            buf.drain(..k);
-                        }
-                        Ok(Framing::Message(len)) => {
-                            let bytes: Vec<u8> = buf.drain(..len).collect();
-                            let message = Inbound { bytes, source: peer, transport: Transport::Tcp };
-                            if inbound.send(message).await.is_err() {
-                                return;
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!(%peer, error = %e, "SIP TCP stream broke framing: closing it");
-                            if let Some(answer) = warmline_sip::message::error_response(&buf, &e) {
-                                let _ = stream.write_all(&answer).await;
-                            }
-                            forget(&registry, peer);
-                            return;
-                        }
-                    }
-                }
-            }
-            write = writes.recv() => {
-                match write {
-                    Some(bytes) => {
-                        if stream.write_all(&bytes).await.is_err() {
-                            break;
-                        }
-                    }
-                    None => break,
-                }
-            }
-        }
-    }
-    forget(&registry, peer);
-}
-
-fn forget(registry: &Mutex<HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>>, peer: SocketAddr) {
-    if let Ok(mut map) = registry.lock() {
-        map.remove(&peer);
     }
 }

@@ -22,6 +22,7 @@ use super::server::{StreamSocket, STREAM_WAIT};
 use super::stream::{self, Inbound};
 use crate::call::driver::{CallDriver, CallSetup};
 use crate::call::leg::{CallerLeg, LegError, LegEvent, Sent, FRAME_SAMPLES_8K};
+use crate::drain::DrainPhase;
 
 /// Longest gap filled with silence.
 const MAX_GAP_MS: u64 = 10_000;
@@ -36,11 +37,21 @@ pub async fn run_call(
 ) {
     let span = crate::telemetry::call_span(&call_sid);
     async move {
+        // A drain that ends calls stops the wait too: the stream would only
+        // be closed again at once.
+        let mut drain = setup.drain.watch();
         let driver = CallDriver::prewarm(setup);
-        let accepted = match tokio::time::timeout(STREAM_WAIT, socket).await {
-            Ok(Ok(accepted)) => accepted,
-            _ => {
-                tracing::warn!("Twilio stream never arrived: closing the pre-warmed model session");
+        let ending = drain.wait_for(|phase| *phase >= DrainPhase::EndPolitely);
+        let accepted = tokio::select! {
+            socket = tokio::time::timeout(STREAM_WAIT, socket) => match socket {
+                Ok(Ok(accepted)) => accepted,
+                _ => {
+                    tracing::warn!("Twilio stream never arrived: closing the pre-warmed model session");
+                    return;
+                }
+            },
+            _ = ending => {
+                tracing::info!("server shutting down before Twilio connected the stream: call dropped");
                 return;
             }
         };
@@ -82,6 +93,33 @@ fn stream_config() -> WebSocketConfig {
         .read_buffer_size(8 * 1024)
         .write_buffer_size(0)
         .max_write_buffer_size(256 * 1024)
+}
+
+/// Why a socket error ends the stream, said once: logged here as a
+/// warning, and the returned reason ends the call (the driver logs it with
+/// the call's figures).
+fn socket_error_reason(error: &tokio_tungstenite::tungstenite::Error) -> String {
+    use tokio_tungstenite::tungstenite::error::{CapacityError, Error};
+    match error {
+        // An oversized frame is refused by tungstenite and ends the
+        // stream: there is no resynchronising a WebSocket.
+        Error::Capacity(CapacityError::MessageTooLong { size, max_size }) => {
+            tracing::warn!(
+                size,
+                limit = max_size,
+                "Twilio sent a frame of {size} bytes, over the {max_size}-byte limit: closing the stream"
+            );
+            format!("a frame of {size} bytes, over the {max_size}-byte limit")
+        }
+        Error::Capacity(e) => {
+            tracing::warn!(error = %e, "Twilio stream over a size limit: closing it");
+            format!("over a size limit: {e}")
+        }
+        e => {
+            tracing::warn!(error = %e, "Twilio stream failed: closing it");
+            format!("Twilio socket error: {e}")
+        }
+    }
 }
 
 /// A Media Streams WebSocket as a caller leg.
@@ -193,9 +231,7 @@ impl CallerLeg for TwilioLeg {
                     return LegEvent::Ended("Twilio closed the stream".into())
                 }
                 Some(Ok(_)) => {}
-                // An oversized frame is refused by tungstenite and ends the
-                // stream: there is no resynchronising a WebSocket.
-                Some(Err(e)) => return LegEvent::Ended(format!("Twilio socket error: {e}")),
+                Some(Err(e)) => return LegEvent::Ended(socket_error_reason(&e)),
             }
         }
     }

@@ -27,8 +27,10 @@ use super::signature;
 use super::twiml::ConnectStream;
 use crate::call::driver::CallSetup;
 use crate::call::CallConfig;
+use crate::drain::Drain;
 pub use crate::model::link::Backend;
 use crate::model::SessionConfig;
+use crate::random::{Random, RandomError};
 use crate::workers::MediaWorkers;
 
 /// A pre-warmed call waits this long for Twilio's stream.
@@ -53,6 +55,10 @@ pub struct TwilioService {
     pub session: SessionConfig,
     /// Call settings.
     pub call: CallConfig,
+    /// The process's drain: the webhook answers 503 while it drains.
+    pub drain: Drain,
+    /// Where stream tokens come from.
+    random: Random,
     pending: Mutex<HashMap<String, Pending>>,
 }
 
@@ -88,8 +94,22 @@ impl TwilioService {
             backend,
             session,
             call,
+            drain: Drain::default(),
+            random: crate::random::system(),
             pending: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Follows the process's drain (a service of its own drain otherwise).
+    pub fn with_drain(mut self, drain: Drain) -> TwilioService {
+        self.drain = drain;
+        self
+    }
+
+    /// Uses `random` for stream tokens instead of the system source.
+    pub fn with_random(mut self, random: Random) -> TwilioService {
+        self.random = random;
+        self
     }
 
     fn base_url(&self, headers: &HeaderMap) -> String {
@@ -114,13 +134,24 @@ impl TwilioService {
             if self.insecure_skip_signature {
                 return Ok(());
             }
+            crate::refusals::refused(
+                "twilio",
+                "not_configured",
+                "refused Twilio request: TWILIO_AUTH_TOKEN is not set",
+                &url,
+            );
             return Err(Refusal::NotConfigured);
         };
         let header = headers
             .get("x-twilio-signature")
             .and_then(|h| h.to_str().ok());
         signature::validate(token, url, params, header).map_err(|e| {
-            tracing::warn!(%url, reason = %e, "refused Twilio request");
+            crate::refusals::refused(
+                "twilio",
+                "signature",
+                "refused Twilio request: bad signature",
+                &format_args!("{url}: {e}"),
+            );
             Refusal::Forbidden(e.to_string())
         })
     }
@@ -137,15 +168,10 @@ impl TwilioService {
         self.check(&format!("{base}{path}"), params, headers)
     }
 
-    fn new_token() -> String {
-        let mut bytes = [0u8; 16];
-        // A failing system RNG leaves zeros; the token is then still unique
-        // per process through the counter below.
-        let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
-        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        format!("{hex}{n:x}")
+    /// A single-use stream token: 128 random bits. There is no fallback:
+    /// a token anyone could guess would let them take over the call.
+    fn new_token(&self) -> Result<String, RandomError> {
+        crate::random::hex(&*self.random, 16)
     }
 
     fn register(&self, token: &str, socket: oneshot::Sender<StreamSocket>) -> bool {
@@ -220,6 +246,22 @@ async fn voice(
     headers: HeaderMap,
     Form(params): Form<Vec<(String, String)>>,
 ) -> Response {
+    if service.drain.is_draining() {
+        // Before the signature: nothing is started, and a load balancer or
+        // Twilio's fallback URL sends the call elsewhere.
+        crate::refusals::refused(
+            "twilio",
+            "draining",
+            "voice webhook refused with 503: the server is shutting down",
+            &uri,
+        );
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "30")],
+            "warmline is shutting down: send the call to another instance",
+        )
+            .into_response();
+    }
     if let Err(refusal) = service.check_form(&uri, &headers, &params) {
         return refusal.into_response();
     }
@@ -228,7 +270,18 @@ async fn voice(
         .iter()
         .find(|(k, _)| k == "CallSid")
         .map_or_else(|| "unknown".to_owned(), |(_, v)| v.clone());
-    let token = TwilioService::new_token();
+    let token = match service.new_token() {
+        Ok(token) => token,
+        Err(e) => {
+            // 503 makes Twilio try the number's fallback URL.
+            tracing::error!(%call_sid, error = %e, "no stream token: voice webhook answered 503");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cannot make a stream token: the random source failed",
+            )
+                .into_response();
+        }
+    };
     let (socket_tx, socket_rx) = oneshot::channel();
     if !service.register(&token, socket_tx) {
         return xml(super::twiml::say_and_hang_up(
@@ -240,9 +293,18 @@ async fn voice(
         session: service.session.clone(),
         call: service.call.clone(),
         ingress: "twilio",
+        drain: service.drain.clone(),
     };
     let (sid, tok) = (call_sid.clone(), token.clone());
-    let job: crate::workers::Job = Box::new(move || Box::pin(run_call(sid, tok, setup, socket_rx)));
+    // Counted from now: a drain that starts before Twilio connects the
+    // stream still waits for this call.
+    let counted = service.drain.call_started();
+    let job: crate::workers::Job = Box::new(move || {
+        Box::pin(async move {
+            let _counted = counted;
+            run_call(sid, tok, setup, socket_rx).await;
+        })
+    });
     if let Err(e) = service.workers.spawn(job) {
         tracing::error!(%call_sid, error = %e, "no media worker for the call");
         return xml(super::twiml::say_and_hang_up(
@@ -296,7 +358,13 @@ async fn stream(
         return refusal.into_response();
     }
     let Some(socket_tx) = service.take(&token) else {
-        tracing::warn!("refused Twilio stream: unknown, expired or reused token");
+        crate::refusals::refused(
+            "twilio",
+            "stream_token",
+            "refused Twilio stream: unknown, expired or reused token",
+            // The token itself is a credential: not logged.
+            &"no pending call has this token (issued by the webhook, valid 15 s, single use)",
+        );
         return (
             StatusCode::FORBIDDEN,
             "unknown, expired or reused stream token",
@@ -306,7 +374,12 @@ async fn stream(
     let accept = match websocket_accept(&headers) {
         Ok(accept) => accept,
         Err(why) => {
-            tracing::warn!(why, "refused Twilio stream: not a WebSocket upgrade");
+            crate::refusals::refused(
+                "twilio",
+                "not_websocket",
+                "refused Twilio stream: not a WebSocket upgrade",
+                &why,
+            );
             return (StatusCode::BAD_REQUEST, why).into_response();
         }
     };
@@ -383,3 +456,6 @@ fn websocket_accept(headers: &HeaderMap) -> Result<String, &'static str> {
         .ok_or("missing Sec-WebSocket-Key")?;
     Ok(tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes()))
 }
+
+#[cfg(test)]
+mod tests;

@@ -581,7 +581,7 @@ fn append_sdes_cname(ssrc: u32, cname: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(cname);
     // At least one null octet ends the item list, then pad to a word.
     out.push(0);
-    while (out.len() - start) % 4 != 0 {
+    while !(out.len() - start).is_multiple_of(4) {
         out.push(0);
     }
     finish_packet(out, start);

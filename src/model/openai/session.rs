@@ -3,7 +3,8 @@
 //!
 //! Rules it enforces (protocols.md §2.6–2.8):
 //! - caller audio waits for `session.updated` (at most one second of it is
-//!   buffered; older audio is dropped, the caller is still on the greeting);
+//!   buffered, in any format; older audio is dropped, the caller is still
+//!   on the greeting);
 //! - never a second `response.create` while a response is active or
 //!   requested: it is queued until `response.done`;
 //! - `response.cancel` only when a response is active and was not
@@ -20,8 +21,8 @@ use serde_json::Value;
 use super::events::{self, ServerEvent};
 use crate::model::{AudioFormat, ModelCommand, ModelEvent, ResponseStatus, SessionConfig};
 
-/// Most audio buffered before the session is ready, in bytes of μ-law (1 s).
-const MAX_EARLY_AUDIO: usize = 8_000;
+/// Most audio buffered before the session is ready, in ms.
+const MAX_EARLY_AUDIO_MS: usize = 1_000;
 /// Items whose produced length we remember (for truncate clamping).
 const TRACKED_ITEMS: usize = 64;
 
@@ -84,11 +85,10 @@ impl OpenAiSession {
         self.active.is_some() || self.requested
     }
 
+    /// Bytes per ms of the agent's audio (truncation clamps to what the
+    /// model produced: 8 for G.711, 48 for `audio/pcm` at 24 kHz).
     fn bytes_per_ms(&self) -> u64 {
-        match self.config.output_format {
-            AudioFormat::Pcmu | AudioFormat::Pcma => 8,
-            AudioFormat::Pcm16 { rate } => u64::from(rate / 1000) * 2,
-        }
+        bytes_per_ms(self.config.output_format)
     }
 
     /// Milliseconds of audio the model produced for `item_id`.
@@ -118,7 +118,8 @@ impl OpenAiSession {
                 } else {
                     self.early_bytes += audio.len();
                     self.early_audio.push_back(audio);
-                    while self.early_bytes > MAX_EARLY_AUDIO {
+                    let most = MAX_EARLY_AUDIO_MS * bytes_per_ms(self.config.input_format) as usize;
+                    while self.early_bytes > most {
                         match self.early_audio.pop_front() {
                             Some(old) => self.early_bytes -= old.len(),
                             None => break,
@@ -316,5 +317,15 @@ impl OpenAiSession {
     }
 }
 
+/// Bytes per millisecond of audio in `format`.
+fn bytes_per_ms(format: AudioFormat) -> u64 {
+    match format {
+        AudioFormat::Pcmu | AudioFormat::Pcma => 8,
+        AudioFormat::Pcm16 { rate } => u64::from(rate / 1000) * 2,
+    }
+}
+
+#[cfg(test)]
+mod pcm_tests;
 #[cfg(test)]
 mod tests;

@@ -14,6 +14,7 @@ fn config(law: Law, pt: u8) -> RtpSessionConfig {
         initial_sequence: 65_530,
         initial_timestamp: 1_000,
         cname: "warmline@test".into(),
+        jitter: JitterConfig::default(),
     }
 }
 
@@ -226,4 +227,76 @@ fn rtcp_reports_go_every_five_seconds_and_the_peers_report_gives_rtt() {
     assert_eq!(stats.remote_jitter, 40);
     let rtt = stats.rtt_ms.expect("rtt");
     assert!((59..=61).contains(&rtt), "{rtt}");
+}
+
+/// Plays a stream whose packets leave every 20 ms and arrive up to
+/// `spread_ms` late (a fixed pseudo-random pattern), popping one frame per
+/// 20 ms tick; returns the jitter buffer's final target depth and the
+/// frames concealed.
+fn jittery_stream(media: &crate::config::MediaConfig, spread_ms: u64) -> (Duration, u64) {
+    let mut s = RtpSession::new(
+        RtpSessionConfig {
+            jitter: media.jitter(),
+            ..config(Law::Ulaw, 0)
+        },
+        Duration::ZERO,
+    );
+    let src = s.remote();
+    let mut lcg = 12_345u64;
+    let mut arrivals: Vec<(Duration, u16)> = (0..300u16)
+        .map(|seq| {
+            lcg = lcg.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let late = if spread_ms == 0 {
+                0
+            } else {
+                (lcg >> 33) % spread_ms
+            };
+            (MS * (u32::from(seq) * 20 + late as u32), seq)
+        })
+        .collect();
+    arrivals.sort();
+    let mut next = arrivals.iter().peekable();
+    for tick in 0..320u32 {
+        let now = MS * (tick * 20 + 10);
+        while let Some((at, seq)) = next.next_if(|(at, _)| *at <= now) {
+            let ts = u32::from(*seq) * 160;
+            s.on_rtp(*at, WALL, &rtp(0, *seq, ts, *seq == 0, &[0x55; 160]), src);
+        }
+        let _ = s.pop_audio(now);
+    }
+    (s.jitter_depth(), s.stats().concealed)
+}
+
+#[test]
+fn media_jitter_bounds_set_the_sip_legs_jitter_buffer_depth() {
+    use crate::config::MediaConfig;
+    let defaults = MediaConfig::default();
+    let (depth, concealed) = jittery_stream(&defaults, 50);
+    assert!(
+        depth >= 40 * MS,
+        "the default 0-60 ms bounds let the depth cover 50 ms of jitter: {depth:?}"
+    );
+    // A 20 ms ceiling holds the depth down, and the late packets are
+    // concealed instead.
+    let capped = MediaConfig {
+        jitter_max_ms: 20,
+        ..MediaConfig::default()
+    };
+    let (capped_depth, capped_concealed) = jittery_stream(&capped, 50);
+    assert!(capped_depth <= 20 * MS, "{capped_depth:?}");
+    assert!(
+        capped_concealed > concealed + 20,
+        "capped {capped_concealed} vs default {concealed} frames concealed"
+    );
+    // A 60 ms floor holds the depth up on a smooth stream, which the
+    // default bounds play at the initial 40 ms.
+    let (smooth_depth, _) = jittery_stream(&defaults, 0);
+    assert!(smooth_depth <= 40 * MS, "{smooth_depth:?}");
+    let floored = MediaConfig {
+        jitter_min_ms: 60,
+        jitter_max_ms: 60,
+        ..MediaConfig::default()
+    };
+    let (floored_depth, _) = jittery_stream(&floored, 0);
+    assert_eq!(floored_depth, 60 * MS);
 }
