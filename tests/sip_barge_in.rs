@@ -418,7 +418,7 @@ fn sip_greeting_with_echo_fed_back_plays_whole_without_a_pause() {
         .chunks(160)
         .filter(|f| f.iter().any(|&b| b != 0xFF && b != 0x7F))
         .count();
-    println!("SIP echo 160 ms / 10 dB: {agent_frames} agent frames of {expected}, no pause");
+    println!("SIP echo 160 ms / 10 dB: {agent_frames} agent frames of {expected}, no barge-in");
     assert!(
         agent_frames == expected || agent_frames == expected + 1,
         "greeting frames heard: {agent_frames} of {expected}"
