@@ -1,9 +1,13 @@
 //! Echo control cost for one 20 ms tick (`far_end` + `near_end`) on real
-//! agent speech with 10 dB echo 150 ms late, after the delay has settled.
+//! agent speech with 10 dB echo 150 ms late, after the delay has settled:
+//! the suppressor (`media::echo::EchoControl`), the call's echo gate
+//! (`call::EchoGate`, the decision side), and both together, which is what
+//! a call runs per frame (decision 0010).
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use warmline::call::{EchoConfig as GateConfig, EchoGate};
 use warmline::media::echo::{EchoConfig, EchoControl};
 
 #[path = "../tests/support/wav.rs"]
@@ -51,6 +55,35 @@ fn echo(c: &mut Criterion) {
             k = (k + 1) % frames;
             ec.far_end(black_box(&far[k * 160..(k + 1) * 160]));
             buf.copy_from_slice(&near[k * 160..(k + 1) * 160]);
+            black_box(ec.near_end(black_box(&mut buf)))
+        })
+    });
+
+    let mut gate = EchoGate::new(GateConfig::default());
+    for k in 0..frames {
+        gate.far_end(&far[k * 160..(k + 1) * 160]);
+        buf.copy_from_slice(&near[k * 160..(k + 1) * 160]);
+        gate.near_end(&mut buf);
+    }
+    c.bench_function("echo_gate_tick_20ms", |b| {
+        b.iter(|| {
+            k = (k + 1) % frames;
+            gate.far_end(black_box(&far[k * 160..(k + 1) * 160]));
+            buf.copy_from_slice(&near[k * 160..(k + 1) * 160]);
+            black_box(gate.near_end(black_box(&mut buf)))
+        })
+    });
+
+    let mut raw = [0i16; 160];
+    c.bench_function("echo_gate_and_control_tick_20ms", |b| {
+        b.iter(|| {
+            k = (k + 1) % frames;
+            let played = black_box(&far[k * 160..(k + 1) * 160]);
+            gate.far_end(played);
+            ec.far_end(played);
+            raw.copy_from_slice(&near[k * 160..(k + 1) * 160]);
+            buf.copy_from_slice(&raw);
+            black_box(gate.near_end(black_box(&mut raw)));
             black_box(ec.near_end(black_box(&mut buf)))
         })
     });
