@@ -17,6 +17,7 @@ pub mod leg;
 pub mod model_audio;
 pub mod outbox;
 mod playback;
+pub mod tools;
 
 pub use barge_in::{BargeInConfig, BargeInDetector};
 pub use core::{

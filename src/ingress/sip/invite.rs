@@ -238,12 +238,19 @@ pub(super) fn on_invite(
         call: call_config,
         ingress: "sip",
         drain: ep.service.drain.clone(),
+        identity: crate::call::tools::CallIdentity::mint(
+            "sip",
+            &key,
+            &dialog.remote,
+            &dialog.local,
+        ),
+        tools: ep.service.tools.clone(),
     };
-    let span_key = key.clone();
+    let span = crate::telemetry::call_span(&setup.identity);
+    let call_id = setup.identity.id.clone();
     let job: crate::workers::Job = Box::new(move || {
         Box::pin(async move {
             use tracing::Instrument;
-            let span = crate::telemetry::call_span(&span_key);
             async move {
                 // Pre-warm: the model session opens before the 200 OK.
                 let driver = CallDriver::prewarm(setup);
@@ -268,7 +275,7 @@ pub(super) fn on_invite(
         refuse(ep, id, &request, 503, &e.to_string());
         return;
     }
-    tracing::info!(call = %key, trunk = %ep.service.trunks[trunk].config.name, %source, codec = ?negotiated.codec, "SIP call accepted");
+    tracing::info!(%call_id, call = %key, trunk = %ep.service.trunks[trunk].config.name, %source, codec = ?negotiated.codec, "SIP call accepted");
     let mut ringing = request.response(180, reason_phrase(180), Some(&local_tag));
     let _ = ringing
         .headers
