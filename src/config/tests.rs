@@ -344,3 +344,21 @@ parameters_file = "order.json"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn example_file_documents_every_tools_key() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("warmline.example.toml");
+    let text = std::fs::read_to_string(&path).expect("example exists");
+    let config = load(WEBHOOK, &[("ORDERS_AUTH", "x"), ("ORDERS_SECRET", "s")]).expect("valid");
+    let mut tool = config.tools[0].clone();
+    tool.parameters_file = Some("schema.json".into());
+    let toml::Value::Table(keys) = toml::Value::try_from(&tool).expect("serialises") else {
+        panic!("a table");
+    };
+    for key in keys.keys() {
+        let documented = text
+            .lines()
+            .any(|l| l.trim_start_matches(['#', ' ']).starts_with(&format!("{key} = ")));
+        assert!(documented, "tools.{key} is not in warmline.example.toml");
+    }
+}
