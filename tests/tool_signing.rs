@@ -335,3 +335,115 @@ async fn hanging_up_cancels_the_calls_tools_and_the_cap_refuses_extra_calls() {
         .expect("closed at once");
     assert!(closed.is_none(), "no output after the hang-up: {closed:?}");
 }
+
+/// A caller leg that only starts and then waits.
+struct QuietLeg {
+    events: mpsc::Receiver<warmline::call::leg::LegEvent>,
+}
+
+impl warmline::call::leg::CallerLeg for QuietLeg {
+    async fn next_event(&mut self) -> warmline::call::leg::LegEvent {
+        self.events
+            .recv()
+            .await
+            .unwrap_or_else(|| warmline::call::leg::LegEvent::Ended("test over".into()))
+    }
+    async fn send_frame(
+        &mut self,
+        _due: tokio::time::Instant,
+        _mulaw: &[u8],
+        _mark: Option<&str>,
+    ) -> Result<warmline::call::leg::Sent, warmline::call::leg::LegError> {
+        Ok(warmline::call::leg::Sent::Now)
+    }
+    async fn send_idle(
+        &mut self,
+        _due: tokio::time::Instant,
+    ) -> Result<warmline::call::leg::Sent, warmline::call::leg::LegError> {
+        Ok(warmline::call::leg::Sent::Nothing)
+    }
+    async fn clear(&mut self) -> Result<(), warmline::call::leg::LegError> {
+        Ok(())
+    }
+    async fn hang_up(&mut self) {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_call_from_the_model_runs_the_webhook_and_the_output_reaches_the_model() {
+    use warmline::call::driver::{CallDriver, CallSetup};
+    use warmline::model::link::{Backend, CustomModel, ModelLink, ModelSession};
+    use warmline::model::{ModelCommand, ModelEvent};
+
+    let (server, base) = start_server().await;
+    let sidecar: warmline::call::tools::SharedSidecar = Arc::new(sidecar(&base));
+    let (open_tx, mut open_rx) = mpsc::unbounded_channel();
+    let backend = Backend::Custom(CustomModel(Arc::new(move |_config| {
+        let (commands, cmd_rx) = mpsc::channel(64);
+        let (ev_tx, events) = mpsc::channel(64);
+        let _ = open_tx.send((cmd_rx, ev_tx));
+        ModelSession { commands, events }
+    })));
+    let call = identity();
+    let setup = CallSetup {
+        backend,
+        session: warmline::app::session_config(&Config::default()),
+        call: warmline::call::CallConfig::default(),
+        ingress: "twilio",
+        drain: warmline::drain::Drain::default(),
+        identity: call.clone(),
+        tools: Some(sidecar),
+    };
+    // The call runs on a media worker of its own, as in the server; the
+    // tool runs on this test's multi-threaded runtime.
+    let (leg_tx, leg_rx) = mpsc::channel(8);
+    let worker = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a media worker runtime");
+        let local = tokio::task::LocalSet::new();
+        local.block_on(&runtime, async move {
+            let driver = CallDriver::prewarm(setup);
+            let mut leg = QuietLeg { events: leg_rx };
+            driver.run(&mut leg).await
+        })
+    });
+    let (mut commands, events): (mpsc::Receiver<ModelCommand>, mpsc::Sender<ModelLink>) =
+        open_rx.recv().await.expect("the session opens");
+    events
+        .send(ModelLink::Event(ModelEvent::Ready))
+        .await
+        .expect("call listens");
+    leg_tx
+        .send(warmline::call::leg::LegEvent::Started)
+        .await
+        .expect("call listens");
+    events
+        .send(ModelLink::Event(ModelEvent::FunctionCall {
+            call_id: "fc_e2e".into(),
+            name: "lookup_order".into(),
+            arguments: r#"{"order":"A17"}"#.into(),
+        }))
+        .await
+        .expect("call listens");
+    let output = loop {
+        match tokio::time::timeout(Duration::from_secs(10), commands.recv()).await {
+            Ok(Some(ModelCommand::FunctionOutput { call_id, output })) => {
+                assert_eq!(call_id, "fc_e2e");
+                break output;
+            }
+            Ok(Some(_)) => continue,
+            other => panic!("no function output: {other:?}"),
+        }
+    };
+    let output: Value = serde_json::from_str(&output).expect("JSON output");
+    assert_eq!(output, json!({"status": "shipped", "order": "A17"}));
+    let seen = server.seen("orders");
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].idempotency_key, format!("{}:fc_e2e", call.id));
+    assert_eq!(oracle(ORDERS_SECRET, &seen, now_unix()), ["ok"]);
+    drop(leg_tx);
+    tokio::task::spawn_blocking(move || worker.join().expect("the call ends"))
+        .await
+        .expect("joined");
+}

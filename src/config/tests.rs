@@ -356,9 +356,10 @@ fn example_file_documents_every_tools_key() {
         panic!("a table");
     };
     for key in keys.keys() {
-        let documented = text
-            .lines()
-            .any(|l| l.trim_start_matches(['#', ' ']).starts_with(&format!("{key} = ")));
+        let documented = text.lines().any(|l| {
+            l.trim_start_matches(['#', ' '])
+                .starts_with(&format!("{key} = "))
+        });
         assert!(documented, "tools.{key} is not in warmline.example.toml");
     }
 }
