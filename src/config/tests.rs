@@ -279,6 +279,20 @@ fn check_rejects_a_bad_schema_a_bad_url_and_unsafe_retries_naming_the_tool() {
             "not a URL",
         ),
         (
+            WEBHOOK.replace(
+                "order = { type = \"string\" }",
+                "order = { type = \"string\", minLength = -1 }",
+            ),
+            "parameters schema",
+        ),
+        (
+            WEBHOOK.replace(
+                "order = { type = \"string\" }",
+                "order = { type = \"string\", pattern = \"([\" }",
+            ),
+            "parameters schema",
+        ),
+        (
             WEBHOOK.replace("https://tools.example.com/orders", "ftp://x/y"),
             "http",
         ),

@@ -289,5 +289,10 @@ fn check_schema(schema: &serde_json::Value) -> Result<(), String> {
         }
         Some(_) => return Err("required must be an array".into()),
     }
-    Ok(())
+    // Then the whole schema against its meta-schema (draft 2020-12 unless
+    // it names another), compiled as a validator would be: a bad pattern
+    // or keyword value fails here and not when the model calls.
+    jsonschema::validator_for(schema)
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
