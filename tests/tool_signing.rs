@@ -447,3 +447,24 @@ async fn a_function_call_from_the_model_runs_the_webhook_and_the_output_reaches_
         .await
         .expect("joined");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_calls_are_counted_and_timed_by_tool_and_outcome() {
+    // The only test of this binary that installs the recorder.
+    let metrics = warmline::metrics::install().expect("the recorder");
+    let (_server, base) = start_server().await;
+    let sidecar = sidecar(&base);
+    run(&sidecar, &identity(), "lookup_order", "fc_m1").await;
+    run(&sidecar, &identity(), "charge_card", "fc_m2").await;
+    run(&sidecar, &identity(), "made_up_by_the_model", "fc_m3").await;
+    let rendered = metrics.render();
+    for series in [
+        r#"warmline_tool_calls_total{tool="lookup_order",outcome="ok"}"#,
+        r#"warmline_tool_calls_total{tool="charge_card",outcome="http_status"}"#,
+        r#"warmline_tool_calls_total{tool="unknown",outcome="unknown_tool"}"#,
+        r#"warmline_tool_duration_seconds_count{tool="lookup_order",outcome="ok"}"#,
+    ] {
+        assert!(rendered.contains(series), "{series} missing:\n{rendered}");
+    }
+    assert!(!rendered.contains("made_up_by_the_model"));
+}

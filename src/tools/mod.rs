@@ -239,6 +239,7 @@ impl CallTools for CallHandle {
                     self.sidecar.per_call, tool_call.name
                 ),
             );
+            record(self.sidecar.label(&tool_call.name), &output, Duration::ZERO);
             // Sent from the main runtime: the media worker never waits.
             self.sidecar.runtime.spawn(async move {
                 let _ = results.send((tool_call.call_id, output.to_string())).await;
@@ -252,17 +253,7 @@ impl CallTools for CallHandle {
             let _permit = permit;
             let started = tokio::time::Instant::now();
             let output = sidecar.execute(&call, &tool_call).await;
-            let outcome = if output.get("error").is_some() {
-                "error"
-            } else {
-                "ok"
-            };
-            tracing::info!(
-                tool = %tool_call.name,
-                outcome,
-                latency_ms = started.elapsed().as_millis() as u64,
-                "tool call"
-            );
+            record(sidecar.label(&tool_call.name), &output, started.elapsed());
             let _ = results.send((tool_call.call_id, output.to_string())).await;
         };
         self.tasks.spawn_on(
@@ -273,6 +264,16 @@ impl CallTools for CallHandle {
 }
 
 impl Sidecar {
+    /// The metric label for a tool name: the model may invent names, and
+    /// labels must stay a small set.
+    fn label<'a>(&self, name: &'a str) -> &'a str {
+        if self.webhooks.contains_key(name) || crate::config::tools::BUILTINS.contains(&name) {
+            name
+        } else {
+            "unknown"
+        }
+    }
+
     async fn execute(&self, call: &CallIdentity, tool_call: &ToolCall) -> Value {
         if let Some(hook) = self.webhooks.get(&tool_call.name) {
             return hook
@@ -287,6 +288,25 @@ impl Sidecar {
             ),
         }
     }
+}
+
+/// Logs a finished tool call in the call's span and counts it.
+fn record(tool: &str, output: &Value, took: Duration) {
+    // `ok`, or the error kind: a small fixed set, as is `tool` (the config's).
+    let outcome = output
+        .get("error")
+        .map(|e| e.get("kind").and_then(Value::as_str).unwrap_or("error"))
+        .unwrap_or("ok")
+        .to_owned();
+    tracing::info!(
+        tool,
+        outcome,
+        latency_ms = took.as_millis() as u64,
+        "tool call"
+    );
+    let labels = [("tool", tool.to_owned()), ("outcome", outcome)];
+    metrics::histogram!(crate::metrics::TOOL_DURATION, &labels).record(took.as_secs_f64());
+    metrics::counter!(crate::metrics::TOOL_CALLS, &labels).increment(1);
 }
 
 /// `escalate_to_human` until reps can be configured: a clear answer,
