@@ -51,7 +51,9 @@ pub fn init(config: &LogConfig) -> Result<(), TelemetryError> {
 /// The span that every task of one call runs in: warmline's own call id,
 /// with the provider's id and the ingress as separate fields.
 pub fn call_span(call: &crate::call::tools::CallIdentity) -> tracing::Span {
-    tracing::info_span!(
+    // At error level so that no filter disables it: with `RUST_LOG=warn`
+    // an info span would vanish and take the call id off every warning.
+    tracing::error_span!(
         "call",
         call_id = %call.id,
         provider_id = %call.provider_id,
@@ -138,6 +140,27 @@ mod tests {
             );
             assert_eq!(v["span"]["ingress"], "sip", "{line}");
         }
+    }
+
+    #[test]
+    fn a_warning_of_a_call_carries_its_id_even_when_info_is_filtered_out() {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_env_filter(EnvFilter::new("warn"))
+            .json()
+            .finish();
+        let call = identity("sip", "abc;tag");
+        tracing::subscriber::with_default(subscriber, || {
+            let _guard = call_span(&call).entered();
+            tracing::warn!("media timeout");
+        });
+        let bytes = buffer.0.lock().expect("not poisoned").clone();
+        let line = String::from_utf8(bytes).expect("utf-8");
+        let v: serde_json::Value = serde_json::from_str(line.trim()).expect("one json line");
+        assert_eq!(v["span"]["call_id"], call.id.as_str(), "{line}");
     }
 
     #[test]
