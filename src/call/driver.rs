@@ -87,7 +87,8 @@ pub struct CallDriver {
     frames: u64,
     reconnect_attempts: u32,
     reconnect_at: Option<Instant>,
-    tool_tx: mpsc::Sender<(String, String)>,
+    /// Keeps the results channel open while no tool call holds a sender.
+    _tool_tx: mpsc::Sender<(String, String)>,
     tool_rx: mpsc::Receiver<(String, String)>,
     /// The call's tools; dropped with the driver, which cancels them.
     tools: Option<Box<dyn CallTools>>,
@@ -138,7 +139,7 @@ impl CallDriver {
             frames: 0,
             reconnect_attempts: 0,
             reconnect_at: None,
-            tool_tx,
+            _tool_tx: tool_tx,
             tool_rx,
             tools,
             hangup: false,
@@ -463,13 +464,13 @@ impl CallDriver {
                 arguments,
             }),
             None => {
-                // Room is certain in practice (the core runs one tool call
-                // per response); if not, the output is lost, not the call.
-                let output =
-                    format!(r#"{{"error":"no tools are configured; {name} did not run"}}"#);
-                if self.tool_tx.try_send((call_id, output)).is_err() {
-                    tracing::warn!(tool = %name, "tool result queue full: output dropped");
-                }
+                // Answered at once, in the core: nothing to run, nothing
+                // to lose.
+                let output = serde_json::json!({"error": {
+                    "kind": "unknown_tool",
+                    "message": format!("No tools are configured; {name} did not run."),
+                }});
+                self.core.on_tool_result(&call_id, &output.to_string());
             }
         }
     }
