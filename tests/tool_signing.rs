@@ -81,6 +81,7 @@ async fn handle(
         "flaky" if count == 1 => (StatusCode::INTERNAL_SERVER_ERROR, "boom").into_response(),
         "flaky" => axum::Json(json!({"booked": true})).into_response(),
         "charge" => (StatusCode::INTERNAL_SERVER_ERROR, "boom").into_response(),
+        "down" => (StatusCode::SERVICE_UNAVAILABLE, "down").into_response(),
         "text" => "all good".into_response(),
         _ => {
             // "hang": never answers within a test.
@@ -121,6 +122,14 @@ name = "book_slot"
 description = "Book a slot."
 kind = "webhook"
 url = "{base}/flaky"
+idempotent = true
+retries = 2
+
+[[tools]]
+name = "status_page"
+description = "Always down."
+kind = "webhook"
+url = "{base}/down"
 idempotent = true
 retries = 2
 
@@ -467,4 +476,17 @@ async fn tool_calls_are_counted_and_timed_by_tool_and_outcome() {
         assert!(rendered.contains(series), "{series} missing:\n{rendered}");
     }
     assert!(!rendered.contains("made_up_by_the_model"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotent_tool_that_keeps_failing_stops_after_its_retries() {
+    let (server, base) = start_server().await;
+    let sidecar = sidecar(&base);
+    let output = run(&sidecar, &identity(), "status_page", "fc_d").await;
+    assert_eq!(output["error"]["status"], 503);
+    let seen = server.seen("down");
+    assert_eq!(seen.len(), 3, "one attempt and two retries");
+    assert!(seen
+        .iter()
+        .all(|s| s.idempotency_key == seen[0].idempotency_key));
 }

@@ -241,8 +241,8 @@ pub(super) fn on_invite(
         identity: crate::call::tools::CallIdentity::mint(
             "sip",
             &key,
-            &dialog.remote,
-            &dialog.local,
+            address(&dialog.remote),
+            address(&dialog.local),
         ),
         tools: ep.service.tools.clone(),
     };
@@ -552,5 +552,29 @@ impl Scheduled for SipCall {
             deadline,
             live_in: (self.phase != Phase::Ended).then_some(self.trunk),
         }
+    }
+}
+
+/// The URI of a name-addr (`"Bob" <sip:bob@host>;tag=x` → `sip:bob@host`),
+/// for tools and logs: the tag belongs to the dialog, not to the caller.
+fn address(name_addr: &str) -> &str {
+    match (name_addr.find('<'), name_addr.find('>')) {
+        (Some(open), Some(close)) if open < close => &name_addr[open + 1..close],
+        _ => name_addr.split(';').next().unwrap_or(name_addr).trim(),
+    }
+}
+
+#[cfg(test)]
+mod address_tests {
+    use super::address;
+
+    #[test]
+    fn a_call_identity_takes_the_uri_without_display_name_or_tag() {
+        assert_eq!(address("\"Bob\" <sip:bob@host>;tag=x"), "sip:bob@host");
+        assert_eq!(
+            address("sip:+15550001@trunk;tag=abc"),
+            "sip:+15550001@trunk"
+        );
+        assert_eq!(address("<sip:a@b"), "<sip:a@b");
     }
 }
