@@ -9,6 +9,8 @@
 //! drives it ([`driver`]). It knows `media` and the model seam, never
 //! Twilio, SIP or HTTP: a transport is a [`leg::CallerLeg`], and legs
 //! differ only in how they acknowledge playback ([`PlaybackTracking`]).
+//! Tools are a seam too ([`tools`]): who the call is, and a sidecar that
+//! runs its tool calls elsewhere and answers on a channel.
 
 mod barge_in;
 mod core;

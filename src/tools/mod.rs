@@ -324,3 +324,43 @@ fn escalate_to_human(arguments: &str) -> Value {
         "message": "No human reps are configured on this line, so the call cannot be handed to a person. Tell the caller, and offer to help or to take a message."
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tool(text: &str) -> ToolConfig {
+        toml::from_str(text).expect("a tool table")
+    }
+
+    #[test]
+    fn the_model_gets_the_built_ins_then_the_configured_tools() {
+        let lookup = tool(
+            "name = \"lookup_order\"\ndescription = \"Look up an order.\"\nkind = \"webhook\"\n\
+             url = \"https://x.example/o\"\n\
+             parameters = { type = \"object\", properties = { order = { type = \"string\" } } }\n",
+        );
+        let end =
+            tool("name = \"end_call\"\ndescription = \"Hang up politely.\"\nkind = \"builtin\"\n");
+        let specs = specs(&[lookup, end]);
+        let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["end_call", "escalate_to_human", "lookup_order"]);
+        assert_eq!(specs[0].description, "Hang up politely.");
+        assert_eq!(
+            specs[1].parameters["properties"]["urgency"]["enum"],
+            json!(["low", "normal", "high"])
+        );
+        assert_eq!(specs[1].parameters["required"], json!(["reason"]));
+        assert_eq!(specs[2].parameters["properties"]["order"]["type"], "string");
+    }
+
+    #[test]
+    fn escalate_to_human_keeps_a_known_urgency_and_defaults_to_normal() {
+        let high = escalate_to_human(r#"{"reason":"angry","urgency":"high"}"#);
+        assert_eq!(high["urgency"], "high");
+        assert_eq!(high["reason"], "no_reps_configured");
+        let odd = escalate_to_human(r#"{"reason":"x","urgency":"now!!"}"#);
+        assert_eq!(odd["urgency"], "normal");
+        assert_eq!(escalate_to_human("not json")["urgency"], "normal");
+    }
+}
