@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use axum::Router;
-use serde_json::json;
 
 use crate::call::driver::CallSetup;
 use crate::call::model_audio::ModelAudioFormats;
@@ -14,7 +13,7 @@ use crate::http::AppState;
 use crate::ingress::sip::SipService;
 use crate::ingress::twilio::server::{routes, Backend, TwilioService};
 use crate::model::link::{DemoRealtime, OpenAiRealtime};
-use crate::model::{AudioFormat, SessionConfig, ToolSpec, TurnDetection};
+use crate::model::{AudioFormat, SessionConfig, TurnDetection};
 use crate::random::Random;
 use crate::workers::MediaWorkers;
 
@@ -33,6 +32,9 @@ pub enum AppError {
     /// The operating system's random source failed at start-up.
     #[error("cannot start: {0}")]
     Random(#[from] crate::random::RandomError),
+    /// A tool cannot be built.
+    #[error(transparent)]
+    Tools(#[from] crate::tools::ToolsError),
 }
 
 /// The assembled server, before it listens.
@@ -67,20 +69,7 @@ pub fn session_config(config: &Config) -> SessionConfig {
             prefix_padding_ms: 300,
             silence_duration_ms: 500,
         },
-        tools: vec![
-            ToolSpec {
-                name: "end_call".into(),
-                description:
-                    "End the call. Say goodbye first; the call ends when you finish speaking."
-                        .into(),
-                parameters: json!({"type": "object", "properties": {"reason": {"type": "string"}}}),
-            },
-            ToolSpec {
-                name: "escalate_to_human".into(),
-                description: "Hand the caller to a human rep. Tell the caller first.".into(),
-                parameters: json!({"type": "object", "properties": {"reason": {"type": "string"}, "summary": {"type": "string"}}, "required": ["reason"]}),
-            },
-        ],
+        tools: crate::tools::specs(&config.tools),
         transcription_model: Some("gpt-4o-mini-transcribe".into()),
     }
 }
@@ -148,6 +137,18 @@ pub fn build_with_random(
         session.output_format = AudioFormat::Pcmu;
     }
     let call = call_config(config, &session);
+    // Tool I/O runs on the runtime that builds the app (the main,
+    // multi-threaded one), never on a media worker. Built outside a
+    // runtime (unit tests), calls get no tools.
+    let tools: Option<crate::call::tools::SharedSidecar> =
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => Some(Arc::new(crate::tools::Sidecar::new(
+                &config.tools,
+                &|name| std::env::var(name).ok(),
+                runtime,
+            )?)),
+            Err(_) => None,
+        };
     let sip = if config.sip.enabled {
         let setup = CallSetup {
             backend: backend.clone(),
@@ -155,6 +156,9 @@ pub fn build_with_random(
             call: call.clone(),
             ingress: "sip",
             drain: state.drain().clone(),
+            // Each call mints its own (ingress/sip/invite.rs).
+            identity: crate::call::tools::CallIdentity::mint("sip", "template", "", ""),
+            tools: tools.clone(),
         };
         let mut sip = SipService::with_random(
             config.sip.clone(),
@@ -179,7 +183,8 @@ pub fn build_with_random(
             call,
         )
         .with_drain(state.drain().clone())
-        .with_random(random),
+        .with_random(random)
+        .with_tools(tools),
     );
     Ok(App {
         router: crate::http::router(state).merge(routes(service)),
@@ -217,6 +222,8 @@ mod tests {
             call: CallConfig::default(),
             ingress: "sip",
             drain: crate::drain::Drain::default(),
+            identity: crate::call::tools::CallIdentity::mint("sip", "template", "", ""),
+            tools: None,
         };
         let workers = MediaWorkers::start(1).expect("a media worker");
         let error = SipService::with_random(

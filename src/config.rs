@@ -24,6 +24,8 @@ mod media;
 pub use media::EARSHOT_THRESHOLD;
 mod sip;
 pub use sip::{Cidr, SipConfig, TrunkConfig, UnknownSource};
+pub mod tools;
+pub use tools::{ToolConfig, ToolKind};
 
 /// Prefix of override variables.
 pub const ENV_PREFIX: &str = "WARMLINE_";
@@ -83,6 +85,9 @@ pub struct Config {
     pub model: ModelConfig,
     /// Twilio Media Streams ingress.
     pub twilio: TwilioConfig,
+    /// `[[tools]]`: functions the agent may call.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<ToolConfig>,
 }
 
 /// `[twilio]`
@@ -354,10 +359,21 @@ impl Config {
     {
         // First pass on the file alone, so errors carry its line numbers.
         let config: Config = toml::from_str(text).map_err(|e| invalid(origin, &e))?;
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        // Variables the config names as holding a secret are read by
+        // name, never taken for overrides.
+        let named = config.named_env();
         let overrides: Vec<(String, String)> = env
-            .into_iter()
+            .iter()
             // WARMLINE_CONFIG names the file; it is not an override.
-            .filter(|(k, _)| k.starts_with(ENV_PREFIX) && k != CONFIG_FILE_VAR)
+            .filter(|(k, _)| {
+                k.starts_with(ENV_PREFIX)
+                    && k != CONFIG_FILE_VAR
+                    && k != tools::TOOLS_SECRET_VAR
+                    && k != tools::ADMIN_TOKEN_VAR
+                    && !named.contains(k)
+            })
+            .cloned()
             .collect();
         let config = if overrides.is_empty() {
             config
@@ -377,8 +393,28 @@ impl Config {
                 .try_into::<Config>()
                 .map_err(|e| ConfigError::Inconsistent(e.to_string()))?
         };
+        let mut config = config;
+        tools::load_parameter_files(&mut config.tools, origin)
+            .map_err(ConfigError::Inconsistent)?;
         config.validate()?;
+        let set = |name: &str| env.iter().any(|(k, v)| k == name && !v.is_empty());
+        tools::validate(&config.tools, &set).map_err(ConfigError::Inconsistent)?;
         Ok(config)
+    }
+
+    /// Every environment variable a `*_env` key names.
+    pub fn named_env(&self) -> std::collections::BTreeSet<String> {
+        self.tools
+            .iter()
+            .flat_map(ToolConfig::named_env)
+            .chain(
+                self.sip
+                    .trunks
+                    .iter()
+                    .filter_map(|t| t.digest_password_env.as_deref()),
+            )
+            .map(str::to_owned)
+            .collect()
     }
 
     /// Checks relations between values that the types cannot express.

@@ -22,7 +22,9 @@
 //!   Twilio routes merged in.
 //! - [`telemetry`] sets up logging; [`metrics`] names the per-call figures
 //!   and exports them for Prometheus.
-//! - [`tls`] owns the process-wide rustls crypto provider.
+//! - [`tools`] is the tool sidecar: `[[tools]]` webhooks (signed) and the
+//!   built-ins, run on the main runtime beside the audio path; the call
+//!   sees it only through [`call::tools`].
 //! - [`drain`] is the graceful shutdown: the drain phase every call follows
 //!   and the live-call count; [`refusals`] counts and rate-limits the logs
 //!   of refused requests.
@@ -45,4 +47,5 @@ pub mod random;
 pub mod refusals;
 pub mod telemetry;
 pub mod tls;
+pub mod tools;
 pub mod workers;

@@ -74,6 +74,11 @@ pub const RTP_LOST: &str = "warmline_rtp_packets_lost_total";
 pub const RTP_CONCEALED: &str = "warmline_rtp_frames_concealed_total";
 /// RTP packets refused (wrong source, payload type, malformed).
 pub const RTP_REJECTED: &str = "warmline_rtp_packets_rejected_total";
+/// Histogram: a tool call from the model's request to its output, by
+/// `tool` and `outcome` (`ok` or the error kind, docs/TOOLS.md).
+pub const TOOL_DURATION: &str = "warmline_tool_duration_seconds";
+/// Counter: tool calls, by `tool` and `outcome`.
+pub const TOOL_CALLS: &str = "warmline_tool_calls_total";
 
 /// How far a frame's spacing from the previous one (`previous`: its slot
 /// and lateness) strayed from the frame period; `None` unless the previous
@@ -116,6 +121,7 @@ pub fn install() -> Result<PrometheusHandle, BuildError> {
             Matcher::Full(FALSE_INTERRUPTION_PAUSE.into()),
             LATENCY_BUCKETS,
         )?
+        .set_buckets_for_metric(Matcher::Full(TOOL_DURATION.into()), LATENCY_BUCKETS)?
         .install_recorder()?;
     describe();
     register_zeros();
@@ -171,6 +177,12 @@ fn describe() {
     describe_counter!(RTP_LOST, "RTP packets lost on the way in");
     describe_counter!(RTP_CONCEALED, "Frames the jitter buffer concealed");
     describe_counter!(RTP_REJECTED, "RTP packets refused");
+    describe_counter!(TOOL_CALLS, "Tool calls, by tool and outcome");
+    describe_histogram!(
+        TOOL_DURATION,
+        Unit::Seconds,
+        "Tool calls from the model's request to the output, by tool and outcome"
+    );
     describe_counter!(
         RTP_BUILT_LATE,
         "RTP packets built after their slot had passed (media worker overloaded)"

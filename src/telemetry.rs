@@ -1,7 +1,8 @@
 //! Logging: `tracing` with an env-filter, as text or JSON lines.
 //!
 //! Every call's work runs inside [`call_span`], so every line logged for a
-//! call, in either format, carries its `call_id`.
+//! call, in either format, carries its `call_id` (warmline's UUIDv7) and
+//! the provider's id.
 
 use crate::config::{LogConfig, LogFormat};
 use tracing_subscriber::EnvFilter;
@@ -47,9 +48,17 @@ pub fn init(config: &LogConfig) -> Result<(), TelemetryError> {
     result.map_err(|_| TelemetryError::AlreadyInitialised)
 }
 
-/// The span that every task of one call runs in.
-pub fn call_span(call_id: &str) -> tracing::Span {
-    tracing::info_span!("call", call_id = %call_id)
+/// The span that every task of one call runs in: warmline's own call id,
+/// with the provider's id and the ingress as separate fields.
+pub fn call_span(call: &crate::call::tools::CallIdentity) -> tracing::Span {
+    // At error level so that no filter disables it: with `RUST_LOG=warn`
+    // an info span would vanish and take the call id off every warning.
+    tracing::error_span!(
+        "call",
+        call_id = %call.id,
+        provider_id = %call.provider_id,
+        ingress = call.ingress
+    )
 }
 
 #[cfg(test)]
@@ -57,6 +66,8 @@ mod tests {
     use super::*;
     use std::io::Write;
     use std::sync::{Arc, Mutex};
+
+    use crate::call::tools::CallIdentity;
 
     #[derive(Clone, Default)]
     struct Buffer(Arc<Mutex<Vec<u8>>>);
@@ -74,7 +85,11 @@ mod tests {
         }
     }
 
-    fn lines_logged_in_a_call(json: bool) -> Vec<String> {
+    fn identity(ingress: &'static str, provider_id: &str) -> CallIdentity {
+        CallIdentity::mint(ingress, provider_id, "+15550001", "+15550002")
+    }
+
+    fn lines_logged_in_a_call(json: bool, call: &CallIdentity) -> Vec<String> {
         let buffer = Buffer::default();
         let writer = buffer.clone();
         let builder = tracing_subscriber::fmt()
@@ -82,7 +97,7 @@ mod tests {
             .with_ansi(false)
             .with_env_filter(EnvFilter::new("debug"));
         let log = || {
-            let _guard = call_span("CA123").entered();
+            let _guard = call_span(call).entered();
             tracing::info!("answered");
             tracing::debug!(frames = 3, "nested");
         };
@@ -100,23 +115,52 @@ mod tests {
     }
 
     #[test]
-    fn every_text_line_of_a_call_carries_the_call_id() {
-        let lines = lines_logged_in_a_call(false);
+    fn every_text_line_of_a_twilio_call_carries_the_call_id_and_the_call_sid_apart() {
+        let call = identity("twilio", "CA123");
+        let lines = lines_logged_in_a_call(false, &call);
         assert_eq!(lines.len(), 2);
-        assert!(
-            lines.iter().all(|l| l.contains("call_id=CA123")),
-            "{lines:?}"
-        );
+        for line in &lines {
+            assert!(line.contains(&format!("call_id={}", call.id)), "{line}");
+            assert!(line.contains("provider_id=CA123"), "{line}");
+            assert!(line.contains("ingress=\"twilio\""), "{line}");
+        }
     }
 
     #[test]
-    fn every_json_line_of_a_call_carries_the_call_id() {
-        let lines = lines_logged_in_a_call(true);
-        assert_eq!(lines.len(), 2);
-        for line in lines {
+    fn every_json_line_of_a_sip_call_carries_a_uuid_v7_and_the_dialog_apart() {
+        let call = identity("sip", "a84b4c76e66710@pc33.example.com;1928301774");
+        for line in lines_logged_in_a_call(true, &call) {
             let v: serde_json::Value = serde_json::from_str(&line).expect("json line");
-            assert_eq!(v["span"]["call_id"], "CA123", "{line}");
+            let id = v["span"]["call_id"].as_str().expect("call_id");
+            let uuid = uuid::Uuid::parse_str(id).expect("a uuid");
+            assert_eq!(uuid.get_version_num(), 7, "{line}");
+            assert_eq!(
+                v["span"]["provider_id"], "a84b4c76e66710@pc33.example.com;1928301774",
+                "{line}"
+            );
+            assert_eq!(v["span"]["ingress"], "sip", "{line}");
         }
+    }
+
+    #[test]
+    fn a_warning_of_a_call_carries_its_id_even_when_info_is_filtered_out() {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_env_filter(EnvFilter::new("warn"))
+            .json()
+            .finish();
+        let call = identity("sip", "abc;tag");
+        tracing::subscriber::with_default(subscriber, || {
+            let _guard = call_span(&call).entered();
+            tracing::warn!("media timeout");
+        });
+        let bytes = buffer.0.lock().expect("not poisoned").clone();
+        let line = String::from_utf8(bytes).expect("utf-8");
+        let v: serde_json::Value = serde_json::from_str(line.trim()).expect("one json line");
+        assert_eq!(v["span"]["call_id"], call.id.as_str(), "{line}");
     }
 
     #[test]

@@ -108,6 +108,39 @@ fn check_accepts_the_example_and_rejects_an_unknown_key_with_name_and_line() {
 }
 
 #[test]
+fn check_rejects_a_tool_whose_named_variable_is_not_set_naming_tool_and_variable() {
+    let dir = std::env::temp_dir().join(format!("warmline-check-tools-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let file = dir.join("tools.toml");
+    std::fs::write(
+        &file,
+        "[[tools]]\nname = \"lookup_order\"\ndescription = \"Look up an order.\"\n\
+         kind = \"webhook\"\nurl = \"https://tools.example.com/orders\"\n\
+         secret_env = \"WARMLINE_TEST_ORDERS_SECRET\"\n",
+    )
+    .expect("write");
+    let check = |secret: Option<&str>| {
+        let mut command = Command::new(BIN);
+        command.args(["check", "--config"]).arg(&file);
+        command.env_remove("WARMLINE_TEST_ORDERS_SECRET");
+        if let Some(secret) = secret {
+            command.env("WARMLINE_TEST_ORDERS_SECRET", secret);
+        }
+        command.output().expect("run check")
+    };
+    let out = check(None);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("lookup_order") && stderr.contains("WARMLINE_TEST_ORDERS_SECRET"),
+        "{stderr}"
+    );
+    // Set, the variable is the tool's key: not an unknown override.
+    let ok = check(Some("whsec_x"));
+    assert!(ok.status.success(), "{ok:?}");
+}
+
+#[test]
 fn version_flag_prints_the_crate_version() {
     let out = Command::new(BIN).arg("--version").output().expect("run");
     assert!(out.status.success());

@@ -271,6 +271,18 @@ fn barge_in_on_sip_stops_agent_rtp_within_a_frame_and_truncates_to_the_audio_sen
         .collect();
     assert_eq!(barge_ins.len(), 1, "one barge-in expected: {barge_ins:?}");
     let record = &barge_ins[0];
+    // The call's lines carry warmline's own UUIDv7 call id, with the SIP
+    // dialog (Call-ID;from-tag) apart as provider_id.
+    let call_id = record["span"]["call_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("call_id in the span: {record}"));
+    let uuid = uuid::Uuid::parse_str(call_id).unwrap_or_else(|e| panic!("{call_id}: {e}"));
+    assert_eq!(uuid.get_version_num(), 7, "{record}");
+    assert_eq!(
+        record["span"]["provider_id"], "barge-in-over-sip;caller-1",
+        "{record}"
+    );
+    assert_eq!(record["span"]["ingress"], "sip", "{record}");
     // The audio stopped at the pause; the cancel and truncate follow when
     // the sound proves to be an interruption.
     let confirmed_after = record["decided_after_ms"]

@@ -99,6 +99,22 @@ async fn demo_call_greets_answers_a_turn_honours_barge_in_and_ends_on_dtmf_9() {
     assert!(m("warmline_barge_in_truncated_audio_seconds_count") >= 1.0);
     // Every agent frame sent was timed against its slot.
     assert!(m("warmline_playout_lateness_seconds_count") >= greeting_frames as f64);
+
+    // The call's lines carry warmline's own UUIDv7 call id, with the
+    // CallSid apart as provider_id.
+    let logs = server.logs();
+    let line = logs
+        .iter()
+        .find(|l| l.contains("provider_id=CA_demo_1"))
+        .unwrap_or_else(|| panic!("no line of the call: {logs:?}"));
+    let call_id = line
+        .split("call_id=")
+        .nth(1)
+        .and_then(|rest| rest.split([' ', '}']).next())
+        .unwrap_or_else(|| panic!("no call_id: {line}"));
+    let uuid = uuid::Uuid::parse_str(call_id).unwrap_or_else(|e| panic!("{call_id}: {e}"));
+    assert_eq!(uuid.get_version_num(), 7, "{line}");
+    assert!(line.contains("ingress=\"twilio\""), "{line}");
     drop(server);
 }
 

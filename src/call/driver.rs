@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use super::leg::{CallerLeg, LegEvent, Sent};
 use super::outbox::{Drained, ModelOutbox, Pushed};
+use super::tools::{CallIdentity, CallTools, SharedSidecar, ToolCall};
 use super::{CallConfig, CallCore, CallOutput, CallStats};
 use crate::drain::{Drain, DrainPhase};
 use crate::media::frame::{Frame, MediaTime, SampleRate};
@@ -29,8 +30,6 @@ const MAX_RECONNECTS: u32 = 5;
 const ROLLOVER_AFTER: Duration = Duration::from_secs(55 * 60);
 /// Retry a rollover this often while the agent is speaking.
 const ROLLOVER_RETRY: Duration = Duration::from_secs(5);
-/// Tool calls must answer within this.
-const TOOL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What a call needs to start.
 #[derive(Clone, Debug)]
@@ -45,6 +44,11 @@ pub struct CallSetup {
     pub ingress: &'static str,
     /// The process's drain: the call ends politely when told to.
     pub drain: Drain,
+    /// Who the call is: set by the ingress when the call starts.
+    pub identity: CallIdentity,
+    /// Runs the call's tools off the media worker; `None` answers every
+    /// tool call with an error (tests and tools-less embeddings).
+    pub tools: Option<SharedSidecar>,
 }
 
 /// How many tick phases share the 20 ms frame period.
@@ -83,8 +87,11 @@ pub struct CallDriver {
     frames: u64,
     reconnect_attempts: u32,
     reconnect_at: Option<Instant>,
-    tool_tx: mpsc::Sender<(String, String)>,
+    /// Keeps the results channel open while no tool call holds a sender.
+    _tool_tx: mpsc::Sender<(String, String)>,
     tool_rx: mpsc::Receiver<(String, String)>,
+    /// The call's tools; dropped with the driver, which cancels them.
+    tools: Option<Box<dyn CallTools>>,
     hangup: bool,
     model_alive: bool,
     rollover_at: Instant,
@@ -115,6 +122,10 @@ impl CallDriver {
         let model = setup.backend.open(setup.session.clone());
         let core = CallCore::new(setup.call.clone());
         let (tool_tx, tool_rx) = mpsc::channel(16);
+        let tools = setup
+            .tools
+            .as_ref()
+            .map(|sidecar| sidecar.open(setup.identity.clone(), tool_tx.clone()));
         let metrics = CallMetrics::start(setup.ingress);
         let mut drain = setup.drain.watch();
         // A call that starts while the process already ends its calls
@@ -128,8 +139,9 @@ impl CallDriver {
             frames: 0,
             reconnect_attempts: 0,
             reconnect_at: None,
-            tool_tx,
+            _tool_tx: tool_tx,
             tool_rx,
+            tools,
             hangup: false,
             model_alive: true,
             rollover_at: Instant::now() + ROLLOVER_AFTER,
@@ -445,13 +457,22 @@ impl CallDriver {
     }
 
     fn run_tool(&mut self, call_id: String, name: String, arguments: String) {
-        let tx = self.tool_tx.clone();
-        tokio::task::spawn_local(async move {
-            let output = tokio::time::timeout(TOOL_TIMEOUT, builtin_tool(&name, &arguments))
-                .await
-                .unwrap_or_else(|_| r#"{"error":"the tool timed out"}"#.to_owned());
-            let _ = tx.send((call_id, output)).await;
-        });
+        match &mut self.tools {
+            Some(tools) => tools.run(ToolCall {
+                call_id,
+                name,
+                arguments,
+            }),
+            None => {
+                // Answered at once, in the core: nothing to run, nothing
+                // to lose.
+                let output = serde_json::json!({"error": {
+                    "kind": "unknown_tool",
+                    "message": format!("No tools are configured; {name} did not run."),
+                }});
+                self.core.on_tool_result(&call_id, &output.to_string());
+            }
+        }
     }
 }
 
@@ -471,17 +492,5 @@ async fn sleep_opt(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
-    }
-}
-
-/// The built-in tools available before the tool sidecar (Handoff issue).
-async fn builtin_tool(name: &str, arguments: &str) -> String {
-    tracing::info!(tool = name, %arguments, "tool call");
-    match name {
-        "escalate_to_human" => {
-            r#"{"status":"unavailable","message":"No human rep is connected to this server yet."}"#
-                .to_owned()
-        }
-        _ => format!(r#"{{"error":"unknown tool {name}"}}"#),
     }
 }

@@ -9,6 +9,8 @@
 //! drives it ([`driver`]). It knows `media` and the model seam, never
 //! Twilio, SIP or HTTP: a transport is a [`leg::CallerLeg`], and legs
 //! differ only in how they acknowledge playback ([`PlaybackTracking`]).
+//! Tools are a seam too ([`tools`]): who the call is, and a sidecar that
+//! runs its tool calls elsewhere and answers on a channel.
 
 mod barge_in;
 mod core;
@@ -18,6 +20,7 @@ pub mod leg;
 pub mod model_audio;
 pub mod outbox;
 mod playback;
+pub mod tools;
 pub mod turn;
 
 pub use barge_in::{BargeInConfig, BargeInDetector};

@@ -191,3 +191,191 @@ fn trunks_parse_with_cidrs_and_a_bad_network_names_its_line() {
     .expect_err("password env missing");
     assert!(err.to_string().contains("digest_password_env"), "{err}");
 }
+
+const WEBHOOK: &str = r#"
+[[tools]]
+name = "lookup_order"
+description = "Look up an order by number."
+kind = "webhook"
+url = "https://tools.example.com/orders"
+parameters = { type = "object", properties = { order = { type = "string" } }, required = ["order"] }
+headers = { "X-Team" = "support" }
+headers_env = { "Authorization" = "ORDERS_AUTH" }
+secret_env = "ORDERS_SECRET"
+idempotent = true
+retries = 2
+"#;
+
+#[test]
+fn a_webhook_tool_loads_with_its_defaults() {
+    let config = load(
+        WEBHOOK,
+        &[("ORDERS_AUTH", "Bearer x"), ("ORDERS_SECRET", "s")],
+    )
+    .expect("valid");
+    let tool = &config.tools[0];
+    assert_eq!(tool.method, "POST");
+    assert_eq!(tool.timeout_ms, 5_000);
+    assert_eq!(tool.filler_after_ms, 700);
+    assert_eq!(tool.retries, 2);
+    assert_eq!(
+        tool.parameters
+            .as_ref()
+            .and_then(|p| p["required"][0].as_str()),
+        Some("order")
+    );
+}
+
+#[test]
+fn a_named_variable_that_is_not_set_is_an_error_naming_the_tool_and_variable() {
+    let err = load(WEBHOOK, &[("ORDERS_SECRET", "s")]).expect_err("ORDERS_AUTH unset");
+    let message = err.to_string();
+    assert!(message.contains("lookup_order"), "{message}");
+    assert!(message.contains("ORDERS_AUTH"), "{message}");
+}
+
+#[test]
+fn variables_the_config_names_and_the_tools_secret_are_not_taken_for_overrides() {
+    let text = WEBHOOK.replace("ORDERS_AUTH", "WARMLINE_ORDERS_AUTH");
+    let config = load(
+        &text,
+        &[
+            ("WARMLINE_ORDERS_AUTH", "Bearer x"),
+            ("ORDERS_SECRET", "s"),
+            ("WARMLINE_TOOLS_SECRET", "t"),
+            ("WARMLINE_ADMIN_TOKEN", "a"),
+        ],
+    )
+    .expect("named variables are secrets, not overrides");
+    assert_eq!(config.tools.len(), 1);
+    // Any other WARMLINE_ variable without `__` is still refused.
+    let err = load(
+        &text,
+        &[
+            ("WARMLINE_ORDERS_AUTH", "x"),
+            ("ORDERS_SECRET", "s"),
+            ("WARMLINE_TYPO", "1"),
+        ],
+    )
+    .expect_err("unknown override");
+    assert!(err.to_string().contains("WARMLINE_TYPO"), "{err}");
+}
+
+#[test]
+fn check_rejects_a_bad_schema_a_bad_url_and_unsafe_retries_naming_the_tool() {
+    let env = [("ORDERS_AUTH", "x"), ("ORDERS_SECRET", "s")];
+    let cases = [
+        (
+            WEBHOOK.replace(
+                "type = \"object\", properties",
+                "type = \"array\", properties",
+            ),
+            "type = \"object\"",
+        ),
+        (
+            WEBHOOK.replace("required = [\"order\"]", "required = [\"id\"]"),
+            "not a property",
+        ),
+        (
+            WEBHOOK.replace("https://tools.example.com/orders", "not a url"),
+            "not a URL",
+        ),
+        (
+            WEBHOOK.replace(
+                "order = { type = \"string\" }",
+                "order = { type = \"string\", minLength = -1 }",
+            ),
+            "parameters schema",
+        ),
+        (
+            WEBHOOK.replace(
+                "order = { type = \"string\" }",
+                "order = { type = \"string\", pattern = \"([\" }",
+            ),
+            "parameters schema",
+        ),
+        (
+            WEBHOOK.replace("https://tools.example.com/orders", "ftp://x/y"),
+            "http",
+        ),
+        (
+            WEBHOOK.replace("idempotent = true", "idempotent = false"),
+            "idempotent",
+        ),
+        (
+            WEBHOOK.replace("kind = \"webhook\"", "kind = \"mcp\""),
+            "mcp",
+        ),
+        (format!("{WEBHOOK}approval = \"required\"\n"), "approval"),
+    ];
+    for (text, needle) in cases {
+        let err = load(&text, &env).expect_err(needle);
+        let message = err.to_string();
+        assert!(message.contains("lookup_order"), "{message}");
+        assert!(message.contains(needle), "{needle}: {message}");
+    }
+}
+
+#[test]
+fn a_webhook_without_any_signing_key_is_refused() {
+    let text = WEBHOOK.replace("secret_env = \"ORDERS_SECRET\"\n", "");
+    let err = load(&text, &[("ORDERS_AUTH", "x")]).expect_err("no key");
+    assert!(err.to_string().contains("WARMLINE_TOOLS_SECRET"), "{err}");
+    load(
+        &text,
+        &[("ORDERS_AUTH", "x"), ("WARMLINE_TOOLS_SECRET", "k")],
+    )
+    .expect("the shared key signs");
+}
+
+#[test]
+fn a_parameters_file_is_read_relative_to_the_config_file() {
+    let dir = std::env::temp_dir().join(format!("warmline-params-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(
+        dir.join("order.json"),
+        r#"{"type":"object","properties":{"order":{"type":"string"}}}"#,
+    )
+    .expect("write schema");
+    let text = r#"
+[[tools]]
+name = "lookup_order"
+description = "Look up an order."
+kind = "webhook"
+url = "http://127.0.0.1:9/orders"
+parameters_file = "order.json"
+"#;
+    let config = Config::from_toml_and_env(
+        text,
+        &dir.join("warmline.toml"),
+        env(&[("WARMLINE_TOOLS_SECRET", "k")]),
+    )
+    .expect("valid");
+    assert_eq!(
+        config.tools[0]
+            .parameters
+            .as_ref()
+            .map(|p| p["type"].clone()),
+        Some(serde_json::json!("object"))
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn example_file_documents_every_tools_key() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("warmline.example.toml");
+    let text = std::fs::read_to_string(&path).expect("example exists");
+    let config = load(WEBHOOK, &[("ORDERS_AUTH", "x"), ("ORDERS_SECRET", "s")]).expect("valid");
+    let mut tool = config.tools[0].clone();
+    tool.parameters_file = Some("schema.json".into());
+    let toml::Value::Table(keys) = toml::Value::try_from(&tool).expect("serialises") else {
+        panic!("a table");
+    };
+    for key in keys.keys() {
+        let documented = text.lines().any(|l| {
+            l.trim_start_matches(['#', ' '])
+                .starts_with(&format!("{key} = "))
+        });
+        assert!(documented, "tools.{key} is not in warmline.example.toml");
+    }
+}

@@ -238,12 +238,19 @@ pub(super) fn on_invite(
         call: call_config,
         ingress: "sip",
         drain: ep.service.drain.clone(),
+        identity: crate::call::tools::CallIdentity::mint(
+            "sip",
+            &key,
+            address(&dialog.remote),
+            address(&dialog.local),
+        ),
+        tools: ep.service.tools.clone(),
     };
-    let span_key = key.clone();
+    let span = crate::telemetry::call_span(&setup.identity);
+    let call_id = setup.identity.id.clone();
     let job: crate::workers::Job = Box::new(move || {
         Box::pin(async move {
             use tracing::Instrument;
-            let span = crate::telemetry::call_span(&span_key);
             async move {
                 // Pre-warm: the model session opens before the 200 OK.
                 let driver = CallDriver::prewarm(setup);
@@ -268,7 +275,7 @@ pub(super) fn on_invite(
         refuse(ep, id, &request, 503, &e.to_string());
         return;
     }
-    tracing::info!(call = %key, trunk = %ep.service.trunks[trunk].config.name, %source, codec = ?negotiated.codec, "SIP call accepted");
+    tracing::info!(%call_id, call = %key, trunk = %ep.service.trunks[trunk].config.name, %source, codec = ?negotiated.codec, "SIP call accepted");
     let mut ringing = request.response(180, reason_phrase(180), Some(&local_tag));
     let _ = ringing
         .headers
@@ -545,5 +552,29 @@ impl Scheduled for SipCall {
             deadline,
             live_in: (self.phase != Phase::Ended).then_some(self.trunk),
         }
+    }
+}
+
+/// The URI of a name-addr (`"Bob" <sip:bob@host>;tag=x` → `sip:bob@host`),
+/// for tools and logs: the tag belongs to the dialog, not to the caller.
+fn address(name_addr: &str) -> &str {
+    match (name_addr.find('<'), name_addr.find('>')) {
+        (Some(open), Some(close)) if open < close => &name_addr[open + 1..close],
+        _ => name_addr.split(';').next().unwrap_or(name_addr).trim(),
+    }
+}
+
+#[cfg(test)]
+mod address_tests {
+    use super::address;
+
+    #[test]
+    fn a_call_identity_takes_the_uri_without_display_name_or_tag() {
+        assert_eq!(address("\"Bob\" <sip:bob@host>;tag=x"), "sip:bob@host");
+        assert_eq!(
+            address("sip:+15550001@trunk;tag=abc"),
+            "sip:+15550001@trunk"
+        );
+        assert_eq!(address("<sip:a@b"), "<sip:a@b");
     }
 }

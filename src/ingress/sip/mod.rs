@@ -68,6 +68,8 @@ pub struct SipService {
     pub drain: crate::drain::Drain,
     /// Where tags, branches, SSRCs and the nonce secret come from.
     pub random: Random,
+    /// Runs the calls' tools (from the setup given at start).
+    pub tools: Option<crate::call::tools::SharedSidecar>,
 }
 
 /// Why the SIP ingress cannot start.
@@ -132,6 +134,7 @@ impl SipService {
             call: setup.call,
             jitter: JitterConfig::default(),
             drain: setup.drain,
+            tools: setup.tools,
             random,
         })
     }

@@ -29,13 +29,8 @@ const MAX_GAP_MS: u64 = 10_000;
 
 /// Runs the call until the caller hangs up or the stream never arrives.
 /// The model session opens at once (pre-warm), before Twilio connects.
-pub async fn run_call(
-    call_sid: String,
-    token: String,
-    setup: CallSetup,
-    socket: oneshot::Receiver<StreamSocket>,
-) {
-    let span = crate::telemetry::call_span(&call_sid);
+pub async fn run_call(token: String, setup: CallSetup, socket: oneshot::Receiver<StreamSocket>) {
+    let span = crate::telemetry::call_span(&setup.identity);
     async move {
         // A drain that ends calls stops the wait too: the stream would only
         // be closed again at once.

@@ -59,6 +59,8 @@ pub struct TwilioService {
     pub drain: Drain,
     /// Where stream tokens come from.
     random: Random,
+    /// Runs the calls' tools.
+    tools: Option<crate::call::tools::SharedSidecar>,
     pending: Mutex<HashMap<String, Pending>>,
 }
 
@@ -96,6 +98,7 @@ impl TwilioService {
             call,
             drain: Drain::default(),
             random: crate::random::system(),
+            tools: None,
             pending: Mutex::new(HashMap::new()),
         }
     }
@@ -103,6 +106,12 @@ impl TwilioService {
     /// Follows the process's drain (a service of its own drain otherwise).
     pub fn with_drain(mut self, drain: Drain) -> TwilioService {
         self.drain = drain;
+        self
+    }
+
+    /// Runs the calls' tools with `tools`.
+    pub fn with_tools(mut self, tools: Option<crate::call::tools::SharedSidecar>) -> TwilioService {
+        self.tools = tools;
         self
     }
 
@@ -270,6 +279,12 @@ async fn voice(
         .iter()
         .find(|(k, _)| k == "CallSid")
         .map_or_else(|| "unknown".to_owned(), |(_, v)| v.clone());
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    };
     let token = match service.new_token() {
         Ok(token) => token,
         Err(e) => {
@@ -294,15 +309,23 @@ async fn voice(
         call: service.call.clone(),
         ingress: "twilio",
         drain: service.drain.clone(),
+        identity: crate::call::tools::CallIdentity::mint(
+            "twilio",
+            &call_sid,
+            param("From"),
+            param("To"),
+        ),
+        tools: service.tools.clone(),
     };
-    let (sid, tok) = (call_sid.clone(), token.clone());
+    let call_id = setup.identity.id.clone();
+    let tok = token.clone();
     // Counted from now: a drain that starts before Twilio connects the
     // stream still waits for this call.
     let counted = service.drain.call_started();
     let job: crate::workers::Job = Box::new(move || {
         Box::pin(async move {
             let _counted = counted;
-            run_call(sid, tok, setup, socket_rx).await;
+            run_call(tok, setup, socket_rx).await;
         })
     });
     if let Err(e) = service.workers.spawn(job) {
@@ -312,7 +335,7 @@ async fn voice(
         ));
     }
     let ws_base = ws_base(&base);
-    tracing::info!(%call_sid, "voice webhook: connecting the stream");
+    tracing::info!(%call_sid, %call_id, "voice webhook: connecting the stream");
     xml(ConnectStream {
         url: format!("{ws_base}/twilio/stream/{token}"),
         name: Some("warmline".into()),

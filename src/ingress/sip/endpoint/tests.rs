@@ -47,6 +47,8 @@ async fn an_invite_when_the_random_source_fails_gets_503_and_starts_no_call() {
         call: crate::call::CallConfig::default(),
         ingress: "sip",
         drain: crate::drain::Drain::default(),
+        identity: crate::call::tools::CallIdentity::mint("sip", "template", "", ""),
+        tools: None,
     };
     let random = Arc::new(FailsAfter(AtomicUsize::new(1)));
     let service = SipService::with_random(
