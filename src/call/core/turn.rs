@@ -124,13 +124,18 @@ impl CallCore {
             self.preroll.clear();
             return;
         }
-        let held = ((frame.clone(), mulaw.to_vec()), cleaned);
         if !(self.agent_speaking() || self.judge.pause().is_some()) {
+            // Nothing to hold back: send straight from the caller's frame
+            // (no copy into the pre-roll on the common path).
             self.flush_preroll();
-            self.append_audio(held);
+            match &cleaned {
+                Some((frame, mulaw)) => self.send_audio(frame, mulaw),
+                None => self.send_audio(frame, mulaw),
+            }
             return;
         }
-        self.preroll.push_back(held);
+        self.preroll
+            .push_back(((frame.clone(), mulaw.to_vec()), cleaned));
         while self.preroll.len() > PREROLL_FRAMES {
             if let Some(held) = self.preroll.pop_front() {
                 self.append_audio(held);
@@ -138,10 +143,15 @@ impl CallCore {
         }
     }
 
-    /// The one place caller audio leaves for the model.
+    /// Caller audio held in the pre-roll leaves for the model.
     fn append_audio(&mut self, (original, cleaned): super::Held) {
         let (frame, mulaw) = cleaned.unwrap_or(original);
-        let audio = self.model_audio.caller_frame(&frame, &mulaw);
+        self.send_audio(&frame, &mulaw);
+    }
+
+    /// The one place caller audio leaves for the model.
+    fn send_audio(&mut self, frame: &Frame, mulaw: &[u8]) {
+        let audio = self.model_audio.caller_frame(frame, mulaw);
         self.outputs
             .push_back(CallOutput::Model(ModelCommand::AppendAudio(audio)));
     }
