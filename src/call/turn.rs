@@ -250,6 +250,30 @@ mod tests {
     }
 
     #[test]
+    fn resume_after_quiet_ms_sets_how_long_a_sound_must_stop_before_the_agent_resumes() {
+        let resume_at = |quiet_ms| {
+            let mut j = TurnJudge::new(TurnConfig {
+                resume_after_quiet_ms: quiet_ms,
+                ..TurnConfig::default()
+            });
+            j.paused(MS(1_000), MediaTime(0), "local_vad");
+            let mut t = 1_000;
+            while t < 1_100 {
+                t += 20;
+                j.frame(MS(t), true);
+            }
+            loop {
+                t += 20;
+                if j.frame(MS(t), false) == Judgement::Resume {
+                    return t;
+                }
+            }
+        };
+        assert_eq!(resume_at(300), 1_400);
+        assert_eq!(resume_at(500), 1_600);
+    }
+
+    #[test]
     fn words_in_an_early_transcript_interrupt_and_backchannels_do_not() {
         for words in ["Mm-hmm.", "okay okay", "Yeah", "Right.", "uh-huh", ""] {
             assert!(is_backchannel(words), "{words}");
