@@ -591,3 +591,41 @@ fn the_caller_talking_over_the_closing_prompt_does_not_cut_it() {
         .count();
     assert!(frames >= 150, "the whole prompt plays: {frames} frames");
 }
+
+#[test]
+fn end_of_turn_fallback_ms_sets_how_long_a_turn_waits_for_the_models_own_end_of_turn() {
+    let answered_at = |fallback_ms| {
+        let mut config = CallConfig::default();
+        config.turn.end_of_turn_fallback_ms = fallback_ms;
+        let mut h = Harness::new();
+        h.call = CallCore::new(config);
+        h.call.on_model_event(Duration::ZERO, ModelEvent::Ready);
+        // A model with turn detection of its own (it reports speech), which
+        // never says the turn ended: warmline answers after the fallback.
+        h.call.on_model_event(
+            Duration::ZERO,
+            ModelEvent::SpeechStarted { audio_start_ms: 0 },
+        );
+        for i in 0..10 {
+            h.step(i, &quiet(i));
+        }
+        for i in 10..40 {
+            h.step(i, &voiced(i, 6000.0));
+        }
+        for i in 40..200 {
+            h.step(i, &quiet(i));
+            let answered = h
+                .outputs
+                .contains(&CallOutput::Model(ModelCommand::CreateResponse {
+                    instructions: None,
+                }));
+            if answered {
+                return i;
+            }
+        }
+        panic!("the turn was never answered with a {fallback_ms} ms fallback");
+    };
+    let (quick, slow) = (answered_at(400), answered_at(1_200));
+    // 800 ms more of fallback is 40 more frames before the answer.
+    assert_eq!(slow - quick, 40, "answered at frame {quick} and {slow}");
+}
