@@ -140,15 +140,25 @@ pub fn build_with_random(
     // Tool I/O runs on the runtime that builds the app (the main,
     // multi-threaded one), never on a media worker. Built outside a
     // runtime (unit tests), calls get no tools.
+    let sidecar = match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => Some(crate::tools::Sidecar::new(
+            &config.tools,
+            &|name| std::env::var(name).ok(),
+            runtime,
+        )?),
+        Err(_) => None,
+    };
+    // The approval API serves the sidecar's registry (an empty one without
+    // a sidecar), behind WARMLINE_ADMIN_TOKEN.
+    let approvals = crate::tools::approval::api::routes(
+        sidecar
+            .as_ref()
+            .map(|s| s.approvals().clone())
+            .unwrap_or_default(),
+        crate::http::admin::AdminToken::new(secrets.admin_token.as_deref()),
+    );
     let tools: Option<crate::call::tools::SharedSidecar> =
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => Some(Arc::new(crate::tools::Sidecar::new(
-                &config.tools,
-                &|name| std::env::var(name).ok(),
-                runtime,
-            )?)),
-            Err(_) => None,
-        };
+        sidecar.map(|s| Arc::new(s) as crate::call::tools::SharedSidecar);
     let sip = if config.sip.enabled {
         let setup = CallSetup {
             backend: backend.clone(),
@@ -187,7 +197,9 @@ pub fn build_with_random(
         .with_tools(tools),
     );
     Ok(App {
-        router: crate::http::router(state).merge(routes(service)),
+        router: crate::http::router(state)
+            .merge(routes(service))
+            .merge(approvals),
         backend: backend_name,
         sip,
     })

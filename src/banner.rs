@@ -27,6 +27,8 @@ pub struct Facts {
     pub openai_key_set: bool,
     /// `TWILIO_AUTH_TOKEN` set.
     pub twilio_token_set: bool,
+    /// `WARMLINE_ADMIN_TOKEN` set (the `/api/v1` routes answer 401 without).
+    pub admin_token_set: bool,
     /// `[twilio] public_base_url`.
     pub public_base_url: Option<String>,
     /// `[twilio] insecure_skip_signature`.
@@ -52,6 +54,7 @@ impl Facts {
             openai_model: config.model.openai_model.clone(),
             openai_key_set: secrets.openai_api_key.is_some(),
             twilio_token_set: secrets.twilio_auth_token.is_some(),
+            admin_token_set: secrets.admin_token.is_some(),
             public_base_url: config
                 .twilio
                 .public_base_url
@@ -140,9 +143,15 @@ pub fn render(f: &Facts) -> String {
     }
     let _ = writeln!(
         out,
-        "  secrets  OPENAI_API_KEY {}, TWILIO_AUTH_TOKEN {}",
+        "  secrets  OPENAI_API_KEY {}, TWILIO_AUTH_TOKEN {}, WARMLINE_ADMIN_TOKEN {}{}",
         set(f.openai_key_set),
-        set(f.twilio_token_set)
+        set(f.twilio_token_set),
+        set(f.admin_token_set),
+        if f.admin_token_set {
+            ""
+        } else {
+            " (the /api/v1 routes answer 401)"
+        }
     );
     let _ = writeln!(
         out,
@@ -183,6 +192,7 @@ mod tests {
             &Secrets {
                 openai_api_key: Some("sk-very-secret".into()),
                 twilio_auth_token: Some("twilio-very-secret".into()),
+                admin_token: Some("admin-very-secret".into()),
             },
             "openai",
             SocketAddr::from(([0, 0, 0, 0], 8080)),
@@ -196,7 +206,9 @@ mod tests {
         assert!(text.contains("http://127.0.0.1:8080/healthz"), "{text}");
         assert!(text.contains("sip:127.0.0.1:5060"), "{text}");
         assert!(text.contains("OpenAI Realtime (gpt-realtime): OPENAI_API_KEY is set"));
-        assert!(text.contains("OPENAI_API_KEY set, TWILIO_AUTH_TOKEN set"));
+        assert!(
+            text.contains("OPENAI_API_KEY set, TWILIO_AUTH_TOKEN set, WARMLINE_ADMIN_TOKEN set")
+        );
         assert!(!text.contains("very-secret"), "{text}");
     }
 
@@ -222,5 +234,16 @@ mod tests {
         assert!(text.contains("OPENAI_API_KEY is not set"), "{text}");
         assert!(text.contains("does not understand speech"), "{text}");
         assert!(text.contains("SIP      off"), "{text}");
+    }
+
+    #[test]
+    fn the_banner_says_when_the_admin_api_has_no_token() {
+        let mut f = facts();
+        f.admin_token_set = false;
+        let text = render(&f);
+        assert!(
+            text.contains("WARMLINE_ADMIN_TOKEN unset (the /api/v1 routes answer 401)"),
+            "{text}"
+        );
     }
 }

@@ -298,6 +298,9 @@ pub struct Secrets {
     pub openai_api_key: Option<String>,
     /// `TWILIO_AUTH_TOKEN`, for webhook signature checks.
     pub twilio_auth_token: Option<String>,
+    /// `WARMLINE_ADMIN_TOKEN`, the bearer token of the `/api/v1` routes
+    /// (`crate::http::admin`); without it they answer 401.
+    pub admin_token: Option<String>,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -312,6 +315,7 @@ impl std::fmt::Debug for Secrets {
                 "twilio_auth_token",
                 &self.twilio_auth_token.as_ref().map(|_| "<set>"),
             )
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "<set>"))
             .finish()
     }
 }
@@ -325,6 +329,7 @@ impl Secrets {
             match name.as_str() {
                 "OPENAI_API_KEY" => secrets.openai_api_key = value,
                 "TWILIO_AUTH_TOKEN" => secrets.twilio_auth_token = value,
+                tools::ADMIN_TOKEN_VAR => secrets.admin_token = value,
                 _ => {}
             }
         }

@@ -4,7 +4,9 @@
 //! `GET /twilio/stream/{token}`, see `ingress::twilio::server`). [`serve`]
 //! runs hyper's HTTP/1 directly so an upgraded Media Streams socket can
 //! leave this runtime for its call's media worker. Rep and supervisor
-//! routes are planned (issue 13 and the reps issue).
+//! routes are planned (issue 13 and the reps issue). Every `/api/v1`
+//! route sits behind the admin token layer of [`admin`]; the first is the
+//! approval gate's (`crate::tools::approval::api`).
 //!
 //! `/healthz` answers 200 while the process runs (liveness). `/readyz`
 //! answers 200 while the server takes new calls and 503 once shutdown has
@@ -24,6 +26,8 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
 use crate::drain::{Drain, DrainPhase};
+
+pub mod admin;
 
 /// State shared by the HTTP handlers.
 #[derive(Clone, Debug, Default)]

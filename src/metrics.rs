@@ -79,6 +79,11 @@ pub const RTP_REJECTED: &str = "warmline_rtp_packets_rejected_total";
 pub const TOOL_DURATION: &str = "warmline_tool_duration_seconds";
 /// Counter: tool calls, by `tool` and `outcome`.
 pub const TOOL_CALLS: &str = "warmline_tool_calls_total";
+/// Counter: gated tool calls, by `outcome` (`approved`, `rejected`,
+/// `timeout`, `cancelled`, `refused`; [`crate::tools::approval::OUTCOMES`]).
+pub const APPROVALS: &str = "warmline_approvals_total";
+/// Gauge: approvals waiting for a decision.
+pub const APPROVALS_PENDING: &str = "warmline_approvals_pending";
 
 /// How far a frame's spacing from the previous one (`previous`: its slot
 /// and lateness) strayed from the frame period; `None` unless the previous
@@ -184,6 +189,11 @@ fn describe() {
         "Tool calls from the model's request to the output, by tool and outcome"
     );
     describe_counter!(
+        APPROVALS,
+        "Tool calls that needed approval, by outcome (approved, rejected, timeout, cancelled, refused)"
+    );
+    describe_gauge!(APPROVALS_PENDING, "Approvals waiting for a decision");
+    describe_counter!(
         RTP_BUILT_LATE,
         "RTP packets built after their slot had passed (media worker overloaded)"
     );
@@ -225,6 +235,10 @@ fn register_zeros() {
         counter!(name).absolute(0);
     }
     gauge!(DRAINING).set(0.0);
+    for outcome in crate::tools::approval::OUTCOMES {
+        counter!(APPROVALS, "outcome" => outcome).absolute(0);
+    }
+    gauge!(APPROVALS_PENDING).set(0.0);
 }
 
 /// Drains the recorder's histogram buffers into their buckets. Histograms

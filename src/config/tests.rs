@@ -306,7 +306,10 @@ fn check_rejects_a_bad_schema_a_bad_url_and_unsafe_retries_naming_the_tool() {
             WEBHOOK.replace("kind = \"webhook\"", "kind = \"mcp\""),
             "mcp",
         ),
-        (format!("{WEBHOOK}approval = \"required\"\n"), "approval"),
+        (
+            format!("{WEBHOOK}approval = \"required\"\napproval_timeout_ms = 10\n"),
+            "approval_timeout_ms",
+        ),
     ];
     for (text, needle) in cases {
         let err = load(&text, &env).expect_err(needle);
@@ -314,6 +317,23 @@ fn check_rejects_a_bad_schema_a_bad_url_and_unsafe_retries_naming_the_tool() {
         assert!(message.contains("lookup_order"), "{message}");
         assert!(message.contains(needle), "{needle}: {message}");
     }
+}
+
+#[test]
+fn a_tool_may_require_approval_with_a_timeout_defaulting_to_a_minute() {
+    let env = [("ORDERS_AUTH", "x"), ("ORDERS_SECRET", "s")];
+    let config = load(&format!("{WEBHOOK}approval = \"required\"\n"), &env).expect("valid");
+    assert_eq!(config.tools[0].approval, tools::Approval::Required);
+    assert_eq!(config.tools[0].approval_timeout_ms, 60_000);
+    let escalate = "[[tools]]\nname = \"escalate_to_human\"\nkind = \"builtin\"\napproval = \"required\"\napproval_timeout_ms = 5000\n";
+    let config = load(escalate, &[]).expect("a built-in the sidecar runs may require it");
+    assert_eq!(config.tools[0].approval_timeout_ms, 5_000);
+    let err = load(&escalate.replace("escalate_to_human", "end_call"), &[])
+        .expect_err("end_call never waits");
+    assert!(
+        err.to_string().contains("end_call cannot require approval"),
+        "{err}"
+    );
 }
 
 #[test]

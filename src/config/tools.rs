@@ -40,7 +40,8 @@ pub enum Approval {
     /// The tool runs at once.
     #[default]
     None,
-    /// A person approves first (not built yet: `check` rejects it).
+    /// A person approves each call first, through `/api/v1/approvals`
+    /// (`crate::tools::approval`).
     Required,
 }
 
@@ -86,6 +87,10 @@ pub struct ToolConfig {
     /// `none` or `required`.
     #[serde(default)]
     pub approval: Approval,
+    /// With `approval = "required"`: how long a call waits for a decision
+    /// before it is answered as not approved.
+    #[serde(default = "default_approval_timeout_ms")]
+    pub approval_timeout_ms: u64,
     /// When the caller hears a filler while the tool runs (the filler is
     /// not built yet; the value is checked and kept).
     #[serde(default = "default_filler_after_ms")]
@@ -105,6 +110,13 @@ fn default_timeout_ms() -> u64 {
 fn default_filler_after_ms() -> u64 {
     700
 }
+fn default_approval_timeout_ms() -> u64 {
+    60_000
+}
+
+/// The range `approval_timeout_ms` must fall in: long enough for a person
+/// to read the request, short enough that a caller is not left holding.
+pub const APPROVAL_TIMEOUT_RANGE_MS: std::ops::RangeInclusive<u64> = 100..=600_000;
 
 impl ToolConfig {
     /// The environment variables this tool names.
@@ -170,6 +182,7 @@ pub fn validate(tools: &[ToolConfig], env: &dyn Fn(&str) -> bool) -> Result<(), 
         if let Some(schema) = &tool.parameters {
             check_schema(schema).or_else(|e| bad(format!("invalid parameters schema: {e}")))?;
         }
+        check_approval(tool).or_else(bad)?;
         match tool.kind {
             ToolKind::Mcp => {
                 return bad("kind = \"mcp\" is not supported by this build yet".into());
@@ -183,9 +196,6 @@ pub fn validate(tools: &[ToolConfig], env: &dyn Fn(&str) -> bool) -> Result<(), 
                 continue;
             }
             ToolKind::Webhook => {}
-        }
-        if tool.approval == Approval::Required {
-            return bad("approval = \"required\" is not supported by this build yet".into());
         }
         if tool.description.trim().is_empty() {
             return bad("description is empty: the model needs it to know when to call".into());
@@ -238,6 +248,27 @@ pub fn validate(tools: &[ToolConfig], env: &dyn Fn(&str) -> bool) -> Result<(), 
                 "webhook requests are signed: set {TOOLS_SECRET_VAR} or the tool's secret_env"
             ));
         }
+    }
+    Ok(())
+}
+
+/// The approval keys: any tool the sidecar runs may require approval;
+/// `end_call` cannot (the call core ends the call itself, no sidecar task
+/// could wait).
+fn check_approval(tool: &ToolConfig) -> Result<(), String> {
+    if !APPROVAL_TIMEOUT_RANGE_MS.contains(&tool.approval_timeout_ms) {
+        return Err(format!(
+            "approval_timeout_ms ({}) must be {}..={}",
+            tool.approval_timeout_ms,
+            APPROVAL_TIMEOUT_RANGE_MS.start(),
+            APPROVAL_TIMEOUT_RANGE_MS.end()
+        ));
+    }
+    if tool.approval == Approval::Required && tool.name == "end_call" {
+        return Err(
+            "end_call cannot require approval: the call ends it at once, with no task to wait in"
+                .into(),
+        );
     }
     Ok(())
 }

@@ -7,6 +7,7 @@
 //! call's handle is dropped (the caller hung up). The call side of the
 //! seam is [`crate::call::tools`]; it knows nothing of HTTP.
 
+pub mod approval;
 pub mod signing;
 pub mod webhook;
 
@@ -112,6 +113,9 @@ pub struct Sidecar {
     client: reqwest::Client,
     webhooks: Arc<HashMap<String, Webhook>>,
     per_call: usize,
+    /// Tools with `approval = "required"`, and the pending approvals.
+    gates: Arc<HashMap<String, approval::Gate>>,
+    approvals: approval::Approvals,
 }
 
 impl std::fmt::Debug for Sidecar {
@@ -139,6 +143,14 @@ impl Sidecar {
                     variable: variable.to_owned(),
                 })
         };
+        let mut gates = HashMap::new();
+        for tool in config {
+            let gate = approval::Gate::of(tool).map_err(|message| ToolsError::Invalid {
+                tool: tool.name.clone(),
+                message,
+            })?;
+            gates.extend(gate.map(|g| (tool.name.clone(), g)));
+        }
         let mut webhooks = HashMap::new();
         for tool in config.iter().filter(|t| t.kind == ToolKind::Webhook) {
             let invalid = |message: String| ToolsError::Invalid {
@@ -195,7 +207,14 @@ impl Sidecar {
             client,
             webhooks: Arc::new(webhooks),
             per_call: PER_CALL_CONCURRENCY,
+            gates: Arc::new(gates),
+            approvals: approval::Approvals::default(),
         })
+    }
+
+    /// The pending approvals of this sidecar's calls, for the API.
+    pub fn approvals(&self) -> &approval::Approvals {
+        &self.approvals
     }
 
     /// Sets how many tool calls of one call may run at once.
@@ -252,7 +271,7 @@ impl CallTools for CallHandle {
         let task = async move {
             let _permit = permit;
             let started = tokio::time::Instant::now();
-            let output = sidecar.execute(&call, &tool_call).await;
+            let output = sidecar.gated(&call, &tool_call).await;
             record(sidecar.label(&tool_call.name), &output, started.elapsed());
             let _ = results.send((tool_call.call_id, output.to_string())).await;
         };
@@ -274,6 +293,23 @@ impl Sidecar {
         }
     }
 
+    /// Runs a tool call, after its approval when the tool requires one.
+    async fn gated(&self, call: &CallIdentity, tool_call: &ToolCall) -> Value {
+        let Some(gate) = self.gates.get(&tool_call.name) else {
+            return self.execute(call, tool_call).await;
+        };
+        match self.approvals.wait(gate, call, tool_call).await {
+            approval::Verdict::Run { arguments } => {
+                let approved = ToolCall {
+                    arguments,
+                    ..tool_call.clone()
+                };
+                self.execute(call, &approved).await
+            }
+            approval::Verdict::Answer(output) => output,
+        }
+    }
+
     async fn execute(&self, call: &CallIdentity, tool_call: &ToolCall) -> Value {
         if let Some(hook) = self.webhooks.get(&tool_call.name) {
             return hook
@@ -292,10 +328,20 @@ impl Sidecar {
 
 /// Logs a finished tool call in the call's span and counts it.
 fn record(tool: &str, output: &Value, took: Duration) {
-    // `ok`, or the error kind: a small fixed set, as is `tool` (the config's).
+    // `ok`, the error kind, or why approval did not come: a small fixed
+    // set, as is `tool` (the config's).
+    let not_approved = output.get("status").and_then(Value::as_str).filter(|s| {
+        [
+            approval::STATUS_REJECTED,
+            approval::STATUS_TIMEOUT,
+            approval::STATUS_BUSY,
+        ]
+        .contains(s)
+    });
     let outcome = output
         .get("error")
         .map(|e| e.get("kind").and_then(Value::as_str).unwrap_or("error"))
+        .or(not_approved)
         .unwrap_or("ok")
         .to_owned();
     tracing::info!(

@@ -1,0 +1,185 @@
+//! The admin API's bearer token: one reusable layer that every `/api/v1`
+//! route sits behind (`Authorization: Bearer <WARMLINE_ADMIN_TOKEN>`).
+//!
+//! The token is read from the environment only, never from the config
+//! file. Without it the admin API is off: every protected route answers
+//! 401 with a body saying which variable to set, so a deployment that
+//! forgot it is closed, not open. The comparison is in constant time
+//! (ring's HMAC verifier over the presented token; see [`AdminToken`]).
+//!
+//! Use [`protect`] on a router: it answers 401 before the handler runs
+//! and before the body is read.
+
+use axum::extract::{Request, State};
+use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use ring::hmac;
+use serde_json::json;
+
+use crate::config::tools::ADMIN_TOKEN_VAR;
+
+/// The key both sides of the comparison are MACed with. It need not be
+/// secret: the MAC only turns "equal bytes" into a fixed-length tag that
+/// ring compares in constant time, whatever length the client sent.
+const COMPARE_KEY: &[u8] = b"warmline admin token comparison";
+
+/// The expected admin token, or none (the admin API is off).
+#[derive(Clone)]
+pub struct AdminToken {
+    key: hmac::Key,
+    expected: Option<hmac::Tag>,
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the token, only whether it is set.
+        f.debug_struct("AdminToken")
+            .field("set", &self.is_set())
+            .finish()
+    }
+}
+
+/// Why a request was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AdminAuthError {
+    /// `WARMLINE_ADMIN_TOKEN` is unset: nothing can be accepted.
+    #[error("the admin API is off: set {ADMIN_TOKEN_VAR} in the server's environment")]
+    NotConfigured,
+    /// No `Authorization: Bearer …` header.
+    #[error("send Authorization: Bearer <{ADMIN_TOKEN_VAR}>")]
+    Missing,
+    /// A bearer token that is not the admin token.
+    #[error("wrong admin token")]
+    Wrong,
+}
+
+impl AdminToken {
+    /// The token, `None` or empty meaning unset.
+    pub fn new(token: Option<&str>) -> AdminToken {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, COMPARE_KEY);
+        let expected = token
+            .filter(|t| !t.is_empty())
+            .map(|t| hmac::sign(&key, t.as_bytes()));
+        AdminToken { key, expected }
+    }
+
+    /// Whether a token is configured.
+    pub fn is_set(&self) -> bool {
+        self.expected.is_some()
+    }
+
+    /// Checks a request's headers.
+    pub fn check(&self, headers: &HeaderMap) -> Result<(), AdminAuthError> {
+        let expected = self.expected.ok_or(AdminAuthError::NotConfigured)?;
+        let presented = headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                // The scheme is case-insensitive (RFC 9110 §11.1).
+                let (scheme, token) = v.split_once(' ')?;
+                scheme
+                    .eq_ignore_ascii_case("bearer")
+                    .then(|| token.trim_start_matches(' '))
+            })
+            .filter(|t| !t.is_empty())
+            .ok_or(AdminAuthError::Missing)?;
+        hmac::verify(&self.key, presented.as_bytes(), expected.as_ref())
+            .map_err(|_| AdminAuthError::Wrong)
+    }
+}
+
+impl IntoResponse for AdminAuthError {
+    fn into_response(self) -> Response {
+        (
+            StatusCode::UNAUTHORIZED,
+            [(WWW_AUTHENTICATE, "Bearer realm=\"warmline\"")],
+            Json(json!({ "error": self.to_string() })),
+        )
+            .into_response()
+    }
+}
+
+/// Puts every route of `router` behind the admin token: a request without
+/// the right bearer token gets 401 and never reaches its handler.
+pub fn protect<S>(router: Router<S>, token: AdminToken) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    router.route_layer(axum::middleware::from_fn_with_state(token, require))
+}
+
+async fn require(State(token): State<AdminToken>, request: Request, next: Next) -> Response {
+    match token.check(request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(e) => {
+            tracing::debug!(path = %request.uri().path(), reason = %e, "admin API request refused");
+            e.into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(authorization: Option<&str>) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if let Some(a) = authorization {
+            h.insert(AUTHORIZATION, HeaderValue::from_str(a).expect("a header"));
+        }
+        h
+    }
+
+    #[test]
+    fn only_the_configured_bearer_token_is_accepted() {
+        let token = AdminToken::new(Some("s3cret-admin"));
+        assert_eq!(token.check(&headers(Some("Bearer s3cret-admin"))), Ok(()));
+        assert_eq!(token.check(&headers(Some("bearer s3cret-admin"))), Ok(()));
+        assert_eq!(
+            token.check(&headers(Some("Bearer s3cret-admiN"))),
+            Err(AdminAuthError::Wrong)
+        );
+        assert_eq!(
+            token.check(&headers(Some("Bearer s3cret-admin-and-more"))),
+            Err(AdminAuthError::Wrong)
+        );
+        assert_eq!(
+            token.check(&headers(Some("Basic czNjcmV0LWFkbWlu"))),
+            Err(AdminAuthError::Missing)
+        );
+        assert_eq!(
+            token.check(&headers(Some("Bearer "))),
+            Err(AdminAuthError::Missing)
+        );
+        assert_eq!(token.check(&headers(None)), Err(AdminAuthError::Missing));
+    }
+
+    #[test]
+    fn without_a_configured_token_nothing_is_accepted() {
+        for unset in [AdminToken::new(None), AdminToken::new(Some(""))] {
+            assert!(!unset.is_set());
+            assert_eq!(
+                unset.check(&headers(None)),
+                Err(AdminAuthError::NotConfigured)
+            );
+            assert_eq!(
+                unset.check(&headers(Some("Bearer anything"))),
+                Err(AdminAuthError::NotConfigured)
+            );
+        }
+        assert!(AdminAuthError::NotConfigured
+            .to_string()
+            .contains("WARMLINE_ADMIN_TOKEN"));
+    }
+
+    #[test]
+    fn the_debug_form_never_shows_the_token() {
+        let text = format!("{:?}", AdminToken::new(Some("s3cret-admin")));
+        assert!(!text.contains("s3cret"), "{text}");
+        assert!(text.contains("set: true"), "{text}");
+    }
+}

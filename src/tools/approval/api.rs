@@ -1,0 +1,120 @@
+//! `GET /api/v1/approvals` and `POST /api/v1/approvals/{id}`, behind the
+//! admin token ([`crate::http::admin`]).
+//!
+//! The body of a decision is read and checked here, so that each mistake
+//! gets its own status: 400 for a body that is not a decision, 422 for
+//! edited arguments the tool's schema refuses (the approval stays
+//! pending), 404 for an approval that is not pending (any more).
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{Approvals, DecideError, Decision, MAX_NOTE_CHARS};
+use crate::http::admin::{protect, AdminToken};
+
+/// Largest decision body read.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The approval routes, each behind `token`.
+pub fn routes(approvals: Approvals, token: AdminToken) -> Router {
+    let router = Router::new()
+        .route("/api/v1/approvals", get(list))
+        .route("/api/v1/approvals/{id}", post(decide))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(approvals);
+    protect(router, token)
+}
+
+async fn list(State(approvals): State<Approvals>) -> Json<Value> {
+    Json(json!(approvals.list()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecisionBody {
+    decision: Verb,
+    #[serde(default)]
+    arguments: Option<Value>,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum Verb {
+    Approve,
+    Reject,
+}
+
+fn answer(status: StatusCode, body: Value) -> Response {
+    (status, Json(body)).into_response()
+}
+
+fn bad_request(message: impl Into<String>) -> Response {
+    answer(StatusCode::BAD_REQUEST, json!({ "error": message.into() }))
+}
+
+/// Parses a decision body; the error is the 400 to send.
+fn parse(body: &[u8]) -> Result<Decision, Response> {
+    let body: DecisionBody = serde_json::from_slice(body).map_err(|e| {
+        bad_request(format!(
+            "expected {{\"decision\": \"approve\" | \"reject\", \"arguments\": {{…}}?, \"note\": \"…\"?}}: {e}"
+        ))
+    })?;
+    if let Some(note) = &body.note {
+        if note.chars().count() > MAX_NOTE_CHARS {
+            return Err(bad_request(format!(
+                "note is longer than {MAX_NOTE_CHARS} characters"
+            )));
+        }
+    }
+    match (body.decision, body.arguments) {
+        (Verb::Approve, Some(a)) if !a.is_object() => Err(answer(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({ "error": "arguments must be a JSON object; the approval is still pending" }),
+        )),
+        (Verb::Approve, arguments) => Ok(Decision::Approve {
+            arguments,
+            note: body.note,
+        }),
+        (Verb::Reject, Some(_)) => Err(bad_request(
+            "arguments apply only to \"approve\"; a rejected tool does not run",
+        )),
+        (Verb::Reject, None) => Ok(Decision::Reject { note: body.note }),
+    }
+}
+
+async fn decide(
+    State(approvals): State<Approvals>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let decision = match parse(&body) {
+        Ok(d) => d,
+        Err(response) => return response,
+    };
+    let word = match decision {
+        Decision::Approve { .. } => "approved",
+        Decision::Reject { .. } => "rejected",
+    };
+    match approvals.decide(&id, decision) {
+        Ok(()) => answer(StatusCode::OK, json!({ "id": id, "decision": word })),
+        Err(e) => {
+            let mut body = json!({ "error": e.to_string() });
+            let status = match &e {
+                DecideError::Unknown(_) => StatusCode::NOT_FOUND,
+                DecideError::InvalidArguments(details) => {
+                    body["details"] = json!(details);
+                    StatusCode::UNPROCESSABLE_ENTITY
+                }
+            };
+            answer(status, body)
+        }
+    }
+}
