@@ -56,12 +56,15 @@ fn answer(status: StatusCode, body: Value) -> Response {
     (status, Json(body)).into_response()
 }
 
-fn bad_request(message: impl Into<String>) -> Response {
-    answer(StatusCode::BAD_REQUEST, json!({ "error": message.into() }))
+/// A refused body: its status and what to say.
+type Refusal = (StatusCode, String);
+
+fn bad_request(message: impl Into<String>) -> Refusal {
+    (StatusCode::BAD_REQUEST, message.into())
 }
 
-/// Parses a decision body; the error is the 400 to send.
-fn parse(body: &[u8]) -> Result<Decision, Response> {
+/// Parses a decision body; the error is the 400 or 422 to send.
+fn parse(body: &[u8]) -> Result<Decision, Refusal> {
     let body: DecisionBody = serde_json::from_slice(body).map_err(|e| {
         bad_request(format!(
             "expected {{\"decision\": \"approve\" | \"reject\", \"arguments\": {{…}}?, \"note\": \"…\"?}}: {e}"
@@ -75,9 +78,9 @@ fn parse(body: &[u8]) -> Result<Decision, Response> {
         }
     }
     match (body.decision, body.arguments) {
-        (Verb::Approve, Some(a)) if !a.is_object() => Err(answer(
+        (Verb::Approve, Some(a)) if !a.is_object() => Err((
             StatusCode::UNPROCESSABLE_ENTITY,
-            json!({ "error": "arguments must be a JSON object; the approval is still pending" }),
+            "arguments must be a JSON object; the approval is still pending".into(),
         )),
         (Verb::Approve, arguments) => Ok(Decision::Approve {
             arguments,
@@ -97,7 +100,7 @@ async fn decide(
 ) -> Response {
     let decision = match parse(&body) {
         Ok(d) => d,
-        Err(response) => return response,
+        Err((status, error)) => return answer(status, json!({ "error": error })),
     };
     let word = match decision {
         Decision::Approve { .. } => "approved",
@@ -116,5 +119,41 @@ async fn decide(
             };
             answer(status, body)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_decision_body_is_parsed_or_refused_with_its_status() {
+        assert_eq!(
+            parse(br#"{"decision":"approve","arguments":{"a":1},"note":"ok"}"#),
+            Ok(Decision::Approve {
+                arguments: Some(json!({"a": 1})),
+                note: Some("ok".into())
+            })
+        );
+        assert_eq!(
+            parse(br#"{"decision":"reject"}"#),
+            Ok(Decision::Reject { note: None })
+        );
+        let status = |body: &[u8]| parse(body).map_err(|(s, _)| s.as_u16()).err();
+        assert_eq!(status(b"not json"), Some(400));
+        assert_eq!(status(br#"{"decision":"approve","extra":1}"#), Some(400));
+        assert_eq!(
+            status(br#"{"decision":"reject","arguments":{}}"#),
+            Some(400)
+        );
+        let long = format!(
+            r#"{{"decision":"reject","note":"{}"}}"#,
+            "x".repeat(MAX_NOTE_CHARS + 1)
+        );
+        assert_eq!(status(long.as_bytes()), Some(400));
+        assert_eq!(
+            status(br#"{"decision":"approve","arguments":[1]}"#),
+            Some(422)
+        );
     }
 }
