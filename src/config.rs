@@ -9,8 +9,9 @@
 //!
 //! Unknown keys are errors, in the file (with the key's name and line) and in
 //! the environment (with the variable's name): a typo must not silently fall
-//! back to a default. Secrets (`OPENAI_API_KEY`, `TWILIO_AUTH_TOKEN`) are
-//! never read from the file, so a config file can be committed and shared.
+//! back to a default. Secrets (`OPENAI_API_KEY`, `TWILIO_AUTH_TOKEN`,
+//! `WARMLINE_ADMIN_TOKEN`) are never read from the file, so a config file
+//! can be committed and shared.
 //!
 //! `warmline.example.toml` at the repository root documents every key; a
 //! test keeps it in step with this module.
