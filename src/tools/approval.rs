@@ -63,16 +63,14 @@ impl std::fmt::Debug for Gate {
 }
 
 impl Gate {
-    /// The gate of `tool`, `None` when it needs no approval.
-    pub fn of(tool: &ToolConfig) -> Result<Option<Gate>, String> {
+    /// The gate of `tool`, `None` when it needs no approval. `schema` is
+    /// the parameters schema the model is offered for it (a built-in's
+    /// own, unless the table replaces it).
+    pub fn of(tool: &ToolConfig, schema: &Value) -> Result<Option<Gate>, String> {
         if tool.approval != crate::config::tools::Approval::Required {
             return Ok(None);
         }
-        let schema = tool
-            .parameters
-            .clone()
-            .unwrap_or_else(|| json!({"type": "object", "properties": {}}));
-        let schema = jsonschema::validator_for(&schema)
+        let schema = jsonschema::validator_for(schema)
             .map_err(|e| format!("invalid parameters schema: {e}"))?;
         Ok(Some(Gate {
             timeout: Duration::from_millis(tool.approval_timeout_ms),

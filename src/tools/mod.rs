@@ -144,10 +144,18 @@ impl Sidecar {
                 })
         };
         let mut gates = HashMap::new();
+        let offered = specs(config);
         for tool in config {
-            let gate = approval::Gate::of(tool).map_err(|message| ToolsError::Invalid {
-                tool: tool.name.clone(),
-                message,
+            let schema = offered
+                .iter()
+                .find(|s| s.name == tool.name)
+                .map(|s| &s.parameters);
+            let empty = json!({"type": "object", "properties": {}});
+            let gate = approval::Gate::of(tool, schema.unwrap_or(&empty)).map_err(|message| {
+                ToolsError::Invalid {
+                    tool: tool.name.clone(),
+                    message,
+                }
             })?;
             gates.extend(gate.map(|g| (tool.name.clone(), g)));
         }

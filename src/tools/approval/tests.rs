@@ -7,7 +7,8 @@ fn gate(timeout_ms: u64) -> Gate {
          parameters = {{ type = \"object\", properties = {{ amount = {{ type = \"integer\", maximum = 100 }} }}, required = [\"amount\"] }}\n"
     ))
     .expect("a tool table");
-    Gate::of(&tool).expect("compiles").expect("gated")
+    let schema = tool.parameters.clone().expect("a schema");
+    Gate::of(&tool, &schema).expect("compiles").expect("gated")
 }
 
 fn call() -> CallIdentity {
@@ -199,4 +200,26 @@ fn arguments_that_are_not_json_are_listed_as_the_raw_text() {
         assert_eq!(approvals.list()[0].arguments, json!("amount=5"));
         task.abort();
     });
+}
+
+#[test]
+fn a_gated_built_in_checks_edits_against_its_own_schema() {
+    let tool: ToolConfig = toml::from_str(
+        "name = \"escalate_to_human\"\nkind = \"builtin\"\napproval = \"required\"\n",
+    )
+    .expect("a tool table");
+    let specs = crate::tools::specs(std::slice::from_ref(&tool));
+    let schema = &specs
+        .iter()
+        .find(|s| s.name == "escalate_to_human")
+        .expect("offered")
+        .parameters;
+    let gate = Gate::of(&tool, schema).expect("compiles").expect("gated");
+    assert!(
+        !gate.schema.is_valid(&json!({"urgency": "high"})),
+        "reason is required"
+    );
+    assert!(gate
+        .schema
+        .is_valid(&json!({"reason": "angry", "urgency": "high"})));
 }
