@@ -88,6 +88,12 @@ approval = "required"
 parameters = {{ type = "object", properties = {{ order = {{ type = "string" }}, amount = {{ type = "integer", maximum = 100 }} }}, required = ["order", "amount"] }}
 
 [[tools]]
+name = "order_status"
+description = "Look up an order; no approval needed."
+kind = "webhook"
+url = "{tool_base}/refund"
+
+[[tools]]
 name = "refund_fast"
 description = "Refund, if someone approves quickly."
 kind = "webhook"
@@ -540,4 +546,35 @@ async fn approvals_are_counted_by_outcome() {
         .and_then(|n| n.trim().parse::<f64>().ok())
         .expect("the timeout series");
     assert!(timeouts >= 1.0, "{timeouts}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_approval_does_not_hold_back_other_tool_outputs() {
+    let bench = bench().await;
+    let mut call = Call::start(&bench.sidecar).await;
+    call.function_call("fc_6", "refund", json!({"order": "D4", "amount": 10}))
+        .await;
+    let id = bench.first_pending().await["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    // A tool that needs no approval answers while the other waits.
+    call.function_call("fc_7", "order_status", json!({"amount": 7}))
+        .await;
+    let output = call
+        .output("fc_7", Duration::from_secs(10))
+        .await
+        .expect("the ungated tool answers");
+    assert_eq!(output, json!({"refunded": 7}));
+    assert_eq!(bench.pending().await.len(), 1, "the approval still waits");
+    assert_eq!(
+        bench.decide(&id, json!({"decision": "approve"})).await.0,
+        200
+    );
+    let output = call
+        .output("fc_6", Duration::from_secs(10))
+        .await
+        .expect("the approved tool answers");
+    assert_eq!(output, json!({"refunded": 10}));
+    call.hang_up().await;
 }
