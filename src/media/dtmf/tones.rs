@@ -182,20 +182,18 @@ mod tests {
         let mut seq = ToneSequence::new(keys(s), timing);
         let mut detector = InbandDetector::new(InbandConfig::default());
         let mut out = String::new();
-        let mut n = 0u64;
         // A little line silence before and after.
         let silence = [0i16; TONE_FRAME_SAMPLES];
         let frames = std::iter::once(silence)
             .chain(std::iter::from_fn(|| seq.next_frame().map(|f| f.samples)))
             .chain(std::iter::repeat_n(silence, 3));
-        for samples in frames {
+        for (n, samples) in frames.enumerate() {
             let line: Vec<i16> = samples
                 .iter()
                 .map(|&s| ulaw_decode(ulaw_encode(s)))
                 .collect();
-            let frame = Frame::from_samples(SampleRate::Hz8000, MediaTime(n * 160), &line)
+            let frame = Frame::from_samples(SampleRate::Hz8000, MediaTime(n as u64 * 160), &line)
                 .expect("a frame");
-            n += 1;
             if let Some(event) = detector.push(&frame) {
                 out.push(event.digit.as_char());
             }
