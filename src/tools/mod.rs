@@ -87,8 +87,8 @@ pub fn specs(tools: &[ToolConfig]) -> Vec<ToolSpec> {
                 "properties": {
                     "digits": {
                         "type": "string",
-                        "description": "The keys to press, in order: 0-9, *, #, A-D; w waits half a second. At most 32.",
-                        "pattern": "^[0-9*#A-Dw]{1,32}$",
+                        "description": "The keys to press, in order: 0-9, *, #, A-D; w waits half a second, W a second. At most 32.",
+                        "pattern": "^[0-9*#A-Dw,W]{1,32}$",
                         "maxLength": 32
                     }
                 },

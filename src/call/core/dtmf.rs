@@ -2,7 +2,8 @@
 //! prompt), as call control handled in the core like `end_call`.
 //!
 //! The model's arguments are checked here ([`MAX_KEYS`] keys of `0`–`9`,
-//! `*`, `#`, `A`–`D`, and `w` for a half-second pause); a bad string is
+//! `*`, `#`, `A`–`D`, `w` or `,` for a half-second pause and `W` for a
+//! second); a bad string is
 //! answered at once with an error object the model can relay. A good one
 //! waits until the agent has finished what it is saying (at most
 //! [`START_WAIT`]), then owns the playout clock: each 20 ms slot becomes a
@@ -15,7 +16,7 @@
 //!
 //! Never allocates per slot beyond the slot's 160 μ-law bytes; requests
 //! are bounded ([`MAX_QUEUED`]) and a sequence is bounded by its keys
-//! (32 × 500 ms at most).
+//! (32 × 1 s at most).
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -86,7 +87,7 @@ impl DtmfOut {
 /// Checks `send_dtmf` arguments: the keys as a normalised string and as
 /// dial keys, or a sentence for the model.
 pub fn parse_dial_string(arguments: &str) -> Result<(String, Vec<DialKey>), String> {
-    let usage = "Call send_dtmf with {\"digits\": \"...\"} using 0-9, *, #, A-D, and w for a half-second pause.";
+    let usage = "Call send_dtmf with {\"digits\": \"...\"} using 0-9, *, #, A-D, w for a half-second pause and W for a second.";
     let value: Value = serde_json::from_str(arguments)
         .map_err(|_| format!("The arguments were not JSON, so no keys were sent. {usage}"))?;
     let Some(digits) = value.get("digits").and_then(Value::as_str) else {
@@ -108,9 +109,16 @@ pub fn parse_dial_string(arguments: &str) -> Result<(String, Vec<DialKey>), Stri
     let mut keys = Vec::with_capacity(count);
     let mut normal = String::with_capacity(count);
     for c in digits.chars() {
-        if c == 'w' {
-            keys.push(DialKey::Pause);
-            normal.push('w');
+        // Asterisk's, Twilio's and Bandwidth's dial strings: `w` (and
+        // Bandwidth's `,`) wait half a second, `W` a second.
+        let pauses = match c {
+            'w' | ',' => 1,
+            'W' => 2,
+            _ => 0,
+        };
+        if pauses > 0 {
+            keys.extend(std::iter::repeat_n(DialKey::Pause, pauses));
+            normal.push(c);
             continue;
         }
         let Some(digit) = Digit::from_char(c) else {

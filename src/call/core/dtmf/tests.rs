@@ -235,6 +235,15 @@ fn bad_digits_are_refused_at_once_with_words_the_model_can_relay() {
 }
 
 #[test]
+fn w_and_comma_pause_half_a_second_and_capital_w_a_second() {
+    let (digits, keys) = parse_dial_string(r#"{"digits":"1w2,3W4"}"#).expect("valid");
+    assert_eq!(digits, "1w2,3W4");
+    let frames = ToneTiming::default().total_frames(&keys);
+    // Four presses of 200 ms, then 500 + 500 + 1000 ms of pauses.
+    assert_eq!(frames, (4 * 200 + 2_000) / 20);
+}
+
+#[test]
 fn a_fifth_waiting_request_is_answered_busy() {
     let mut call = call();
     for i in 0..MAX_QUEUED {
