@@ -610,7 +610,7 @@ impl CallCore {
                 break;
             };
             if dtmf {
-                self.dtmf_slot();
+                self.dtmf_slot(now);
                 continue;
             }
             match tick {

@@ -132,6 +132,21 @@ pub fn parse_dial_string(arguments: &str) -> Result<(String, Vec<DialKey>), Stri
     Ok((normal, keys))
 }
 
+/// Logs and counts a `send_dtmf` call like every other tool call (the
+/// sidecar's `tool call` line and `warmline_tool_*` series); `took` runs
+/// from the model's call to the last key sent.
+fn record(outcome: &'static str, took: Duration) {
+    tracing::info!(
+        tool = "send_dtmf",
+        outcome,
+        latency_ms = took.as_millis() as u64,
+        "tool call"
+    );
+    let labels = [("tool", "send_dtmf"), ("outcome", outcome)];
+    metrics::histogram!(crate::metrics::TOOL_DURATION, &labels).record(took.as_secs_f64());
+    metrics::counter!(crate::metrics::TOOL_CALLS, &labels).increment(1);
+}
+
 fn error(kind: &str, message: String) -> String {
     json!({"error": {"kind": kind, "message": message}}).to_string()
 }
@@ -144,6 +159,7 @@ impl CallCore {
             Ok(parsed) => parsed,
             Err(message) => {
                 tracing::info!(%message, "send_dtmf refused: bad arguments");
+                record("bad_arguments", Duration::ZERO);
                 self.on_tool_result(&call_id, &error("bad_arguments", message));
                 return;
             }
@@ -153,6 +169,7 @@ impl CallCore {
             let message = format!(
                 "{queued} send_dtmf calls are already waiting or playing; {digits} was not sent. Try again when one answers."
             );
+            record("busy", Duration::ZERO);
             self.on_tool_result(&call_id, &error("busy", message));
             return;
         }
@@ -197,7 +214,7 @@ impl CallCore {
     /// The slot of a tick that [`dtmf_takes_next_slot`](Self::dtmf_takes_next_slot)
     /// claimed: one [`CallOutput::SendDtmf`]; after the last, the model's
     /// answer and the agent's audio again.
-    pub(super) fn dtmf_slot(&mut self) {
+    pub(super) fn dtmf_slot(&mut self, now: Duration) {
         let Some(request) = self.dtmf.playing.as_mut() else {
             return;
         };
@@ -223,6 +240,7 @@ impl CallCore {
             return;
         };
         tracing::info!(digits = %done.digits, "DTMF sent");
+        record("ok", now.saturating_sub(done.asked_at));
         let output = json!({"status": "sent", "digits": done.digits}).to_string();
         self.on_tool_result(&done.call_id, &output);
         self.dtmf_release_pacer();
