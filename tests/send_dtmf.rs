@@ -28,6 +28,7 @@ use support::twilio_sim::{connect_stream, signed_webhook, stream_of, SimCall};
 use warmline::media::dtmf::{DtmfReceiver, InbandConfig, InbandDetector};
 use warmline::media::frame::{Frame, MediaTime, SampleRate};
 use warmline::media::g711::ulaw_decode;
+use warmline::media::g711::ulaw_encode;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_warmline");
 
@@ -214,18 +215,39 @@ fn sent_output(output: Option<(String, String)>, digits: &str) {
     assert_eq!(output, json!({"status": "sent", "digits": digits}));
 }
 
+/// 400 ms of a 300 Hz vowel-ish tone at about −12 dBFS: the agent talking
+/// (one tone, so no DTMF detector takes it for a key).
+fn agent_speech() -> Vec<u8> {
+    (0..3_200)
+        .map(|i| {
+            let t = i as f32 / 8_000.0;
+            ulaw_encode((8_000.0 * (2.0 * std::f32::consts::PI * 300.0 * t).sin()) as i16)
+        })
+        .collect()
+}
+
+fn rms(payload: &[u8]) -> f64 {
+    let energy: f64 = payload
+        .iter()
+        .map(|&c| f64::from(ulaw_decode(c)).powi(2))
+        .sum();
+    (energy / payload.len().max(1) as f64).sqrt()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_sip_the_peer_receives_rfc_4733_events_for_exactly_the_digits_sent() {
-    let (url, seen) = fake_tool_model::start("send_dtmf", json!({"digits": "1#1"})).await;
+    // The model says something, then presses; after the output it talks on.
+    let (url, seen) =
+        fake_tool_model::start_with_audio("send_dtmf", json!({"digits": "1#1"}), agent_speech())
+            .await;
     let env = model_env(&url);
     let server = support::sipp::start(BINARY, &as_env(&env));
     let sip = server.sip.clone();
     let packets = tokio::task::spawn_blocking(move || {
         let peer = Peer::call(&sip, "dtmf-rfc4733", true);
         sent_output(first_output(&seen, Duration::from_secs(10)), "1#1");
-        // The last event packets leave one frame after the output (the
-        // send clock's lead); give them time to arrive.
-        std::thread::sleep(Duration::from_millis(200));
+        // The answer to the output (400 ms) plays after the keys.
+        std::thread::sleep(Duration::from_millis(1_000));
         peer.packets()
     })
     .await
@@ -259,19 +281,28 @@ async fn on_sip_the_peer_receives_rfc_4733_events_for_exactly_the_digits_sent() 
         assert_eq!(durations.last(), Some(&800), "100 ms tones");
     }
     // The same stream as the audio: one SSRC, sequence numbers with no
-    // gap across audio and events.
+    // gap across audio and events (in arrival order: loopback keeps it).
     let ssrc = packets[0].ssrc;
     assert!(packets.iter().all(|p| p.ssrc == ssrc));
-    let mut by_seq: Vec<&Packet> = packets.iter().collect();
-    by_seq.sort_by_key(|p| p.sequence);
-    let first = by_seq.iter().position(|p| p.pt == 101).expect("events");
-    let window = &by_seq[first.saturating_sub(5)..];
-    assert!(window
+    assert!(packets
         .windows(2)
         .all(|w| w[1].sequence == w[0].sequence.wrapping_add(1)));
-    // No tone leaked into the audio: the agent was quiet, and RFC 4733
-    // replaces in-band tones.
-    let audio: Vec<u8> = by_seq
+    // The agent's sentence first, nothing of it while the keys play, and
+    // its next answer after them.
+    let first = packets.iter().position(|p| p.pt == 101).expect("events");
+    let last = packets.iter().rposition(|p| p.pt == 101).expect("events");
+    let talking = |p: &&Packet| p.pt == 0 && rms(&p.payload) > 1_000.0;
+    let before = packets[..first].iter().filter(talking).count();
+    let during = packets[first..last].iter().filter(talking).count();
+    let after = packets[last..].iter().filter(talking).count();
+    assert!(
+        before >= 18,
+        "the sentence before the keys: {before} frames"
+    );
+    assert_eq!(during, 0, "agent audio while the keys played");
+    assert!(after >= 18, "the answer after the keys: {after} frames");
+    // No tone leaked into the audio: RFC 4733 replaces in-band tones.
+    let audio: Vec<u8> = packets
         .iter()
         .filter(|p| p.pt == 0)
         .flat_map(|p| p.payload.clone())
@@ -294,9 +325,7 @@ async fn on_sip_without_telephone_event_the_digits_go_in_band() {
     .await
     .expect("the peer");
     assert!(packets.iter().all(|p| p.pt == 0), "only PCMU was agreed");
-    let mut by_seq = packets;
-    by_seq.sort_by_key(|p| p.sequence);
-    let audio: Vec<u8> = by_seq.iter().flat_map(|p| p.payload.clone()).collect();
+    let audio: Vec<u8> = packets.iter().flat_map(|p| p.payload.clone()).collect();
     assert_eq!(inband_digits(&audio), "900");
 }
 

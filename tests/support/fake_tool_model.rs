@@ -1,7 +1,9 @@
 //! A fake OpenAI Realtime (GA) server whose first response is a function
 //! call (`response.function_call_arguments.done`), as a model makes when
-//! it uses a tool; later responses end at once with no audio. It records
-//! every `function_call_output` the call sends back.
+//! it uses a tool; later responses end at once. Every response can first
+//! say some audio (μ-law, the session's default format), as a model says
+//! "pressing 2" before it presses. It records every
+//! `function_call_output` the call sends back.
 
 #![allow(dead_code)]
 // tungstenite's handshake returns its large error type.
@@ -10,6 +12,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
@@ -27,6 +30,16 @@ pub struct Seen {
 /// Starts the fake on 127.0.0.1: its first response calls `name` with
 /// `arguments`. Returns the ws:// URL for `model.openai_url`.
 pub async fn start(name: &str, arguments: Value) -> (String, Arc<Mutex<Seen>>) {
+    start_with_audio(name, arguments, Vec::new()).await
+}
+
+/// [`start`], with every response saying `audio` (μ-law) first.
+pub async fn start_with_audio(
+    name: &str,
+    arguments: Value,
+    audio: Vec<u8>,
+) -> (String, Arc<Mutex<Seen>>) {
+    let audio = Arc::new(audio);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let seen = Arc::new(Mutex::new(Seen::default()));
@@ -35,13 +48,20 @@ pub async fn start(name: &str, arguments: Value) -> (String, Arc<Mutex<Seen>>) {
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             let (name, arguments, record) = (name.clone(), arguments.clone(), record.clone());
-            tokio::spawn(async move { serve(tcp, &name, &arguments, record).await });
+            let audio = audio.clone();
+            tokio::spawn(async move { serve(tcp, &name, &arguments, &audio, record).await });
         }
     });
     (format!("ws://{addr}/v1/realtime"), seen)
 }
 
-async fn serve(tcp: tokio::net::TcpStream, name: &str, arguments: &str, seen: Arc<Mutex<Seen>>) {
+async fn serve(
+    tcp: tokio::net::TcpStream,
+    name: &str,
+    arguments: &str,
+    audio: &[u8],
+    seen: Arc<Mutex<Seen>>,
+) {
     let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
         return;
     };
@@ -84,6 +104,22 @@ async fn serve(tcp: tokio::net::TcpStream, name: &str, arguments: &str, seen: Ar
                     .send(text(json!({"type": "response.created",
                         "response": {"id": id, "status": "in_progress"}})))
                     .await;
+                if !audio.is_empty() {
+                    let item = format!("item_audio_{responses}");
+                    for chunk in audio.chunks(1_600) {
+                        let delta = base64::engine::general_purpose::STANDARD.encode(chunk);
+                        let _ = ws
+                            .send(text(json!({"type": "response.output_audio.delta",
+                                "response_id": id, "item_id": item, "output_index": 0,
+                                "content_index": 0, "delta": delta})))
+                            .await;
+                    }
+                    let _ = ws
+                        .send(text(json!({"type": "response.output_audio.done",
+                            "response_id": id, "item_id": item, "output_index": 0,
+                            "content_index": 0})))
+                        .await;
+                }
                 if responses == 1 {
                     let _ = ws
                         .send(text(
