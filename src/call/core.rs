@@ -343,6 +343,9 @@ impl CallCore {
 
     /// A key press.
     pub fn on_dtmf(&mut self, digit: char) {
+        if self.dtmf_ignores_caller_key(digit) {
+            return;
+        }
         self.outputs
             .push_back(CallOutput::Model(ModelCommand::CallerDtmf(digit)));
     }

@@ -246,6 +246,18 @@ impl CallCore {
         self.dtmf_release_pacer();
     }
 
+    /// Whether a key the leg reports is to be ignored: while our own keys
+    /// play, a key "from the caller" is most likely their echo, detected
+    /// by the far end (Twilio reports in-band keys it hears as `dtmf`).
+    /// The 100 ms gap ending every press covers the echo's delay.
+    pub(super) fn dtmf_ignores_caller_key(&self, digit: char) -> bool {
+        let Some(playing) = &self.dtmf.playing else {
+            return false;
+        };
+        tracing::debug!(%digit, sending = %playing.digits, "caller key while our keys play: taken for their echo");
+        true
+    }
+
     /// The call is ending: keys not yet sent are dropped.
     pub(super) fn dtmf_abort(&mut self) {
         if !self.dtmf.busy() {

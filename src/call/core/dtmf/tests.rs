@@ -315,3 +315,35 @@ fn a_polite_end_drops_keys_not_yet_sent_and_plays_the_prompt() {
     let (slots, _) = run(&mut call, 5, 15);
     assert!(slots[..5].iter().all(|s| *s == Slot::Agent), "{slots:?}");
 }
+
+#[test]
+fn a_caller_key_while_our_keys_play_is_taken_for_their_echo() {
+    let mut call = call();
+    function_call(
+        &mut call,
+        Duration::ZERO,
+        "fc1",
+        "send_dtmf",
+        r#"{"digits":"12"}"#,
+    );
+    let _ = run(&mut call, 0, 3);
+    let mut forwarded = Vec::new();
+    let mut keys_to_model = |call: &mut CallCore| {
+        while let Some(out) = call.poll_output() {
+            if let CallOutput::Model(ModelCommand::CallerDtmf(d)) = out {
+                forwarded.push(d);
+            }
+        }
+    };
+    call.on_dtmf('1');
+    keys_to_model(&mut call);
+    let (_, outputs) = run(&mut call, 3, 25);
+    assert_eq!(outputs.len(), 1, "the keys were sent");
+    call.on_dtmf('7');
+    keys_to_model(&mut call);
+    assert_eq!(
+        forwarded,
+        ['7'],
+        "the key during the keys is dropped, the one after goes"
+    );
+}
