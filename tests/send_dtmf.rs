@@ -2,7 +2,8 @@
 //! Realtime model whose first response calls `send_dtmf`, and the caller's
 //! side decoding what arrives on the wire:
 //! - SIP with telephone-event negotiated: a UDP peer parses the RTP and
-//!   feeds the events to warmline's RFC 4733 receiver;
+//!   feeds the events to warmline's RFC 4733 receiver, and checks that the
+//!   agent's sentence plays before the keys and none of it during them;
 //! - SIP without it: the peer's in-band detector hears the tones;
 //! - Twilio: the simulated caller's audio, through the in-band detector.
 
