@@ -136,6 +136,9 @@ pub enum CallOutput {
     BargeIn(BargeInRecord),
     /// A per-call figure, for metrics.
     Figure(CallFigure),
+    /// One 20 ms slot of the keys `send_dtmf` presses, in place of agent
+    /// audio (see `core/dtmf.rs`).
+    SendDtmf(DtmfSlot),
 }
 
 /// Per-call figures reported as they happen (barge-ins have their own
@@ -236,6 +239,8 @@ pub struct CallCore {
     hung_up: bool,
     rolling_over: bool,
     model_audio: ModelAudio,
+    /// Keys `send_dtmf` waits to send or is sending.
+    dtmf: dtmf::DtmfOut,
 }
 
 impl std::fmt::Debug for CallCore {
@@ -278,6 +283,7 @@ impl CallCore {
             hangup_when_played: false,
             hung_up: false,
             rolling_over: false,
+            dtmf: dtmf::DtmfOut::default(),
             model_audio: ModelAudio::new(config.model_audio).unwrap_or_else(|e| {
                 tracing::error!(error = %e, "model audio format unusable; assuming μ-law");
                 ModelAudio::pcmu()
@@ -337,6 +343,9 @@ impl CallCore {
 
     /// A key press.
     pub fn on_dtmf(&mut self, digit: char) {
+        if self.dtmf_ignores_caller_key(digit) {
+            return;
+        }
         self.outputs
             .push_back(CallOutput::Model(ModelCommand::CallerDtmf(digit)));
     }
@@ -408,6 +417,7 @@ impl CallCore {
     /// listening to the model: nothing it says is played any more.
     pub fn end_with_prompt(&mut self, prompt: Option<&[i16]>) {
         self.model_state = ModelState::Closed;
+        self.dtmf_abort();
         self.active_response = None;
         self.pacer.flush();
         self.outputs.push_back(CallOutput::ClearPlayback);
@@ -509,6 +519,8 @@ impl CallCore {
                     self.hangup_when_played = true;
                     self.on_tool_result(&call_id, r#"{"status":"ending"}"#);
                     self.maybe_hang_up();
+                } else if name == "send_dtmf" {
+                    self.on_send_dtmf(now, call_id, &arguments);
                 } else {
                     self.outputs.push_back(CallOutput::RunTool {
                         call_id,
@@ -594,7 +606,16 @@ impl CallCore {
 
     /// Runs the playout clock up to `now`.
     pub fn on_tick(&mut self, now: Duration) {
-        while let Some(tick) = self.pacer.poll(now) {
+        loop {
+            // Keys being sent own the slot; the agent's audio waits.
+            let dtmf = self.dtmf_takes_next_slot(now);
+            let Some(tick) = self.pacer.poll(now) else {
+                break;
+            };
+            if dtmf {
+                self.dtmf_slot(now);
+                continue;
+            }
             match tick {
                 Tick::Frame(f) => {
                     self.echo.far_end(f.frame.samples());
@@ -643,14 +664,17 @@ impl CallCore {
     }
 
     fn maybe_hang_up(&mut self) {
-        if self.hangup_when_played && !self.hung_up && !self.agent_speaking() {
+        if self.hangup_when_played && !self.hung_up && !self.agent_speaking() && !self.dtmf.busy() {
             self.hung_up = true;
             self.outputs.push_back(CallOutput::Hangup);
         }
     }
 }
 
+mod dtmf;
 mod turn;
+
+pub use dtmf::{DtmfSlot, KeyPress};
 
 #[cfg(test)]
 mod tests;

@@ -342,6 +342,16 @@ impl CallDriver {
                     sent_audio = true;
                     result.is_ok()
                 }
+                CallOutput::SendDtmf(slot) => {
+                    let slot_due = self.tick_due.take();
+                    let due = slot_due.unwrap_or_else(Instant::now);
+                    let result = leg.send_dtmf(due, &slot).await;
+                    if let (Ok(Sent::Now), Some(due)) = (&result, slot_due) {
+                        self.metrics.frame_sent(due, Instant::now());
+                    }
+                    sent_audio = true;
+                    result.is_ok()
+                }
                 CallOutput::ClearPlayback => leg.clear().await.is_ok(),
                 CallOutput::Model(command) => {
                     self.send_model(command);

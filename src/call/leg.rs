@@ -7,6 +7,8 @@ use std::future::Future;
 
 use tokio::time::Instant;
 
+use super::DtmfSlot;
+
 /// Samples in a 20 ms frame at 8 kHz.
 pub const FRAME_SAMPLES_8K: usize = 160;
 
@@ -77,4 +79,17 @@ pub trait CallerLeg {
 
     /// End the call from our side.
     fn hang_up(&mut self) -> impl Future<Output = ()>;
+
+    /// One 20 ms slot of keys the agent presses (`send_dtmf`), for the
+    /// slot `due` of the playout clock. By default the slot's in-band
+    /// tone goes out as audio, which is all Media Streams can carry; an
+    /// RTP leg with a negotiated telephone-event type sends RFC 4733
+    /// events instead.
+    fn send_dtmf(
+        &mut self,
+        due: Instant,
+        slot: &DtmfSlot,
+    ) -> impl Future<Output = Result<Sent, LegError>> {
+        self.send_frame(due, &slot.mulaw, None)
+    }
 }

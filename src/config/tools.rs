@@ -17,7 +17,7 @@ pub const TOOLS_SECRET_VAR: &str = "WARMLINE_TOOLS_SECRET";
 /// config override).
 pub const ADMIN_TOKEN_VAR: &str = "WARMLINE_ADMIN_TOKEN";
 /// The built-in tools, always offered to the model.
-pub const BUILTINS: [&str; 2] = ["end_call", "escalate_to_human"];
+pub const BUILTINS: [&str; 3] = ["end_call", "escalate_to_human", "send_dtmf"];
 /// Most retries an idempotent tool may ask for.
 pub const MAX_RETRIES: u32 = 5;
 

@@ -80,6 +80,22 @@ pub fn specs(tools: &[ToolConfig]) -> Vec<ToolSpec> {
                 "required": ["reason"]
             }),
         },
+        ToolSpec {
+            name: "send_dtmf".into(),
+            description: "Press keys on the phone keypad (DTMF), for example to choose an option in a phone menu or enter a number it asks for. The keys are sent after you finish speaking; the result comes back once they have been sent.".into(),
+            parameters: json!({
+                "type": "object",
+                "properties": {
+                    "digits": {
+                        "type": "string",
+                        "description": "The keys to press, in order: 0-9, *, #, A-D; w waits half a second, W a second. At most 32.",
+                        "pattern": "^[0-9*#A-Dw,W]{1,32}$",
+                        "maxLength": 32
+                    }
+                },
+                "required": ["digits"]
+            }),
+        },
     ];
     for tool in tools {
         let parameters = tool
@@ -398,14 +414,18 @@ mod tests {
             tool("name = \"end_call\"\ndescription = \"Hang up politely.\"\nkind = \"builtin\"\n");
         let specs = specs(&[lookup, end]);
         let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["end_call", "escalate_to_human", "lookup_order"]);
+        assert_eq!(
+            names,
+            ["end_call", "escalate_to_human", "send_dtmf", "lookup_order"]
+        );
         assert_eq!(specs[0].description, "Hang up politely.");
         assert_eq!(
             specs[1].parameters["properties"]["urgency"]["enum"],
             json!(["low", "normal", "high"])
         );
         assert_eq!(specs[1].parameters["required"], json!(["reason"]));
-        assert_eq!(specs[2].parameters["properties"]["order"]["type"], "string");
+        assert_eq!(specs[2].parameters["required"], json!(["digits"]));
+        assert_eq!(specs[3].parameters["properties"]["order"]["type"], "string");
     }
 
     #[test]

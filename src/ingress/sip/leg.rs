@@ -22,6 +22,7 @@ use tokio::time::Instant;
 use super::rtp_session::{RtpCallStats, RtpSession};
 use super::send_clock::{CallSender, SendClock, LEAD};
 use crate::call::leg::{CallerLeg, LegError, LegEvent, Sent, FRAME_SAMPLES_8K};
+use crate::call::DtmfSlot;
 
 /// What the signalling side tells a leg.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,6 +78,8 @@ pub struct SipLeg {
     hold_media_timeout: Duration,
     buf: Box<[u8; 2048]>,
     rtcp_buf: Box<[u8; 1500]>,
+    /// Keys went out in-band (no telephone-event negotiated): said once.
+    inband_dtmf_logged: bool,
 }
 
 impl std::fmt::Debug for SipLeg {
@@ -145,6 +148,7 @@ impl SipLeg {
             hold_media_timeout: parts.hold_media_timeout,
             buf: Box::new([0u8; 2048]),
             rtcp_buf: Box::new([0u8; 1500]),
+            inband_dtmf_logged: false,
         })
     }
 
@@ -262,6 +266,25 @@ impl CallerLeg for SipLeg {
     }
 
     async fn send_idle(&mut self, due: Instant) -> Result<Sent, LegError> {
+        Ok(self.send_slot(due, None))
+    }
+
+    async fn send_dtmf(&mut self, due: Instant, slot: &DtmfSlot) -> Result<Sent, LegError> {
+        if !self.session.sends_telephone_events() {
+            // The peer offered no telephone-event: tones in the audio,
+            // which every G.711 far end can hear (decision 0018).
+            if !std::mem::replace(&mut self.inband_dtmf_logged, true) {
+                tracing::info!("peer negotiated no telephone-event: sending DTMF as in-band tones");
+            }
+            return Ok(self.send_slot(due, Some(&slot.mulaw)));
+        }
+        // RFC 4733: the press's packets replace the next slots' audio, on
+        // the audio's SSRC, sequence and clock; the gap after it is silence.
+        if let Some(press) = slot.press.filter(|p| p.starts) {
+            if self.answered && self.sending {
+                self.session.send_digit(press.digit, press.tone_samples);
+            }
+        }
         Ok(self.send_slot(due, None))
     }
 

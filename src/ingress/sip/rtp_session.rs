@@ -294,15 +294,29 @@ impl RtpSession {
         Some(out)
     }
 
-    /// Queues a key press to send as RFC 4733 events (needs a negotiated
-    /// telephone-event PT; returns false without one).
-    pub fn send_digit(&mut self, digit: char) -> bool {
+    /// Whether a telephone-event payload type was negotiated (RFC 4733
+    /// DTMF can be sent).
+    pub fn sends_telephone_events(&self) -> bool {
+        self.config.telephone_event_pt.is_some()
+    }
+
+    /// Starts a key press of `duration_samples` as RFC 4733 events in the
+    /// next slots: one event on the next slot's timestamp, its duration
+    /// growing by a slot per packet, the E bit three times (needs a
+    /// negotiated telephone-event PT; returns false without one). A press
+    /// still sending is cut short by the new one.
+    pub fn send_digit(&mut self, digit: char, duration_samples: u16) -> bool {
         let (Some(_), Some(digit)) = (self.config.telephone_event_pt, Digit::from_char(digit))
         else {
             return false;
         };
         let start = self.timestamp;
-        for p in DtmfSender::default().packets(digit, start) {
+        self.dtmf_out.clear();
+        let sender = DtmfSender {
+            duration_samples,
+            ..DtmfSender::default()
+        };
+        for p in sender.packets(digit, start) {
             self.dtmf_out.push_back((p.payload, p.timestamp, p.marker));
         }
         true

@@ -1,14 +1,16 @@
-//! DTMF: RFC 4733 telephone events (receive and send) and an in-band
-//! Goertzel detector for G.711 audio.
+//! DTMF: RFC 4733 telephone events (receive and send), an in-band
+//! Goertzel detector for G.711 audio, and in-band tone generation.
 //!
 //! Both receivers are sans-IO: they take packets or frames with their
 //! timestamps and report one [`DigitEvent`] per key press.
 
 mod inband;
 mod rfc4733;
+mod tones;
 
 pub use inband::{InbandConfig, InbandDetector};
 pub use rfc4733::{DtmfReceiver, DtmfSender, TelephoneEvent, TELEPHONE_EVENT_BYTES};
+pub use tones::{DialKey, ToneFrame, ToneSequence, ToneTiming, TONE_FRAME_SAMPLES};
 
 /// A DTMF key: 0–9, `*`, `#`, A–D (RFC 4733 events 0–15).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

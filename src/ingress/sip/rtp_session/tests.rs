@@ -165,7 +165,7 @@ fn every_slot_sends_one_packet_with_marker_on_each_talkspurt_and_a_steady_clock(
 #[test]
 fn an_outbound_digit_replaces_slots_with_rfc_4733_events_on_one_timestamp() {
     let mut s = RtpSession::new(config(Law::Ulaw, 0), Duration::ZERO);
-    assert!(s.send_digit('#'));
+    assert!(s.send_digit('#', 800));
     let mut events = Vec::new();
     for _ in 0..8 {
         let (packet, _) = s.packet_for_slot(None);
