@@ -131,3 +131,6 @@ impl CallCore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
