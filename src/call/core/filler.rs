@@ -110,8 +110,8 @@ fn beat() -> &'static [i16] {
                 let t = i as f64 / 8_000.0;
                 let edge = (i.min(pip - 1 - i) as f64 / ramp).min(1.0);
                 let gain = 0.5 - 0.5 * (std::f64::consts::PI * edge).cos();
-                out[start + i] = (1_600.0 * gain * (2.0 * std::f64::consts::PI * hz * t).sin())
-                    .round() as i16;
+                out[start + i] =
+                    (1_600.0 * gain * (2.0 * std::f64::consts::PI * hz * t).sin()).round() as i16;
             }
         }
         out

@@ -282,8 +282,15 @@ fn a_barge_in_over_the_filler_stops_it_within_the_barge_in_bounds_and_truncates_
         .expect("a barge-in over the filler");
     // The core's barge-in bound (tests.rs): paused within 100 ms of the
     // caller's onset, and no audio a frame after the decision.
-    assert!(record.reaction_ms <= 100, "reaction {} ms", record.reaction_ms);
-    assert_eq!(record.truncated_item, None, "the filler is not agent speech");
+    assert!(
+        record.reaction_ms <= 100,
+        "reaction {} ms",
+        record.reaction_ms
+    );
+    assert_eq!(
+        record.truncated_item, None,
+        "the filler is not agent speech"
+    );
     let decided_tick = (record.decided_at.as_millis() / 20) as usize;
     assert!(
         call.heard[decided_tick + 1..]
@@ -311,10 +318,21 @@ fn the_filler_waits_for_the_agent_to_finish_its_sentence() {
     // "Let me look that up" lasts 1.5 s, longer than filler_after_ms.
     call.agent_calls_the_tool(1_500);
     call.run_quiet(3_000);
-    let agent_end = call.heard.iter().rposition(|h| *h == Heard::Agent).expect("agent");
+    let agent_end = call
+        .heard
+        .iter()
+        .rposition(|h| *h == Heard::Agent)
+        .expect("agent");
     let filler = call.first(Heard::Filler, called_tick).expect("filler") as usize;
-    assert!(filler > agent_end, "filler at {filler}, agent until {agent_end}");
-    assert!(filler - agent_end <= 2, "a gap of {} ticks", filler - agent_end);
+    assert!(
+        filler > agent_end,
+        "filler at {filler}, agent until {agent_end}"
+    );
+    assert!(
+        filler - agent_end <= 2,
+        "a gap of {} ticks",
+        filler - agent_end
+    );
 }
 
 #[test]
@@ -328,7 +346,9 @@ fn a_configured_prompt_plays_first_then_the_working_pattern() {
     call.run_quiet(3_000);
     let first = call.first(Heard::Filler, 0).expect("filler") as usize;
     // 500 ms of prompt without a gap, then the pattern's pips.
-    assert!(call.heard[first..first + 25].iter().all(|h| *h == Heard::Filler));
+    assert!(call.heard[first..first + 25]
+        .iter()
+        .all(|h| *h == Heard::Filler));
     assert!(call.longest_silence_ms(first as u64, call.tick) < 1_500);
     assert!(call.heard[first + 25..].contains(&Heard::Filler));
 }

@@ -170,7 +170,10 @@ fn a_silent_caller_is_asked_after_silence_reprompt_secs_and_the_call_ends_after_
     let hung_up = call.hung_up_at.expect("the call ends");
     let last_audio = call.last_audio.expect("audio");
     assert!(hung_up >= last_audio && hung_up <= last_audio + TICK * 2);
-    assert!(close(hung_up, goodbye[0] + Duration::from_secs(1)), "{hung_up:?}");
+    assert!(
+        close(hung_up, goodbye[0] + Duration::from_secs(1)),
+        "{hung_up:?}"
+    );
 }
 
 #[test]
