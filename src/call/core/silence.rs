@@ -15,6 +15,8 @@
 //!   the model is asked to say goodbye, and the call ends when that answer
 //!   has played (as `end_call`), or [`GOODBYE_HANGUP`] after asking at the
 //!   latest. A caller who speaks before the goodbye is over calls it off.
+//!   A second or later re-prompt is skipped when the goodbye is due within
+//!   `silence_reprompt_secs`, so that the two do not crowd each other.
 
 use std::time::Duration;
 
@@ -117,7 +119,13 @@ impl CallCore {
                 .push_back(CallOutput::Model(ModelCommand::CreateResponse {
                     instructions: Some(GOODBYE_INSTRUCTIONS.into()),
                 }));
-        } else if reprompt > Duration::ZERO && now >= idle_since + reprompt {
+        } else if reprompt > Duration::ZERO
+            && now >= idle_since + reprompt
+            // Not a second re-prompt just before the goodbye.
+            && !(self.silence.reprompted
+                && hangup > Duration::ZERO
+                && now + reprompt > caller_quiet_since + hangup)
+        {
             tracing::info!(
                 silent_secs = self.config.silence_reprompt_secs,
                 "caller silent: asking whether they are still there"
