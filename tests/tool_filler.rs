@@ -255,6 +255,13 @@ filler_after_ms = {FILLER_AFTER_MS}
                 longest < Duration::from_millis(1_500),
                 "{longest:?} of silence"
             );
+            println!(
+                "filler started {} ms after the tool call; longest silence {} ms; \
+                 error result {} ms after the call",
+                start.as_millis(),
+                longest.as_millis(),
+                took.as_millis()
+            );
             // The answer follows; the filler never plays over or after it.
             let first_answer = sent
                 .iter()
