@@ -352,3 +352,36 @@ fn a_configured_prompt_plays_first_then_the_working_pattern() {
     assert!(call.longest_silence_ms(first as u64, call.tick) < 1_500);
     assert!(call.heard[first + 25..].contains(&Heard::Filler));
 }
+
+#[test]
+fn on_a_marking_leg_the_filler_carries_no_mark_and_is_never_counted_as_heard() {
+    let mut call = Call::new(300);
+    call.core.config.tracking = PlaybackTracking::Marks;
+    call.agent_calls_the_tool(400);
+    // Twilio echoes every mark 20 ms after its frame.
+    let mut marks: Vec<(u64, String)> = Vec::new();
+    for _ in 0..100 {
+        let frame = quiet(call.tick);
+        let from = call.outputs.len();
+        call.step(&frame);
+        for (_, out) in &call.outputs[from..] {
+            if let CallOutput::Audio { mark: Some(m), .. } = out {
+                marks.push((call.tick, m.clone()));
+            }
+        }
+        while let Some((_, m)) = marks.first().filter(|(t, _)| *t < call.tick).cloned() {
+            call.core.on_mark(&m);
+            marks.remove(0);
+        }
+    }
+    assert!(call.heard.contains(&Heard::Filler));
+    let agent_frames = call.heard.iter().filter(|h| **h == Heard::Agent).count();
+    let marked = call
+        .outputs
+        .iter()
+        .filter(|(_, o)| matches!(o, CallOutput::Audio { mark: Some(_), .. }))
+        .count();
+    assert_eq!(marked, agent_frames, "only the agent's frames are marked");
+    let item = call.core.playback.items.front().expect("the agent's item");
+    assert_eq!(item.heard_ms, 400, "heard: the agent's 400 ms, no filler");
+}
