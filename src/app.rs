@@ -85,7 +85,36 @@ pub fn call_config(config: &Config, session: &SessionConfig) -> CallConfig {
         },
         unavailable_prompt: crate::model::demo::unavailable_prompt().ok().map(Arc::new),
         turn: config.turn.to_call(),
+        filler: filler_config(config),
+        silence_reprompt_secs: config.call.silence_reprompt_secs,
+        silence_hangup_secs: config.call.silence_hangup_secs,
         ..CallConfig::default()
+    }
+}
+
+/// The filler of every call: `[[tools]] filler_after_ms` per tool (700 ms
+/// for the built-ins without a table) and `[call] filler_wav`.
+fn filler_config(config: &Config) -> crate::call::FillerConfig {
+    let prompt = config.call.filler_wav.as_deref().and_then(|path| {
+        // `check` read it already; a file that changed since is logged,
+        // and the tone alone plays.
+        crate::config::call::load_filler_wav(path)
+            .map_err(|e| tracing::error!(error = %e, "filler prompt unusable: the working tone plays alone"))
+            .ok()
+    });
+    crate::call::FillerConfig {
+        after_per_tool: config
+            .tools
+            .iter()
+            .map(|t| {
+                (
+                    t.name.clone(),
+                    std::time::Duration::from_millis(t.filler_after_ms),
+                )
+            })
+            .collect(),
+        prompt: prompt.map(Arc::new),
+        ..crate::call::FillerConfig::default()
     }
 }
 

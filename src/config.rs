@@ -27,6 +27,8 @@ mod sip;
 pub use sip::{Cidr, SipConfig, TrunkConfig, UnknownSource};
 pub mod tools;
 pub use tools::{ToolConfig, ToolKind};
+pub mod call;
+pub use call::CallSection;
 
 /// Prefix of override variables.
 pub const ENV_PREFIX: &str = "WARMLINE_";
@@ -89,6 +91,8 @@ pub struct Config {
     /// `[[tools]]`: functions the agent may call.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<ToolConfig>,
+    /// Dead air: the filler while a tool runs, a silent caller.
+    pub call: CallSection,
 }
 
 /// `[twilio]`
@@ -402,6 +406,8 @@ impl Config {
         let mut config = config;
         tools::load_parameter_files(&mut config.tools, origin)
             .map_err(ConfigError::Inconsistent)?;
+        config.call.resolve(origin);
+        config.call.validate().map_err(ConfigError::Inconsistent)?;
         config.validate()?;
         let set = |name: &str| env.iter().any(|(k, v)| k == name && !v.is_empty());
         tools::validate(&config.tools, &set).map_err(ConfigError::Inconsistent)?;

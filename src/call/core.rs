@@ -52,6 +52,14 @@ pub struct CallConfig {
     pub unavailable_prompt: Option<std::sync::Arc<Vec<i16>>>,
     /// The model session's audio formats.
     pub model_audio: ModelAudioFormats,
+    /// The filler while a tool runs (`filler`).
+    pub filler: FillerConfig,
+    /// Seconds of dead air before the agent asks whether the caller is
+    /// still there; 0 never asks (`silence`).
+    pub silence_reprompt_secs: u64,
+    /// Seconds of the caller's silence before the agent says goodbye and
+    /// the call ends; 0 never ends it (`silence`).
+    pub silence_hangup_secs: u64,
 }
 
 impl Default for CallConfig {
@@ -65,6 +73,9 @@ impl Default for CallConfig {
             greeting: Some("Greet the caller briefly and ask how you can help.".into()),
             unavailable_prompt: None,
             model_audio: ModelAudioFormats::default(),
+            filler: FillerConfig::default(),
+            silence_reprompt_secs: 8,
+            silence_hangup_secs: 30,
         }
     }
 }
@@ -241,6 +252,8 @@ pub struct CallCore {
     model_audio: ModelAudio,
     /// Keys `send_dtmf` waits to send or is sending.
     dtmf: dtmf::DtmfOut,
+    filler: filler::Filler,
+    silence: silence::Silence,
 }
 
 impl std::fmt::Debug for CallCore {
@@ -288,6 +301,8 @@ impl CallCore {
                 tracing::error!(error = %e, "model audio format unusable; assuming μ-law");
                 ModelAudio::pcmu()
             }),
+            filler: filler::Filler::default(),
+            silence: silence::Silence::default(),
             config,
         }
     }
@@ -346,12 +361,14 @@ impl CallCore {
         if self.dtmf_ignores_caller_key(digit) {
             return;
         }
+        self.silence_caller_active(self.filler.now);
         self.outputs
             .push_back(CallOutput::Model(ModelCommand::CallerDtmf(digit)));
     }
 
     /// A tool finished.
     pub fn on_tool_result(&mut self, call_id: &str, output: &str) {
+        self.filler_tool_finished(call_id);
         self.transcript.push(ConversationItem::FunctionOutput {
             call_id: call_id.to_owned(),
             output: output.to_owned(),
@@ -522,6 +539,7 @@ impl CallCore {
                 } else if name == "send_dtmf" {
                     self.on_send_dtmf(now, call_id, &arguments);
                 } else {
+                    self.filler_tool_started(now, &call_id, &name);
                     self.outputs.push_back(CallOutput::RunTool {
                         call_id,
                         name,
@@ -561,6 +579,7 @@ impl CallCore {
             self.stats.dropped_deltas += 1;
             return;
         }
+        self.filler_yield();
         let source = match self
             .playback
             .items
@@ -620,7 +639,7 @@ impl CallCore {
                 Tick::Frame(f) => {
                     self.echo.far_end(f.frame.samples());
                     self.aec.far_end(f.frame.samples());
-                    if f.source.0 != HOLD_SOURCE {
+                    if f.source.0 != HOLD_SOURCE && !filler::is_filler(f.source.0) {
                         self.agent_audio_released(now);
                     }
                     let mulaw: Vec<u8> =
@@ -650,6 +669,8 @@ impl CallCore {
             }
         }
         self.maybe_end_turn(now);
+        self.filler_tick(now);
+        self.silence_tick(now);
         self.maybe_hang_up();
     }
 
@@ -672,9 +693,13 @@ impl CallCore {
 }
 
 mod dtmf;
+mod filler;
+mod silence;
 mod turn;
 
 pub use dtmf::{DtmfSlot, KeyPress};
+pub use filler::FillerConfig;
+pub use silence::{GOODBYE_HANGUP, GOODBYE_INSTRUCTIONS, REPROMPT_INSTRUCTIONS};
 
 #[cfg(test)]
 mod tests;

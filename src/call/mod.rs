@@ -29,6 +29,7 @@ pub use core::{
     FalseInterruptionRecord, ModelState,
 };
 pub use core::{DtmfSlot, KeyPress};
+pub use core::{FillerConfig, GOODBYE_HANGUP, GOODBYE_INSTRUCTIONS, REPROMPT_INSTRUCTIONS};
 pub use echo_gate::{EchoConfig, EchoGate, EchoVerdict};
 pub use playback::PlaybackTracking;
 pub use turn::{TurnConfig, TurnJudge};

@@ -18,6 +18,8 @@ pub const TOOLS_SECRET_VAR: &str = "WARMLINE_TOOLS_SECRET";
 pub const ADMIN_TOKEN_VAR: &str = "WARMLINE_ADMIN_TOKEN";
 /// The built-in tools, always offered to the model.
 pub const BUILTINS: [&str; 3] = ["end_call", "escalate_to_human", "send_dtmf"];
+/// The latest a filler may start (the silence bound of issue 11).
+pub const MAX_FILLER_AFTER_MS: u64 = 1_400;
 /// Most retries an idempotent tool may ask for.
 pub const MAX_RETRIES: u32 = 5;
 
@@ -91,8 +93,9 @@ pub struct ToolConfig {
     /// before it is answered as not approved.
     #[serde(default = "default_approval_timeout_ms")]
     pub approval_timeout_ms: u64,
-    /// When the caller hears a filler while the tool runs (the filler is
-    /// not built yet; the value is checked and kept).
+    /// How long the tool may run before the caller hears the filler
+    /// (`[call]`, decision 0017), ms: at most 1400, so that it starts
+    /// before 1.5 s of silence.
     #[serde(default = "default_filler_after_ms")]
     pub filler_after_ms: u64,
     /// The variable holding this tool's signing key, instead of
@@ -183,6 +186,13 @@ pub fn validate(tools: &[ToolConfig], env: &dyn Fn(&str) -> bool) -> Result<(), 
             check_schema(schema).or_else(|e| bad(format!("invalid parameters schema: {e}")))?;
         }
         check_approval(tool).or_else(bad)?;
+        if tool.filler_after_ms > MAX_FILLER_AFTER_MS {
+            return bad(format!(
+                "filler_after_ms ({}) must be at most {MAX_FILLER_AFTER_MS}: the caller never \
+                 waits more than 1.5 s in silence for a tool",
+                tool.filler_after_ms
+            ));
+        }
         match tool.kind {
             ToolKind::Mcp => {
                 return bad("kind = \"mcp\" is not supported by this build yet".into());

@@ -9,7 +9,8 @@
 //! cancels, so its own echo can neither cut it off nor make it answer
 //! (decision 0010). Audio arrives faster than real time, and cancel and
 //! truncate are accepted. DTMF `0` calls `escalate_to_human`, `9` says
-//! goodbye and calls `end_call`.
+//! goodbye and calls `end_call`. Asked whether a silent caller is still
+//! there it says its hello; asked to say goodbye, its goodbye.
 //!
 //! Sans-IO: commands in, events out; no network, no clock.
 
@@ -238,6 +239,13 @@ impl DemoAgent {
         match command {
             ModelCommand::AppendAudio(mulaw) => self.received_samples += mulaw.len() as u64,
             ModelCommand::CreateResponse { instructions } => {
+                // The call's silence prompts: read by their words, as a
+                // model would.
+                let silence = instructions.as_deref().and_then(silence_line);
+                if let Some(index) = silence.filter(|_| self.next_turn > 0) {
+                    self.respond(index, None);
+                    return;
+                }
                 if instructions.is_none() && self.next_turn > 0 {
                     // The call says a caller's turn ended.
                     let item_id = self.next_id("item");
@@ -262,6 +270,19 @@ impl DemoAgent {
             ),
             ModelCommand::CallerDtmf(_) => {}
         }
+    }
+}
+
+/// The line for a silent caller: "Hello world." when asked whether they
+/// are still there, "Goodbye." when asked to say goodbye.
+fn silence_line(instructions: &str) -> Option<usize> {
+    let text = instructions.to_ascii_lowercase();
+    if text.contains("goodbye") {
+        Some(GOODBYE)
+    } else if text.contains("still there") {
+        Some(GREETING)
+    } else {
+        None
     }
 }
 
@@ -305,6 +326,26 @@ mod tests {
         agent.command(ModelCommand::CreateResponse { instructions: None });
         let events = drain(&mut agent);
         assert!(events.iter().any(|e| matches!(e, ModelEvent::AgentTranscriptDone { transcript, .. } if transcript == "One moment, please.")));
+    }
+
+    #[test]
+    fn the_silence_prompts_get_a_hello_and_a_goodbye() {
+        let mut agent = DemoAgent::new().expect("prompts");
+        agent.command(ModelCommand::CreateResponse { instructions: None });
+        drain(&mut agent);
+        let said = |agent: &mut DemoAgent, instructions: &str| {
+            agent.command(ModelCommand::CreateResponse {
+                instructions: Some(instructions.into()),
+            });
+            drain(agent).into_iter().find_map(|e| match e {
+                ModelEvent::AgentTranscriptDone { transcript, .. } => Some(transcript),
+                _ => None,
+            })
+        };
+        let reprompt = said(&mut agent, crate::call::REPROMPT_INSTRUCTIONS);
+        assert_eq!(reprompt.as_deref(), Some("Hello world."));
+        let goodbye = said(&mut agent, crate::call::GOODBYE_INSTRUCTIONS);
+        assert_eq!(goodbye.as_deref(), Some("Goodbye."));
     }
 
     #[test]
