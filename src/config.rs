@@ -26,6 +26,9 @@ mod sip;
 pub use sip::{Cidr, SipConfig, TrunkConfig, UnknownSource};
 pub mod tools;
 pub use tools::{ToolConfig, ToolKind};
+pub mod agents;
+pub use agents::{AgentConfig, RouteConfig, RoutingConfig};
+pub mod routing;
 
 /// Prefix of override variables.
 pub const ENV_PREFIX: &str = "WARMLINE_";
@@ -88,6 +91,14 @@ pub struct Config {
     /// `[[tools]]`: functions the agent may call.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<ToolConfig>,
+    /// `[[agents]]`: who answers calls (none: `[model]` is the one agent).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub agents: Vec<AgentConfig>,
+    /// `[[routes]]`: which agent answers which called number or trunk.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<RouteConfig>,
+    /// `[routing]`: how called numbers are normalised.
+    pub routing: RoutingConfig,
 }
 
 /// `[twilio]`
@@ -396,6 +407,8 @@ impl Config {
         let mut config = config;
         tools::load_parameter_files(&mut config.tools, origin)
             .map_err(ConfigError::Inconsistent)?;
+        agents::load_instruction_files(&mut config.agents, origin)
+            .map_err(ConfigError::Inconsistent)?;
         config.validate()?;
         let set = |name: &str| env.iter().any(|(k, v)| k == name && !v.is_empty());
         tools::validate(&config.tools, &set).map_err(ConfigError::Inconsistent)?;
@@ -443,7 +456,8 @@ impl Config {
                 m.vad_min_speech_ms, m.vad_hangover_ms
             )));
         }
-        self.sip.validate().map_err(ConfigError::Inconsistent)
+        self.sip.validate().map_err(ConfigError::Inconsistent)?;
+        self.validate_agents().map_err(ConfigError::Inconsistent)
     }
 }
 
