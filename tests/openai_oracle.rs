@@ -31,6 +31,8 @@ fn config(input: AudioFormat, output: AudioFormat, vad: TurnDetection) -> Sessio
             parameters: json!({"type": "object", "properties": {"reason": {"type": "string"}}, "required": []}),
         }],
         transcription_model: Some("gpt-4o-mini-transcribe".into()),
+        language: None,
+        noise_reduction: None,
     }
 }
 

@@ -52,6 +52,12 @@ pub struct CallConfig {
     pub unavailable_prompt: Option<std::sync::Arc<Vec<i16>>>,
     /// The model session's audio formats.
     pub model_audio: ModelAudioFormats,
+    /// The agent's time limit, from the stream start: then it says
+    /// goodbye and the call ends (`core/agent.rs`).
+    pub max_duration: Option<Duration>,
+    /// A tool run when the call starts, whose result reaches the model
+    /// before the greeting is asked for.
+    pub lookup: Option<String>,
 }
 
 impl Default for CallConfig {
@@ -65,6 +71,8 @@ impl Default for CallConfig {
             greeting: Some("Greet the caller briefly and ask how you can help.".into()),
             unavailable_prompt: None,
             model_audio: ModelAudioFormats::default(),
+            max_duration: None,
+            lookup: None,
         }
     }
 }
@@ -236,6 +244,7 @@ pub struct CallCore {
     hung_up: bool,
     rolling_over: bool,
     model_audio: ModelAudio,
+    agent: agent::AgentState,
 }
 
 impl std::fmt::Debug for CallCore {
@@ -251,7 +260,7 @@ impl std::fmt::Debug for CallCore {
 impl CallCore {
     /// A call whose model session is being opened.
     pub fn new(config: CallConfig) -> CallCore {
-        CallCore {
+        let mut call = CallCore {
             vad: CallerVad::new(config.vad),
             barge: BargeInDetector::new(config.barge_in),
             echo: EchoGate::new(config.echo),
@@ -283,7 +292,10 @@ impl CallCore {
                 ModelAudio::pcmu()
             }),
             config,
-        }
+            agent: agent::AgentState::default(),
+        };
+        call.agent_start();
+        call
     }
 
     /// The next thing for the driver to do.
@@ -321,6 +333,9 @@ impl CallCore {
     /// The caller's stream started: request the greeting.
     pub fn on_stream_start(&mut self, now: Duration) {
         self.stream_started_at = Some(now);
+        if self.agent_holds_greeting() {
+            return;
+        }
         if let Some(greeting) = self.config.greeting.clone() {
             self.outputs
                 .push_back(CallOutput::Model(ModelCommand::CreateResponse {
@@ -343,6 +358,9 @@ impl CallCore {
 
     /// A tool finished.
     pub fn on_tool_result(&mut self, call_id: &str, output: &str) {
+        if self.agent_tool_result(call_id, output) {
+            return;
+        }
         self.transcript.push(ConversationItem::FunctionOutput {
             call_id: call_id.to_owned(),
             output: output.to_owned(),
@@ -524,6 +542,7 @@ impl CallCore {
                 if self.active_response.as_deref() == Some(response_id.as_str()) {
                     self.active_response = None;
                 }
+                self.agent_response_done(&response_id);
                 if status == ResponseStatus::Cancelled {
                     self.remember_discarded(response_id);
                 }
@@ -594,6 +613,7 @@ impl CallCore {
 
     /// Runs the playout clock up to `now`.
     pub fn on_tick(&mut self, now: Duration) {
+        self.agent_tick(now);
         while let Some(tick) = self.pacer.poll(now) {
             match tick {
                 Tick::Frame(f) => {
@@ -650,6 +670,8 @@ impl CallCore {
     }
 }
 
+mod agent;
+pub use agent::{LOOKUP_CALL_ID, TIME_LIMIT_GOODBYE};
 mod turn;
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ pub use core::{
     BargeInRecord, CallConfig, CallCore, CallFigure, CallOutput, CallStats,
     FalseInterruptionRecord, ModelState,
 };
+pub use core::{LOOKUP_CALL_ID, TIME_LIMIT_GOODBYE};
 pub use echo_gate::{EchoConfig, EchoGate, EchoVerdict};
 pub use playback::PlaybackTracking;
 pub use turn::{TurnConfig, TurnJudge};
