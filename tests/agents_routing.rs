@@ -382,3 +382,38 @@ fn check_lists_each_route_with_its_agent_and_rejects_three_mistakes_naming_the_e
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_config_unchanged_answers_every_number_with_the_model_section() {
+    let (model_url, record) = fake_model().await;
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/warmline.example.toml");
+    let server = support::server::start(
+        BINARY,
+        &[
+            ("WARMLINE_CONFIG", Some(example)),
+            ("WARMLINE_MODEL__OPENAI_URL", Some(model_url.as_str())),
+            ("WARMLINE_MODEL__BACKEND", Some("openai")),
+            ("OPENAI_API_KEY", Some("sk-test-fake")),
+        ],
+        false,
+    );
+    let addr = server.addr.clone();
+    let answer = twilio_webhook(&addr, "CA_example", "+19990000000");
+    let (url, token) = stream_of(&answer.body);
+    let ws = connect_stream(&url, AUTH, None).await.expect("upgrade");
+    let mut call = SimCall::start(ws, "CA_example", &token).await;
+    call.stream(&[0xFF; 160 * 25]).await;
+    let update = session_update(&record);
+    assert_eq!(
+        update["session"]["instructions"],
+        "You are a helpful phone agent. Be brief."
+    );
+    assert_eq!(update["session"]["audio"]["output"]["voice"], "marin");
+    assert_eq!(tool_names(&update), ["end_call", "escalate_to_human"]);
+    let metrics = support::twilio_sim::http_get(&addr, "/metrics").body;
+    assert_eq!(
+        support::twilio_sim::metric(&metrics, "warmline_agent_calls_total{agent=\"default\"}"),
+        Some(1.0),
+        "{metrics}"
+    );
+}
