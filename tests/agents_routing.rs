@@ -199,6 +199,7 @@ async fn a_twilio_call_to_number_a_gets_agent_a_and_its_lookup_before_the_greeti
             ("WARMLINE_MODEL__BACKEND", Some("openai")),
             ("OPENAI_API_KEY", Some("sk-test-fake")),
             ("WARMLINE_TOOLS_SECRET", Some("whsec_agents")),
+            ("RUST_LOG", Some("info")),
         ],
         false,
     );
@@ -260,6 +261,26 @@ async fn a_twilio_call_to_number_a_gets_agent_a_and_its_lookup_before_the_greeti
     assert!(
         context < greeting,
         "context at {context}, greeting at {greeting}"
+    );
+
+    // The call's log lines carry the agent, and it is counted by agent.
+    assert!(
+        server
+            .logs()
+            .iter()
+            .any(|l| l.contains("agent=\"billing\"")),
+        "no log line of the call names its agent"
+    );
+    let metrics = support::twilio_sim::http_get(&addr, "/metrics").body;
+    assert_eq!(
+        support::twilio_sim::metric(&metrics, "warmline_agent_calls_total{agent=\"billing\"}"),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        support::twilio_sim::metric(&metrics, "warmline_agent_calls_total{agent=\"support\"}"),
+        Some(0.0),
+        "{metrics}"
     );
 
     // An unrouted number (no default agent): a spoken apology, then hang up.
