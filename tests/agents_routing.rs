@@ -438,3 +438,52 @@ async fn the_example_config_unchanged_answers_every_number_with_the_model_sectio
         "{metrics}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_max_duration_the_agent_says_goodbye_and_the_call_ends() {
+    let (model_url, record) = fake_model().await;
+    let file = write_config(
+        "limit.toml",
+        "[[agents]]\nid = \"brief\"\ninstructions = \"Be brief.\"\ngreeting = \"\"\n\
+         max_duration_secs = 2\ndefault = true\n",
+    );
+    let server = support::server::start(
+        BINARY,
+        &[
+            ("WARMLINE_CONFIG", Some(file.to_str().expect("utf-8 path"))),
+            ("WARMLINE_MODEL__OPENAI_URL", Some(model_url.as_str())),
+            ("WARMLINE_MODEL__BACKEND", Some("openai")),
+            ("OPENAI_API_KEY", Some("sk-test-fake")),
+        ],
+        false,
+    );
+    let answer = twilio_webhook(&server.addr, "CA_limit", NUMBER_A);
+    let (url, token) = stream_of(&answer.body);
+    let ws = connect_stream(&url, AUTH, None).await.expect("upgrade");
+    let started = std::time::Instant::now();
+    let mut call = SimCall::start(ws, "CA_limit", &token).await;
+    while !call.observed.closed_by_server && started.elapsed() < Duration::from_secs(10) {
+        call.stream(&[0xFF; 160 * 5]).await;
+    }
+    let ended = started.elapsed();
+    assert!(call.observed.closed_by_server, "the call did not end");
+    assert!(
+        ended >= Duration::from_secs(2) && ended < Duration::from_secs(6),
+        "ended after {ended:?}"
+    );
+    let events = record.lock().expect("record").connections[0].clone();
+    let creates: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "response.create")
+        .collect();
+    assert_eq!(
+        creates.len(),
+        1,
+        "greeting = \"\": only the goodbye: {creates:?}"
+    );
+    assert_eq!(
+        creates[0]["response"]["instructions"],
+        warmline::call::TIME_LIMIT_GOODBYE
+    );
+    assert!(call.observed.media_frames > 0, "the goodbye was heard");
+}
