@@ -304,6 +304,13 @@ impl Config {
                 trunk: r.trunk.clone(),
             });
         }
+        let marked = self.agents.iter().find(|a| a.default);
+        if let (Some(route), Some(agent)) = (routes.iter().find(|r| r.tier() == 0), marked) {
+            return Err(format!(
+                "routes[{}] (agent {:?}) is a default route and agent {:?} is default = true: keep one",
+                route.index, route.agent, agent.id
+            ));
+        }
         if !routes.iter().any(|r| r.tier() == 0) {
             if let Some(default) = agents.iter().find(|a| a.default) {
                 routes.push(Route {

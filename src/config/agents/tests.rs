@@ -131,6 +131,13 @@ fn other_agent_mistakes_name_the_agent() {
         assert!(error.contains(what), "{what}: {error}");
         assert!(error.contains("agent"), "{what}: {error}");
     }
+    let error = with_secret(&format!("{TWO_AGENTS}\n[[routes]]\nagent = \"billing\"\n"))
+        .expect_err("two defaults")
+        .to_string();
+    assert!(
+        error.contains("routes[2]") && error.contains("\"support\" is default = true"),
+        "{error}"
+    );
     let error = load("[[routes]]\nagent = \"default\"\nnumber = \"call-me\"\n")
         .expect_err("bad number")
         .to_string();

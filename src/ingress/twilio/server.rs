@@ -303,7 +303,8 @@ async fn voice(
         Some(agents) => {
             let context = crate::agents::CallContext {
                 caller: param("From"),
-                called: param("To"),
+                // `sip:+1415…@domain` on Twilio SIP domains: its user.
+                called: crate::agents::uri_user(param("To")),
                 trunk: crate::config::routing::TWILIO_TRUNK,
             };
             match agents.route(&context) {
