@@ -84,6 +84,9 @@ impl Agent {
             .filter(|&s| s > 0)
             .map(Duration::from_secs);
         setup.call.lookup = self.profile.lookup.clone();
+        // `silence_reprompt_secs` / `silence_hangup_secs` (validated in
+        // config/agents.rs) go to the call's silence timers here, where
+        // those are built (0: off).
         setup.identity.agent = Some(self.id.clone());
     }
 
