@@ -35,6 +35,9 @@ pub enum AppError {
     /// A tool cannot be built.
     #[error(transparent)]
     Tools(#[from] crate::tools::ToolsError),
+    /// An agent cannot be built.
+    #[error(transparent)]
+    Agents(#[from] crate::agents::AgentsError),
 }
 
 /// The assembled server, before it listens.
@@ -71,6 +74,8 @@ pub fn session_config(config: &Config) -> SessionConfig {
         },
         tools: crate::tools::specs(&config.tools),
         transcription_model: Some("gpt-4o-mini-transcribe".into()),
+        language: None,
+        noise_reduction: None,
     }
 }
 
@@ -166,6 +171,21 @@ pub fn build_with_random(
         session.output_format = AudioFormat::Pcmu;
     }
     let call = call_config(config, &session);
+    // Each agent's backend: its own `backend`, else `[model]`'s.
+    let backend_for = |kind: Option<ModelBackend>| match kind {
+        None => Some(backend.clone()),
+        Some(kind) => {
+            let mut with = config.clone();
+            with.model.backend = kind;
+            self::backend(&with, secrets).ok()
+        }
+    };
+    let agents = Arc::new(crate::agents::Agents::build(
+        config,
+        &session_config(config),
+        &backend_for,
+    )?);
+    crate::metrics::register_agents(agents.ids());
     // Tool I/O runs on the runtime that builds the app (the main,
     // multi-threaded one), never on a media worker. Built outside a
     // runtime (unit tests), calls get no tools.
@@ -207,6 +227,7 @@ pub fn build_with_random(
             random.clone(),
         )?;
         sip.jitter = config.media.jitter();
+        sip.agents = Some(agents.clone());
         Some(sip)
     } else {
         None
@@ -223,7 +244,8 @@ pub fn build_with_random(
         )
         .with_drain(state.drain().clone())
         .with_random(random)
-        .with_tools(tools),
+        .with_tools(tools)
+        .with_agents(agents),
     );
     Ok(App {
         router: crate::http::router(state)

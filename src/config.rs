@@ -29,6 +29,9 @@ pub mod tools;
 pub use tools::{ToolConfig, ToolKind};
 pub mod call;
 pub use call::CallSection;
+pub mod agents;
+pub use agents::{AgentConfig, RouteConfig, RoutingConfig};
+pub mod routing;
 
 /// Prefix of override variables.
 pub const ENV_PREFIX: &str = "WARMLINE_";
@@ -93,6 +96,14 @@ pub struct Config {
     pub tools: Vec<ToolConfig>,
     /// Dead air: the filler while a tool runs, a silent caller.
     pub call: CallSection,
+    /// `[[agents]]`: who answers calls (none: `[model]` is the one agent).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub agents: Vec<AgentConfig>,
+    /// `[[routes]]`: which agent answers which called number or trunk.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<RouteConfig>,
+    /// `[routing]`: how called numbers are normalised.
+    pub routing: RoutingConfig,
 }
 
 /// `[twilio]`
@@ -408,6 +419,8 @@ impl Config {
             .map_err(ConfigError::Inconsistent)?;
         config.call.resolve(origin);
         config.call.validate().map_err(ConfigError::Inconsistent)?;
+        agents::load_instruction_files(&mut config.agents, origin)
+            .map_err(ConfigError::Inconsistent)?;
         config.validate()?;
         let set = |name: &str| env.iter().any(|(k, v)| k == name && !v.is_empty());
         tools::validate(&config.tools, &set).map_err(ConfigError::Inconsistent)?;
@@ -455,7 +468,8 @@ impl Config {
                 m.vad_min_speech_ms, m.vad_hangover_ms
             )));
         }
-        self.sip.validate().map_err(ConfigError::Inconsistent)
+        self.sip.validate().map_err(ConfigError::Inconsistent)?;
+        self.validate_agents().map_err(ConfigError::Inconsistent)
     }
 }
 

@@ -33,6 +33,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod agents;
 pub mod app;
 pub mod banner;
 pub mod call;

@@ -56,7 +56,19 @@ fn main() -> ExitCode {
                     p.display().to_string()
                 });
             println!("ok: {origin} is valid");
-            ExitCode::SUCCESS
+            // Which agent answers which calls (decision 0020).
+            match warmline::config::agents::routes_report(&config) {
+                Ok(lines) => {
+                    for line in lines {
+                        println!("{line}");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            }
         }
         Command::Serve => serve(config),
     }

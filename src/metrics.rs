@@ -297,6 +297,8 @@ impl Default for PlayoutTiming {
 pub struct CallMetrics {
     ingress: &'static str,
     playout: PlayoutTiming,
+    /// The agent answering, counted in [`AGENT_CALLS_ACTIVE`].
+    agent: Option<String>,
 }
 
 impl CallMetrics {
@@ -307,7 +309,19 @@ impl CallMetrics {
         CallMetrics {
             ingress,
             playout: PlayoutTiming::new(),
+            agent: None,
         }
+    }
+
+    /// Counts the call for `agent` too (by agent id: ids come from the
+    /// config, a bounded set of label values).
+    pub fn for_agent(mut self, agent: Option<&str>) -> CallMetrics {
+        if let Some(agent) = agent {
+            counter!(AGENT_CALLS, "agent" => agent.to_owned()).increment(1);
+            gauge!(AGENT_CALLS_ACTIVE, "agent" => agent.to_owned()).increment(1.0);
+            self.agent = Some(agent.to_owned());
+        }
+        self
     }
 
     /// The outbound frame of the slot `due` left at `sent`.
@@ -353,6 +367,25 @@ impl CallMetrics {
 impl Drop for CallMetrics {
     fn drop(&mut self) {
         gauge!(CALLS_ACTIVE, "ingress" => self.ingress).decrement(1.0);
+        if let Some(agent) = self.agent.take() {
+            gauge!(AGENT_CALLS_ACTIVE, "agent" => agent).decrement(1.0);
+        }
+    }
+}
+
+/// Calls answered, by agent id.
+pub const AGENT_CALLS: &str = "warmline_agent_calls_total";
+/// Calls in progress, by agent id.
+pub const AGENT_CALLS_ACTIVE: &str = "warmline_agent_calls_active";
+
+/// Describes the per-agent series and creates them at zero for every
+/// configured agent (dashboards see 0, not "no data").
+pub fn register_agents<'a>(ids: impl Iterator<Item = &'a str>) {
+    metrics::describe_counter!(AGENT_CALLS, "Calls answered, by agent");
+    metrics::describe_gauge!(AGENT_CALLS_ACTIVE, "Calls in progress, by agent");
+    for id in ids {
+        counter!(AGENT_CALLS, "agent" => id.to_owned()).absolute(0);
+        gauge!(AGENT_CALLS_ACTIVE, "agent" => id.to_owned()).set(0.0);
     }
 }
 

@@ -19,7 +19,7 @@ pub const WINDOW: Duration = Duration::from_secs(10);
 
 /// Every (ingress, reason) refused somewhere in the code: their counters
 /// start at zero.
-pub const KINDS: [(&str, &str); 8] = [
+pub const KINDS: [(&str, &str); 10] = [
     ("twilio", "signature"),
     ("twilio", "not_configured"),
     ("twilio", "stream_token"),
@@ -28,6 +28,9 @@ pub const KINDS: [(&str, &str); 8] = [
     ("sip", "unknown_source"),
     ("sip", "malformed"),
     ("sip", "draining"),
+    // A called number no route matches, with no default agent.
+    ("twilio", "no_route"),
+    ("sip", "no_route"),
 ];
 
 /// What to do with one refusal.

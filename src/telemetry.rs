@@ -57,7 +57,8 @@ pub fn call_span(call: &crate::call::tools::CallIdentity) -> tracing::Span {
         "call",
         call_id = %call.id,
         provider_id = %call.provider_id,
-        ingress = call.ingress
+        ingress = call.ingress,
+        agent = call.agent.as_deref().unwrap_or("")
     )
 }
 

@@ -31,6 +31,8 @@ fn config(input: AudioFormat, output: AudioFormat, vad: TurnDetection) -> Sessio
             parameters: json!({"type": "object", "properties": {"reason": {"type": "string"}}, "required": []}),
         }],
         transcription_model: Some("gpt-4o-mini-transcribe".into()),
+        language: None,
+        noise_reduction: None,
     }
 }
 
@@ -54,6 +56,21 @@ fn every_client_event_of_a_scripted_call_is_a_valid_ga_event() {
                 eagerness: "low".into(),
             },
         ),
+        // An agent's settings (decision 0020): a language hint for the
+        // transcription and the provider's noise filter.
+        SessionConfig {
+            language: Some("es".into()),
+            noise_reduction: Some("far_field".into()),
+            ..config(
+                AudioFormat::Pcmu,
+                AudioFormat::Pcmu,
+                TurnDetection::ServerVad {
+                    threshold: 0.6,
+                    prefix_padding_ms: 300,
+                    silence_duration_ms: 700,
+                },
+            )
+        },
     ] {
         let mut s = OpenAiSession::new(cfg);
         sent.extend(s.on_open());
@@ -99,6 +116,8 @@ fn every_client_event_of_a_scripted_call_is_a_valid_ga_event() {
                 call_id: "call_1".into(),
                 output: "{}".into(),
             },
+            // The start-up lookup's result, as a system message.
+            ConversationItem::Context(r#"Caller lookup result: {"name":"Ada"}"#.into()),
         ])));
     }
     let kinds: std::collections::BTreeSet<&str> =

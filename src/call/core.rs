@@ -60,6 +60,12 @@ pub struct CallConfig {
     /// Seconds of the caller's silence before the agent says goodbye and
     /// the call ends; 0 never ends it (`silence`).
     pub silence_hangup_secs: u64,
+    /// The agent's time limit, from the stream start: then it says
+    /// goodbye and the call ends (`core/agent.rs`).
+    pub max_duration: Option<Duration>,
+    /// A tool run when the call starts, whose result reaches the model
+    /// before the greeting is asked for.
+    pub lookup: Option<String>,
 }
 
 impl Default for CallConfig {
@@ -76,6 +82,8 @@ impl Default for CallConfig {
             filler: FillerConfig::default(),
             silence_reprompt_secs: 8,
             silence_hangup_secs: 30,
+            max_duration: None,
+            lookup: None,
         }
     }
 }
@@ -254,6 +262,7 @@ pub struct CallCore {
     dtmf: dtmf::DtmfOut,
     filler: filler::Filler,
     silence: silence::Silence,
+    agent: agent::AgentState,
 }
 
 impl std::fmt::Debug for CallCore {
@@ -269,7 +278,7 @@ impl std::fmt::Debug for CallCore {
 impl CallCore {
     /// A call whose model session is being opened.
     pub fn new(config: CallConfig) -> CallCore {
-        CallCore {
+        let mut call = CallCore {
             vad: CallerVad::new(config.vad),
             barge: BargeInDetector::new(config.barge_in),
             echo: EchoGate::new(config.echo),
@@ -304,7 +313,10 @@ impl CallCore {
             filler: filler::Filler::default(),
             silence: silence::Silence::default(),
             config,
-        }
+            agent: agent::AgentState::default(),
+        };
+        call.agent_start();
+        call
     }
 
     /// The next thing for the driver to do.
@@ -342,6 +354,9 @@ impl CallCore {
     /// The caller's stream started: request the greeting.
     pub fn on_stream_start(&mut self, now: Duration) {
         self.stream_started_at = Some(now);
+        if self.agent_holds_greeting() {
+            return;
+        }
         if let Some(greeting) = self.config.greeting.clone() {
             self.outputs
                 .push_back(CallOutput::Model(ModelCommand::CreateResponse {
@@ -369,6 +384,9 @@ impl CallCore {
     /// A tool finished.
     pub fn on_tool_result(&mut self, call_id: &str, output: &str) {
         self.filler_tool_finished(call_id);
+        if self.agent_tool_result(call_id, output) {
+            return;
+        }
         self.transcript.push(ConversationItem::FunctionOutput {
             call_id: call_id.to_owned(),
             output: output.to_owned(),
@@ -554,6 +572,7 @@ impl CallCore {
                 if self.active_response.as_deref() == Some(response_id.as_str()) {
                     self.active_response = None;
                 }
+                self.agent_response_done(&response_id);
                 if status == ResponseStatus::Cancelled {
                     self.remember_discarded(response_id);
                 }
@@ -625,6 +644,7 @@ impl CallCore {
 
     /// Runs the playout clock up to `now`.
     pub fn on_tick(&mut self, now: Duration) {
+        self.agent_tick(now);
         loop {
             // Keys being sent own the slot; the agent's audio waits.
             let dtmf = self.dtmf_takes_next_slot(now);
@@ -695,6 +715,8 @@ impl CallCore {
 mod dtmf;
 mod filler;
 mod silence;
+mod agent;
+pub use agent::{LOOKUP_CALL_ID, TIME_LIMIT_GOODBYE};
 mod turn;
 
 pub use dtmf::{DtmfSlot, KeyPress};

@@ -126,7 +126,7 @@ impl CallDriver {
             .tools
             .as_ref()
             .map(|sidecar| sidecar.open(setup.identity.clone(), tool_tx.clone()));
-        let metrics = CallMetrics::start(setup.ingress);
+        let metrics = CallMetrics::start(setup.ingress).for_agent(setup.identity.agent.as_deref());
         let mut drain = setup.drain.watch();
         // A call that starts while the process already ends its calls
         // hears about it on its first turn of the loop.

@@ -79,6 +79,10 @@ pub struct SessionConfig {
     pub tools: Vec<ToolSpec>,
     /// Transcription model for the caller's audio.
     pub transcription_model: Option<String>,
+    /// The caller's language (ISO 639-1), a hint for transcription.
+    pub language: Option<String>,
+    /// The provider's input noise filter: `near_field` or `far_field`.
+    pub noise_reduction: Option<String>,
 }
 
 /// One item of the conversation so far, replayed into a new session after a
@@ -105,6 +109,9 @@ pub enum ConversationItem {
         /// JSON output.
         output: String,
     },
+    /// Context the call gives the model as a system message (the agent's
+    /// start-up lookup), not something anyone said.
+    Context(String),
 }
 
 /// What the call asks of the model.

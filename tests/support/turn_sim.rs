@@ -115,6 +115,8 @@ fn session_config() -> SessionConfig {
         },
         tools: Vec::new(),
         transcription_model: None,
+        language: None,
+        noise_reduction: None,
     }
 }
 

@@ -109,6 +109,35 @@ pub(super) fn on_invite(
         ep.respond(id, response);
         return;
     }
+    // Who answers: a number no route matches, with no default, is 404.
+    let agent = match &ep.service.agents {
+        Some(agents) => {
+            let (caller, called) = (
+                super::route::caller(&request),
+                super::route::called(&request),
+            );
+            let trunk_name = ep.service.trunks[trunk].config.name.clone();
+            let context = crate::agents::CallContext {
+                caller: &caller,
+                called: &called,
+                trunk: &trunk_name,
+            };
+            match agents.route(&context) {
+                Some(agent) => Some((agent.clone(), caller, called, trunk_name)),
+                None => {
+                    crate::refusals::refused(
+                        "sip",
+                        "no_route",
+                        "INVITE refused with 404: no route for the called number",
+                        &called,
+                    );
+                    refuse(ep, id, &request, 404, "no route for the called number");
+                    return;
+                }
+            }
+        }
+        None => None,
+    };
     if ep.active_calls(None) >= ep.service.config.max_calls {
         refuse(
             ep,
@@ -232,7 +261,7 @@ pub(super) fn on_invite(
     // left: the send clock holds each packet one frame before its slot,
     // and a barge-in blanks the one waiting (send_clock.rs).
     call_config.tracking = PlaybackTracking::Released { allowance_ms: 20 };
-    let setup = CallSetup {
+    let mut setup = CallSetup {
         backend: ep.service.backend.clone(),
         session: ep.service.session.clone(),
         call: call_config,
@@ -246,6 +275,14 @@ pub(super) fn on_invite(
         ),
         tools: ep.service.tools.clone(),
     };
+    if let Some((agent, caller, called, trunk)) = &agent {
+        let context = crate::agents::CallContext {
+            caller,
+            called,
+            trunk,
+        };
+        agent.prepare(&mut setup, &context, jiff::Timestamp::now());
+    }
     let span = crate::telemetry::call_span(&setup.identity);
     let call_id = setup.identity.id.clone();
     let job: crate::workers::Job = Box::new(move || {

@@ -22,6 +22,7 @@ pub mod endpoint;
 pub mod invite;
 pub mod leg;
 pub mod ports;
+pub mod route;
 pub mod rtp_session;
 pub mod send_clock;
 pub mod tcp;
@@ -70,6 +71,9 @@ pub struct SipService {
     pub random: Random,
     /// Runs the calls' tools (from the setup given at start).
     pub tools: Option<crate::call::tools::SharedSidecar>,
+    /// Who answers which call (decision 0020); `None`: every call gets
+    /// the setup's session, as before agents.
+    pub agents: Option<crate::agents::SharedAgents>,
 }
 
 /// Why the SIP ingress cannot start.
@@ -135,6 +139,7 @@ impl SipService {
             jitter: JitterConfig::default(),
             drain: setup.drain,
             tools: setup.tools,
+            agents: None,
             random,
         })
     }

@@ -61,8 +61,14 @@ pub struct TwilioService {
     random: Random,
     /// Runs the calls' tools.
     tools: Option<crate::call::tools::SharedSidecar>,
+    /// Who answers which call; `None`: every call gets `session`.
+    agents: Option<crate::agents::SharedAgents>,
     pending: Mutex<HashMap<String, Pending>>,
 }
+
+/// What a caller hears when no agent answers the number they called.
+pub const NO_ROUTE_PROMPT: &str =
+    "Sorry, this number is not in service. Please check the number and call again.";
 
 struct Pending {
     created: Instant,
@@ -99,6 +105,7 @@ impl TwilioService {
             drain: Drain::default(),
             random: crate::random::system(),
             tools: None,
+            agents: None,
             pending: Mutex::new(HashMap::new()),
         }
     }
@@ -112,6 +119,12 @@ impl TwilioService {
     /// Runs the calls' tools with `tools`.
     pub fn with_tools(mut self, tools: Option<crate::call::tools::SharedSidecar>) -> TwilioService {
         self.tools = tools;
+        self
+    }
+
+    /// Routes each call to its agent (decision 0020).
+    pub fn with_agents(mut self, agents: crate::agents::SharedAgents) -> TwilioService {
+        self.agents = Some(agents);
         self
     }
 
@@ -285,6 +298,30 @@ async fn voice(
             .find(|(k, _)| k == name)
             .map_or("", |(_, v)| v.as_str())
     };
+    // Who answers: before anything is started for the call.
+    let agent = match &service.agents {
+        Some(agents) => {
+            let context = crate::agents::CallContext {
+                caller: param("From"),
+                // `sip:+1415…@domain` on Twilio SIP domains: its user.
+                called: crate::agents::uri_user(param("To")),
+                trunk: crate::config::routing::TWILIO_TRUNK,
+            };
+            match agents.route(&context) {
+                Some(agent) => Some((agent.clone(), context)),
+                None => {
+                    crate::refusals::refused(
+                        "twilio",
+                        "no_route",
+                        "call refused with a spoken apology: no route for the called number",
+                        &param("To"),
+                    );
+                    return xml(super::twiml::say_and_hang_up(NO_ROUTE_PROMPT));
+                }
+            }
+        }
+        None => None,
+    };
     let token = match service.new_token() {
         Ok(token) => token,
         Err(e) => {
@@ -303,7 +340,7 @@ async fn voice(
             "Sorry, we cannot take your call right now.",
         ));
     }
-    let setup = CallSetup {
+    let mut setup = CallSetup {
         backend: service.backend.clone(),
         session: service.session.clone(),
         call: service.call.clone(),
@@ -317,6 +354,9 @@ async fn voice(
         ),
         tools: service.tools.clone(),
     };
+    if let Some((agent, context)) = &agent {
+        agent.prepare(&mut setup, context, jiff::Timestamp::now());
+    }
     let call_id = setup.identity.id.clone();
     let tok = token.clone();
     // Counted from now: a drain that starts before Twilio connects the

@@ -54,6 +54,12 @@ pub fn session_update(config: &SessionConfig) -> Value {
     });
     if let Some(model) = &config.transcription_model {
         input["transcription"] = json!({ "model": model });
+        if let Some(language) = &config.language {
+            input["transcription"]["language"] = json!(language);
+        }
+    }
+    if let Some(kind) = &config.noise_reduction {
+        input["noise_reduction"] = json!({ "type": kind });
     }
     let tools: Vec<Value> = config
         .tools
@@ -145,6 +151,10 @@ pub fn replay_item(item: &ConversationItem) -> Value {
         }),
         ConversationItem::FunctionOutput { call_id, output } => json!({
             "type": "function_call_output", "call_id": call_id, "output": output,
+        }),
+        ConversationItem::Context(text) => json!({
+            "type": "message", "role": "system",
+            "content": [{"type": "input_text", "text": text}],
         }),
     };
     json!({"type": "conversation.item.create", "item": item})

@@ -20,6 +20,8 @@ fn pcm_session() -> OpenAiSession {
         },
         tools: vec![],
         transcription_model: None,
+        language: None,
+        noise_reduction: None,
     })
 }
 

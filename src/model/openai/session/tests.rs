@@ -16,6 +16,8 @@ fn config() -> SessionConfig {
         },
         tools: vec![],
         transcription_model: Some("gpt-4o-mini-transcribe".into()),
+        language: None,
+        noise_reduction: None,
     }
 }
 

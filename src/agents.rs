@@ -1,0 +1,224 @@
+//! The agents that answer calls, built once at start-up from
+//! `[[agents]]` (or `[model]`), and the routing table that picks one per
+//! call (decision 0020).
+//!
+//! The ingresses ask [`Agents::route`] who answers a call, then
+//! [`Agent::prepare`] turns their call template into this call's setup:
+//! the agent's backend, its session (instructions with the per-call
+//! placeholders filled, voice, tools, turn detection), its greeting, time
+//! limit and start-up lookup, and the agent id on the call's identity.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::call::driver::CallSetup;
+use crate::call::model_audio::ModelAudioFormats;
+use crate::config::agents::{AgentConfig, TurnDetectionKind, MODEL_AGENT_ID};
+use crate::config::routing::Router;
+use crate::config::{Config, ModelBackend};
+use crate::model::link::Backend;
+use crate::model::{AudioFormat, SessionConfig, ToolSpec, TurnDetection};
+
+/// Errors building the agents (`warmline check` reports the same).
+#[derive(Debug, thiserror::Error)]
+pub enum AgentsError {
+    /// The routes or agents are inconsistent: run `warmline check`.
+    #[error("{0}; run `warmline check`")]
+    Invalid(String),
+    /// An agent wants OpenAI and `OPENAI_API_KEY` is not set.
+    #[error("agent {0:?} has backend \"openai\" but OPENAI_API_KEY is not set")]
+    MissingApiKey(String),
+}
+
+/// The specs an agent offers: `end_call` always, then the named ones, in
+/// the order of `all` (so a source of specs that changes at run time, such
+/// as an MCP server's, composes: select again from the new list).
+pub fn select_tools(all: &[ToolSpec], names: &[String]) -> Vec<ToolSpec> {
+    all.iter()
+        .filter(|s| s.name == "end_call" || names.iter().any(|n| n == &s.name))
+        .cloned()
+        .collect()
+}
+
+/// What the ingress knows of a call when it picks the agent.
+#[derive(Clone, Copy, Debug)]
+pub struct CallContext<'a> {
+    /// The caller's number (or SIP user), as it arrived.
+    pub caller: &'a str,
+    /// The called number (Twilio `To`; SIP Request-URI user).
+    pub called: &'a str,
+    /// The trunk: a `[[sip.trunks]]` name, or `twilio`.
+    pub trunk: &'a str,
+}
+
+/// One agent, ready to answer calls.
+#[derive(Debug)]
+pub struct Agent {
+    /// Its id (routes, logs and metrics labels name it).
+    pub id: String,
+    /// Its profile as configured.
+    pub profile: AgentConfig,
+    backend: Backend,
+    /// The session with the instructions still holding placeholders.
+    session: SessionConfig,
+    timezone: jiff::tz::TimeZone,
+}
+
+impl Agent {
+    /// Turns the ingress's call template into this agent's call: backend,
+    /// session (placeholders filled at `now`), greeting, time limit,
+    /// lookup, and the agent id on the identity.
+    pub fn prepare(&self, setup: &mut CallSetup, context: &CallContext<'_>, now: jiff::Timestamp) {
+        setup.backend = self.backend.clone();
+        let mut session = self.session.clone();
+        session.instructions = self.instructions(context, now);
+        setup.call.model_audio = ModelAudioFormats {
+            input: session.input_format,
+            output: session.output_format,
+        };
+        setup.session = session;
+        if let Some(greeting) = &self.profile.greeting {
+            setup.call.greeting = Some(greeting.clone()).filter(|g| !g.is_empty());
+        }
+        setup.call.max_duration = Some(self.profile.max_duration_secs)
+            .filter(|&s| s > 0)
+            .map(Duration::from_secs);
+        setup.call.lookup = self.profile.lookup.clone();
+        // `silence_reprompt_secs` / `silence_hangup_secs` (validated in
+        // config/agents.rs) go to the call's silence timers here, where
+        // those are built (0: off).
+        setup.identity.agent = Some(self.id.clone());
+    }
+
+    /// The instructions with `{caller}`, `{called}`, `{trunk}` and
+    /// `{local_time}` filled.
+    pub fn instructions(&self, context: &CallContext<'_>, now: jiff::Timestamp) -> String {
+        let template = &self.session.instructions;
+        if !template.contains('{') {
+            return template.clone();
+        }
+        template
+            .replace("{caller}", context.caller)
+            .replace("{called}", context.called)
+            .replace("{trunk}", context.trunk)
+            .replace("{local_time}", &local_time(now, &self.timezone))
+    }
+}
+
+/// `now` in `zone`, as the model reads it: `Thursday, 2026-12-03 17:09 EST`.
+pub fn local_time(now: jiff::Timestamp, zone: &jiff::tz::TimeZone) -> String {
+    now.to_zoned(zone.clone())
+        .strftime("%A, %Y-%m-%d %H:%M %Z")
+        .to_string()
+}
+
+/// Every agent and the routing table.
+#[derive(Debug)]
+pub struct Agents {
+    agents: Vec<Arc<Agent>>,
+    router: Router,
+}
+
+impl Agents {
+    /// Builds the agents: each starts from `base` (the `[model]` session
+    /// the app built) and the backend `backend_for` gives its `backend`
+    /// (`None`: the `[model]` one).
+    pub fn build(
+        config: &Config,
+        base: &SessionConfig,
+        backend_for: &dyn Fn(Option<ModelBackend>) -> Option<Backend>,
+    ) -> Result<Agents, AgentsError> {
+        let router = config.router().map_err(AgentsError::Invalid)?;
+        let all_tools = &base.tools;
+        let mut agents = Vec::new();
+        for profile in config.effective_agents() {
+            let backend = backend_for(profile.backend)
+                .ok_or_else(|| AgentsError::MissingApiKey(profile.id.clone()))?;
+            let timezone = jiff::tz::TimeZone::get(&profile.timezone).map_err(|e| {
+                AgentsError::Invalid(format!(
+                    "agent {:?}: timezone {:?}: {e}",
+                    profile.id, profile.timezone
+                ))
+            })?;
+            let mut session = base.clone();
+            if let Some(text) = &profile.instructions {
+                session.instructions = text.clone();
+            }
+            if let Some(model) = &profile.model {
+                session.model = model.clone();
+            }
+            if let Some(voice) = &profile.voice {
+                session.voice = voice.clone();
+            }
+            // The `[model]` agent keeps every tool, as before agents.
+            if config.agents.is_empty() {
+                debug_assert_eq!(profile.id, MODEL_AGENT_ID);
+            } else {
+                session.tools = select_tools(all_tools, &profile.tools);
+                session.turn_detection = match profile.turn_detection {
+                    TurnDetectionKind::ServerVad => TurnDetection::ServerVad {
+                        threshold: profile.vad_threshold,
+                        prefix_padding_ms: 300,
+                        silence_duration_ms: profile.silence_ms,
+                    },
+                    TurnDetectionKind::SemanticVad => TurnDetection::SemanticVad {
+                        eagerness: profile.eagerness.as_str().to_owned(),
+                    },
+                };
+                session.transcription_model =
+                    Some(profile.transcription_model.clone()).filter(|m| !m.is_empty());
+                session.language = profile.language.clone();
+                session.noise_reduction = profile.noise_reduction.map(|n| {
+                    match n {
+                        crate::config::agents::NoiseReduction::NearField => "near_field",
+                        crate::config::agents::NoiseReduction::FarField => "far_field",
+                    }
+                    .to_owned()
+                });
+            }
+            if let Backend::Demo(_) = backend {
+                // The demo agent speaks μ-law in-process (see app.rs).
+                session.input_format = AudioFormat::Pcmu;
+                session.output_format = AudioFormat::Pcmu;
+            }
+            agents.push(Arc::new(Agent {
+                id: profile.id.clone(),
+                profile,
+                backend,
+                session,
+                timezone,
+            }));
+        }
+        Ok(Agents { agents, router })
+    }
+
+    /// The agent that answers `context.called` on `context.trunk`; `None`:
+    /// refuse the call (no route, no default).
+    pub fn route(&self, context: &CallContext<'_>) -> Option<&Arc<Agent>> {
+        let route = self.router.route(context.called, Some(context.trunk))?;
+        self.agents.iter().find(|a| a.id == route.agent)
+    }
+
+    /// Every agent id (a bounded set: metrics labels use them).
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.agents.iter().map(|a| a.id.as_str())
+    }
+}
+
+/// Shared by the ingresses.
+pub type SharedAgents = Arc<Agents>;
+
+/// The user part of a SIP or tel URI (`sip:+14155550100@host;x` →
+/// `+14155550100`); anything else is returned trimmed.
+pub fn uri_user(uri: &str) -> &str {
+    let uri = uri.trim();
+    let rest = ["sips:", "sip:", "tel:"]
+        .iter()
+        .find_map(|scheme| uri.strip_prefix(scheme))
+        .unwrap_or(uri);
+    let rest = rest.split(['@', ';', '?']).next().unwrap_or(rest);
+    rest.split(':').next().unwrap_or(rest)
+}
+
+#[cfg(test)]
+mod tests;
