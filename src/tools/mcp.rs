@@ -164,16 +164,17 @@ impl McpServer {
         exposed: &str,
         arguments: &str,
     ) -> Value {
-        let arguments =
-            match serde_json::from_str(arguments) {
-                Ok(Value::Object(map)) => map,
-                _ => return error(
+        let arguments = match serde_json::from_str(arguments) {
+            Ok(Value::Object(map)) => map,
+            _ => {
+                return error(
                     "bad_arguments",
                     format!(
                         "The arguments for {exposed} were not a JSON object, so it did not run."
                     ),
-                ),
-            };
+                )
+            }
+        };
         let (peer, remote) = {
             let catalog = self.read();
             let remote = catalog
@@ -448,9 +449,9 @@ pub fn catalog(entry: &str, tools: &[Value], reserved: &HashSet<String>) -> Vec<
 }
 
 /// The function output for a `tools/call` result (as JSON): its
-/// `structuredContent` when there is one, else its text as
-/// `{"result": "..."}`; an `isError` result becomes an error object
-/// carrying the server's words.
+/// `structuredContent` when there is one, else its one text item when
+/// that is a JSON object or array, else its text as `{"result": "..."}`;
+/// an `isError` result becomes an error object carrying the server's words.
 pub fn output(exposed: &str, result: &Value) -> Value {
     let mut texts = Vec::new();
     let mut omitted = 0;
@@ -479,8 +480,17 @@ pub fn output(exposed: &str, result: &Value) -> Value {
         };
         return error("tool_error", format!("The {exposed} tool failed: {said}"));
     }
+    // Many servers answer JSON as text: the model gets it as JSON, not as
+    // a string holding JSON.
+    let parsed = match texts.as_slice() {
+        [one] if omitted == 0 => serde_json::from_str::<Value>(one)
+            .ok()
+            .filter(|v| v.is_object() || v.is_array()),
+        _ => None,
+    };
     let out = match result.get("structuredContent") {
         Some(v) if !v.is_null() => v.clone(),
+        _ if parsed.is_some() => parsed.unwrap_or_default(),
         _ if omitted > 0 => {
             json!({"result": text, "omitted": format!("{omitted} item(s) that are not text")})
         }
@@ -559,6 +569,10 @@ mod tests {
         let structured = json!({"content": [{"type": "text", "text": "{\"a\":1}"}],
                                 "structuredContent": {"a": 1}});
         assert_eq!(output("shop__x", &structured), json!({"a": 1}));
+        let json_text = json!({"content": [{"type": "text", "text": "{\n \"a\": [1, 2]\n}"}]});
+        assert_eq!(output("shop__x", &json_text), json!({"a": [1, 2]}));
+        let plain = json!({"content": [{"type": "text", "text": "42"}]});
+        assert_eq!(output("shop__x", &plain), json!({"result": "42"}));
         let text = json!({"content": [{"type": "text", "text": "It is sunny."},
                                       {"type": "image", "data": "AAAA", "mimeType": "image/png"}]});
         assert_eq!(

@@ -8,8 +8,8 @@ Listens on 127.0.0.1 (port 0: any free port) at /mcp and prints
 must carry `Authorization: Bearer <T>` or gets 401.
 
 Tools:
-  lookup_order(order)  structured answer, echoing the warmline call id the
-                       request's `_meta` carried
+  lookup_order(order)  structured answer (structuredContent), echoing the
+                       warmline call id the request's `_meta` carried
   refund(order)        always fails as a tool error (isError)
   open_returns()       adds book_return and tells the client the tool list
                        changed (notifications/tools/list_changed)
@@ -21,6 +21,7 @@ import socket
 import sys
 
 import uvicorn
+from typing_extensions import TypedDict
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
@@ -36,8 +37,14 @@ def call_meta(ctx: Context) -> dict:
     return meta.model_dump(by_alias=True, exclude_none=True)
 
 
+class OrderStatus(TypedDict):
+    order: str
+    status: str
+    call_id: str | None
+
+
 @server.tool()
-def lookup_order(order: str, ctx: Context) -> dict:
+def lookup_order(order: str, ctx: Context) -> OrderStatus:
     """Look up an order by its number and say where it is."""
     call = call_meta(ctx).get("io.warmline/call") or {}
     return {"order": order, "status": "shipped", "call_id": call.get("id")}
@@ -50,7 +57,7 @@ def refund(order: str) -> str:
 
 
 def book_return(order: str) -> dict:
-    """Book a return pickup for an order."""
+    """Book a return pickup for an order (answers JSON as text)."""
     return {"order": order, "return": "booked"}
 
 
