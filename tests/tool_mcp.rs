@@ -369,3 +369,29 @@ async fn a_server_that_is_down_at_start_up_is_picked_up_when_it_comes_up() {
     let answer = run(&sidecar, "shop__lookup_order", json!({"order": "B2"})).await;
     assert_eq!(answer["status"], "shipped", "{answer}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_restarts_is_called_again_once_it_is_back() {
+    let server = start_server(0).await;
+    let port = server.port;
+    let sidecar = sidecar(port);
+    offered(&sidecar, "shop__lookup_order", Duration::from_secs(20)).await;
+    drop(server);
+    // While it is away its tools stay offered, and a call says so in words.
+    let away = run(&sidecar, "shop__lookup_order", json!({"order": "A17"})).await;
+    assert_eq!(away["error"]["kind"], "unreachable", "{away}");
+    assert!(names(&sidecar.specs()).contains(&"shop__lookup_order".to_owned()));
+    let _server = start_server(port).await;
+    let started = Instant::now();
+    loop {
+        let answer = run(&sidecar, "shop__lookup_order", json!({"order": "A17"})).await;
+        if answer["status"] == "shipped" {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "still failing: {answer}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
