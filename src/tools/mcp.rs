@@ -65,6 +65,23 @@ pub const META_CALL: &str = "io.warmline/call";
 /// See [`META_CALL`].
 pub const META_IDEMPOTENCY_KEY: &str = "io.warmline/idempotency_key";
 
+/// Why a server's session could not be (kept) up; logged, then retried.
+#[derive(Debug, thiserror::Error)]
+pub enum McpError {
+    /// The connection or the `initialize` handshake failed.
+    #[error("cannot connect: {0}; check url and headers_env, and that the server runs")]
+    Connect(String),
+    /// The handshake did not finish in time.
+    #[error("no answer to initialize within {0:?}; check that url is the server's Streamable HTTP endpoint")]
+    ConnectTimeout(Duration),
+    /// `tools/list` failed.
+    #[error("tools/list failed: {0}")]
+    List(String),
+    /// `tools/list` did not finish in time.
+    #[error("no answer to tools/list within {0:?}")]
+    ListTimeout(Duration),
+}
+
 /// One tool a server lists, as the model sees it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Listed {
@@ -276,7 +293,7 @@ impl McpServer {
     async fn connect(
         &self,
         client: &reqwest::Client,
-    ) -> Result<RunningService<RoleClient, Listener>, String> {
+    ) -> Result<RunningService<RoleClient, Listener>, McpError> {
         let config = StreamableHttpClientTransportConfig::with_uri(self.url.as_str())
             .custom_headers(self.headers.clone())
             .max_json_response_size(MAX_MESSAGE_BYTES)
@@ -288,10 +305,8 @@ impl McpServer {
         };
         match tokio::time::timeout(CONNECT_TIMEOUT, listener.serve(transport)).await {
             Ok(Ok(running)) => Ok(running),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err(format!(
-                "no answer to initialize within {CONNECT_TIMEOUT:?}"
-            )),
+            Ok(Err(e)) => Err(McpError::Connect(e.to_string())),
+            Err(_) => Err(McpError::ConnectTimeout(CONNECT_TIMEOUT)),
         }
     }
 
@@ -337,11 +352,11 @@ impl McpServer {
         &self,
         peer: &Peer<RoleClient>,
         reserved: &HashSet<String>,
-    ) -> Result<(), String> {
+    ) -> Result<(), McpError> {
         let tools = tokio::time::timeout(LIST_TIMEOUT, peer.list_all_tools())
             .await
-            .map_err(|_| format!("no answer to tools/list within {LIST_TIMEOUT:?}"))?
-            .map_err(|e| e.to_string())?;
+            .map_err(|_| McpError::ListTimeout(LIST_TIMEOUT))?
+            .map_err(|e| McpError::List(e.to_string()))?;
         let tools: Vec<Value> = tools
             .iter()
             .filter_map(|t| serde_json::to_value(t).ok())
@@ -400,7 +415,8 @@ pub fn exposed_name(entry: &str, tool: &str) -> String {
     let hash = tool.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     });
-    format!("{}_{:08x}", &name[..MAX_NAME - 9], hash as u32)
+    let head: String = name.chars().take(MAX_NAME - 9).collect();
+    format!("{head}_{:08x}", hash as u32)
 }
 
 /// The model's view of a server's `tools/list` (each tool as JSON): in
