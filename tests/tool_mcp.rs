@@ -348,6 +348,8 @@ async fn the_tool_list_refreshes_when_the_server_says_it_changed() {
     assert!(shop.iter().all(|n| n.starts_with("shop__")), "{shop:?}");
     assert!(shop.contains(&"shop__book_return".to_owned()), "{shop:?}");
     assert_eq!(names(&sidecar.specs_of(&["end_call"])), ["end_call"]);
+    let through_the_seam = sidecar.current_specs_of(&["shop"]).expect("current specs");
+    assert_eq!(names(&through_the_seam), shop);
     assert_eq!(
         sidecar.entry_of("shop__book_return").as_deref(),
         Some("shop")

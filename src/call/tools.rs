@@ -97,6 +97,13 @@ pub trait ToolSidecar: Send + Sync + std::fmt::Debug {
         None
     }
 
+    /// [`ToolSidecar::current_specs`] of the named `[[tools]]` entries only
+    /// (an agent's selection; an MCP entry names all of its server's tools).
+    fn current_specs_of(&self, entries: &[&str]) -> Option<Vec<crate::model::ToolSpec>> {
+        let _ = entries;
+        None
+    }
+
     /// Starts serving one call. Outputs go to `results`; dropping the
     /// returned handle cancels every tool call of the call still running.
     fn open(&self, call: CallIdentity, results: ToolResults) -> Box<dyn CallTools>;

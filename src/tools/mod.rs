@@ -269,6 +269,10 @@ impl ToolSidecar for Sidecar {
         Some(self.specs())
     }
 
+    fn current_specs_of(&self, entries: &[&str]) -> Option<Vec<ToolSpec>> {
+        Some(self.specs_of(entries))
+    }
+
     fn open(&self, call: CallIdentity, results: ToolResults) -> Box<dyn CallTools> {
         Box::new(CallHandle {
             sidecar: self.clone(),
