@@ -118,7 +118,12 @@ impl CallDriver {
     /// Opens the model session now (pre-warm), before the caller's media
     /// arrives. Call from a media worker (the demo backend spawns a local
     /// task).
-    pub fn prewarm(setup: CallSetup) -> CallDriver {
+    pub fn prewarm(mut setup: CallSetup) -> CallDriver {
+        // The tools offered now (MCP servers change theirs while we run);
+        // the call keeps this list, reconnects and rollovers included.
+        if let Some(specs) = setup.tools.as_ref().and_then(|t| t.current_specs()) {
+            setup.session.tools = specs;
+        }
         let model = setup.backend.open(setup.session.clone());
         let core = CallCore::new(setup.call.clone());
         let (tool_tx, tool_rx) = mpsc::channel(16);

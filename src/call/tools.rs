@@ -90,6 +90,20 @@ pub type ToolResults = mpsc::Sender<(String, String)>;
 
 /// Runs tools for calls. One per process; cheap to share.
 pub trait ToolSidecar: Send + Sync + std::fmt::Debug {
+    /// The tool specs to offer a call that starts now, when they can change
+    /// while the process runs (MCP servers list tools when they like);
+    /// `None` keeps the session's own list.
+    fn current_specs(&self) -> Option<Vec<crate::model::ToolSpec>> {
+        None
+    }
+
+    /// [`ToolSidecar::current_specs`] of the named `[[tools]]` entries only
+    /// (an agent's selection; an MCP entry names all of its server's tools).
+    fn current_specs_of(&self, entries: &[&str]) -> Option<Vec<crate::model::ToolSpec>> {
+        let _ = entries;
+        None
+    }
+
     /// Starts serving one call. Outputs go to `results`; dropping the
     /// returned handle cancels every tool call of the call still running.
     fn open(&self, call: CallIdentity, results: ToolResults) -> Box<dyn CallTools>;

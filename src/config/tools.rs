@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod mcp;
+use mcp::validate_mcp;
+
 /// The variable holding the default key that signs webhook requests.
 pub const TOOLS_SECRET_VAR: &str = "WARMLINE_TOOLS_SECRET";
 /// The variable holding the admin API token (read by the API, never a
@@ -29,7 +32,8 @@ pub const MAX_RETRIES: u32 = 5;
 pub enum ToolKind {
     /// An HTTPS endpoint, called with a signed request.
     Webhook,
-    /// A Streamable HTTP MCP server (not built yet: `check` rejects it).
+    /// A Streamable HTTP MCP server: every tool it lists, offered to the
+    /// model as `<name>__<tool>` (decision 0015).
     Mcp,
     /// One of warmline's own tools ([`BUILTINS`]), to change its description.
     Builtin,
@@ -195,7 +199,8 @@ pub fn validate(tools: &[ToolConfig], env: &dyn Fn(&str) -> bool) -> Result<(), 
         }
         match tool.kind {
             ToolKind::Mcp => {
-                return bad("kind = \"mcp\" is not supported by this build yet".into());
+                validate_mcp(tool, env).or_else(bad)?;
+                continue;
             }
             ToolKind::Builtin => {
                 if !BUILTINS.contains(&name.as_str()) {

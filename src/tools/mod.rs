@@ -8,10 +8,11 @@
 //! seam is [`crate::call::tools`]; it knows nothing of HTTP.
 
 pub mod approval;
+pub mod mcp;
 pub mod signing;
 pub mod webhook;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -58,7 +59,8 @@ pub enum ToolsError {
 
 /// The specs offered to the model: the built-ins, then `[[tools]]`
 /// (a `kind = "builtin"` table replaces its built-in's description and,
-/// when given, schema).
+/// when given, schema). MCP entries are not here: their tools are what
+/// their servers list at the time, [`Sidecar::specs`].
 pub fn specs(tools: &[ToolConfig]) -> Vec<ToolSpec> {
     let mut specs = vec![
         ToolSpec {
@@ -113,6 +115,9 @@ pub fn specs(tools: &[ToolConfig]) -> Vec<ToolSpec> {
             }
             continue;
         }
+        if tool.kind == ToolKind::Mcp {
+            continue;
+        }
         specs.push(ToolSpec {
             name: tool.name.clone(),
             description: tool.description.clone(),
@@ -132,12 +137,33 @@ pub struct Sidecar {
     /// Tools with `approval = "required"`, and the pending approvals.
     gates: Arc<HashMap<String, approval::Gate>>,
     approvals: approval::Approvals,
+    /// The built-ins and webhooks, each with its `[[tools]]` entry name.
+    fixed: Arc<Vec<(String, ToolSpec)>>,
+    /// The MCP servers, connected in the background.
+    mcp: Arc<McpServers>,
+}
+
+/// The MCP entries and their connection tasks, aborted when the last
+/// sidecar handle is dropped.
+#[derive(Debug, Default)]
+struct McpServers {
+    servers: Vec<Arc<mcp::McpServer>>,
+    tasks: Vec<tokio::task::AbortHandle>,
+}
+
+impl Drop for McpServers {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
 }
 
 impl std::fmt::Debug for Sidecar {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sidecar")
             .field("webhooks", &self.webhooks.values().collect::<Vec<_>>())
+            .field("mcp", &self.mcp.servers)
             .field("per_call", &self.per_call)
             .finish()
     }
@@ -188,21 +214,7 @@ impl Sidecar {
                 .and_then(|u| reqwest::Url::parse(u).map_err(|e| invalid(e.to_string())))?;
             let method = reqwest::Method::from_bytes(tool.method.as_bytes())
                 .map_err(|e| invalid(e.to_string()))?;
-            let mut headers = reqwest::header::HeaderMap::new();
-            let plain = tool.headers.iter().map(|(k, v)| Ok((k, v.clone())));
-            let named = tool
-                .headers_env
-                .iter()
-                .map(|(k, var)| get(&tool.name, var).map(|v| (k, v)));
-            for pair in plain.chain(named) {
-                let (name, value) = pair?;
-                let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
-                    .map_err(|e| invalid(e.to_string()))?;
-                let mut value = reqwest::header::HeaderValue::from_str(&value)
-                    .map_err(|_| invalid(format!("header {name} has a value HTTP cannot carry")))?;
-                value.set_sensitive(tool.headers_env.contains_key(name.as_str()));
-                headers.insert(name, value);
-            }
+            let headers = resolve_headers(tool, &get)?;
             let secret = get(
                 &tool.name,
                 tool.secret_env.as_deref().unwrap_or(TOOLS_SECRET_VAR),
@@ -226,6 +238,11 @@ impl Sidecar {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ToolsError::Client(e.to_string()))?;
+        let fixed: Vec<(String, ToolSpec)> = specs(config)
+            .into_iter()
+            .map(|spec| (spec.name.clone(), spec))
+            .collect();
+        let mcp = start_mcp(config, &get, &client, &runtime, &fixed)?;
         Ok(Sidecar {
             runtime,
             client,
@@ -233,12 +250,54 @@ impl Sidecar {
             per_call: PER_CALL_CONCURRENCY,
             gates: Arc::new(gates),
             approvals: approval::Approvals::default(),
+            fixed: Arc::new(fixed),
+            mcp: Arc::new(mcp),
         })
     }
 
     /// The pending approvals of this sidecar's calls, for the API.
     pub fn approvals(&self) -> &approval::Approvals {
         &self.approvals
+    }
+
+    /// The specs to offer a call starting now: the built-ins, the
+    /// webhooks, and whatever each MCP server lists at this moment.
+    pub fn specs(&self) -> Vec<ToolSpec> {
+        self.collect(|_| true)
+    }
+
+    /// The specs of the named `[[tools]]` entries only (built-ins by their
+    /// own names; an MCP entry's name selects every tool its server lists
+    /// now), in configuration order. Unknown names select nothing.
+    pub fn specs_of(&self, entries: &[&str]) -> Vec<ToolSpec> {
+        self.collect(|entry| entries.contains(&entry))
+    }
+
+    fn collect(&self, keep: impl Fn(&str) -> bool) -> Vec<ToolSpec> {
+        let mut out: Vec<ToolSpec> = self
+            .fixed
+            .iter()
+            .filter(|(entry, _)| keep(entry))
+            .map(|(_, spec)| spec.clone())
+            .collect();
+        for server in self.mcp.servers.iter().filter(|s| keep(s.entry())) {
+            out.extend(server.tools().iter().map(|t| t.spec.clone()));
+        }
+        out
+    }
+
+    /// The `[[tools]]` entry a function name the model calls belongs to
+    /// (itself for built-ins and webhooks, the MCP entry for a server's
+    /// tool), for settings kept per entry; `None` for unknown names.
+    pub fn entry_of(&self, name: &str) -> Option<String> {
+        if self.fixed.iter().any(|(entry, _)| entry == name) {
+            return Some(name.to_owned());
+        }
+        self.mcp
+            .servers
+            .iter()
+            .find(|s| s.offers(name))
+            .map(|s| s.entry().to_owned())
     }
 
     /// Sets how many tool calls of one call may run at once.
@@ -249,6 +308,14 @@ impl Sidecar {
 }
 
 impl ToolSidecar for Sidecar {
+    fn current_specs(&self) -> Option<Vec<ToolSpec>> {
+        Some(self.specs())
+    }
+
+    fn current_specs_of(&self, entries: &[&str]) -> Option<Vec<ToolSpec>> {
+        Some(self.specs_of(entries))
+    }
+
     fn open(&self, call: CallIdentity, results: ToolResults) -> Box<dyn CallTools> {
         Box::new(CallHandle {
             sidecar: self.clone(),
@@ -310,7 +377,10 @@ impl Sidecar {
     /// The metric label for a tool name: the model may invent names, and
     /// labels must stay a small set.
     fn label<'a>(&self, name: &'a str) -> &'a str {
-        if self.webhooks.contains_key(name) || crate::config::tools::BUILTINS.contains(&name) {
+        if self.webhooks.contains_key(name)
+            || crate::config::tools::BUILTINS.contains(&name)
+            || self.mcp.servers.iter().any(|s| s.offers(name))
+        {
             name
         } else {
             "unknown"
@@ -340,6 +410,16 @@ impl Sidecar {
                 .call(&self.client, call, &tool_call.call_id, &tool_call.arguments)
                 .await;
         }
+        if let Some(server) = self.mcp.servers.iter().find(|s| s.offers(&tool_call.name)) {
+            return server
+                .call(
+                    call,
+                    &tool_call.call_id,
+                    &tool_call.name,
+                    &tool_call.arguments,
+                )
+                .await;
+        }
         match tool_call.name.as_str() {
             "escalate_to_human" => escalate_to_human(&tool_call.arguments),
             name => webhook::error(
@@ -348,6 +428,65 @@ impl Sidecar {
             ),
         }
     }
+}
+
+/// A tool's headers, plain and from the environment (those marked
+/// sensitive, so they never show in logs).
+fn resolve_headers(
+    tool: &ToolConfig,
+    get: &dyn Fn(&str, &str) -> Result<String, ToolsError>,
+) -> Result<reqwest::header::HeaderMap, ToolsError> {
+    let invalid = |message: String| ToolsError::Invalid {
+        tool: tool.name.clone(),
+        message,
+    };
+    let mut headers = reqwest::header::HeaderMap::new();
+    let plain = tool.headers.iter().map(|(k, v)| Ok((k, v.clone())));
+    let named = tool
+        .headers_env
+        .iter()
+        .map(|(k, var)| get(&tool.name, var).map(|v| (k, v)));
+    for pair in plain.chain(named) {
+        let (name, value) = pair?;
+        let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|e| invalid(e.to_string()))?;
+        let mut value = reqwest::header::HeaderValue::from_str(&value)
+            .map_err(|_| invalid(format!("header {name} has a value HTTP cannot carry")))?;
+        value.set_sensitive(tool.headers_env.contains_key(name.as_str()));
+        headers.insert(name, value);
+    }
+    Ok(headers)
+}
+
+/// Builds the MCP entries and starts each one's connection task on
+/// `runtime`; none waits for its server (a down server must not stop
+/// start-up).
+fn start_mcp(
+    config: &[ToolConfig],
+    get: &dyn Fn(&str, &str) -> Result<String, ToolsError>,
+    client: &reqwest::Client,
+    runtime: &Handle,
+    fixed: &[(String, ToolSpec)],
+) -> Result<McpServers, ToolsError> {
+    // A server's tool may not take a name the model already has.
+    let reserved: Arc<HashSet<String>> =
+        Arc::new(fixed.iter().map(|(_, spec)| spec.name.clone()).collect());
+    let mut set = McpServers::default();
+    for tool in config.iter().filter(|t| t.kind == ToolKind::Mcp) {
+        let url = tool
+            .url
+            .clone()
+            .filter(|u| reqwest::Url::parse(u).is_ok())
+            .ok_or_else(|| ToolsError::Invalid {
+                tool: tool.name.clone(),
+                message: "no usable url".into(),
+            })?;
+        let server = Arc::new(mcp::McpServer::new(tool, url, resolve_headers(tool, get)?));
+        let task = runtime.spawn(server.clone().maintain(client.clone(), reserved.clone()));
+        set.tasks.push(task.abort_handle());
+        set.servers.push(server);
+    }
+    Ok(set)
 }
 
 /// Logs a finished tool call in the call's span and counts it.
