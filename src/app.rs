@@ -46,6 +46,9 @@ pub struct App {
     pub backend: &'static str,
     /// The SIP ingress, when `[sip] enabled`.
     pub sip: Option<crate::ingress::sip::SipService>,
+    /// The call-events sink, when `[events] url` is set: a shutdown
+    /// waits (bounded) for its queue to empty.
+    pub events: Option<Arc<crate::tools::events::EventSink>>,
 }
 
 /// The session format `[model] audio_format` names.
@@ -149,6 +152,18 @@ pub fn build_with_random(
             )?)),
             Err(_) => None,
         };
+    // Event deliveries run on the same runtime as the tools.
+    let events = match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => crate::tools::events::EventSink::new(
+            &config.events,
+            &|name| std::env::var(name).ok(),
+            &runtime,
+        )?,
+        Err(_) => None,
+    };
+    let call_events = events
+        .clone()
+        .map(|sink| sink as crate::call::events::SharedEvents);
     let sip = if config.sip.enabled {
         let setup = CallSetup {
             backend: backend.clone(),
@@ -159,6 +174,7 @@ pub fn build_with_random(
             // Each call mints its own (ingress/sip/invite.rs).
             identity: crate::call::tools::CallIdentity::mint("sip", "template", "", ""),
             tools: tools.clone(),
+            events: call_events.clone(),
         };
         let mut sip = SipService::with_random(
             config.sip.clone(),
@@ -184,12 +200,14 @@ pub fn build_with_random(
         )
         .with_drain(state.drain().clone())
         .with_random(random)
-        .with_tools(tools),
+        .with_tools(tools)
+        .with_events(call_events),
     );
     Ok(App {
         router: crate::http::router(state).merge(routes(service)),
         backend: backend_name,
         sip,
+        events,
     })
 }
 
@@ -224,6 +242,7 @@ mod tests {
             drain: crate::drain::Drain::default(),
             identity: crate::call::tools::CallIdentity::mint("sip", "template", "", ""),
             tools: None,
+            events: None,
         };
         let workers = MediaWorkers::start(1).expect("a media worker");
         let error = SipService::with_random(

@@ -26,6 +26,8 @@ mod sip;
 pub use sip::{Cidr, SipConfig, TrunkConfig, UnknownSource};
 pub mod tools;
 pub use tools::{ToolConfig, ToolKind};
+pub mod events;
+pub use events::EventsConfig;
 
 /// Prefix of override variables.
 pub const ENV_PREFIX: &str = "WARMLINE_";
@@ -88,6 +90,8 @@ pub struct Config {
     /// `[[tools]]`: functions the agent may call.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<ToolConfig>,
+    /// `[events]`: the call-events webhook.
+    pub events: EventsConfig,
 }
 
 /// `[twilio]`
@@ -399,6 +403,10 @@ impl Config {
         config.validate()?;
         let set = |name: &str| env.iter().any(|(k, v)| k == name && !v.is_empty());
         tools::validate(&config.tools, &set).map_err(ConfigError::Inconsistent)?;
+        config
+            .events
+            .validate(&set)
+            .map_err(ConfigError::Inconsistent)?;
         Ok(config)
     }
 
@@ -413,6 +421,7 @@ impl Config {
                     .iter()
                     .filter_map(|t| t.digest_password_env.as_deref()),
             )
+            .chain(self.events.named_env())
             .map(str::to_owned)
             .collect()
     }

@@ -79,6 +79,14 @@ pub const RTP_REJECTED: &str = "warmline_rtp_packets_rejected_total";
 pub const TOOL_DURATION: &str = "warmline_tool_duration_seconds";
 /// Counter: tool calls, by `tool` and `outcome`.
 pub const TOOL_CALLS: &str = "warmline_tool_calls_total";
+/// Histogram: the sidecar's own overhead, from a function call arriving in
+/// the call to its webhook request leaving (first attempt), seconds.
+pub const TOOL_DISPATCH: &str = "warmline_tool_dispatch_seconds";
+/// Counter: call events by `event` and `outcome` (`delivered`, `failed`
+/// after every retry, `dropped` because the queue was full).
+pub const CALL_EVENTS: &str = "warmline_call_events_total";
+/// Gauge: call events queued or being delivered.
+pub const CALL_EVENTS_PENDING: &str = "warmline_call_events_pending";
 
 /// How far a frame's spacing from the previous one (`previous`: its slot
 /// and lateness) strayed from the frame period; `None` unless the previous
@@ -97,6 +105,10 @@ const FRAME: Duration = Duration::from_millis(20);
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0,
+];
+/// The tool sidecar's dispatch overhead: its target is p99 ≤ 5 ms.
+const DISPATCH_BUCKETS: &[f64] = &[
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.1,
 ];
 const REACTION_BUCKETS: &[f64] = &[0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0];
 const TRUNCATION_BUCKETS: &[f64] = &[0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
@@ -122,6 +134,7 @@ pub fn install() -> Result<PrometheusHandle, BuildError> {
             LATENCY_BUCKETS,
         )?
         .set_buckets_for_metric(Matcher::Full(TOOL_DURATION.into()), LATENCY_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Full(TOOL_DISPATCH.into()), DISPATCH_BUCKETS)?
         .install_recorder()?;
     describe();
     register_zeros();

@@ -7,6 +7,8 @@
 //! call's handle is dropped (the caller hung up). The call side of the
 //! seam is [`crate::call::tools`]; it knows nothing of HTTP.
 
+pub mod dispatch;
+pub mod events;
 pub mod signing;
 pub mod webhook;
 
@@ -228,6 +230,10 @@ struct CallHandle {
 
 impl CallTools for CallHandle {
     fn run(&mut self, tool_call: ToolCall) {
+        self.run_arrived(tool_call, std::time::Instant::now());
+    }
+
+    fn run_arrived(&mut self, tool_call: ToolCall, arrived: std::time::Instant) {
         // Reap what finished, so the set stays as small as what runs.
         while self.tasks.try_join_next().is_some() {}
         let results = self.results.clone();
@@ -256,6 +262,7 @@ impl CallTools for CallHandle {
             record(sidecar.label(&tool_call.name), &output, started.elapsed());
             let _ = results.send((tool_call.call_id, output.to_string())).await;
         };
+        let task = dispatch::with_arrival(arrived, task);
         self.tasks.spawn_on(
             tracing::Instrument::instrument(task, span),
             &self.sidecar.runtime,

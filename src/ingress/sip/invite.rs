@@ -245,6 +245,7 @@ pub(super) fn on_invite(
             address(&dialog.local),
         ),
         tools: ep.service.tools.clone(),
+        events: ep.service.events.clone(),
     };
     let span = crate::telemetry::call_span(&setup.identity);
     let call_id = setup.identity.id.clone();

@@ -70,6 +70,8 @@ pub struct SipService {
     pub random: Random,
     /// Runs the calls' tools (from the setup given at start).
     pub tools: Option<crate::call::tools::SharedSidecar>,
+    /// Hears each call start and end (from the setup given at start).
+    pub events: Option<crate::call::events::SharedEvents>,
 }
 
 /// Why the SIP ingress cannot start.
@@ -135,6 +137,7 @@ impl SipService {
             jitter: JitterConfig::default(),
             drain: setup.drain,
             tools: setup.tools,
+            events: setup.events,
             random,
         })
     }

@@ -61,6 +61,8 @@ pub struct TwilioService {
     random: Random,
     /// Runs the calls' tools.
     tools: Option<crate::call::tools::SharedSidecar>,
+    /// Hears each call start and end.
+    events: Option<crate::call::events::SharedEvents>,
     pending: Mutex<HashMap<String, Pending>>,
 }
 
@@ -99,6 +101,7 @@ impl TwilioService {
             drain: Drain::default(),
             random: crate::random::system(),
             tools: None,
+            events: None,
             pending: Mutex::new(HashMap::new()),
         }
     }
@@ -112,6 +115,15 @@ impl TwilioService {
     /// Runs the calls' tools with `tools`.
     pub fn with_tools(mut self, tools: Option<crate::call::tools::SharedSidecar>) -> TwilioService {
         self.tools = tools;
+        self
+    }
+
+    /// Tells `events` of each call's start and end.
+    pub fn with_events(
+        mut self,
+        events: Option<crate::call::events::SharedEvents>,
+    ) -> TwilioService {
+        self.events = events;
         self
     }
 
@@ -316,6 +328,7 @@ async fn voice(
             param("To"),
         ),
         tools: service.tools.clone(),
+        events: service.events.clone(),
     };
     let call_id = setup.identity.id.clone();
     let tok = token.clone();
