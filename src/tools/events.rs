@@ -129,13 +129,8 @@ impl EventSink {
                 tool: "[events]".into(),
                 variable: variable.to_owned(),
             })?;
-        let client = reqwest::Client::builder()
-            .use_preconfigured_tls((*crate::tls::client_config()).clone())
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| ToolsError::Client(e.to_string()))?;
         let target = Target {
-            client,
+            client: client()?,
             url,
             secret: secret.into_bytes(),
             timeout: Duration::from_millis(config.timeout_ms),
@@ -211,6 +206,16 @@ impl CallEvents for EventSink {
     fn call_ended(&self, ended: CallEnded) {
         self.enqueue(Payload::Ended(Box::new(ended)));
     }
+}
+
+/// The events' HTTP client: the process's one crypto provider (decision
+/// 0001), no redirects (a signed request must not go to another host).
+fn client() -> Result<reqwest::Client, ToolsError> {
+    reqwest::Client::builder()
+        .use_preconfigured_tls((*crate::tls::client_config()).clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| ToolsError::Client(e.to_string()))
 }
 
 /// Delivers queued events, [`IN_FLIGHT`] at a time, until every sender

@@ -39,7 +39,7 @@ async fn flaky_receiver() -> (Seen, String) {
 
 fn target(url: &str) -> Target {
     Target {
-        client: reqwest::Client::new(),
+        client: client().expect("a client"),
         url: reqwest::Url::parse(url).expect("url"),
         secret: b"whsec_events".to_vec(),
         timeout: Duration::from_secs(5),
