@@ -20,7 +20,6 @@
 //! normal priority.
 
 #[path = "../tests/support/fake_realtime.rs"]
-#[allow(dead_code)]
 mod fake_realtime;
 #[path = "../tests/support/load.rs"]
 mod load;
@@ -124,8 +123,11 @@ async fn run(generator: &str) {
         &load::parse_buckets(&before, DISPATCH),
         &load::parse_buckets(&after, DISPATCH),
     );
-    let tool_calls = twilio_sim::metric(&after, "warmline_tool_calls_total{tool=\"lookup_order\",outcome=\"ok\"}")
-        .unwrap_or(0.0);
+    let tool_calls = twilio_sim::metric(
+        &after,
+        "warmline_tool_calls_total{tool=\"lookup_order\",outcome=\"ok\"}",
+    )
+    .unwrap_or(0.0);
     println!("| calls | failed | tool calls answered ok (tool server hits) | dispatch p50 / p99 (ms, bucket bound) | lateness at the client p50 / p99 (ms) | server p99 lateness (ms, bucket bound) | CPU per call (% of a core) | hypervisor steal |");
     println!("|---|---|---|---|---|---|---|---|");
     println!(
@@ -145,7 +147,11 @@ async fn run(generator: &str) {
         100.0 * report.steal,
     );
     if dispatch.frames() > 0 {
-        eprintln!("dispatch: {} samples, {}", dispatch.frames(), dispatch.shares());
+        eprintln!(
+            "dispatch: {} samples, {}",
+            dispatch.frames(),
+            dispatch.shares()
+        );
     }
     if !report.errors.is_empty() {
         eprintln!("  errors: {:?}", report.errors);
@@ -204,9 +210,7 @@ async fn tool_server() -> (String, Arc<AtomicU64>) {
 async fn fake_model(tools: bool) -> String {
     let audio: Arc<Vec<u8>> = Arc::new(
         (0..60 * 8_000)
-            .map(|i| {
-                warmline::media::g711::ulaw_encode(((i as f32 * 0.07).sin() * 3_000.0) as i16)
-            })
+            .map(|i| warmline::media::g711::ulaw_encode(((i as f32 * 0.07).sin() * 3_000.0) as i16))
             .collect(),
     );
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -236,10 +240,8 @@ async fn serve_model(tcp: tokio::net::TcpStream, conn: u64, tools: bool, audio: 
     }
     // Spread the calls' tool requests over the 5 s period.
     let phase = Duration::from_millis((conn * 137) % 5_000);
-    let mut ticker = tokio::time::interval_at(
-        tokio::time::Instant::now() + TOOL_EVERY + phase,
-        TOOL_EVERY,
-    );
+    let mut ticker =
+        tokio::time::interval_at(tokio::time::Instant::now() + TOOL_EVERY + phase, TOOL_EVERY);
     let mut responses = 0u64;
     let mut tool_calls = 0u64;
     // The greeting being streamed: (response id, item id, next chunk).

@@ -144,7 +144,10 @@ async fn a_demo_call_posts_signed_call_started_and_call_ended_with_its_transcrip
     };
     let now = now_unix();
     assert_eq!(verdicts(SECRET, now), json!(["ok", "ok"]));
-    assert_eq!(verdicts("another key", now), json!(["mismatch", "mismatch"]));
+    assert_eq!(
+        verdicts("another key", now),
+        json!(["mismatch", "mismatch"])
+    );
     assert_eq!(verdicts(SECRET, now + 360), json!(["stale", "stale"]));
 
     let started: Value = serde_json::from_str(&deliveries[0].body).expect("JSON");

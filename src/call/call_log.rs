@@ -118,20 +118,7 @@ impl CallLog {
             ModelEvent::CallerTranscript {
                 item_id,
                 transcript,
-            } => {
-                if self.room() {
-                    let line = TranscriptLine {
-                        item_id: item_id.clone(),
-                        speaker: Speaker::Caller,
-                        text: transcript.clone(),
-                        at: self.at(now),
-                        offset_ms: now.as_millis() as u64,
-                        interrupted: false,
-                        heard_ms: None,
-                    };
-                    self.caller.push(line);
-                }
-            }
+            } => self.caller_said(now, item_id, transcript),
             ModelEvent::FunctionCall {
                 call_id,
                 name,
@@ -161,6 +148,22 @@ impl CallLog {
             }
             _ => {}
         }
+    }
+
+    fn caller_said(&mut self, now: Duration, item_id: &str, transcript: &str) {
+        if !self.room() {
+            return;
+        }
+        let line = TranscriptLine {
+            item_id: item_id.to_owned(),
+            speaker: Speaker::Caller,
+            text: transcript.to_owned(),
+            at: self.at(now),
+            offset_ms: now.as_millis() as u64,
+            interrupted: false,
+            heard_ms: None,
+        };
+        self.caller.push(line);
     }
 
     /// The caller barged in: the interrupted item was cut to what was heard.
@@ -194,7 +197,10 @@ impl CallLog {
             })
             .unwrap_or_else(|| "ok".to_owned());
         record.outcome = outcome;
-        record.latency_ms = Some(now.saturating_sub(Duration::from_millis(record.offset_ms)).as_millis() as u64);
+        record.latency_ms = Some(
+            now.saturating_sub(Duration::from_millis(record.offset_ms))
+                .as_millis() as u64,
+        );
     }
 
     /// The call's record as it ended at `now`.
@@ -259,7 +265,11 @@ fn heard_text(text: &str, heard_ms: u64, audio_ms: u64) -> String {
             .rposition(|c| c.is_whitespace())
             .unwrap_or(0);
     }
-    chars[..end].iter().collect::<String>().trim_end().to_owned()
+    chars[..end]
+        .iter()
+        .collect::<String>()
+        .trim_end()
+        .to_owned()
 }
 
 #[cfg(test)]
@@ -329,7 +339,13 @@ mod tests {
     #[test]
     fn an_interrupted_agent_line_keeps_the_words_heard_before_the_barge_in() {
         let mut log = CallLog::new(Duration::ZERO, 8);
-        agent_says(&mut log, 0, "i1", "Your order shipped on Monday by courier", 4_000);
+        agent_says(
+            &mut log,
+            0,
+            "i1",
+            "Your order shipped on Monday by courier",
+            4_000,
+        );
         log.on_barge_in(&BargeInRecord {
             onset: MediaTime(0),
             paused_at: ms(1_900),

@@ -13,10 +13,10 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::leg::{CallerLeg, LegEvent, Sent};
-use super::outbox::{Drained, ModelOutbox, Pushed};
 use super::call_log::CallLog;
 use super::events::{EndReason, SharedEvents};
+use super::leg::{CallerLeg, LegEvent, Sent};
+use super::outbox::{Drained, ModelOutbox, Pushed};
 use super::tools::{CallIdentity, CallTools, SharedSidecar, ToolCall};
 use super::{CallConfig, CallCore, CallOutput, CallStats};
 use crate::drain::{Drain, DrainPhase};
@@ -557,10 +557,7 @@ impl CallDriver {
         let (Some(events), Some(log)) = (&self.setup.events, self.log.take()) else {
             return;
         };
-        let (reason, detail) = self
-            .end
-            .take()
-            .unwrap_or((EndReason::CallerHungUp, None));
+        let (reason, detail) = self.end.take().unwrap_or((EndReason::CallerHungUp, None));
         let ended = log.finish(self.now(), self.setup.identity.clone(), reason, detail);
         events.call_ended(ended);
     }

@@ -74,9 +74,9 @@ impl EventsConfig {
             Err(e) => return Err(format!("events.url {url:?} is not a URL: {e}")),
         }
         match &self.secret_env {
-            Some(var) if !env(var) => Err(format!(
-                "events.secret_env names {var}, which is not set"
-            )),
+            Some(var) if !env(var) => {
+                Err(format!("events.secret_env names {var}, which is not set"))
+            }
             Some(_) => Ok(()),
             None if !env(TOOLS_SECRET_VAR) => Err(format!(
                 "events are signed: set {TOOLS_SECRET_VAR} or events.secret_env"

@@ -123,12 +123,13 @@ impl EventSink {
         };
         let url = reqwest::Url::parse(url).map_err(|e| invalid(e.to_string()))?;
         let variable = config.secret_env.as_deref().unwrap_or(TOOLS_SECRET_VAR);
-        let secret = env(variable)
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| ToolsError::MissingEnv {
-                tool: "[events]".into(),
-                variable: variable.to_owned(),
-            })?;
+        let secret =
+            env(variable)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| ToolsError::MissingEnv {
+                    tool: "[events]".into(),
+                    variable: variable.to_owned(),
+                })?;
         let target = Target {
             client: client()?,
             url,
