@@ -477,6 +477,14 @@ async fn tool_calls_are_counted_and_timed_by_tool_and_outcome() {
         assert!(rendered.contains(series), "{series} missing:\n{rendered}");
     }
     assert!(!rendered.contains("made_up_by_the_model"));
+    // The sidecar's dispatch time: one per request sent (the unknown tool
+    // sent none).
+    assert!(
+        rendered
+            .lines()
+            .any(|l| l == "warmline_tool_dispatch_seconds_count 2"),
+        "{rendered}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
