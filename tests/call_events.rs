@@ -4,7 +4,8 @@
 //! `escalate_to_human`) and 9 (it says goodbye and calls `end_call`). The
 //! receiver gets `call.started` and `call.ended`, both signed: Python's
 //! `hmac` (the docs/TOOLS.md snippet) checks them, and `call.ended` holds
-//! the transcript of both sides, the tool calls and the outcome.
+//! the transcript of both sides, the tool calls and the outcome. And a
+//! shutdown waits for the last `call.ended` before the process exits.
 
 mod support {
     pub mod oracle;
@@ -209,4 +210,88 @@ async fn a_demo_call_posts_signed_call_started_and_call_ended_with_its_transcrip
         assert_eq!(ended.get(field), Some(&Value::Null), "{field}");
     }
     drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_waits_for_the_drained_calls_call_ended_to_be_delivered() {
+    // The receiver takes 1.5 s to answer call.ended: the process must
+    // still be there when it does.
+    let answered: Arc<Mutex<Option<std::time::Instant>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let (answered_in, seen_in) = (answered.clone(), seen.clone());
+    let app = axum::Router::new().route(
+        "/events",
+        post(move |body: String| {
+            let (answered, seen) = (answered_in.clone(), seen_in.clone());
+            async move {
+                let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+                let ended = body["type"] == "call.ended";
+                seen.lock().expect("not poisoned").push(body);
+                if ended {
+                    tokio::time::sleep(Duration::from_millis(1_500)).await;
+                    *answered.lock().expect("not poisoned") = Some(std::time::Instant::now());
+                }
+                StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/events", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let mut server = support::server::start(
+        env!("CARGO_BIN_EXE_warmline"),
+        &[
+            ("OPENAI_API_KEY", None),
+            ("WARMLINE_EVENTS__URL", Some(&url)),
+            ("WARMLINE_TOOLS_SECRET", Some(SECRET)),
+            // No grace: the call hears the closing prompt at once.
+            ("WARMLINE_SERVER__SHUTDOWN_GRACE_SECS", Some("0")),
+        ],
+        false,
+    );
+    let answer = signed_webhook(&server.addr, AUTH, "CA_events_drain");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let (stream_url, call_token) = stream_of(&answer.body);
+    let ws = connect_stream(&stream_url, AUTH, None)
+        .await
+        .expect("upgrade accepted");
+    let mut call = SimCall::start(ws, "CA_events_drain", &call_token).await;
+    call.stream(&silence(1_500)).await;
+    let status = std::process::Command::new("kill")
+        .args(["-s", "TERM", &server.child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    call.stream(&silence(6_000)).await;
+    assert!(
+        call.observed.closed_by_server,
+        "the drain did not end the call"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let exited_at = loop {
+        if let Ok(Some(status)) = server.child.try_wait() {
+            assert!(status.success(), "{status}");
+            break std::time::Instant::now();
+        }
+        assert!(std::time::Instant::now() < deadline, "still running");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let answered = answered
+        .lock()
+        .expect("not poisoned")
+        .expect("call.ended was answered");
+    assert!(
+        answered <= exited_at,
+        "the process exited before its call.ended was delivered"
+    );
+    let seen = seen.lock().expect("not poisoned").clone();
+    let ended = seen
+        .iter()
+        .find(|e| e["type"] == "call.ended")
+        .expect("a call.ended");
+    assert_eq!(ended["reason"], "drained", "{ended:#}");
 }
