@@ -110,11 +110,12 @@ async fn run(generator: &str) {
         false,
     );
     println!(
-        "generator, fake model and tool server: {generator}; server nice {}; {} calls for {} s, tool traffic {}",
+        "generator, fake model and tool server: {generator}; server nice {}; {} calls for {} s, tool traffic {}; load average before: {}",
         load::nice_of(server.child.id()),
         args.calls,
         args.secs,
-        if args.tools { "on (one call per 5 s per call)" } else { "off" }
+        if args.tools { "on (one call per 5 s per call)" } else { "off" },
+        load_average(),
     );
     let before = twilio_sim::http_get(&server.addr, "/metrics").body;
     let report = load::run(&server, args.calls, Duration::from_secs(args.secs)).await;
@@ -128,6 +129,11 @@ async fn run(generator: &str) {
         "warmline_tool_calls_total{tool=\"lookup_order\",outcome=\"ok\"}",
     )
     .unwrap_or(0.0);
+    // Every outcome (a timeout or an error shows here, not in `ok`).
+    let outcomes: Vec<&str> = after
+        .lines()
+        .filter(|l| l.starts_with("warmline_tool_calls_total{"))
+        .collect();
     println!("| calls | failed | tool calls answered ok (tool server hits) | dispatch p50 / p99 (ms, bucket bound) | lateness at the client p50 / p99 (ms) | server p99 lateness (ms, bucket bound) | CPU per call (% of a core) | hypervisor steal |");
     println!("|---|---|---|---|---|---|---|---|");
     println!(
@@ -145,6 +151,10 @@ async fn run(generator: &str) {
             .map_or("?".to_owned(), |v| format!("{v}")),
         report.cpu_percent_per_call,
         100.0 * report.steal,
+    );
+    println!(
+        "load average after: {}; tool calls by outcome: {outcomes:?}",
+        load_average()
     );
     if dispatch.frames() > 0 {
         eprintln!(
@@ -179,6 +189,17 @@ fn bound_ms(window: &load::LatenessWindow, q: f64) -> String {
                 "> largest bucket".into()
             }
         })
+}
+
+/// The 1, 5 and 15 minute load averages, for the record (other work on
+/// the box shows here).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A tool server that answers every request at once; counts them.
