@@ -196,6 +196,13 @@ fn describe() {
         Unit::Seconds,
         "Tool calls from the model's request to the output, by tool and outcome"
     );
+    describe_histogram!(
+        TOOL_DISPATCH,
+        Unit::Seconds,
+        "The tool sidecar's own overhead: function call arriving to webhook request leaving"
+    );
+    describe_counter!(CALL_EVENTS, "Call events, by event and outcome");
+    describe_gauge!(CALL_EVENTS_PENDING, "Call events queued or being delivered");
     describe_counter!(
         RTP_BUILT_LATE,
         "RTP packets built after their slot had passed (media worker overloaded)"
@@ -238,6 +245,12 @@ fn register_zeros() {
         counter!(name).absolute(0);
     }
     gauge!(DRAINING).set(0.0);
+    for event in ["call.started", "call.ended"] {
+        for outcome in ["delivered", "failed", "dropped"] {
+            counter!(CALL_EVENTS, "event" => event, "outcome" => outcome).absolute(0);
+        }
+    }
+    gauge!(CALL_EVENTS_PENDING).set(0.0);
 }
 
 /// Drains the recorder's histogram buffers into their buckets. Histograms
