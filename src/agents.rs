@@ -62,6 +62,8 @@ pub struct Agent {
     /// The session with the instructions still holding placeholders.
     session: SessionConfig,
     timezone: jiff::tz::TimeZone,
+    /// The one agent made from `[model]` (no `[[agents]]` configured).
+    from_model: bool,
 }
 
 impl Agent {
@@ -84,9 +86,15 @@ impl Agent {
             .filter(|&s| s > 0)
             .map(Duration::from_secs);
         setup.call.lookup = self.profile.lookup.clone();
-        // `silence_reprompt_secs` / `silence_hangup_secs` (validated in
-        // config/agents.rs) go to the call's silence timers here, where
-        // those are built (0: off).
+        // The `[model]` agent keeps every tool and the `[call]` silence
+        // timers, as before agents; a profile brings its own.
+        if !self.from_model {
+            let mut entries = vec!["end_call".to_owned()];
+            entries.extend(self.profile.tools.iter().cloned());
+            setup.tool_entries = Some(entries);
+            setup.call.silence_reprompt_secs = self.profile.silence_reprompt_secs;
+            setup.call.silence_hangup_secs = self.profile.silence_hangup_secs;
+        }
         setup.identity.agent = Some(self.id.clone());
     }
 
@@ -187,6 +195,7 @@ impl Agents {
                 backend,
                 session,
                 timezone,
+                from_model: config.agents.is_empty(),
             }));
         }
         Ok(Agents { agents, router })

@@ -49,6 +49,9 @@ pub struct App {
     pub backend: &'static str,
     /// The SIP ingress, when `[sip] enabled`.
     pub sip: Option<crate::ingress::sip::SipService>,
+    /// The call-events sink, when `[events] url` is set: a shutdown
+    /// waits (bounded) for its queue to empty.
+    pub events: Option<Arc<crate::tools::events::EventSink>>,
 }
 
 /// The session format `[model] audio_format` names.
@@ -208,8 +211,21 @@ pub fn build_with_random(
     );
     let tools: Option<crate::call::tools::SharedSidecar> =
         sidecar.map(|s| Arc::new(s) as crate::call::tools::SharedSidecar);
+    // Event deliveries run on the same runtime as the tools.
+    let events = match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => crate::tools::events::EventSink::new(
+            &config.events,
+            &|name| std::env::var(name).ok(),
+            &runtime,
+        )?,
+        Err(_) => None,
+    };
+    let call_events = events
+        .clone()
+        .map(|sink| sink as crate::call::events::SharedEvents);
     let sip = if config.sip.enabled {
         let setup = CallSetup {
+            tool_entries: None,
             backend: backend.clone(),
             session: session.clone(),
             call: call.clone(),
@@ -218,6 +234,7 @@ pub fn build_with_random(
             // Each call mints its own (ingress/sip/invite.rs).
             identity: crate::call::tools::CallIdentity::mint("sip", "template", "", ""),
             tools: tools.clone(),
+            events: call_events.clone(),
         };
         let mut sip = SipService::with_random(
             config.sip.clone(),
@@ -245,7 +262,8 @@ pub fn build_with_random(
         .with_drain(state.drain().clone())
         .with_random(random)
         .with_tools(tools)
-        .with_agents(agents),
+        .with_agents(agents)
+        .with_events(call_events),
     );
     Ok(App {
         router: crate::http::router(state)
@@ -253,6 +271,7 @@ pub fn build_with_random(
             .merge(approvals),
         backend: backend_name,
         sip,
+        events,
     })
 }
 
@@ -280,6 +299,7 @@ mod tests {
         let mut config = Config::default();
         config.sip.enabled = true;
         let setup = CallSetup {
+            tool_entries: None,
             backend: Backend::Demo(Default::default()),
             session: session_config(&config),
             call: CallConfig::default(),
@@ -287,6 +307,7 @@ mod tests {
             drain: crate::drain::Drain::default(),
             identity: crate::call::tools::CallIdentity::mint("sip", "template", "", ""),
             tools: None,
+            events: None,
         };
         let workers = MediaWorkers::start(1).expect("a media worker");
         let error = SipService::with_random(

@@ -31,7 +31,9 @@ pub mod call;
 pub use call::CallSection;
 pub mod agents;
 pub use agents::{AgentConfig, RouteConfig, RoutingConfig};
+pub mod events;
 pub mod routing;
+pub use events::EventsConfig;
 
 /// Prefix of override variables.
 pub const ENV_PREFIX: &str = "WARMLINE_";
@@ -104,6 +106,8 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     /// `[routing]`: how called numbers are normalised.
     pub routing: RoutingConfig,
+    /// `[events]`: the call-events webhook.
+    pub events: EventsConfig,
 }
 
 /// `[twilio]`
@@ -424,6 +428,10 @@ impl Config {
         config.validate()?;
         let set = |name: &str| env.iter().any(|(k, v)| k == name && !v.is_empty());
         tools::validate(&config.tools, &set).map_err(ConfigError::Inconsistent)?;
+        config
+            .events
+            .validate(&set)
+            .map_err(ConfigError::Inconsistent)?;
         Ok(config)
     }
 
@@ -438,6 +446,7 @@ impl Config {
                     .iter()
                     .filter_map(|t| t.digest_password_env.as_deref()),
             )
+            .chain(self.events.named_env())
             .map(str::to_owned)
             .collect()
     }

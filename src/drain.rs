@@ -20,7 +20,8 @@
 //!    took too long): each call hangs up at once, BYEs still sent.
 //!
 //! [`run`] is the sequence; the process exits as soon as no call is left,
-//! in whichever phase. Decision record 0012 says why the grace defaults to
+//! in whichever phase (after waiting, bounded, for queued call events:
+//! `tools::events::FLUSH_LIMIT`). Decision record 0012 says why the grace defaults to
 //! 300 s and what a second signal does.
 
 use std::future::Future;

@@ -119,7 +119,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .with_metrics(metrics)
         .with_drain(drain.clone());
     let app = warmline::app::build(&config, &secrets, state.clone())?;
-    let (router, backend) = (app.router, app.backend);
+    let (router, backend, events) = (app.router, app.backend, app.events);
     let sip_addr = match app.sip {
         Some(sip) => Some(warmline::ingress::sip::start(sip).await?),
         None => None,
@@ -168,6 +168,17 @@ async fn run(config: Config) -> anyhow::Result<()> {
             "calls still ending {} s after they were told to end now: stopping anyway",
             drain::END_NOW_LIMIT.as_secs()
         ),
+    }
+    if let Some(events) = &events {
+        // The last calls' call.ended are queued: give them a bounded time.
+        let limit = warmline::tools::events::FLUSH_LIMIT;
+        if tokio::time::timeout(limit, events.flushed()).await.is_err() {
+            warn!(
+                pending = events.pending(),
+                "call events still undelivered {} s after the last call: stopping anyway",
+                limit.as_secs()
+            );
+        }
     }
     let _ = stop_tx.send(true);
     match tokio::time::timeout(HTTP_STOP_LIMIT, server).await {

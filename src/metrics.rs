@@ -84,6 +84,14 @@ pub const TOOL_CALLS: &str = "warmline_tool_calls_total";
 pub const APPROVALS: &str = "warmline_approvals_total";
 /// Gauge: approvals waiting for a decision.
 pub const APPROVALS_PENDING: &str = "warmline_approvals_pending";
+/// Histogram: the sidecar's own overhead, from a function call arriving in
+/// the call to its webhook request leaving (first attempt), seconds.
+pub const TOOL_DISPATCH: &str = "warmline_tool_dispatch_seconds";
+/// Counter: call events by `event` and `outcome` (`delivered`, `failed`
+/// after every retry, `dropped` because the queue was full).
+pub const CALL_EVENTS: &str = "warmline_call_events_total";
+/// Gauge: call events queued or being delivered.
+pub const CALL_EVENTS_PENDING: &str = "warmline_call_events_pending";
 
 /// How far a frame's spacing from the previous one (`previous`: its slot
 /// and lateness) strayed from the frame period; `None` unless the previous
@@ -102,6 +110,10 @@ const FRAME: Duration = Duration::from_millis(20);
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0,
+];
+/// The tool sidecar's dispatch overhead: its target is p99 ≤ 5 ms.
+const DISPATCH_BUCKETS: &[f64] = &[
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.1,
 ];
 const REACTION_BUCKETS: &[f64] = &[0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0];
 const TRUNCATION_BUCKETS: &[f64] = &[0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
@@ -127,6 +139,7 @@ pub fn install() -> Result<PrometheusHandle, BuildError> {
             LATENCY_BUCKETS,
         )?
         .set_buckets_for_metric(Matcher::Full(TOOL_DURATION.into()), LATENCY_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Full(TOOL_DISPATCH.into()), DISPATCH_BUCKETS)?
         .install_recorder()?;
     describe();
     register_zeros();
@@ -188,6 +201,13 @@ fn describe() {
         Unit::Seconds,
         "Tool calls from the model's request to the output, by tool and outcome"
     );
+    describe_histogram!(
+        TOOL_DISPATCH,
+        Unit::Seconds,
+        "The tool sidecar's own overhead: function call arriving to webhook request leaving"
+    );
+    describe_counter!(CALL_EVENTS, "Call events, by event and outcome");
+    describe_gauge!(CALL_EVENTS_PENDING, "Call events queued or being delivered");
     describe_counter!(
         APPROVALS,
         "Tool calls that needed approval, by outcome (approved, rejected, timeout, cancelled, refused)"
@@ -239,6 +259,12 @@ fn register_zeros() {
         counter!(APPROVALS, "outcome" => outcome).absolute(0);
     }
     gauge!(APPROVALS_PENDING).set(0.0);
+    for event in ["call.started", "call.ended"] {
+        for outcome in ["delivered", "failed", "dropped"] {
+            counter!(CALL_EVENTS, "event" => event, "outcome" => outcome).absolute(0);
+        }
+    }
+    gauge!(CALL_EVENTS_PENDING).set(0.0);
 }
 
 /// Drains the recorder's histogram buffers into their buckets. Histograms

@@ -101,6 +101,7 @@ async fn a_stalled_model_socket_gets_cancel_and_truncate_in_order_and_dropped_au
         ModelSession { commands, events }
     })));
     let setup = CallSetup {
+        tool_entries: None,
         backend,
         session: warmline::app::session_config(&warmline::config::Config::default()),
         call: CallConfig {
@@ -111,6 +112,7 @@ async fn a_stalled_model_socket_gets_cancel_and_truncate_in_order_and_dropped_au
         drain: warmline::drain::Drain::default(),
         identity: warmline::call::tools::CallIdentity::mint("test", "stall", "", ""),
         tools: None,
+        events: None,
     };
     let label: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(fixture("overlap_01.json")).expect("label"))

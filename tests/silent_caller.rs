@@ -85,6 +85,8 @@ async fn a_silent_caller_is_asked_after_silence_reprompt_secs_and_hung_up_after_
     let mut call = warmline::app::call_config(&config, &session);
     call.tracking = PlaybackTracking::Released { allowance_ms: 20 };
     let setup = CallSetup {
+        tool_entries: None,
+        events: None,
         backend: Backend::Demo(DemoRealtime),
         session,
         call,

@@ -217,6 +217,8 @@ impl Call {
         })));
         let identity = CallIdentity::mint("twilio", "CA0123", "+15550001", "+15550002");
         let setup = CallSetup {
+            tool_entries: None,
+            events: None,
             backend,
             session: warmline::app::session_config(&Config::default()),
             call: warmline::call::CallConfig::default(),

@@ -133,6 +133,8 @@ filler_after_ms = {FILLER_AFTER_MS}
     let mut call = warmline::app::call_config(&config, &session);
     call.tracking = PlaybackTracking::Released { allowance_ms: 20 };
     let setup = CallSetup {
+        tool_entries: None,
+        events: None,
         backend,
         session,
         call,

@@ -184,6 +184,8 @@ async fn model_calls(
         ModelSession { commands, events }
     })));
     let setup = CallSetup {
+        tool_entries: None,
+        events: None,
         backend,
         session: warmline::app::session_config(&Config::default()),
         call: warmline::call::CallConfig::default(),

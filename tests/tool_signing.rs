@@ -394,6 +394,7 @@ async fn a_function_call_from_the_model_runs_the_webhook_and_the_output_reaches_
     })));
     let call = identity();
     let setup = CallSetup {
+        tool_entries: None,
         backend,
         session: warmline::app::session_config(&Config::default()),
         call: warmline::call::CallConfig::default(),
@@ -401,6 +402,7 @@ async fn a_function_call_from_the_model_runs_the_webhook_and_the_output_reaches_
         drain: warmline::drain::Drain::default(),
         identity: call.clone(),
         tools: Some(sidecar),
+        events: None,
     };
     // The call runs on a media worker of its own, as in the server; the
     // tool runs on this test's multi-threaded runtime.
@@ -476,6 +478,14 @@ async fn tool_calls_are_counted_and_timed_by_tool_and_outcome() {
         assert!(rendered.contains(series), "{series} missing:\n{rendered}");
     }
     assert!(!rendered.contains("made_up_by_the_model"));
+    // The sidecar's dispatch time: one per request sent (the unknown tool
+    // sent none).
+    assert!(
+        rendered
+            .lines()
+            .any(|l| l == "warmline_tool_dispatch_seconds_count 2"),
+        "{rendered}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

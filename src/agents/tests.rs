@@ -48,6 +48,8 @@ fn agents(text: &str) -> Agents {
 fn setup() -> CallSetup {
     let config = Config::default();
     CallSetup {
+        tool_entries: None,
+        events: None,
         backend: Backend::Demo(Default::default()),
         session: crate::app::session_config(&config),
         call: crate::call::CallConfig::default(),

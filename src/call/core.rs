@@ -712,10 +712,10 @@ impl CallCore {
     }
 }
 
+mod agent;
 mod dtmf;
 mod filler;
 mod silence;
-mod agent;
 pub use agent::{LOOKUP_CALL_ID, TIME_LIMIT_GOODBYE};
 mod turn;
 

@@ -13,6 +13,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::call_log::CallLog;
+use super::events::{EndReason, SharedEvents};
 use super::leg::{CallerLeg, LegEvent, Sent};
 use super::outbox::{Drained, ModelOutbox, Pushed};
 use super::tools::{CallIdentity, CallTools, SharedSidecar, ToolCall};
@@ -49,6 +51,12 @@ pub struct CallSetup {
     /// Runs the call's tools off the media worker; `None` answers every
     /// tool call with an error (tests and tools-less embeddings).
     pub tools: Option<SharedSidecar>,
+    /// The `[[tools]]` entries offered to the model (an agent's `tools`,
+    /// with `end_call`); `None`: every tool the sidecar has.
+    pub tool_entries: Option<Vec<String>>,
+    /// Hears `call.started` and `call.ended` (the events webhook); `None`
+    /// collects no transcript.
+    pub events: Option<SharedEvents>,
 }
 
 /// How many tick phases share the 20 ms frame period.
@@ -103,6 +111,15 @@ pub struct CallDriver {
     /// The drain phase: a polite end plays the closing prompt, an end
     /// now hangs up at once.
     drain: tokio::sync::watch::Receiver<DrainPhase>,
+    /// The transcript and tool calls, for `call.ended` (only with events).
+    log: Option<CallLog>,
+    /// Why the call is ending, once known.
+    end: Option<(EndReason, Option<String>)>,
+    /// Why the core will hang up, when it is not the agent's `end_call`.
+    hangup_cause: Option<EndReason>,
+    /// When the model's latest function call arrived, for the sidecar's
+    /// dispatch figure.
+    function_call_at: Option<std::time::Instant>,
 }
 
 impl std::fmt::Debug for CallDriver {
@@ -121,7 +138,17 @@ impl CallDriver {
     pub fn prewarm(mut setup: CallSetup) -> CallDriver {
         // The tools offered now (MCP servers change theirs while we run);
         // the call keeps this list, reconnects and rollovers included.
-        if let Some(specs) = setup.tools.as_ref().and_then(|t| t.current_specs()) {
+        let current = setup
+            .tools
+            .as_ref()
+            .and_then(|t| match &setup.tool_entries {
+                None => t.current_specs(),
+                Some(entries) => {
+                    let entries: Vec<&str> = entries.iter().map(String::as_str).collect();
+                    t.current_specs_of(&entries)
+                }
+            });
+        if let Some(specs) = current {
             setup.session.tools = specs;
         }
         let model = setup.backend.open(setup.session.clone());
@@ -132,6 +159,15 @@ impl CallDriver {
             .as_ref()
             .map(|sidecar| sidecar.open(setup.identity.clone(), tool_tx.clone()));
         let metrics = CallMetrics::start(setup.ingress).for_agent(setup.identity.agent.as_deref());
+        let started = aligned_start();
+        let log = setup.events.as_ref().map(|_| {
+            // The wall-clock time of the call clock's zero.
+            let wall = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            let ahead = started.saturating_duration_since(Instant::now());
+            CallLog::new(wall + ahead, bytes_per_ms(setup.call.model_audio.output))
+        });
         let mut drain = setup.drain.watch();
         // A call that starts while the process already ends its calls
         // hears about it on its first turn of the loop.
@@ -140,7 +176,7 @@ impl CallDriver {
             setup,
             core,
             model,
-            started: aligned_start(),
+            started,
             frames: 0,
             reconnect_attempts: 0,
             reconnect_at: None,
@@ -154,6 +190,10 @@ impl CallDriver {
             tick_due: None,
             outbox: ModelOutbox::new(),
             drain,
+            log,
+            end: None,
+            hangup_cause: None,
+            function_call_at: None,
         }
     }
 
@@ -170,6 +210,9 @@ impl CallDriver {
     /// Runs the call until the caller leaves or the call hangs up; returns
     /// its figures (also logged).
     pub async fn run<L: CallerLeg>(mut self, leg: &mut L) -> CallStats {
+        if let Some(events) = &self.setup.events {
+            events.call_started(&self.setup.identity);
+        }
         loop {
             let tick_at = self.started + self.core.next_deadline();
             let reconnect_at = self.reconnect_at;
@@ -197,6 +240,10 @@ impl CallDriver {
                     }
                 }
                 Some((call_id, output)) = self.tool_rx.recv() => {
+                    let now = self.now();
+                    if let Some(log) = &mut self.log {
+                        log.on_tool_result(now, &call_id, &output);
+                    }
                     self.core.on_tool_result(&call_id, &output);
                 }
                 () = tokio::time::sleep_until(tick_at) => {
@@ -228,11 +275,17 @@ impl CallDriver {
                     match leg.send_idle(due).await {
                         Ok(Sent::Now) => self.metrics.frame_sent(due, Instant::now()),
                         Ok(Sent::AtSlot | Sent::Nothing) => {}
-                        Err(_) => break,
+                        Err(_) => {
+                            self.end_because(EndReason::ConnectionLost, None);
+                            break;
+                        }
                     }
                 }
                 Ok(_) => {}
-                Err(()) => break,
+                Err(()) => {
+                    self.end_because(EndReason::ConnectionLost, None);
+                    break;
+                }
             }
             if self.hangup {
                 leg.hang_up().await;
@@ -247,6 +300,7 @@ impl CallDriver {
                 "caller audio dropped over the call because the model socket fell behind"
             );
         }
+        self.report_end();
         let stats = self.core.stats().clone();
         tracing::info!(
             first_audio_ms = stats.first_audio_after.map(|d| d.as_millis() as u64),
@@ -264,6 +318,7 @@ impl CallDriver {
         let phase = *self.drain.borrow_and_update();
         match phase {
             DrainPhase::EndPolitely => {
+                self.hangup_cause = Some(EndReason::Drained);
                 tracing::info!("server shutting down: closing prompt, then hanging up");
                 let prompt = self.setup.drain.closing_prompt().cloned();
                 self.core
@@ -271,6 +326,7 @@ impl CallDriver {
             }
             DrainPhase::EndNow => {
                 tracing::info!("server shutting down now: hanging up");
+                self.end_because(EndReason::Drained, None);
                 self.hangup = true;
             }
             DrainPhase::Serving | DrainPhase::Draining => {}
@@ -294,6 +350,7 @@ impl CallDriver {
             LegEvent::Mark(name) => self.core.on_mark(&name),
             LegEvent::Ended(reason) => {
                 tracing::info!(%reason, "caller leg ended");
+                self.end_because(EndReason::CallerHungUp, Some(reason));
                 return false;
             }
         }
@@ -306,6 +363,12 @@ impl CallDriver {
             Some(ModelLink::Event(event)) => {
                 if event == crate::model::ModelEvent::Ready {
                     self.reconnect_attempts = 0;
+                }
+                if let crate::model::ModelEvent::FunctionCall { .. } = event {
+                    self.function_call_at = Some(std::time::Instant::now());
+                }
+                if let Some(log) = &mut self.log {
+                    log.on_model_event(now, &event);
                 }
                 self.core.on_model_event(now, event);
             }
@@ -321,6 +384,7 @@ impl CallDriver {
                     self.schedule_reconnect();
                 } else {
                     tracing::error!(%reason, "model unreachable: telling the caller and ending the call");
+                    self.hangup_cause = Some(EndReason::ModelUnreachable);
                     self.core.on_model_unreachable();
                 }
             }
@@ -381,10 +445,15 @@ impl CallDriver {
                 }
                 CallOutput::Hangup => {
                     tracing::info!("hanging up");
+                    let cause = self.hangup_cause.unwrap_or(EndReason::AgentEnded);
+                    self.end_because(cause, None);
                     self.hangup = true;
                     true
                 }
                 CallOutput::BargeIn(record) => {
+                    if let Some(log) = &mut self.log {
+                        log.on_barge_in(&record);
+                    }
                     self.metrics.barge_in(&record);
                     true
                 }
@@ -464,6 +533,7 @@ impl CallDriver {
         self.reconnect_attempts += 1;
         if self.reconnect_attempts > MAX_RECONNECTS {
             tracing::error!("model unreachable after {MAX_RECONNECTS} attempts: ending the call");
+            self.hangup_cause = Some(EndReason::ModelUnreachable);
             self.core.on_model_unreachable();
             return;
         }
@@ -472,12 +542,19 @@ impl CallDriver {
     }
 
     fn run_tool(&mut self, call_id: String, name: String, arguments: String) {
+        let arrived = self
+            .function_call_at
+            .take()
+            .unwrap_or_else(std::time::Instant::now);
         match &mut self.tools {
-            Some(tools) => tools.run(ToolCall {
-                call_id,
-                name,
-                arguments,
-            }),
+            Some(tools) => tools.run_arrived(
+                ToolCall {
+                    call_id,
+                    name,
+                    arguments,
+                },
+                arrived,
+            ),
             None => {
                 // Answered at once, in the core: nothing to run, nothing
                 // to lose.
@@ -485,9 +562,40 @@ impl CallDriver {
                     "kind": "unknown_tool",
                     "message": format!("No tools are configured; {name} did not run."),
                 }});
+                let now = self.now();
+                if let Some(log) = &mut self.log {
+                    log.on_tool_result(now, &call_id, &output.to_string());
+                }
                 self.core.on_tool_result(&call_id, &output.to_string());
             }
         }
+    }
+}
+
+impl CallDriver {
+    /// Notes why the call ends; the first reason stands.
+    fn end_because(&mut self, reason: EndReason, detail: Option<String>) {
+        if self.end.is_none() {
+            self.end = Some((reason, detail));
+        }
+    }
+
+    /// Hands `call.ended` to the events sink (which never blocks).
+    fn report_end(&mut self) {
+        let (Some(events), Some(log)) = (&self.setup.events, self.log.take()) else {
+            return;
+        };
+        let (reason, detail) = self.end.take().unwrap_or((EndReason::CallerHungUp, None));
+        let ended = log.finish(self.now(), self.setup.identity.clone(), reason, detail);
+        events.call_ended(ended);
+    }
+}
+
+/// Bytes of model output audio per ms.
+fn bytes_per_ms(format: crate::model::AudioFormat) -> u32 {
+    match format {
+        crate::model::AudioFormat::Pcmu | crate::model::AudioFormat::Pcma => 8,
+        crate::model::AudioFormat::Pcm16 { rate } => rate / 500,
     }
 }
 

@@ -13,9 +13,11 @@
 //! runs its tool calls elsewhere and answers on a channel.
 
 mod barge_in;
+pub mod call_log;
 mod core;
 pub mod driver;
 mod echo_gate;
+pub mod events;
 pub mod leg;
 pub mod model_audio;
 pub mod outbox;

@@ -114,6 +114,14 @@ pub trait CallTools: Send {
     /// Starts a tool call; its output arrives later on the results channel.
     /// Never blocks the media worker.
     fn run(&mut self, call: ToolCall);
+
+    /// [`run`](Self::run), told when the model's function call arrived in
+    /// the call, so the sidecar can time its own dispatch
+    /// (`warmline_tool_dispatch_seconds`).
+    fn run_arrived(&mut self, call: ToolCall, arrived: std::time::Instant) {
+        let _ = arrived;
+        self.run(call);
+    }
 }
 
 /// The process's sidecar, shared by every call.

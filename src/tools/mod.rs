@@ -8,6 +8,8 @@
 //! seam is [`crate::call::tools`]; it knows nothing of HTTP.
 
 pub mod approval;
+pub mod dispatch;
+pub mod events;
 pub mod mcp;
 pub mod signing;
 pub mod webhook;
@@ -338,6 +340,10 @@ struct CallHandle {
 
 impl CallTools for CallHandle {
     fn run(&mut self, tool_call: ToolCall) {
+        self.run_arrived(tool_call, std::time::Instant::now());
+    }
+
+    fn run_arrived(&mut self, tool_call: ToolCall, arrived: std::time::Instant) {
         // Reap what finished, so the set stays as small as what runs.
         while self.tasks.try_join_next().is_some() {}
         let results = self.results.clone();
@@ -366,6 +372,7 @@ impl CallTools for CallHandle {
             record(sidecar.label(&tool_call.name), &output, started.elapsed());
             let _ = results.send((tool_call.call_id, output.to_string())).await;
         };
+        let task = dispatch::with_arrival(arrived, task);
         self.tasks.spawn_on(
             tracing::Instrument::instrument(task, span),
             &self.sidecar.runtime,
@@ -389,7 +396,12 @@ impl Sidecar {
 
     /// Runs a tool call, after its approval when the tool requires one.
     async fn gated(&self, call: &CallIdentity, tool_call: &ToolCall) -> Value {
-        let Some(gate) = self.gates.get(&tool_call.name) else {
+        // An MCP server's tools share their `[[tools]]` entry's gate.
+        let gate = self.gates.get(&tool_call.name).or_else(|| {
+            self.entry_of(&tool_call.name)
+                .and_then(|entry| self.gates.get(&entry))
+        });
+        let Some(gate) = gate else {
             return self.execute(call, tool_call).await;
         };
         match self.approvals.wait(gate, call, tool_call).await {

@@ -130,6 +130,7 @@ impl Webhook {
             .header(signing::IDEMPOTENCY_HEADER, idempotency_key)
             .timeout(left)
             .body(body.to_owned());
+        super::dispatch::request_leaving();
         let response = match request.send().await {
             Ok(r) => r,
             Err(e) if e.is_timeout() => return Attempt::Done(timed_out(&self.name)),

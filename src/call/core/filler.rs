@@ -62,9 +62,13 @@ impl Default for FillerConfig {
 
 impl FillerConfig {
     fn after(&self, tool: &str) -> Duration {
+        // An MCP server's tool, `<entry>__<tool>`, takes its entry's value
+        // (entry names never hold `__`, decision 0015).
+        let entry = tool.split_once("__").map_or(tool, |(entry, _)| entry);
         self.after_per_tool
             .iter()
             .find(|(name, _)| name == tool)
+            .or_else(|| self.after_per_tool.iter().find(|(name, _)| name == entry))
             .map_or(self.after, |(_, after)| *after)
     }
 }

@@ -1,6 +1,6 @@
 //! The checks of `kind = "mcp"` entries in `[[tools]]`.
 
-use super::{Approval, ToolConfig};
+use super::ToolConfig;
 
 /// Headers the Streamable HTTP transport sets on every request.
 const RESERVED_HEADERS: [&str; 5] = [
@@ -34,9 +34,6 @@ pub(super) fn validate_mcp(tool: &ToolConfig, env: &dyn Fn(&str) -> bool) -> Res
             "secret_env",
             "MCP requests are not signed; authenticate with headers_env (e.g. Authorization)",
         );
-    }
-    if tool.approval == Approval::Required {
-        return Err("approval = \"required\" is not supported by this build yet".into());
     }
     if tool.name.contains(crate::tools::mcp::SEPARATOR) {
         return Err(format!(
@@ -163,7 +160,6 @@ timeout_ms = 3000
             ("method = \"PUT\"\n", "method"),
             ("idempotent = true\n", "idempotent"),
             ("secret_env = \"SHOP_AUTH\"\n", "secret_env"),
-            ("approval = \"required\"\n", "approval"),
         ];
         for (line, needle) in cases {
             let text = format!("{SHOP}{line}");

@@ -262,6 +262,7 @@ pub(super) fn on_invite(
     // and a barge-in blanks the one waiting (send_clock.rs).
     call_config.tracking = PlaybackTracking::Released { allowance_ms: 20 };
     let mut setup = CallSetup {
+        tool_entries: None,
         backend: ep.service.backend.clone(),
         session: ep.service.session.clone(),
         call: call_config,
@@ -274,6 +275,7 @@ pub(super) fn on_invite(
             address(&dialog.local),
         ),
         tools: ep.service.tools.clone(),
+        events: ep.service.events.clone(),
     };
     if let Some((agent, caller, called, trunk)) = &agent {
         let context = crate::agents::CallContext {

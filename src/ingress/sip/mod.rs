@@ -74,6 +74,8 @@ pub struct SipService {
     /// Who answers which call (decision 0020); `None`: every call gets
     /// the setup's session, as before agents.
     pub agents: Option<crate::agents::SharedAgents>,
+    /// Hears each call start and end (from the setup given at start).
+    pub events: Option<crate::call::events::SharedEvents>,
 }
 
 /// Why the SIP ingress cannot start.
@@ -140,6 +142,7 @@ impl SipService {
             drain: setup.drain,
             tools: setup.tools,
             agents: None,
+            events: setup.events,
             random,
         })
     }

@@ -63,6 +63,8 @@ pub struct TwilioService {
     tools: Option<crate::call::tools::SharedSidecar>,
     /// Who answers which call; `None`: every call gets `session`.
     agents: Option<crate::agents::SharedAgents>,
+    /// Hears each call start and end.
+    events: Option<crate::call::events::SharedEvents>,
     pending: Mutex<HashMap<String, Pending>>,
 }
 
@@ -106,6 +108,7 @@ impl TwilioService {
             random: crate::random::system(),
             tools: None,
             agents: None,
+            events: None,
             pending: Mutex::new(HashMap::new()),
         }
     }
@@ -125,6 +128,15 @@ impl TwilioService {
     /// Routes each call to its agent (decision 0020).
     pub fn with_agents(mut self, agents: crate::agents::SharedAgents) -> TwilioService {
         self.agents = Some(agents);
+        self
+    }
+
+    /// Tells `events` of each call's start and end.
+    pub fn with_events(
+        mut self,
+        events: Option<crate::call::events::SharedEvents>,
+    ) -> TwilioService {
+        self.events = events;
         self
     }
 
@@ -341,6 +353,7 @@ async fn voice(
         ));
     }
     let mut setup = CallSetup {
+        tool_entries: None,
         backend: service.backend.clone(),
         session: service.session.clone(),
         call: service.call.clone(),
@@ -353,6 +366,7 @@ async fn voice(
             param("To"),
         ),
         tools: service.tools.clone(),
+        events: service.events.clone(),
     };
     if let Some((agent, context)) = &agent {
         agent.prepare(&mut setup, context, jiff::Timestamp::now());

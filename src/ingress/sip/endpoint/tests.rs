@@ -42,6 +42,7 @@ fn invite(target: SocketAddr, port: u16) -> String {
 async fn an_invite_when_the_random_source_fails_gets_503_and_starts_no_call() {
     let config = crate::config::Config::default();
     let setup = CallSetup {
+        tool_entries: None,
         backend: Backend::Demo(Default::default()),
         session: crate::app::session_config(&config),
         call: crate::call::CallConfig::default(),
@@ -49,6 +50,7 @@ async fn an_invite_when_the_random_source_fails_gets_503_and_starts_no_call() {
         drain: crate::drain::Drain::default(),
         identity: crate::call::tools::CallIdentity::mint("sip", "template", "", ""),
         tools: None,
+        events: None,
     };
     let random = Arc::new(FailsAfter(AtomicUsize::new(1)));
     let service = SipService::with_random(
