@@ -332,7 +332,10 @@ async fn a_sipp_call_to_number_b_gets_agent_b_and_an_unrouted_number_gets_404() 
         "the Request-URI user picks the agent (To names another number)"
     );
     assert_eq!(update["session"]["audio"]["output"]["voice"], "sage");
-    assert_eq!(tool_names(&update), ["end_call", "escalate_to_human"]);
+    assert_eq!(
+        tool_names(&update),
+        ["end_call", "escalate_to_human", "send_dtmf"]
+    );
 
     let sip = server.sip.clone();
     let refused = tokio::task::spawn_blocking(move || {
@@ -430,7 +433,10 @@ async fn the_example_config_unchanged_answers_every_number_with_the_model_sectio
         "You are a helpful phone agent. Be brief."
     );
     assert_eq!(update["session"]["audio"]["output"]["voice"], "marin");
-    assert_eq!(tool_names(&update), ["end_call", "escalate_to_human"]);
+    assert_eq!(
+        tool_names(&update),
+        ["end_call", "escalate_to_human", "send_dtmf"]
+    );
     let metrics = support::twilio_sim::http_get(&addr, "/metrics").body;
     assert_eq!(
         support::twilio_sim::metric(&metrics, "warmline_agent_calls_total{agent=\"default\"}"),

@@ -78,6 +78,9 @@ fn limited(secs: u64) -> CallCore {
     let mut call = CallCore::new(CallConfig {
         max_duration: Some(Duration::from_secs(secs)),
         greeting: None,
+        // A silent caller would be re-prompted first; this is about the limit.
+        silence_reprompt_secs: 0,
+        silence_hangup_secs: 0,
         ..CallConfig::default()
     });
     call.on_model_event(Duration::ZERO, ModelEvent::Ready);
