@@ -130,7 +130,7 @@ struct Slot {
 
 /// The room mixer. See the module docs.
 ///
-/// About 23 KB inline (frames and the gain table); keep it in the call's
+/// About 24 KB inline (frames and the gain table); keep it in the call's
 /// state, which is boxed once per call.
 pub struct Mixer {
     slots: [Option<Slot>; MAX_LEGS],

@@ -254,7 +254,7 @@ fn max_step(samples: &[i16]) -> f64 {
 
 #[test]
 fn the_click_bound_would_catch_a_hard_switch() {
-    // 400 Hz at 16 kHz: own step ≈ 314, bound ≈ 329; switching on at the
+    // 400 Hz at 16 kHz: own step ≈ 628, bound ≈ 642; switching on at the
     // start of a tick (the cosine's peak) steps by 4000.
     let hz = tone_of(CALLER);
     let mut cut: Vec<i16> = vec![0; TICK_SAMPLES];
