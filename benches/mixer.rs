@@ -55,7 +55,13 @@ fn mixer(c: &mut Criterion) {
     bench_room(c, "mixer_tick_2_legs", 2, RoutePolicy::normal(), false);
     bench_room(c, "mixer_tick_3_legs", 3, RoutePolicy::normal(), false);
     bench_room(c, "mixer_tick_5_legs", 5, RoutePolicy::normal(), false);
-    bench_room(c, "mixer_tick_5_legs_brief_hold", 5, RoutePolicy::brief(), true);
+    bench_room(
+        c,
+        "mixer_tick_5_legs_brief_hold",
+        5,
+        RoutePolicy::brief(),
+        true,
+    );
 }
 
 criterion_group!(benches, mixer);

@@ -41,7 +41,13 @@ fn mixing_attaching_detaching_and_rerouting_never_allocate() {
         .collect();
     let frame = Frame::from_samples(INTERNAL_RATE, MediaTime(0), &speech).expect("one tick");
     let mut mixer = Box::new(Mixer::new(RoutePolicy::normal()));
-    let roles = [Role::Caller, Role::Agent, Role::Rep, Role::Monitor, Role::Coach];
+    let roles = [
+        Role::Caller,
+        Role::Agent,
+        Role::Rep,
+        Role::Monitor,
+        Role::Coach,
+    ];
 
     let before = ALLOCS.load(Ordering::Relaxed);
     for (i, role) in roles.into_iter().enumerate().take(2) {
@@ -73,6 +79,9 @@ fn mixing_attaching_detaching_and_rerouting_never_allocate() {
         heard += i64::from(mixer.output(LegId(0)).expect("caller stays").samples()[7]);
     }
     let allocs = ALLOCS.load(Ordering::Relaxed) - before;
-    assert_eq!(allocs, 0, "the mixer allocated {allocs} times in 1,000 ticks");
+    assert_eq!(
+        allocs, 0,
+        "the mixer allocated {allocs} times in 1,000 ticks"
+    );
     assert_ne!(heard, 0, "the caller heard the room");
 }

@@ -190,10 +190,7 @@ impl Mixer {
             .slots
             .iter()
             .position(|s| s.as_ref().is_none_or(|s| s.state == SlotState::Gone))
-            .ok_or(MixerError::RoomFull {
-                leg,
-                max: MAX_LEGS,
-            })?;
+            .ok_or(MixerError::RoomFull { leg, max: MAX_LEGS })?;
         // A fresh slot is heard by no one and hears no one: the first tick
         // ramps every gain up from zero.
         self.gains[free] = [0; SPEAKERS];
@@ -300,9 +297,9 @@ impl Mixer {
             if !slot.has_frame {
                 self.stats.missing_frames += 1;
             }
-            open[s] = self.present().all(|l| {
-                l == s || (self.gains[l][s] == UNITY && targets[l][s] == UNITY)
-            });
+            open[s] = self
+                .present()
+                .all(|l| l == s || (self.gains[l][s] == UNITY && targets[l][s] == UNITY));
         }
         self.bus.fill(0);
         for (s, slot) in self.slots.iter().enumerate() {
@@ -408,11 +405,10 @@ impl Mixer {
     }
 
     fn present(&self) -> impl Iterator<Item = usize> + '_ {
-        self.slots.iter().enumerate().filter_map(|(i, s)| {
-            s.as_ref()
-                .filter(|s| s.state != SlotState::Gone)
-                .map(|_| i)
-        })
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().filter(|s| s.state != SlotState::Gone).map(|_| i))
     }
 
     /// The gains this tick ends at: the policy applied to the legs' roles

@@ -85,7 +85,8 @@ fn room(legs: &[LegId], policy: RoutePolicy) -> Mixer {
 fn tick(m: &mut Mixer, talking: &[LegId], hold: bool) {
     let t = m.stats().ticks;
     for &leg in talking {
-        m.put_frame(leg, &tone(tone_of(leg), t)).expect("leg in room");
+        m.put_frame(leg, &tone(tone_of(leg), t))
+            .expect("leg in room");
     }
     if hold {
         m.put_hold(&tone(HOLD_HZ, t)).expect("16 kHz");
@@ -115,7 +116,10 @@ fn assert_hears(m: &Mixer, listener: LegId, all: &[LegId], heard: &[LegId], hear
     if hears_hold {
         assert!(h > HEARD, "{listener:?} should hear hold audio: {h:.1}");
     } else {
-        assert!(h < SILENT, "{listener:?} should not hear hold audio: {h:.1}");
+        assert!(
+            h < SILENT,
+            "{listener:?} should not hear hold audio: {h:.1}"
+        );
     }
 }
 
@@ -317,7 +321,11 @@ fn detaching_mid_tone_adds_no_step_above_the_tones_own() {
     // The caller hears the agent (700 Hz) throughout and the rep (1000 Hz)
     // fading out; the sum's own step is bounded by the sum of the tones'.
     let bound = tone_max_step(tone_of(AGENT)) + click_bound(tone_of(REP));
-    assert!(max_step(&heard) <= bound, "step {} > {bound}", max_step(&heard));
+    assert!(
+        max_step(&heard) <= bound,
+        "step {} > {bound}",
+        max_step(&heard)
+    );
     let after = &heard[4 * TICK_SAMPLES..5 * TICK_SAMPLES];
     assert!(amplitude(after, tone_of(REP)) < SILENT);
     assert!(amplitude(after, tone_of(AGENT)) > AMP - 2.0);
@@ -402,10 +410,7 @@ fn loud_talkers_saturate_instead_of_wrapping() {
         .iter()
         .all(|&s| s == i16::MAX));
     // The agent hears +30000 − 30000: the bus's i32 sum is exact.
-    assert!(m
-        .output(AGENT)
-        .expect("in room")
-        .is_digital_silence());
+    assert!(m.output(AGENT).expect("in room").is_digital_silence());
 }
 
 #[test]
