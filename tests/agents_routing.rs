@@ -332,10 +332,7 @@ async fn a_sipp_call_to_number_b_gets_agent_b_and_an_unrouted_number_gets_404() 
         "the Request-URI user picks the agent (To names another number)"
     );
     assert_eq!(update["session"]["audio"]["output"]["voice"], "sage");
-    assert_eq!(
-        tool_names(&update),
-        ["end_call", "escalate_to_human", "send_dtmf"]
-    );
+    assert_eq!(tool_names(&update), ["end_call", "escalate_to_human"]);
 
     let sip = server.sip.clone();
     let refused = tokio::task::spawn_blocking(move || {

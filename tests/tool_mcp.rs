@@ -364,7 +364,10 @@ async fn a_server_that_is_down_at_start_up_is_picked_up_when_it_comes_up() {
     let sidecar = sidecar(port);
     // Nothing listens: the sidecar starts anyway, offering only the rest.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(names(&sidecar.specs()), ["end_call", "escalate_to_human"]);
+    assert_eq!(
+        names(&sidecar.specs()),
+        ["end_call", "escalate_to_human", "send_dtmf"]
+    );
     let early = run(&sidecar, "shop__lookup_order", json!({"order": "A17"})).await;
     assert_eq!(early["error"]["kind"], "unknown_tool", "{early}");
     let server = start_server(port).await;
