@@ -329,8 +329,15 @@ fn a_caller_that_stops_sending_rtp_gets_bye_after_the_media_timeout() {
 
 #[test]
 fn an_answer_never_acked_is_resent_on_the_t1_schedule_then_ended_with_bye_at_64_t1() {
-    // RTP is not sent either: keep the media timeout out of the way.
-    let server = sipp::start(BINARY, &[("WARMLINE_SIP__MEDIA_TIMEOUT_SECS", Some("120"))]);
+    // RTP is not sent either: keep the media timeout and the silent-caller
+    // goodbye (30 s, which would end the call near 64*T1) out of the way.
+    let server = sipp::start(
+        BINARY,
+        &[
+            ("WARMLINE_SIP__MEDIA_TIMEOUT_SECS", Some("120")),
+            ("WARMLINE_CALL__SILENCE_HANGUP_SECS", Some("0")),
+        ],
+    );
     let client = Client::new(&server);
     client.send(&invite(&client, "noack-1", "", &pcmu()));
     let started = Instant::now();
