@@ -21,6 +21,7 @@ pub mod events;
 pub mod leg;
 pub mod model_audio;
 pub mod outbox;
+pub mod registry;
 mod playback;
 pub mod tools;
 pub mod turn;
