@@ -235,6 +235,7 @@ pub fn build_with_random(
             identity: crate::call::tools::CallIdentity::mint("sip", "template", "", ""),
             tools: tools.clone(),
             events: call_events.clone(),
+            registry: None,
         };
         let mut sip = SipService::with_random(
             config.sip.clone(),
@@ -308,6 +309,7 @@ mod tests {
             identity: crate::call::tools::CallIdentity::mint("sip", "template", "", ""),
             tools: None,
             events: None,
+            registry: None,
         };
         let workers = MediaWorkers::start(1).expect("a media worker");
         let error = SipService::with_random(

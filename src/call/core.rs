@@ -716,6 +716,7 @@ mod agent;
 mod dtmf;
 mod filler;
 mod silence;
+mod items;
 pub use agent::{LOOKUP_CALL_ID, TIME_LIMIT_GOODBYE};
 mod turn;
 

@@ -19,6 +19,7 @@ pub mod driver;
 mod echo_gate;
 pub mod events;
 pub mod leg;
+mod live;
 pub mod model_audio;
 pub mod outbox;
 pub mod registry;
