@@ -28,6 +28,7 @@ use tokio::net::TcpListener;
 use crate::drain::{Drain, DrainPhase};
 
 pub mod admin;
+pub mod calls;
 
 /// State shared by the HTTP handlers.
 #[derive(Clone, Debug, Default)]
