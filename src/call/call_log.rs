@@ -241,7 +241,11 @@ impl CallLog {
         if let Some(item) = self.agent.iter().rev().find(|i| i.item_id == item_id) {
             return self.agent_line(item);
         }
-        self.caller.iter().rev().find(|l| l.item_id == item_id).cloned()
+        self.caller
+            .iter()
+            .rev()
+            .find(|l| l.item_id == item_id)
+            .cloned()
     }
 
     fn agent_line(&self, item: &AgentItem) -> Option<TranscriptLine> {

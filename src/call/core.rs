@@ -715,8 +715,8 @@ impl CallCore {
 mod agent;
 mod dtmf;
 mod filler;
-mod silence;
 mod items;
+mod silence;
 pub use agent::{LOOKUP_CALL_ID, TIME_LIMIT_GOODBYE};
 mod turn;
 

@@ -7,8 +7,7 @@ use tokio::sync::mpsc;
 
 use super::call_log::CallLog;
 use super::registry::{
-    command_queue, CallCommand, CallState, CallSummary, LiveEventKind, Registration,
-    SharedRegistry,
+    command_queue, CallCommand, CallState, CallSummary, LiveEventKind, Registration, SharedRegistry,
 };
 use super::tools::CallIdentity;
 use super::BargeInRecord;
@@ -113,7 +112,9 @@ impl LiveCall {
 }
 
 /// The next command, or never when the call is not listed.
-pub async fn next_command(commands: Option<&mut mpsc::Receiver<CallCommand>>) -> Option<CallCommand> {
+pub async fn next_command(
+    commands: Option<&mut mpsc::Receiver<CallCommand>>,
+) -> Option<CallCommand> {
     match commands {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,

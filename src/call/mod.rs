@@ -22,8 +22,8 @@ pub mod leg;
 mod live;
 pub mod model_audio;
 pub mod outbox;
-pub mod registry;
 mod playback;
+pub mod registry;
 pub mod tools;
 pub mod turn;
 

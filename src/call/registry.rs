@@ -365,7 +365,9 @@ pub struct Registration {
 
 impl std::fmt::Debug for Registration {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registration").field("id", &self.id).finish()
+        f.debug_struct("Registration")
+            .field("id", &self.id)
+            .finish()
     }
 }
 
@@ -541,7 +543,8 @@ impl CallRegistry for InProcessRegistry {
     fn list(&self, filter: CallFilter) -> Vec<CallSummary> {
         let CallFilter::Live = filter;
         let calls = self.calls.read().unwrap_or_else(|e| e.into_inner());
-        let mut list: Vec<CallSummary> = calls.values().map(|e| e.summary.borrow().clone()).collect();
+        let mut list: Vec<CallSummary> =
+            calls.values().map(|e| e.summary.borrow().clone()).collect();
         // UUIDv7 sorts by start time.
         list.sort_by_key(|s| s.id);
         list

@@ -30,12 +30,16 @@ mod tests {
         while let Some(o) = call.poll_output() {
             outputs.push(o);
         }
-        assert!(outputs.iter().any(|o| matches!(o,
+        assert!(
+            outputs.iter().any(|o| matches!(o,
             CallOutput::Model(ModelCommand::Replay(items))
-                if matches!(&items[..], [ConversationItem::Context(t)] if t.contains("callback")))));
+                if matches!(&items[..], [ConversationItem::Context(t)] if t.contains("callback"))))
+        );
         assert!(!outputs
             .iter()
             .any(|o| matches!(o, CallOutput::Model(ModelCommand::CreateResponse { .. }))));
-        assert!(matches!(call.transcript(), [ConversationItem::Context(t)] if t.contains("callback")));
+        assert!(
+            matches!(call.transcript(), [ConversationItem::Context(t)] if t.contains("callback"))
+        );
     }
 }

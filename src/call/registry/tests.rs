@@ -23,7 +23,9 @@ fn a_call_is_listed_while_registered_and_vanishes_when_its_registration_drops() 
     let summary = CallSummary::connecting(&identity()).expect("a UUID id");
     let id = summary.id;
     let (handle, _commands) = command_queue(id);
-    let registration = registry.register(summary, handle.clone()).expect("registers");
+    let registration = registry
+        .register(summary, handle.clone())
+        .expect("registers");
     assert!(
         registry.register(registration.summary(), handle).is_err(),
         "an id registers once"
@@ -34,7 +36,10 @@ fn a_call_is_listed_while_registered_and_vanishes_when_its_registration_drops() 
     assert_eq!(listed[0].id, id);
     assert_eq!(listed[0].state, CallState::Live);
     assert_eq!(listed[0].provider_id, "CA123");
-    assert_eq!(registry.get(&id).map(|s| s.from), Some("+15550001111".into()));
+    assert_eq!(
+        registry.get(&id).map(|s| s.from),
+        Some("+15550001111".into())
+    );
     drop(registration);
     assert!(registry.list(CallFilter::Live).is_empty());
     assert!(registry.get(&id).is_none());
@@ -113,7 +118,9 @@ async fn a_full_command_queue_answers_busy_instead_of_dropping_the_command() {
     let mut pending = Vec::new();
     for n in 0..COMMAND_CAPACITY {
         let handle = handle.clone();
-        pending.push(tokio::spawn(async move { handle.add_text(format!("note {n}")).await }));
+        pending.push(tokio::spawn(async move {
+            handle.add_text(format!("note {n}")).await
+        }));
     }
     tokio::task::yield_now().await;
     let started = tokio::time::Instant::now();
