@@ -61,9 +61,10 @@ fn not_found(id: &str) -> Response {
     )
 }
 
-/// The call `id` names, if it is a UUID.
-fn parse(id: &str) -> Result<CallId, Response> {
-    id.parse().map_err(|_| not_found(id))
+/// The call `id` names, if it is a UUID (a malformed id is as unknown
+/// as any other: 404).
+fn parse(id: &str) -> Option<CallId> {
+    id.parse().ok()
 }
 
 #[derive(Deserialize)]
@@ -81,9 +82,8 @@ async fn list(State(registry): State<SharedRegistry>, Query(q): Query<ListQuery>
 }
 
 async fn one(State(registry): State<SharedRegistry>, Path(id): Path<String>) -> Response {
-    let call = match parse(&id) {
-        Ok(call) => call,
-        Err(r) => return r,
+    let Some(call) = parse(&id) else {
+        return not_found(&id);
     };
     match registry.get(&call) {
         Some(summary) => Json(summary).into_response(),
@@ -109,9 +109,8 @@ fn sse(rx: broadcast::Receiver<LiveEvent>) -> Sse<impl Stream<Item = Result<Even
 }
 
 async fn call_events(State(registry): State<SharedRegistry>, Path(id): Path<String>) -> Response {
-    let call = match parse(&id) {
-        Ok(call) => call,
-        Err(r) => return r,
+    let Some(call) = parse(&id) else {
+        return not_found(&id);
     };
     match registry.subscribe(&call) {
         Some(rx) => sse(rx).into_response(),
@@ -137,9 +136,8 @@ fn command_failed(id: &str, e: CommandError) -> Response {
 }
 
 async fn hang_up(State(registry): State<SharedRegistry>, Path(id): Path<String>) -> Response {
-    let call = match parse(&id) {
-        Ok(call) => call,
-        Err(r) => return r,
+    let Some(call) = parse(&id) else {
+        return not_found(&id);
     };
     let Some(handle) = registry.handle(&call) else {
         return not_found(&id);
@@ -161,9 +159,8 @@ async fn say(
     Path(id): Path<String>,
     body: Result<Json<SayBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    let call = match parse(&id) {
-        Ok(call) => call,
-        Err(r) => return r,
+    let Some(call) = parse(&id) else {
+        return not_found(&id);
     };
     let Json(SayBody { text }) = match body {
         Ok(body) => body,
