@@ -311,7 +311,7 @@ pub enum LiveEventKind {
         item_id: Option<String>,
         /// How much of it was heard, ms.
         heard_ms: Option<u64>,
-        /// `vad` (warmline's) or the model's `speech_started`.
+        /// `local_vad` (warmline's) or `model_speech_started`.
         trigger: &'static str,
     },
     /// The model asked for a tool.
