@@ -229,6 +229,7 @@ pub fn build_with_random(
         Arc::new(crate::call::registry::InProcessRegistry::new());
     let calls_api = crate::http::calls::routes(
         registry.clone(),
+        state.drain().clone(),
         crate::http::admin::AdminToken::new(secrets.admin_token.as_deref()),
     );
     let sip = if config.sip.enabled {

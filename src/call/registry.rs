@@ -414,10 +414,11 @@ fn state_name(state: CallState) -> &'static str {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        self.publish(LiveEventKind::State { state: "ended" });
+        // Removed first: whoever hears `ended` finds the call gone.
         if let Some(remove) = self.on_drop.take() {
             remove(self.id);
         }
+        self.publish(LiveEventKind::State { state: "ended" });
     }
 }
 

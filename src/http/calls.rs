@@ -29,6 +29,7 @@ use super::admin::{protect, AdminToken};
 use crate::call::registry::{
     next_event, CallFilter, CallId, CommandError, LiveEvent, Received, SharedRegistry,
 };
+use crate::drain::{Drain, DrainPhase};
 
 /// Longest text item `say` takes, bytes.
 pub const MAX_SAY_BYTES: usize = 4 * 1024;
@@ -36,8 +37,10 @@ pub const MAX_SAY_BYTES: usize = 4 * 1024;
 /// clients see the connection alive.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-/// The live-call routes over `registry`, behind `token`.
-pub fn routes(registry: SharedRegistry, token: AdminToken) -> Router {
+/// The live-call routes over `registry`, behind `token`. The process-wide
+/// event stream ends once `drain` has begun and no call is left, so that
+/// an open stream never holds up the server's shutdown.
+pub fn routes(registry: SharedRegistry, drain: Drain, token: AdminToken) -> Router {
     let router = Router::new()
         .route("/api/v1/calls", get(list))
         .route("/api/v1/calls/{id}", get(one))
@@ -46,8 +49,21 @@ pub fn routes(registry: SharedRegistry, token: AdminToken) -> Router {
         .route("/api/v1/calls/{id}/hangup", post(hang_up))
         .route("/api/v1/calls/{id}/say", post(say))
         .layer(DefaultBodyLimit::max(MAX_SAY_BYTES + 1024))
-        .with_state(registry);
+        .with_state(Api { registry, drain });
     protect(router, token)
+}
+
+/// What the handlers share.
+#[derive(Clone)]
+struct Api {
+    registry: SharedRegistry,
+    drain: Drain,
+}
+
+impl axum::extract::FromRef<Api> for SharedRegistry {
+    fn from_ref(api: &Api) -> SharedRegistry {
+        api.registry.clone()
+    }
 }
 
 fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
@@ -91,19 +107,52 @@ async fn one(State(registry): State<SharedRegistry>, Path(id): Path<String>) -> 
     }
 }
 
-/// Turns a subscription into server-sent events: each event's JSON as
-/// `data`, a `lagged` event when the subscriber fell behind, and the end
-/// of the stream when the call (or the process) ends.
+/// One event as server-sent: its JSON as `data`, or a `lagged` notice;
+/// `None` when the stream is over.
+fn to_sse(received: Received) -> Option<Event> {
+    match received {
+        Received::Event(event) => Event::default().json_data(&event).ok(),
+        Received::Lagged(missed) => Event::default()
+            .json_data(json!({ "type": "lagged", "missed": missed }))
+            .ok(),
+        Received::Closed => None,
+    }
+}
+
+/// Turns a call's subscription into server-sent events, until the call
+/// ends.
 fn sse(rx: broadcast::Receiver<LiveEvent>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        let event = match next_event(&mut rx).await {
-            Received::Event(event) => Event::default().json_data(&event).ok()?,
-            Received::Lagged(missed) => Event::default()
-                .json_data(json!({ "type": "lagged", "missed": missed }))
-                .ok()?,
-            Received::Closed => return None,
-        };
+        let event = to_sse(next_event(&mut rx).await)?;
         Some((Ok(event), rx))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+}
+
+/// Every call's events, until the process drains and no call is left.
+fn sse_all(
+    registry: SharedRegistry,
+    drain: &Drain,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let state = (registry.subscribe_all(), drain.watch(), registry);
+    let stream = futures_util::stream::unfold(state, |(mut rx, mut phase, registry)| async move {
+        loop {
+            let draining = *phase.borrow_and_update() >= DrainPhase::Draining;
+            if draining && registry.list(CallFilter::Live).is_empty() {
+                return None;
+            }
+            tokio::select! {
+                received = next_event(&mut rx) => {
+                    let event = to_sse(received)?;
+                    return Some((Ok(event), (rx, phase, registry)));
+                }
+                changed = phase.changed() => {
+                    if changed.is_err() {
+                        return None;
+                    }
+                }
+            }
+        }
     });
     Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
 }
@@ -118,8 +167,8 @@ async fn call_events(State(registry): State<SharedRegistry>, Path(id): Path<Stri
     }
 }
 
-async fn all_events(State(registry): State<SharedRegistry>) -> Response {
-    sse(registry.subscribe_all()).into_response()
+async fn all_events(State(api): State<Api>) -> Response {
+    sse_all(api.registry, &api.drain).into_response()
 }
 
 fn command_failed(id: &str, e: CommandError) -> Response {
@@ -184,5 +233,71 @@ async fn say(
     match handle.add_text(text).await {
         Ok(()) => Json(json!({ "id": id, "added": true })).into_response(),
         Err(e) => command_failed(&id, e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::call::registry::{command_queue, CallSummary, InProcessRegistry, LiveEventKind};
+    use crate::call::tools::CallIdentity;
+
+    async fn next_chunk(answer: &mut reqwest::Response) -> Option<String> {
+        tokio::time::timeout(Duration::from_secs(5), answer.chunk())
+            .await
+            .expect("the stream answers within 5 s")
+            .expect("the stream reads")
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    }
+
+    #[tokio::test]
+    async fn the_all_calls_stream_outlives_the_drain_start_and_ends_with_the_last_call() {
+        crate::tls::install_crypto_provider();
+        let inner = InProcessRegistry::new();
+        let registry: SharedRegistry = Arc::new(inner.clone());
+        let drain = Drain::new(None);
+        let router = routes(
+            registry.clone(),
+            drain.clone(),
+            AdminToken::new(Some("admin")),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(crate::http::serve(listener, router, std::future::pending()));
+
+        let summary =
+            CallSummary::connecting(&CallIdentity::mint("sip", "c1", "a", "b")).expect("a UUID");
+        let (handle, _commands) = command_queue(summary.id);
+        let registration = registry.register(summary, handle).expect("registers");
+        let http = reqwest::Client::new();
+        let mut answer = http
+            .get(format!("http://{addr}/api/v1/events"))
+            .bearer_auth("admin")
+            .send()
+            .await
+            .expect("the stream opens");
+        assert_eq!(answer.status().as_u16(), 200);
+
+        // Draining with a call left: the stream goes on and carries it.
+        assert!(drain.advance(DrainPhase::Draining));
+        registration.publish(LiveEventKind::TextAdded {
+            text: "still here".into(),
+        });
+        let mut seen = String::new();
+        while !seen.contains("still here") {
+            seen.push_str(&next_chunk(&mut answer).await.expect("not ended yet"));
+        }
+        // The last call ends: its `ended` comes, then the stream ends.
+        drop(registration);
+        while let Some(chunk) = next_chunk(&mut answer).await {
+            seen.push_str(&chunk);
+        }
+        assert!(seen.contains(r#""state":"ended""#), "{seen}");
+        assert!(inner.is_empty());
     }
 }
