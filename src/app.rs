@@ -223,6 +223,15 @@ pub fn build_with_random(
     let call_events = events
         .clone()
         .map(|sink| sink as crate::call::events::SharedEvents);
+    // The live-call registry every call registers in, served by the
+    // admin API (docs/API.md).
+    let registry: crate::call::registry::SharedRegistry =
+        Arc::new(crate::call::registry::InProcessRegistry::new());
+    let calls_api = crate::http::calls::routes(
+        registry.clone(),
+        state.drain().clone(),
+        crate::http::admin::AdminToken::new(secrets.admin_token.as_deref()),
+    );
     let sip = if config.sip.enabled {
         let setup = CallSetup {
             tool_entries: None,
@@ -235,6 +244,7 @@ pub fn build_with_random(
             identity: crate::call::tools::CallIdentity::mint("sip", "template", "", ""),
             tools: tools.clone(),
             events: call_events.clone(),
+            registry: Some(registry.clone()),
         };
         let mut sip = SipService::with_random(
             config.sip.clone(),
@@ -263,12 +273,14 @@ pub fn build_with_random(
         .with_random(random)
         .with_tools(tools)
         .with_agents(agents)
-        .with_events(call_events),
+        .with_events(call_events)
+        .with_registry(Some(registry)),
     );
     Ok(App {
         router: crate::http::router(state)
             .merge(routes(service))
-            .merge(approvals),
+            .merge(approvals)
+            .merge(calls_api),
         backend: backend_name,
         sip,
         events,
@@ -308,6 +320,7 @@ mod tests {
             identity: crate::call::tools::CallIdentity::mint("sip", "template", "", ""),
             tools: None,
             events: None,
+            registry: None,
         };
         let workers = MediaWorkers::start(1).expect("a media worker");
         let error = SipService::with_random(

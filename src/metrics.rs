@@ -84,6 +84,8 @@ pub const TOOL_CALLS: &str = "warmline_tool_calls_total";
 pub const APPROVALS: &str = "warmline_approvals_total";
 /// Gauge: approvals waiting for a decision.
 pub const APPROVALS_PENDING: &str = "warmline_approvals_pending";
+/// Calls in the live-call registry (the admin API's `GET /api/v1/calls`).
+pub const REGISTRY_CALLS: &str = "warmline_registry_calls";
 /// Histogram: the sidecar's own overhead, from a function call arriving in
 /// the call to its webhook request leaving (first attempt), seconds.
 pub const TOOL_DISPATCH: &str = "warmline_tool_dispatch_seconds";
@@ -213,6 +215,7 @@ fn describe() {
         "Tool calls that needed approval, by outcome (approved, rejected, timeout, cancelled, refused)"
     );
     describe_gauge!(APPROVALS_PENDING, "Approvals waiting for a decision");
+    describe_gauge!(REGISTRY_CALLS, "Calls in the live-call registry");
     describe_counter!(
         RTP_BUILT_LATE,
         "RTP packets built after their slot had passed (media worker overloaded)"
@@ -259,6 +262,7 @@ fn register_zeros() {
         counter!(APPROVALS, "outcome" => outcome).absolute(0);
     }
     gauge!(APPROVALS_PENDING).set(0.0);
+    gauge!(REGISTRY_CALLS).set(0.0);
     for event in ["call.started", "call.ended"] {
         for outcome in ["delivered", "failed", "dropped"] {
             counter!(CALL_EVENTS, "event" => event, "outcome" => outcome).absolute(0);
@@ -413,6 +417,11 @@ pub fn register_agents<'a>(ids: impl Iterator<Item = &'a str>) {
         counter!(AGENT_CALLS, "agent" => id.to_owned()).absolute(0);
         gauge!(AGENT_CALLS_ACTIVE, "agent" => id.to_owned()).set(0.0);
     }
+}
+
+/// The live-call registry now holds `calls` calls.
+pub fn registry_calls(calls: usize) {
+    gauge!(REGISTRY_CALLS).set(calls as f64);
 }
 
 #[cfg(test)]

@@ -113,6 +113,7 @@ async fn a_stalled_model_socket_gets_cancel_and_truncate_in_order_and_dropped_au
         identity: warmline::call::tools::CallIdentity::mint("test", "stall", "", ""),
         tools: None,
         events: None,
+        registry: None,
     };
     let label: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(fixture("overlap_01.json")).expect("label"))

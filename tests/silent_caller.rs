@@ -87,6 +87,7 @@ async fn a_silent_caller_is_asked_after_silence_reprompt_secs_and_hung_up_after_
     let setup = CallSetup {
         tool_entries: None,
         events: None,
+        registry: None,
         backend: Backend::Demo(DemoRealtime),
         session,
         call,

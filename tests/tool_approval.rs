@@ -219,6 +219,7 @@ impl Call {
         let setup = CallSetup {
             tool_entries: None,
             events: None,
+            registry: None,
             backend,
             session: warmline::app::session_config(&Config::default()),
             call: warmline::call::CallConfig::default(),

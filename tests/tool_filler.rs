@@ -135,6 +135,7 @@ filler_after_ms = {FILLER_AFTER_MS}
     let setup = CallSetup {
         tool_entries: None,
         events: None,
+        registry: None,
         backend,
         session,
         call,

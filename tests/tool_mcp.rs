@@ -186,6 +186,7 @@ async fn model_calls(
     let setup = CallSetup {
         tool_entries: None,
         events: None,
+        registry: None,
         backend,
         session: warmline::app::session_config(&Config::default()),
         call: warmline::call::CallConfig::default(),

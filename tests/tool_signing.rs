@@ -403,6 +403,7 @@ async fn a_function_call_from_the_model_runs_the_webhook_and_the_output_reaches_
         identity: call.clone(),
         tools: Some(sidecar),
         events: None,
+        registry: None,
     };
     // The call runs on a media worker of its own, as in the server; the
     // tool runs on this test's multi-threaded runtime.

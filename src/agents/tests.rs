@@ -50,6 +50,7 @@ fn setup() -> CallSetup {
     CallSetup {
         tool_entries: None,
         events: None,
+        registry: None,
         backend: Backend::Demo(Default::default()),
         session: crate::app::session_config(&config),
         call: crate::call::CallConfig::default(),

@@ -212,25 +212,7 @@ impl CallLog {
         detail: Option<String>,
     ) -> CallEnded {
         let mut transcript = Vec::with_capacity(self.agent.len() + self.caller.len());
-        for item in &self.agent {
-            let Some(text) = &item.text else {
-                continue;
-            };
-            let audio_ms = item.audio_bytes / self.bytes_per_ms;
-            let cut = item.heard_ms.filter(|&heard| heard < audio_ms);
-            transcript.push(TranscriptLine {
-                item_id: item.item_id.clone(),
-                speaker: Speaker::Agent,
-                text: match cut {
-                    Some(heard) => heard_text(text, heard, audio_ms),
-                    None => text.clone(),
-                },
-                at: self.at(item.offset),
-                offset_ms: item.offset.as_millis() as u64,
-                interrupted: cut.is_some(),
-                heard_ms: cut,
-            });
-        }
+        transcript.extend(self.agent.iter().filter_map(|item| self.agent_line(item)));
         transcript.extend(self.caller.iter().cloned());
         // Stable: an agent line and a caller line of the same ms keep
         // the order they were noted in.
@@ -248,6 +230,40 @@ impl CallLog {
             escalation: None,
             recording_url: None,
         }
+    }
+}
+
+impl CallLog {
+    /// The line of `item_id` as it stands now (an agent line once its
+    /// transcript is done, cut to what was heard after a barge-in; a
+    /// caller line once transcribed), for the live events.
+    pub fn line(&self, item_id: &str) -> Option<TranscriptLine> {
+        if let Some(item) = self.agent.iter().rev().find(|i| i.item_id == item_id) {
+            return self.agent_line(item);
+        }
+        self.caller
+            .iter()
+            .rev()
+            .find(|l| l.item_id == item_id)
+            .cloned()
+    }
+
+    fn agent_line(&self, item: &AgentItem) -> Option<TranscriptLine> {
+        let text = item.text.as_ref()?;
+        let audio_ms = item.audio_bytes / self.bytes_per_ms;
+        let cut = item.heard_ms.filter(|&heard| heard < audio_ms);
+        Some(TranscriptLine {
+            item_id: item.item_id.clone(),
+            speaker: Speaker::Agent,
+            text: match cut {
+                Some(heard) => heard_text(text, heard, audio_ms),
+                None => text.clone(),
+            },
+            at: self.at(item.offset),
+            offset_ms: item.offset.as_millis() as u64,
+            interrupted: cut.is_some(),
+            heard_ms: cut,
+        })
     }
 }
 

@@ -715,6 +715,7 @@ impl CallCore {
 mod agent;
 mod dtmf;
 mod filler;
+mod items;
 mod silence;
 pub use agent::{LOOKUP_CALL_ID, TIME_LIMIT_GOODBYE};
 mod turn;

@@ -57,6 +57,9 @@ pub struct CallSetup {
     /// Hears `call.started` and `call.ended` (the events webhook); `None`
     /// collects no transcript.
     pub events: Option<SharedEvents>,
+    /// Lists the call while it is live, with its command handle and live
+    /// events (decision 0022); `None`: unlisted.
+    pub registry: Option<super::registry::SharedRegistry>,
 }
 
 /// How many tick phases share the 20 ms frame period.
@@ -120,6 +123,10 @@ pub struct CallDriver {
     /// When the model's latest function call arrived, for the sidecar's
     /// dispatch figure.
     function_call_at: Option<std::time::Instant>,
+    /// The call's entry in the live-call registry, while it runs.
+    live: Option<super::live::LiveCall>,
+    /// Commands from the call's handle (hang up, add a text item).
+    commands: Option<mpsc::Receiver<super::registry::CallCommand>>,
 }
 
 impl std::fmt::Debug for CallDriver {
@@ -160,7 +167,7 @@ impl CallDriver {
             .map(|sidecar| sidecar.open(setup.identity.clone(), tool_tx.clone()));
         let metrics = CallMetrics::start(setup.ingress).for_agent(setup.identity.agent.as_deref());
         let started = aligned_start();
-        let log = setup.events.as_ref().map(|_| {
+        let log = (setup.events.is_some() || setup.registry.is_some()).then(|| {
             // The wall-clock time of the call clock's zero.
             let wall = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -194,6 +201,8 @@ impl CallDriver {
             end: None,
             hangup_cause: None,
             function_call_at: None,
+            live: None,
+            commands: None,
         }
     }
 
@@ -212,6 +221,14 @@ impl CallDriver {
     pub async fn run<L: CallerLeg>(mut self, leg: &mut L) -> CallStats {
         if let Some(events) = &self.setup.events {
             events.call_started(&self.setup.identity);
+        }
+        if let Some(registry) = &self.setup.registry {
+            if let Some((live, commands)) =
+                super::live::LiveCall::register(registry, &self.setup.identity)
+            {
+                self.live = Some(live);
+                self.commands = Some(commands);
+            }
         }
         loop {
             let tick_at = self.started + self.core.next_deadline();
@@ -239,7 +256,14 @@ impl CallDriver {
                         self.model_closed_with_control();
                     }
                 }
+                // Cancel safe: a dropped `recv()` loses nothing.
+                Some(command) = super::live::next_command(self.commands.as_mut()) => {
+                    self.on_command(command);
+                }
                 Some((call_id, output)) = self.tool_rx.recv() => {
+                    if let Some(live) = &mut self.live {
+                        live.on_tool_result(&call_id);
+                    }
                     let now = self.now();
                     if let Some(log) = &mut self.log {
                         log.on_tool_result(now, &call_id, &output);
@@ -288,10 +312,16 @@ impl CallDriver {
                 }
             }
             if self.hangup {
+                if let Some(live) = &mut self.live {
+                    live.ending();
+                }
                 leg.hang_up().await;
                 break;
             }
         }
+        // The call vanishes from the registry now, however it ended.
+        self.live = None;
+        self.commands = None;
         let dropped = self.outbox.dropped_total();
         if dropped.frames > 0 {
             tracing::warn!(
@@ -369,6 +399,9 @@ impl CallDriver {
                 }
                 if let Some(log) = &mut self.log {
                     log.on_model_event(now, &event);
+                }
+                if let Some(live) = &mut self.live {
+                    live.on_model_event(self.log.as_ref(), &event);
                 }
                 self.core.on_model_event(now, event);
             }
@@ -453,6 +486,9 @@ impl CallDriver {
                 CallOutput::BargeIn(record) => {
                     if let Some(log) = &mut self.log {
                         log.on_barge_in(&record);
+                    }
+                    if let Some(live) = &mut self.live {
+                        live.on_barge_in(self.log.as_ref(), &record);
                     }
                     self.metrics.barge_in(&record);
                     true
@@ -573,6 +609,26 @@ impl CallDriver {
 }
 
 impl CallDriver {
+    /// A command from the call's handle; answered once carried out.
+    fn on_command(&mut self, command: super::registry::CallCommand) {
+        use super::registry::CallCommand;
+        match command {
+            CallCommand::HangUp { done } => {
+                tracing::info!("hanging up: asked through the admin API");
+                self.end_because(EndReason::AdminHungUp, None);
+                self.hangup = true;
+                let _ = done.send(());
+            }
+            CallCommand::AddText { text, done } => {
+                if let Some(live) = &mut self.live {
+                    live.on_text_added(&text);
+                }
+                self.core.add_context_item(text);
+                let _ = done.send(());
+            }
+        }
+    }
+
     /// Notes why the call ends; the first reason stands.
     fn end_because(&mut self, reason: EndReason, detail: Option<String>) {
         if self.end.is_none() {

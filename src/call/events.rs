@@ -83,6 +83,9 @@ pub enum EndReason {
     ModelUnreachable,
     /// Sending to the caller failed: the connection is gone.
     ConnectionLost,
+    /// An operator hung up through the admin API
+    /// (`POST /api/v1/calls/{id}/hangup`).
+    AdminHungUp,
 }
 
 /// What `call.ended` carries.

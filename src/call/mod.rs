@@ -19,9 +19,11 @@ pub mod driver;
 mod echo_gate;
 pub mod events;
 pub mod leg;
+mod live;
 pub mod model_audio;
 pub mod outbox;
 mod playback;
+pub mod registry;
 pub mod tools;
 pub mod turn;
 

@@ -276,6 +276,7 @@ pub(super) fn on_invite(
         ),
         tools: ep.service.tools.clone(),
         events: ep.service.events.clone(),
+        registry: ep.service.registry.clone(),
     };
     if let Some((agent, caller, called, trunk)) = &agent {
         let context = crate::agents::CallContext {

@@ -76,6 +76,8 @@ pub struct SipService {
     pub agents: Option<crate::agents::SharedAgents>,
     /// Hears each call start and end (from the setup given at start).
     pub events: Option<crate::call::events::SharedEvents>,
+    /// Lists each call while it is live (from the setup given at start).
+    pub registry: Option<crate::call::registry::SharedRegistry>,
 }
 
 /// Why the SIP ingress cannot start.
@@ -143,6 +145,7 @@ impl SipService {
             tools: setup.tools,
             agents: None,
             events: setup.events,
+            registry: setup.registry,
             random,
         })
     }

@@ -65,6 +65,8 @@ pub struct TwilioService {
     agents: Option<crate::agents::SharedAgents>,
     /// Hears each call start and end.
     events: Option<crate::call::events::SharedEvents>,
+    /// Lists each call while it is live.
+    registry: Option<crate::call::registry::SharedRegistry>,
     pending: Mutex<HashMap<String, Pending>>,
 }
 
@@ -109,6 +111,7 @@ impl TwilioService {
             tools: None,
             agents: None,
             events: None,
+            registry: None,
             pending: Mutex::new(HashMap::new()),
         }
     }
@@ -137,6 +140,15 @@ impl TwilioService {
         events: Option<crate::call::events::SharedEvents>,
     ) -> TwilioService {
         self.events = events;
+        self
+    }
+
+    /// Lists each call in `registry` while it is live.
+    pub fn with_registry(
+        mut self,
+        registry: Option<crate::call::registry::SharedRegistry>,
+    ) -> TwilioService {
+        self.registry = registry;
         self
     }
 
@@ -367,6 +379,7 @@ async fn voice(
         ),
         tools: service.tools.clone(),
         events: service.events.clone(),
+        registry: service.registry.clone(),
     };
     if let Some((agent, context)) = &agent {
         agent.prepare(&mut setup, context, jiff::Timestamp::now());

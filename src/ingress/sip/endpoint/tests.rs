@@ -51,6 +51,7 @@ async fn an_invite_when_the_random_source_fails_gets_503_and_starts_no_call() {
         identity: crate::call::tools::CallIdentity::mint("sip", "template", "", ""),
         tools: None,
         events: None,
+        registry: None,
     };
     let random = Arc::new(FailsAfter(AtomicUsize::new(1)));
     let service = SipService::with_random(
