@@ -10,13 +10,13 @@
 //! Use [`protect`] on a router: it answers 401 before the handler runs
 //! and before the body is read.
 
+use aws_lc_rs::hmac;
 use axum::extract::{Request, State};
 use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
-use ring::hmac;
 use serde_json::json;
 
 use crate::config::tools::ADMIN_TOKEN_VAR;

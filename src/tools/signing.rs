@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use ring::hmac;
+use aws_lc_rs::hmac;
 
 /// The header carrying the Unix time the request was signed at.
 pub const TIMESTAMP_HEADER: &str = "X-Warmline-Timestamp";
