@@ -93,6 +93,37 @@ fn barge_ins_total(addr: &str) -> f64 {
         .sum()
 }
 
+/// Seconds since midnight of the first log line containing `what` (the
+/// line starts with an RFC 3339 UTC timestamp).
+fn log_time(logs: &[String], what: &str) -> Option<f64> {
+    let line = logs.iter().find(|l| l.contains(what))?;
+    let time = line
+        .split_whitespace()
+        .next()?
+        .split('T')
+        .nth(1)?
+        .trim_end_matches('Z');
+    let mut parts = time.split(':');
+    let h: f64 = parts.next()?.parse().ok()?;
+    let m: f64 = parts.next()?.parse().ok()?;
+    let s: f64 = parts.next()?.parse().ok()?;
+    Some(h * 3600.0 + m * 60.0 + s)
+}
+
+#[test]
+fn try_and_its_websocket_are_absent_when_web_try_is_off() {
+    let server = support::server::start(
+        env!("CARGO_BIN_EXE_warmline"),
+        &[("OPENAI_API_KEY", None), ("WARMLINE_WEB__TRY", Some("off"))],
+        false,
+    );
+    assert_eq!(http_get(&server.addr, "/try").status, 404);
+    assert_eq!(http_get(&server.addr, "/try/try.js").status, 404);
+    assert_eq!(http_get(&server.addr, "/webrtc/ws").status, 404);
+    // The rest of the server is unaffected.
+    assert_eq!(http_get(&server.addr, "/healthz").status, 200);
+}
+
 #[test]
 fn a_browser_on_try_hears_the_greeting_barges_in_and_sees_the_transcript() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("try_page");
@@ -191,11 +222,17 @@ fn a_browser_on_try_hears_the_greeting_barges_in_and_sees_the_transcript() {
         transcript.iter().any(|l| l.contains("agent stopped")),
         "no barge-in note: {transcript:?}"
     );
-    let connect_ms = logs
-        .iter()
-        .find(|l| l.contains("WebRTC media connected"))
-        .map(|l| l.to_owned());
-    println!("connected: {connect_ms:?}; greeting energy {greeting_energy:.3}; barge-in seen at {seen:.2} s");
+    let connect_ms = match (
+        log_time(&logs, "WebRTC call accepted"),
+        log_time(&logs, "WebRTC media connected"),
+    ) {
+        (Some(answered), Some(connected)) => (connected - answered) * 1000.0,
+        _ => panic!("the server logged no answer or no connection"),
+    };
+    println!(
+        "answer to media connected: {connect_ms:.0} ms; greeting energy {greeting_energy:.3}; \
+         barge-in on the page {seen:.2} s after Call"
+    );
 
     let shot = std::fs::metadata(&screenshot).expect("the screenshot was saved");
     assert!(
