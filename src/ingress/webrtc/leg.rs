@@ -156,6 +156,7 @@ impl WebRtcLeg {
                         .find(|p| p.spec().codec == str0m::format::Codec::Opus)
                         .cloned()
                 });
+                tracing::debug!(mid = %added.mid, found = opus.is_some(), "WebRTC media added");
                 match opus {
                     Some(params) => self.audio = Some((added.mid, params)),
                     None => self.end("the browser offered no Opus".into()),
