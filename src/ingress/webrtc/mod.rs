@@ -58,6 +58,9 @@ pub enum WebRtcError {
     /// Opus could not be set up.
     #[error(transparent)]
     Codec(#[from] codec::CodecError),
+    /// The server is shutting down and takes no new calls.
+    #[error("the server is draining and takes no new calls: try again on another instance")]
+    Draining,
     /// The media workers are gone or full.
     #[error("no media worker took the call: {0}")]
     Worker(String),
@@ -112,7 +115,11 @@ async fn signalling(service: Arc<WebRtcService>, mut socket: WebSocket) {
     let answer = match start_call(&service, &offer, control_rx, page_tx) {
         Ok(answer) => answer,
         Err(e) => {
-            crate::refusals::refused("webrtc", "unavailable", "WebRTC call", &e);
+            let reason = match e {
+                WebRtcError::Draining => "draining",
+                _ => "unavailable",
+            };
+            crate::refusals::refused("webrtc", reason, "WebRTC call", &e);
             let message = e.to_string();
             let _ = send(&mut socket, &ServerMessage::Error { message }).await;
             return;
@@ -206,6 +213,9 @@ fn start_call(
     control: mpsc::Receiver<Control>,
     to_page: mpsc::Sender<ServerMessage>,
 ) -> Result<String, WebRtcError> {
+    if service.setup.drain.is_draining() {
+        return Err(WebRtcError::Draining);
+    }
     let offer = str0m::change::SdpOffer::from_sdp_string(offer)
         .map_err(|e| WebRtcError::Offer(e.to_string()))?;
     let socket = service.ports.bind()?;
@@ -239,9 +249,12 @@ fn start_call(
     setup.call.tracking = PlaybackTracking::Released { allowance_ms: 40 };
     let span = crate::telemetry::call_span(&setup.identity);
     let call_id = setup.identity.id.clone();
+    // Counted until the call ends: a drain waits for it.
+    let counted = setup.drain.call_started();
     let job: crate::workers::Job = Box::new(move || {
         Box::pin(
             async move {
+                let _counted = counted;
                 let driver = CallDriver::prewarm(setup);
                 let mut leg = match WebRtcLeg::new(parts, driver.clock_start()) {
                     Ok(leg) => leg,
@@ -263,4 +276,52 @@ fn start_call(
         .map_err(|e| WebRtcError::Worker(e.to_string()))?;
     tracing::info!(%call_id, %advertised, "WebRTC call accepted");
     Ok(answer.to_sdp_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drain::{Drain, DrainPhase};
+
+    fn service(drain: Drain) -> WebRtcService {
+        let config = crate::config::Config::default();
+        WebRtcService {
+            workers: MediaWorkers::start(1).expect("a media worker"),
+            setup: CallSetup {
+                tool_entries: None,
+                backend: crate::ingress::twilio::server::Backend::Demo(Default::default()),
+                session: crate::app::session_config(&config),
+                call: crate::call::CallConfig::default(),
+                ingress: "webrtc",
+                drain,
+                identity: crate::call::tools::CallIdentity::mint("webrtc", "template", "", ""),
+                tools: None,
+                events: None,
+            },
+            ports: ports::PortRange::new(IpAddr::from([127, 0, 0, 1]), 40_000, 40_999),
+            public_ip: IpAddr::from([127, 0, 0, 1]),
+        }
+    }
+
+    #[test]
+    fn a_draining_server_refuses_new_browser_calls() {
+        let drain = Drain::default();
+        drain.advance(DrainPhase::Draining);
+        let (_control_tx, control_rx) = mpsc::channel(1);
+        let (page_tx, _page_rx) = mpsc::channel(1);
+        let result = start_call(&service(drain), "v=0", control_rx, page_tx);
+        assert!(matches!(result, Err(WebRtcError::Draining)), "{result:?}");
+    }
+
+    #[test]
+    fn an_offer_that_is_not_sdp_is_refused_saying_what_to_send() {
+        let (_control_tx, control_rx) = mpsc::channel(1);
+        let (page_tx, _page_rx) = mpsc::channel(1);
+        let result = start_call(&service(Drain::default()), "hello", control_rx, page_tx);
+        let Err(WebRtcError::Offer(_)) = &result else {
+            panic!("{result:?}");
+        };
+        let message = result.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("Opus"), "{message}");
+    }
 }
