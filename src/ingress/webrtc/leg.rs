@@ -75,6 +75,8 @@ pub struct WebRtcLeg {
     dropped_notices: u64,
     /// Why the leg ended, once it has.
     ended: Option<String>,
+    /// `hang_up` ran (the driver and the call task may both call it).
+    hung_up: bool,
 }
 
 impl std::fmt::Debug for WebRtcLeg {
@@ -109,6 +111,7 @@ impl WebRtcLeg {
             packet: Box::new([0u8; 1500]),
             dropped_notices: 0,
             ended: None,
+            hung_up: false,
         })
     }
 
@@ -296,6 +299,9 @@ impl CallerLeg for WebRtcLeg {
     }
 
     async fn hang_up(&mut self) {
+        if std::mem::replace(&mut self.hung_up, true) {
+            return;
+        }
         if self.dropped_notices > 0 {
             tracing::info!(
                 dropped = self.dropped_notices,
