@@ -24,7 +24,7 @@ ENV WARMLINE_SERVER__HTTP_LISTEN=0.0.0.0:8080 \
     WARMLINE_SIP__LISTEN=0.0.0.0:5060
 # HTTP (health, Twilio webhooks and Media Streams, UI); SIP over UDP and TCP;
 # RTP media.
-EXPOSE 8080/tcp 5060/udp 5060/tcp 10000-20000/udp
+EXPOSE 8080/tcp 5060/udp 5060/tcp 10000-20000/udp 40000-40999/udp
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=10s --timeout=3s CMD ["/bin/bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080 && printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q ' 200 ' <&3"]
 ENTRYPOINT ["/usr/local/bin/warmline"]

@@ -259,6 +259,14 @@ pub fn build_with_random(
     } else {
         None
     };
+    let webrtc = config
+        .web
+        .try_access
+        .enabled(config.server.http_listen)
+        .then(|| {
+            let shared = (&tools, &call_events, &registry);
+            webrtc_service(config, &workers, &backend, &session, &call, &state, shared)
+        });
     let service = Arc::new(
         TwilioService::new(
             secrets.twilio_auth_token.clone(),
@@ -276,15 +284,77 @@ pub fn build_with_random(
         .with_events(call_events)
         .with_registry(Some(registry)),
     );
+    let mut router = crate::http::router(state)
+        .merge(routes(service))
+        .merge(approvals)
+        .merge(calls_api);
+    if let Some(webrtc) = webrtc {
+        router = router.merge(crate::ingress::webrtc::routes(Arc::new(webrtc)));
+    }
     Ok(App {
-        router: crate::http::router(state)
-            .merge(routes(service))
-            .merge(approvals)
-            .merge(calls_api),
+        router,
         backend: backend_name,
         sip,
         events,
     })
+}
+
+/// The browser leg's service (`/try` and `/webrtc/ws`): calls get the
+/// `[model]` agent, media ports from `[webrtc]`.
+fn webrtc_service(
+    config: &Config,
+    workers: &MediaWorkers,
+    backend: &Backend,
+    session: &crate::model::SessionConfig,
+    call: &CallConfig,
+    state: &AppState,
+    (tools, events, registry): (
+        &Option<crate::call::tools::SharedSidecar>,
+        &Option<crate::call::events::SharedEvents>,
+        &crate::call::registry::SharedRegistry,
+    ),
+) -> crate::ingress::webrtc::WebRtcService {
+    use std::net::{IpAddr, Ipv4Addr};
+    let mut public_ip = config
+        .webrtc
+        .advertised_ip(config.sip.public_ip, config.server.http_listen);
+    if public_ip.is_unspecified() {
+        tracing::warn!(
+            "HTTP listens on a wildcard and neither [webrtc] nor [sip] sets public_ip: \
+             browsers are offered 127.0.0.1, which works only on this machine"
+        );
+        public_ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    }
+    // Loopback for a local try-out; otherwise every interface (the public
+    // address may be a NAT's, not ours).
+    let bind = if public_ip.is_loopback() {
+        public_ip
+    } else {
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+    };
+    tracing::info!(%public_ip, "/try is on: browsers can call the agent");
+    crate::ingress::webrtc::WebRtcService {
+        workers: workers.clone(),
+        setup: CallSetup {
+            tool_entries: None,
+            backend: backend.clone(),
+            session: session.clone(),
+            call: call.clone(),
+            ingress: "webrtc",
+            drain: state.drain().clone(),
+            // Each call mints its own (ingress/webrtc/mod.rs).
+            identity: crate::call::tools::CallIdentity::mint("webrtc", "template", "", ""),
+            tools: tools.clone(),
+            events: events.clone(),
+            registry: Some(registry.clone()),
+        },
+        ports: crate::ingress::webrtc::ports::PortRange::new(
+            bind,
+            config.webrtc.udp_port_min,
+            config.webrtc.udp_port_max,
+        ),
+        public_ip,
+    }
 }
 
 #[cfg(test)]

@@ -34,6 +34,8 @@ pub use agents::{AgentConfig, RouteConfig, RoutingConfig};
 pub mod events;
 pub mod routing;
 pub use events::EventsConfig;
+pub mod webrtc;
+pub use webrtc::{TryAccess, WebConfig, WebRtcConfig};
 
 /// Prefix of override variables.
 pub const ENV_PREFIX: &str = "WARMLINE_";
@@ -108,6 +110,10 @@ pub struct Config {
     pub routing: RoutingConfig,
     /// `[events]`: the call-events webhook.
     pub events: EventsConfig,
+    /// `[webrtc]`: the browser leg's media.
+    pub webrtc: WebRtcConfig,
+    /// `[web]`: the `/try` page.
+    pub web: WebConfig,
 }
 
 /// `[twilio]`
@@ -478,6 +484,7 @@ impl Config {
             )));
         }
         self.sip.validate().map_err(ConfigError::Inconsistent)?;
+        self.webrtc.validate().map_err(ConfigError::Inconsistent)?;
         self.validate_agents().map_err(ConfigError::Inconsistent)
     }
 }

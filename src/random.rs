@@ -9,7 +9,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use ring::rand::SecureRandom;
+use aws_lc_rs::rand::SecureRandom;
 
 /// Why random bytes could not be had.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -33,13 +33,13 @@ pub trait RandomSource: Send + Sync + fmt::Debug {
 /// A shared random source.
 pub type Random = Arc<dyn RandomSource>;
 
-/// The operating system's source, through ring (getrandom on Linux).
+/// The operating system's source, through aws-lc-rs (getrandom on Linux).
 #[derive(Debug)]
-pub struct SystemRandom(ring::rand::SystemRandom);
+pub struct SystemRandom(aws_lc_rs::rand::SystemRandom);
 
 impl Default for SystemRandom {
     fn default() -> SystemRandom {
-        SystemRandom(ring::rand::SystemRandom::new())
+        SystemRandom(aws_lc_rs::rand::SystemRandom::new())
     }
 }
 

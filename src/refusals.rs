@@ -19,7 +19,7 @@ pub const WINDOW: Duration = Duration::from_secs(10);
 
 /// Every (ingress, reason) refused somewhere in the code: their counters
 /// start at zero.
-pub const KINDS: [(&str, &str); 10] = [
+pub const KINDS: [(&str, &str); 12] = [
     ("twilio", "signature"),
     ("twilio", "not_configured"),
     ("twilio", "stream_token"),
@@ -31,6 +31,9 @@ pub const KINDS: [(&str, &str); 10] = [
     // A called number no route matches, with no default agent.
     ("twilio", "no_route"),
     ("sip", "no_route"),
+    // No port, a refused offer or no worker for a browser call.
+    ("webrtc", "unavailable"),
+    ("webrtc", "draining"),
 ];
 
 /// What to do with one refusal.

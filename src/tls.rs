@@ -1,19 +1,29 @@
 //! The process's one rustls crypto provider.
 //!
-//! warmline compiles rustls with the `ring` provider only (see decision
-//! record 0001) and installs it as the process default at the top of `main`, before
-//! any TLS client or server is built. With two providers compiled in and none
-//! installed, rustls panics at the first `wss://` connection; `scripts/test`
-//! guards against `aws-lc-rs` creeping in through a dependency's default
-//! features.
+//! warmline compiles rustls with the `aws-lc-rs` provider only (decision
+//! record 0023, which amends 0001: str0m, the WebRTC stack, builds only with
+//! aws-lc-rs) and installs it as the process default at the top of `main`,
+//! before any TLS client or server is built. With two providers compiled in
+//! and none installed, rustls panics at the first `wss://` connection;
+//! `scripts/test` guards against `ring` creeping in through a dependency's
+//! default features.
 
 use std::sync::Arc;
 
-/// Installs `ring` as the process-wide default provider. Calling it again is
+/// Installs `aws-lc-rs` as the process-wide default provider, for rustls and
+/// for str0m (which keeps its own provider registry). Calling it again is
 /// harmless.
 pub fn install_crypto_provider() {
     // Err means a provider is already installed, which is what we want.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    str0m_provider_once();
+}
+
+fn str0m_provider_once() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        str0m::crypto::from_feature_flags().install_process_default();
+    });
 }
 
 /// A TLS client configuration trusting the Mozilla root set, for outbound

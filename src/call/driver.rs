@@ -244,7 +244,10 @@ impl CallDriver {
                         break;
                     }
                 }
-                link = self.model.events.recv(), if self.model_alive => self.on_model(link),
+                link = self.model.events.recv(), if self.model_alive => {
+                    notify_transcript(leg, &link);
+                    self.on_model(link);
+                }
                 // Cancel safe: a dropped `reserve` loses its place in the
                 // channel's queue, never a command (they stay in the outbox).
                 permit = reserve_opt(waiting), if has_control => {
@@ -484,6 +487,7 @@ impl CallDriver {
                     true
                 }
                 CallOutput::BargeIn(record) => {
+                    leg.notice(super::leg::LegNotice::BargeIn);
                     if let Some(log) = &mut self.log {
                         log.on_barge_in(&record);
                     }
@@ -665,6 +669,29 @@ async fn reserve_opt(
             .map_err(|_| mpsc::error::SendError(())),
         None => std::future::pending().await,
     }
+}
+
+/// Passes a transcript line to the leg (a page shows it live).
+fn notify_transcript<L: CallerLeg>(leg: &mut L, link: &Option<ModelLink>) {
+    use super::events::Speaker;
+    use super::leg::LegNotice;
+    use crate::model::ModelEvent;
+    let (speaker, item_id, text) = match link {
+        Some(ModelLink::Event(ModelEvent::AgentTranscriptDone {
+            item_id,
+            transcript,
+        })) => (Speaker::Agent, item_id, transcript),
+        Some(ModelLink::Event(ModelEvent::CallerTranscript {
+            item_id,
+            transcript,
+        })) => (Speaker::Caller, item_id, transcript),
+        _ => return,
+    };
+    leg.notice(LegNotice::Transcript {
+        speaker,
+        item_id,
+        text,
+    });
 }
 
 async fn sleep_opt(at: Option<Instant>) {

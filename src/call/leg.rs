@@ -29,6 +29,24 @@ pub enum LegEvent {
     Ended(String),
 }
 
+/// What a call tells a leg that can show it (the WebRTC leg pushes it to
+/// the page; phone legs have nowhere to put it and ignore it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LegNotice<'a> {
+    /// A transcript line: the agent's as the model wrote it, the caller's
+    /// as the model transcribed it.
+    Transcript {
+        /// Who spoke.
+        speaker: super::events::Speaker,
+        /// The model's conversation item.
+        item_id: &'a str,
+        /// What was said.
+        text: &'a str,
+    },
+    /// The caller talked over the agent and the agent stopped.
+    BargeIn,
+}
+
 /// Why a leg could not send.
 #[derive(Debug, thiserror::Error)]
 pub enum LegError {
@@ -92,4 +110,8 @@ pub trait CallerLeg {
     ) -> impl Future<Output = Result<Sent, LegError>> {
         self.send_frame(due, &slot.mulaw, None)
     }
+
+    /// Something the caller may want to see. It must not wait: a leg that
+    /// cannot pass it on drops it. By default, ignored.
+    fn notice(&mut self, _notice: LegNotice<'_>) {}
 }

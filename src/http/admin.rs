@@ -5,25 +5,25 @@
 //! file. Without it the admin API is off: every protected route answers
 //! 401 with a body saying which variable to set, so a deployment that
 //! forgot it is closed, not open. The comparison is in constant time
-//! (ring's HMAC verifier over the presented token; see [`AdminToken`]).
+//! (aws-lc-rs's HMAC verifier over the presented token; see [`AdminToken`]).
 //!
 //! Use [`protect`] on a router: it answers 401 before the handler runs
 //! and before the body is read.
 
+use aws_lc_rs::hmac;
 use axum::extract::{Request, State};
 use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
-use ring::hmac;
 use serde_json::json;
 
 use crate::config::tools::ADMIN_TOKEN_VAR;
 
 /// The key both sides of the comparison are MACed with. It need not be
 /// secret: the MAC only turns "equal bytes" into a fixed-length tag that
-/// ring compares in constant time, whatever length the client sent.
+/// aws-lc-rs compares in constant time, whatever length the client sent.
 const COMPARE_KEY: &[u8] = b"warmline admin token comparison";
 
 /// The expected admin token, or none (the admin API is off).

@@ -5,6 +5,7 @@
 
 pub mod sip;
 pub mod twilio;
+pub mod webrtc;
 
 /// The ingress names metrics and logs use.
-pub const NAMES: [&str; 2] = ["twilio", "sip"];
+pub const NAMES: [&str; 3] = ["twilio", "sip", "webrtc"];

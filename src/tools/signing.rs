@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use ring::hmac;
+use aws_lc_rs::hmac;
 
 /// The header carrying the Unix time the request was signed at.
 pub const TIMESTAMP_HEADER: &str = "X-Warmline-Timestamp";
@@ -80,7 +80,7 @@ pub fn verify(
     message.extend_from_slice(timestamp_header.trim().as_bytes());
     message.push(b'.');
     message.extend_from_slice(body);
-    // ring compares the tags in constant time.
+    // aws-lc-rs compares the tags in constant time.
     hmac::verify(&key, &message, &tag).map_err(|_| SignatureError::Mismatch)
 }
 

@@ -7,8 +7,8 @@
 //! without the scheme's default port. WebSocket upgrades are signed over the
 //! `wss://` URL with no parameters.
 
+use aws_lc_rs::hmac;
 use base64::Engine as _;
-use ring::hmac;
 
 /// Why a request was refused. Every variant is a 403 and a log line.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

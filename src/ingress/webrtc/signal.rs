@@ -1,0 +1,144 @@
+//! The signalling messages of `/webrtc/ws` (docs/WEBRTC.md): JSON text
+//! frames, one message each, tagged by `type`. Parsing is total: anything
+//! malformed is a [`SignalError`], never a panic.
+
+use serde::{Deserialize, Serialize};
+
+use crate::call::events::Speaker;
+
+/// Largest signalling message accepted, bytes (an SDP offer from Chromium
+/// is 3–6 KiB).
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// A message from the browser.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    /// Start a call: the browser's SDP offer (one audio m-line).
+    Offer {
+        /// The SDP.
+        sdp: String,
+    },
+    /// A trickled ICE candidate (`RTCIceCandidate.candidate`); an empty
+    /// string ends the browser's gathering. Optional: the server is
+    /// ICE-lite and learns the browser's address from its checks.
+    Candidate {
+        /// The `candidate:` attribute value.
+        candidate: String,
+    },
+    /// The browser hangs up.
+    Hangup,
+}
+
+/// A message to the browser.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// The SDP answer to the offer.
+    Answer {
+        /// The SDP.
+        sdp: String,
+    },
+    /// The call's state: `connecting`, `connected` (media flows), `ended`.
+    State {
+        /// The state.
+        state: &'static str,
+    },
+    /// A transcript line.
+    Transcript {
+        /// `agent` or `caller`.
+        speaker: Speaker,
+        /// The model's conversation item.
+        item_id: String,
+        /// What was said.
+        text: String,
+    },
+    /// The caller talked over the agent, and the agent stopped.
+    BargeIn,
+    /// The call ended (the server's side), and why.
+    Hangup {
+        /// Why.
+        reason: String,
+    },
+    /// Something went wrong with what the browser sent.
+    Error {
+        /// What, and what to do.
+        message: String,
+    },
+}
+
+/// Why a signalling message was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SignalError {
+    /// Over [`MAX_MESSAGE_BYTES`].
+    #[error("signalling message of {0} bytes is over the {MAX_MESSAGE_BYTES}-byte limit")]
+    TooLong(usize),
+    /// Not one of the messages of docs/WEBRTC.md.
+    #[error("not a signalling message (see docs/WEBRTC.md): {0}")]
+    Malformed(String),
+}
+
+/// Parses one text frame from the browser.
+pub fn parse(text: &str) -> Result<ClientMessage, SignalError> {
+    if text.len() > MAX_MESSAGE_BYTES {
+        return Err(SignalError::TooLong(text.len()));
+    }
+    serde_json::from_str(text).map_err(|e| SignalError::Malformed(e.to_string()))
+}
+
+impl ServerMessage {
+    /// The message as a JSON text frame.
+    pub fn to_json(&self) -> String {
+        // Serialising these plain structs cannot fail.
+        serde_json::to_string(self).unwrap_or_else(|_| "{\"type\":\"error\"}".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_offer_a_candidate_and_a_hangup_parse() {
+        assert_eq!(
+            parse(r#"{"type":"offer","sdp":"v=0"}"#).expect("offer"),
+            ClientMessage::Offer { sdp: "v=0".into() }
+        );
+        assert!(matches!(
+            parse(r#"{"type":"candidate","candidate":"candidate:1 1 udp 1 127.0.0.1 5 typ host"}"#),
+            Ok(ClientMessage::Candidate { .. })
+        ));
+        assert_eq!(
+            parse(r#"{"type":"hangup"}"#).expect("hangup"),
+            ClientMessage::Hangup
+        );
+    }
+
+    #[test]
+    fn garbage_and_oversized_messages_are_refused_not_panicked_on() {
+        assert!(matches!(parse("not json"), Err(SignalError::Malformed(_))));
+        assert!(matches!(
+            parse(r#"{"type":"dance"}"#),
+            Err(SignalError::Malformed(_))
+        ));
+        let big = format!(
+            r#"{{"type":"offer","sdp":"{}"}}"#,
+            "a".repeat(MAX_MESSAGE_BYTES)
+        );
+        assert!(matches!(parse(&big), Err(SignalError::TooLong(_))));
+    }
+
+    #[test]
+    fn server_messages_carry_their_type_tag() {
+        let line = ServerMessage::Transcript {
+            speaker: Speaker::Agent,
+            item_id: "i1".into(),
+            text: "Hello.".into(),
+        };
+        assert_eq!(
+            line.to_json(),
+            r#"{"type":"transcript","speaker":"agent","item_id":"i1","text":"Hello."}"#
+        );
+        assert_eq!(ServerMessage::BargeIn.to_json(), r#"{"type":"barge_in"}"#);
+    }
+}
