@@ -229,6 +229,8 @@ impl CallLog {
             summary: None,
             escalation: None,
             recording_url: None,
+            csat: None,
+            versions: Default::default(),
         }
     }
 }

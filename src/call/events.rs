@@ -114,6 +114,12 @@ pub struct CallEnded {
     pub escalation: Option<serde_json::Value>,
     /// Where the recording is (null until recording exists).
     pub recording_url: Option<String>,
+    /// The caller's post-call survey answer, 1 to 5 (null when no survey
+    /// ran or the caller did not answer).
+    pub csat: Option<u8>,
+    /// The content hashes of the definitions the call ran with, by what
+    /// they define (`agent`, `tools`); empty until versions are kept.
+    pub versions: std::collections::BTreeMap<String, String>,
 }
 
 /// Hears about every call. Called on the media worker: never blocks.
