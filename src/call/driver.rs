@@ -26,6 +26,8 @@ use crate::metrics::CallMetrics;
 use crate::model::link::{Backend, ModelLink, ModelSession, RealtimeModel};
 use crate::model::{ModelCommand, SessionConfig};
 
+mod room;
+
 /// Reconnect attempts before giving up on the model.
 const MAX_RECONNECTS: u32 = 5;
 /// Sessions are replaced before OpenAI's 60-minute cap.
@@ -127,6 +129,8 @@ pub struct CallDriver {
     live: Option<super::live::LiveCall>,
     /// Commands from the call's handle (hang up, add a text item).
     commands: Option<mpsc::Receiver<super::registry::CallCommand>>,
+    /// The room, once a room command arrived (`driver/room.rs`).
+    room: room::RoomSide,
 }
 
 impl std::fmt::Debug for CallDriver {
@@ -203,6 +207,7 @@ impl CallDriver {
             function_call_at: None,
             live: None,
             commands: None,
+            room: room::RoomSide::default(),
         }
     }
 
@@ -231,7 +236,7 @@ impl CallDriver {
             }
         }
         loop {
-            let tick_at = self.started + self.core.next_deadline();
+            let tick_at = self.started + self.next_tick();
             let reconnect_at = self.reconnect_at;
             let mut ticked = false;
             // A sender of its own (only while control waits), so the permit
@@ -263,6 +268,9 @@ impl CallDriver {
                 Some(command) = super::live::next_command(self.commands.as_mut()) => {
                     self.on_command(command);
                 }
+                Some((leg, up)) = room::next_up(self.room.up.as_mut()) => {
+                    self.on_leg_up(leg, up);
+                }
                 Some((call_id, output)) = self.tool_rx.recv() => {
                     if let Some(live) = &mut self.live {
                         live.on_tool_result(&call_id);
@@ -277,7 +285,7 @@ impl CallDriver {
                     let now = self.now();
                     self.tick_due = Some(tick_at);
                     ticked = true;
-                    self.core.on_tick(now);
+                    self.tick_core(now);
                 }
                 () = tokio::time::sleep_until(self.rollover_at) => {
                     if self.core.on_model_rollover() {
@@ -297,6 +305,12 @@ impl CallDriver {
                 }
             }
             match self.flush_outputs(leg).await {
+                Ok(_) if ticked && self.room.mixing() => {
+                    if self.room_tick(leg).await.is_err() {
+                        self.end_because(EndReason::ConnectionLost, None);
+                        break;
+                    }
+                }
                 Ok(sent_audio) if ticked && !sent_audio => {
                     let due = self.tick_due.take().unwrap_or_else(Instant::now);
                     match leg.send_idle(due).await {
@@ -334,7 +348,8 @@ impl CallDriver {
             );
         }
         self.report_end();
-        let stats = self.core.stats().clone();
+        let mut stats = self.core.stats().clone();
+        stats.room_mixed_ticks = self.room.stats().map_or(0, |s| s.mixed_ticks);
         tracing::info!(
             first_audio_ms = stats.first_audio_after.map(|d| d.as_millis() as u64),
             barge_ins = stats.barge_ins.len(),
@@ -372,12 +387,20 @@ impl CallDriver {
         match event {
             LegEvent::Started => self.core.on_stream_start(now),
             LegEvent::Audio(mulaw) => {
+                if self.room.mixing() {
+                    let pcm: Vec<i16> = mulaw.iter().map(|&c| ulaw_decode(c)).collect();
+                    self.room_caller_frame(&pcm);
+                    return true;
+                }
                 let mut frame = Frame::silence(SampleRate::Hz8000, MediaTime(self.frames * 160));
                 for (dst, &code) in frame.samples_mut().iter_mut().zip(mulaw.iter()) {
                     *dst = ulaw_decode(code);
                 }
                 self.frames += 1;
                 self.core.on_caller_frame(now, &frame, &mulaw[..]);
+            }
+            LegEvent::Dtmf(digit) if self.room.agent_out() => {
+                tracing::debug!(%digit, "caller key while the agent is out of the room: not sent");
             }
             LegEvent::Dtmf(digit) => self.core.on_dtmf(digit),
             LegEvent::Mark(name) => self.core.on_mark(&name),
@@ -437,6 +460,14 @@ impl CallDriver {
         let mut sent_audio = false;
         while let Some(output) = self.core.poll_output() {
             let sent = match output {
+                CallOutput::Audio { mulaw, mark } if self.room.mixing() => {
+                    self.room_agent_frame(&mulaw, mark);
+                    true
+                }
+                CallOutput::SendDtmf(slot) if self.room.mixing() => {
+                    self.room_agent_frame(&slot.mulaw, None);
+                    true
+                }
                 CallOutput::Audio { mulaw, mark } => {
                     let slot = self.tick_due.take();
                     let due = slot.unwrap_or_else(Instant::now);
@@ -630,6 +661,7 @@ impl CallDriver {
                 self.core.add_context_item(text);
                 let _ = done.send(());
             }
+            room => self.on_room_command(room),
         }
     }
 
