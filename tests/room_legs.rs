@@ -36,6 +36,8 @@ const AMP: f64 = 6_000.0;
 
 /// What a listener got: (time since the call started, 20 ms of PCM).
 type Heard = Vec<(Duration, Vec<i16>)>;
+/// What the model was sent (μ-law), with when.
+type ModelTap = Arc<Mutex<Vec<(Duration, Vec<u8>)>>>;
 
 fn sine(hz: f64, rate: f64, start: usize, n: usize) -> Vec<i16> {
     (start..start + n)
@@ -129,7 +131,7 @@ struct Fixture {
     start: Instant,
     downlink: Rc<RefCell<Heard>>,
     /// What the model was sent (μ-law), with when.
-    model_heard: Arc<Mutex<Vec<(Duration, Vec<u8>)>>>,
+    model_heard: ModelTap,
     sessions: Arc<AtomicUsize>,
     call: tokio::task::JoinHandle<CallStats>,
     caller: tokio::task::JoinHandle<()>,
@@ -138,7 +140,7 @@ struct Fixture {
 /// The demo agent behind a tap on its commands.
 fn tapped_demo(
     start: Instant,
-    heard: Arc<Mutex<Vec<(Duration, Vec<u8>)>>>,
+    heard: ModelTap,
     sessions: Arc<AtomicUsize>,
 ) -> Backend {
     Backend::Custom(CustomModel(Arc::new(move |config| {
