@@ -138,11 +138,7 @@ struct Fixture {
 }
 
 /// The demo agent behind a tap on its commands.
-fn tapped_demo(
-    start: Instant,
-    heard: ModelTap,
-    sessions: Arc<AtomicUsize>,
-) -> Backend {
+fn tapped_demo(start: Instant, heard: ModelTap, sessions: Arc<AtomicUsize>) -> Backend {
     Backend::Custom(CustomModel(Arc::new(move |config| {
         sessions.fetch_add(1, Ordering::SeqCst);
         let inner = DemoRealtime.open(config);
