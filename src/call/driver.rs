@@ -26,7 +26,11 @@ use crate::metrics::CallMetrics;
 use crate::model::link::{Backend, ModelLink, ModelSession, RealtimeModel};
 use crate::model::{ModelCommand, SessionConfig};
 
+mod clock;
+mod commands;
 mod room;
+
+pub use clock::aligned_start;
 
 /// Reconnect attempts before giving up on the model.
 const MAX_RECONNECTS: u32 = 5;
@@ -62,32 +66,6 @@ pub struct CallSetup {
     /// Lists the call while it is live, with its command handle and live
     /// events (decision 0022); `None`: unlisted.
     pub registry: Option<super::registry::SharedRegistry>,
-}
-
-/// How many tick phases share the 20 ms frame period.
-const TICK_PHASES: u64 = 5;
-
-/// The start of a call's clock, on a process-wide grid of `TICK_PHASES`
-/// slots per 20 ms frame (4 ms apart), with calls dealt round-robin over
-/// the slots.
-///
-/// Why a grid: calls that tick at the same instant share one timer wake-up
-/// instead of one each (measured: with per-call phases, kernel scheduling
-/// was over half the CPU of a loaded server). Why more than one slot: a
-/// single-threaded media worker serves every call of a slot in one burst,
-/// so the last frame of the burst is late by the whole burst. With 500
-/// calls on two workers and one slot, the p99 lateness was 7.5–10 ms;
-/// five slots brought it to 4–5 ms for five wake-ups per frame period
-/// (docs/PERFORMANCE.md). Ten slots measured no better than five.
-pub fn aligned_start() -> Instant {
-    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    static NEXT_PHASE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let epoch = *EPOCH.get_or_init(Instant::now);
-    let phase = NEXT_PHASE.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % TICK_PHASES;
-    let since = Instant::now().saturating_duration_since(epoch).as_micros() as u64;
-    let frame = 20_000u64;
-    let slot = frame / TICK_PHASES;
-    epoch + Duration::from_micros(since.div_ceil(frame) * frame + phase * slot)
 }
 
 /// One call between a leg and a model session.
@@ -388,7 +366,10 @@ impl CallDriver {
             LegEvent::Started => self.core.on_stream_start(now),
             LegEvent::Audio(mulaw) => {
                 if self.room.mixing() {
-                    let pcm: Vec<i16> = mulaw.iter().map(|&c| ulaw_decode(c)).collect();
+                    let mut pcm = [0i16; 160];
+                    for (d, &c) in pcm.iter_mut().zip(mulaw.iter()) {
+                        *d = ulaw_decode(c);
+                    }
                     self.room_caller_frame(&pcm);
                     return true;
                 }
@@ -644,27 +625,6 @@ impl CallDriver {
 }
 
 impl CallDriver {
-    /// A command from the call's handle; answered once carried out.
-    fn on_command(&mut self, command: super::registry::CallCommand) {
-        use super::registry::CallCommand;
-        match command {
-            CallCommand::HangUp { done } => {
-                tracing::info!("hanging up: asked through the admin API");
-                self.end_because(EndReason::AdminHungUp, None);
-                self.hangup = true;
-                let _ = done.send(());
-            }
-            CallCommand::AddText { text, done } => {
-                if let Some(live) = &mut self.live {
-                    live.on_text_added(&text);
-                }
-                self.core.add_context_item(text);
-                let _ = done.send(());
-            }
-            room => self.on_room_command(room),
-        }
-    }
-
     /// Notes why the call ends; the first reason stands.
     fn end_because(&mut self, reason: EndReason, detail: Option<String>) {
         if self.end.is_none() {

@@ -157,7 +157,10 @@ impl CallDriver {
             let due = slot.unwrap_or_else(Instant::now);
             let audible = out.caller.iter().any(|&s| s != 0);
             let sent = if audible || mark.is_some() {
-                let mulaw: Vec<u8> = out.caller.iter().map(|&s| ulaw_encode(s)).collect();
+                let mut mulaw = [0u8; 160];
+                for (d, &s) in mulaw.iter_mut().zip(&out.caller) {
+                    *d = ulaw_encode(s);
+                }
                 leg.send_frame(due, &mulaw, mark.as_deref()).await
             } else {
                 leg.send_idle(due).await
@@ -190,7 +193,10 @@ impl CallDriver {
         let now = self.now();
         let frame = Frame::from_samples(SampleRate::Hz8000, MediaTime(self.frames * 160), pcm)
             .unwrap_or_else(|_| Frame::silence(SampleRate::Hz8000, MediaTime(self.frames * 160)));
-        let mulaw: Vec<u8> = pcm.iter().map(|&s| ulaw_encode(s)).collect();
+        let mut mulaw = [0u8; 160];
+        for (d, &s) in mulaw.iter_mut().zip(pcm) {
+            *d = ulaw_encode(s);
+        }
         self.frames += 1;
         self.core.on_caller_frame(now, &frame, &mulaw);
     }
