@@ -208,8 +208,9 @@ impl CallDriver {
                 let transport = link.transport();
                 let attached = self.room.room().attach(role, transport);
                 let answer = attached.map(|(id, port)| {
-                    let task = tokio::task::spawn_local(link.start(port));
-                    self.room.room().set_task(id, task.abort_handle());
+                    // Ends by itself once its port closes (detached, or
+                    // the room dropped with the call).
+                    tokio::task::spawn_local(link.start(port));
                     tracing::info!(leg = id.0, ?role, transport, "leg attached");
                     id
                 });

@@ -79,7 +79,6 @@ struct Linked {
     muted: bool,
     queue: VecDeque<Frame>,
     down: Rc<DownQueue>,
-    task: Option<tokio::task::AbortHandle>,
 }
 
 /// How this tick blends the direct path and the mix.
@@ -147,16 +146,11 @@ impl std::fmt::Debug for Room {
 
 impl Drop for Room {
     fn drop(&mut self) {
-        for leg in &mut self.linked {
-            close(leg);
+        // Each edge task gets `None` from its port and ends by itself
+        // (telling its page the call is over); none is aborted mid-send.
+        for leg in &self.linked {
+            leg.down.close();
         }
-    }
-}
-
-fn close(leg: &mut Linked) {
-    leg.down.close();
-    if let Some(task) = leg.task.take() {
-        task.abort();
     }
 }
 
@@ -293,18 +287,8 @@ impl Room {
             muted: false,
             queue: VecDeque::with_capacity(LEG_QUEUE + 1),
             down: down.clone(),
-            task: None,
         });
         Ok((id, LegPort::new(id, leg_role, self.up_tx.clone(), down)))
-    }
-
-    /// Remembers the edge task of a leg, to stop it when the leg or the
-    /// call goes.
-    pub fn set_task(&mut self, id: LegId, task: tokio::task::AbortHandle) {
-        match self.linked.iter_mut().find(|l| l.id == id) {
-            Some(leg) => leg.task = Some(task),
-            None => task.abort(),
-        }
     }
 
     /// Removes a linked leg: it fades out of every mix over the next tick;
@@ -322,15 +306,13 @@ impl Room {
             .iter()
             .position(|l| l.id == id)
             .ok_or(RoomError::UnknownLeg(id.0))?;
-        let mut leg = self.linked.remove(i);
+        let leg = self.linked.remove(i);
         if self.engaged {
             // In the mixer since engage or attach.
             let _ = self.mixer.detach(mixer_id(id));
         }
-        // The edge gets the mixes queued, then `None`.
+        // The edge gets the mixes queued, then `None`, and ends by itself.
         leg.down.close();
-        // The edge ends by itself on `None`; aborting would cut a goodbye.
-        leg.task = None;
         Ok(())
     }
 
