@@ -318,6 +318,7 @@ async fn a_monitor_hears_the_callers_tone_and_the_agents_speech_and_is_heard_by_
     in_local(async {
         let call = start_call(silence_then_tone).await;
         call.until(300).await;
+        let mut events = call.registry.subscribe(&call.handle.id()).expect("listed");
         let (link, heard) = test_leg(call.start, Some(LINKED_HZ));
         let id = call
             .handle
@@ -333,6 +334,19 @@ async fn a_monitor_hears_the_callers_tone_and_the_agents_speech_and_is_heard_by_
                 (2, LegRole::Monitor)
             ]
         );
+        // Subscribers hear of it.
+        let legs_event = loop {
+            match events.try_recv() {
+                Ok(event) => {
+                    let json = serde_json::to_value(&event).expect("JSON");
+                    if json["type"] == "legs" {
+                        break json;
+                    }
+                }
+                Err(e) => panic!("no legs event: {e:?}"),
+            }
+        };
+        assert_eq!(legs_event["legs"][2]["role"], "monitor", "{legs_event}");
         call.until(4_000).await;
         let monitor = heard_of(&heard);
         // The greeting (the caller is silent): the monitor hears the agent.

@@ -475,6 +475,12 @@ pub enum LiveEventKind {
         /// The note.
         text: String,
     },
+    /// The call's legs changed (a leg joined, left or was muted; the
+    /// agent left or came back): all of them, as the call lists them.
+    Legs {
+        /// The legs now.
+        legs: Vec<LegSummary>,
+    },
 }
 
 /// What a subscriber gets next.
@@ -542,13 +548,19 @@ impl Registration {
         }
     }
 
-    /// Replaces the call's legs (a no-op if unchanged).
+    /// Replaces the call's legs and publishes them (a no-op if
+    /// unchanged).
     pub fn set_legs(&self, legs: Vec<LegSummary>) {
-        self.summary.send_if_modified(|s| {
+        let changed = self.summary.send_if_modified(|s| {
             let changed = s.legs != legs;
-            s.legs = legs;
+            if changed {
+                s.legs = legs.clone();
+            }
             changed
         });
+        if changed {
+            self.publish(LiveEventKind::Legs { legs });
+        }
     }
 
     /// The call's current summary.
