@@ -149,12 +149,25 @@ impl CallDriver {
                 Some((pcm, mark)) => (Some(pcm), mark),
                 None => (None, None),
             };
-            let Some(room) = self.room.room.as_mut() else {
-                return Ok(());
-            };
-            let out = room.tick(agent.as_ref().map(|a| &a[..]));
             let slot = self.tick_due.take();
             let due = slot.unwrap_or_else(Instant::now);
+            let room = match self.room.room.as_mut() {
+                // The room went back to the direct path on an earlier
+                // frame of this wake: the rest go to the caller as they are.
+                Some(room) if room.mixing() => room,
+                _ => {
+                    let Some(pcm) = agent else { continue };
+                    let mut mulaw = [0u8; 160];
+                    for (d, &s) in mulaw.iter_mut().zip(&pcm) {
+                        *d = ulaw_encode(s);
+                    }
+                    if leg.send_frame(due, &mulaw, mark.as_deref()).await.is_err() {
+                        return Err(());
+                    }
+                    continue;
+                }
+            };
+            let out = room.tick(agent.as_ref().map(|a| &a[..]));
             let audible = out.caller.iter().any(|&s| s != 0);
             let sent = if audible || mark.is_some() {
                 let mut mulaw = [0u8; 160];
