@@ -259,3 +259,60 @@ fn engaging_and_disengaging_the_mixer_mid_tone_adds_no_click() {
         .collect();
     assert!(max_step(&hard) > bound, "{} vs {bound}", max_step(&hard));
 }
+
+#[test]
+fn a_coach_is_heard_by_the_rep_only_and_a_hand_built_table_is_honoured() {
+    use crate::media::mixer::Speaker;
+    const COACH_HZ: f64 = HOLD_HZ;
+    let (mut room, _up) = Room::new();
+    let (rep_id, rep) = room.attach(LegRole::Rep, "test").expect("room");
+    let (coach_id, _coach) = room.attach(LegRole::Coach, "test").expect("room");
+    // Ticks 0..20 in the normal table, 20..40 in a hand-built one; what
+    // the caller, the agent and the rep got over the last 10 of each.
+    let mut heard: Vec<(Vec<i16>, Vec<i16>, Vec<i16>)> = Vec::new();
+    for t in 0..40u64 {
+        if t == 20 {
+            // A whisper to the AI: only the coach speaks, to the agent.
+            let mut whisper = RoutePolicy::silent();
+            whisper.set(Role::Agent, Speaker::Role(Role::Coach), true);
+            room.set_policy(whisper);
+        }
+        if t % 20 == 10 {
+            heard.push(Default::default());
+        }
+        room.caller_frame(&tone8(CALLER_HZ, t));
+        room.leg_frame(rep_id, frame16(LINKED_HZ, t));
+        room.leg_frame(coach_id, frame16(COACH_HZ, t));
+        let out = room.tick(Some(&tone8(AGENT_HZ, t)));
+        let rep_mix = rep.try_next_mix().expect("a mix every tick");
+        if let Some((caller, hearing, rep_heard)) = heard.last_mut().filter(|_| t % 20 >= 10) {
+            caller.extend_from_slice(&out.caller);
+            hearing.extend_from_slice(&out.hearing.unwrap_or([0; 160]));
+            rep_heard.extend_from_slice(rep_mix.samples());
+        }
+    }
+    let (caller, hearing, rep_heard) = &heard[0];
+    assert!(
+        hears(rep_heard, COACH_HZ, 16_000.0),
+        "the rep hears the coach"
+    );
+    assert!(silent_to(caller, COACH_HZ, 8_000.0), "the caller does not");
+    assert!(silent_to(hearing, COACH_HZ, 8_000.0), "nor does the agent");
+    assert!(
+        hears(caller, LINKED_HZ, 8_000.0),
+        "the caller hears the rep"
+    );
+    let (caller, hearing, rep_heard) = &heard[1];
+    assert!(
+        hears(hearing, COACH_HZ, 8_000.0),
+        "the agent hears the coach"
+    );
+    assert!(silent_to(hearing, LINKED_HZ, 8_000.0), "not the rep");
+    assert!(silent_to(hearing, CALLER_HZ, 8_000.0), "not the caller");
+    assert!(rms16(caller) < 50.0, "the caller hears nobody");
+    assert!(rms16(rep_heard) < 50.0, "the rep hears nobody");
+}
+
+fn rms16(x: &[i16]) -> f64 {
+    (x.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / x.len().max(1) as f64).sqrt()
+}
