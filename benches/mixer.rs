@@ -64,5 +64,54 @@ fn mixer(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, mixer);
+/// The 2:1 converters a phone leg pays per tick once its room mixes:
+/// 20 ms up to 16 kHz and 20 ms down to 8 kHz (decision 0024).
+fn halfband(c: &mut Criterion) {
+    use warmline::media::halfband::{Downsampler2, Upsampler2};
+    let input: Vec<i16> = (0..160)
+        .map(|n| (4_000.0 * (2.0 * std::f32::consts::PI * 440.0 * n as f32 / 8_000.0).sin()) as i16)
+        .collect();
+    let mut up = Upsampler2::new();
+    let mut down = Downsampler2::new();
+    let mut wide = [0i16; 320];
+    let mut narrow = [0i16; 160];
+    c.bench_function("halfband_up_and_down_20ms", |b| {
+        b.iter(|| {
+            up.process(black_box(&input), &mut wide);
+            down.process(&wide, &mut narrow);
+            black_box(&narrow);
+        })
+    });
+}
+
+/// A whole mixed tick of a call's room with a rep and a monitor linked:
+/// the caller's and the agent's conversions, the mix, the linked legs'
+/// mixes queued (what the driver pays per tick over an AI-only call).
+fn room(c: &mut Criterion) {
+    use warmline::call::registry::LegRole;
+    use warmline::call::room::Room;
+    let (mut room, _up) = Room::new();
+    let (rep, rep_port) = room.attach(LegRole::Rep, "bench").expect("room");
+    let (monitor, monitor_port) = room.attach(LegRole::Monitor, "bench").expect("room");
+    let caller: Vec<i16> = (0..160)
+        .map(|n| (4_000.0 * (2.0 * std::f32::consts::PI * 300.0 * n as f32 / 8_000.0).sin()) as i16)
+        .collect();
+    let agent: Vec<i16> = caller.iter().map(|&s| s / 2).collect();
+    let rep_frame = frame(700.0);
+    let monitor_frame = frame(1_100.0);
+    c.bench_function("room_tick_caller_agent_rep_monitor", |b| {
+        b.iter(|| {
+            room.caller_frame(black_box(&caller));
+            room.leg_frame(rep, rep_frame.clone());
+            room.leg_frame(monitor, monitor_frame.clone());
+            let out = room.tick(Some(black_box(&agent)));
+            black_box(&out);
+            // The edges take their mixes, as they would.
+            black_box(rep_port.try_next_mix());
+            black_box(monitor_port.try_next_mix());
+        })
+    });
+}
+
+criterion_group!(benches, mixer, halfband, room);
 criterion_main!(benches);

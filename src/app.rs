@@ -288,7 +288,9 @@ pub fn build_with_random(
         .merge(routes(service))
         .merge(approvals)
         .merge(calls_api);
-    if let Some(webrtc) = webrtc {
+    if let Some(mut webrtc) = webrtc {
+        // A browser joining a live call shows the admin token (0024).
+        webrtc.admin = crate::http::admin::AdminToken::new(secrets.admin_token.as_deref());
         router = router.merge(crate::ingress::webrtc::routes(Arc::new(webrtc)));
     }
     Ok(App {
@@ -356,6 +358,7 @@ fn webrtc_service(
             config.webrtc.udp_port_max,
         ),
         public_ip,
+        admin: crate::http::admin::AdminToken::new(None),
     }
 }
 

@@ -19,7 +19,7 @@ pub const WINDOW: Duration = Duration::from_secs(10);
 
 /// Every (ingress, reason) refused somewhere in the code: their counters
 /// start at zero.
-pub const KINDS: [(&str, &str); 13] = [
+pub const KINDS: [(&str, &str); 15] = [
     ("twilio", "signature"),
     ("twilio", "not_configured"),
     ("twilio", "stream_token"),
@@ -35,6 +35,9 @@ pub const KINDS: [(&str, &str); 13] = [
     ("webrtc", "unavailable"),
     ("webrtc", "draining"),
     ("webrtc", "no_route"),
+    // A `join` with a wrong admin token, or for a call that is not live.
+    ("webrtc", "unauthorized"),
+    ("webrtc", "unknown_call"),
 ];
 
 /// What to do with one refusal.

@@ -215,6 +215,9 @@ pub struct CallStats {
     pub model_speech_ignored: u64,
     /// Responses warmline requested at the end of a caller's turn.
     pub turn_responses: u32,
+    /// Ticks the call's room mixed (0: the AI-only direct path all along;
+    /// set by the driver, decision 0024).
+    pub room_mixed_ticks: u64,
 }
 
 /// The per-call state machine.
@@ -263,6 +266,7 @@ pub struct CallCore {
     filler: filler::Filler,
     silence: silence::Silence,
     agent: agent::AgentState,
+    presence: room::Presence,
 }
 
 impl std::fmt::Debug for CallCore {
@@ -314,6 +318,7 @@ impl CallCore {
             silence: silence::Silence::default(),
             config,
             agent: agent::AgentState::default(),
+            presence: room::Presence::default(),
         };
         call.agent_start();
         call
@@ -495,6 +500,7 @@ impl CallCore {
                             self.transcript.clone(),
                         )));
                 }
+                self.presence_on_ready();
             }
             ModelEvent::ResponseStarted { response_id } => {
                 self.stats.responses += 1;
@@ -716,6 +722,7 @@ mod agent;
 mod dtmf;
 mod filler;
 mod items;
+mod room;
 mod silence;
 pub use agent::{LOOKUP_CALL_ID, TIME_LIMIT_GOODBYE};
 mod turn;

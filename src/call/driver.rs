@@ -26,6 +26,12 @@ use crate::metrics::CallMetrics;
 use crate::model::link::{Backend, ModelLink, ModelSession, RealtimeModel};
 use crate::model::{ModelCommand, SessionConfig};
 
+mod clock;
+mod commands;
+mod room;
+
+pub use clock::aligned_start;
+
 /// Reconnect attempts before giving up on the model.
 const MAX_RECONNECTS: u32 = 5;
 /// Sessions are replaced before OpenAI's 60-minute cap.
@@ -60,32 +66,6 @@ pub struct CallSetup {
     /// Lists the call while it is live, with its command handle and live
     /// events (decision 0022); `None`: unlisted.
     pub registry: Option<super::registry::SharedRegistry>,
-}
-
-/// How many tick phases share the 20 ms frame period.
-const TICK_PHASES: u64 = 5;
-
-/// The start of a call's clock, on a process-wide grid of `TICK_PHASES`
-/// slots per 20 ms frame (4 ms apart), with calls dealt round-robin over
-/// the slots.
-///
-/// Why a grid: calls that tick at the same instant share one timer wake-up
-/// instead of one each (measured: with per-call phases, kernel scheduling
-/// was over half the CPU of a loaded server). Why more than one slot: a
-/// single-threaded media worker serves every call of a slot in one burst,
-/// so the last frame of the burst is late by the whole burst. With 500
-/// calls on two workers and one slot, the p99 lateness was 7.5–10 ms;
-/// five slots brought it to 4–5 ms for five wake-ups per frame period
-/// (docs/PERFORMANCE.md). Ten slots measured no better than five.
-pub fn aligned_start() -> Instant {
-    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    static NEXT_PHASE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let epoch = *EPOCH.get_or_init(Instant::now);
-    let phase = NEXT_PHASE.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % TICK_PHASES;
-    let since = Instant::now().saturating_duration_since(epoch).as_micros() as u64;
-    let frame = 20_000u64;
-    let slot = frame / TICK_PHASES;
-    epoch + Duration::from_micros(since.div_ceil(frame) * frame + phase * slot)
 }
 
 /// One call between a leg and a model session.
@@ -127,6 +107,8 @@ pub struct CallDriver {
     live: Option<super::live::LiveCall>,
     /// Commands from the call's handle (hang up, add a text item).
     commands: Option<mpsc::Receiver<super::registry::CallCommand>>,
+    /// The room, once a room command arrived (`driver/room.rs`).
+    room: room::RoomSide,
 }
 
 impl std::fmt::Debug for CallDriver {
@@ -203,6 +185,7 @@ impl CallDriver {
             function_call_at: None,
             live: None,
             commands: None,
+            room: room::RoomSide::default(),
         }
     }
 
@@ -231,7 +214,7 @@ impl CallDriver {
             }
         }
         loop {
-            let tick_at = self.started + self.core.next_deadline();
+            let tick_at = self.started + self.next_tick();
             let reconnect_at = self.reconnect_at;
             let mut ticked = false;
             // A sender of its own (only while control waits), so the permit
@@ -263,6 +246,9 @@ impl CallDriver {
                 Some(command) = super::live::next_command(self.commands.as_mut()) => {
                     self.on_command(command);
                 }
+                Some((leg, up)) = room::next_up(self.room.up.as_mut()) => {
+                    self.on_leg_up(leg, up);
+                }
                 Some((call_id, output)) = self.tool_rx.recv() => {
                     if let Some(live) = &mut self.live {
                         live.on_tool_result(&call_id);
@@ -277,7 +263,7 @@ impl CallDriver {
                     let now = self.now();
                     self.tick_due = Some(tick_at);
                     ticked = true;
-                    self.core.on_tick(now);
+                    self.tick_core(now);
                 }
                 () = tokio::time::sleep_until(self.rollover_at) => {
                     if self.core.on_model_rollover() {
@@ -297,6 +283,12 @@ impl CallDriver {
                 }
             }
             match self.flush_outputs(leg).await {
+                Ok(_) if ticked && self.room.mixing() => {
+                    if self.room_tick(leg).await.is_err() {
+                        self.end_because(EndReason::ConnectionLost, None);
+                        break;
+                    }
+                }
                 Ok(sent_audio) if ticked && !sent_audio => {
                     let due = self.tick_due.take().unwrap_or_else(Instant::now);
                     match leg.send_idle(due).await {
@@ -334,7 +326,8 @@ impl CallDriver {
             );
         }
         self.report_end();
-        let stats = self.core.stats().clone();
+        let mut stats = self.core.stats().clone();
+        stats.room_mixed_ticks = self.room.stats().map_or(0, |s| s.mixed_ticks);
         tracing::info!(
             first_audio_ms = stats.first_audio_after.map(|d| d.as_millis() as u64),
             barge_ins = stats.barge_ins.len(),
@@ -372,12 +365,23 @@ impl CallDriver {
         match event {
             LegEvent::Started => self.core.on_stream_start(now),
             LegEvent::Audio(mulaw) => {
+                if self.room.mixing() {
+                    let mut pcm = [0i16; 160];
+                    for (d, &c) in pcm.iter_mut().zip(mulaw.iter()) {
+                        *d = ulaw_decode(c);
+                    }
+                    self.room_caller_frame(&pcm);
+                    return true;
+                }
                 let mut frame = Frame::silence(SampleRate::Hz8000, MediaTime(self.frames * 160));
                 for (dst, &code) in frame.samples_mut().iter_mut().zip(mulaw.iter()) {
                     *dst = ulaw_decode(code);
                 }
                 self.frames += 1;
                 self.core.on_caller_frame(now, &frame, &mulaw[..]);
+            }
+            LegEvent::Dtmf(digit) if self.room.agent_out() => {
+                tracing::debug!(%digit, "caller key while the agent is out of the room: not sent");
             }
             LegEvent::Dtmf(digit) => self.core.on_dtmf(digit),
             LegEvent::Mark(name) => self.core.on_mark(&name),
@@ -437,6 +441,14 @@ impl CallDriver {
         let mut sent_audio = false;
         while let Some(output) = self.core.poll_output() {
             let sent = match output {
+                CallOutput::Audio { mulaw, mark } if self.room.mixing() => {
+                    self.room_agent_frame(&mulaw, mark);
+                    true
+                }
+                CallOutput::SendDtmf(slot) if self.room.mixing() => {
+                    self.room_agent_frame(&slot.mulaw, None);
+                    true
+                }
                 CallOutput::Audio { mulaw, mark } => {
                     let slot = self.tick_due.take();
                     let due = slot.unwrap_or_else(Instant::now);
@@ -613,26 +625,6 @@ impl CallDriver {
 }
 
 impl CallDriver {
-    /// A command from the call's handle; answered once carried out.
-    fn on_command(&mut self, command: super::registry::CallCommand) {
-        use super::registry::CallCommand;
-        match command {
-            CallCommand::HangUp { done } => {
-                tracing::info!("hanging up: asked through the admin API");
-                self.end_because(EndReason::AdminHungUp, None);
-                self.hangup = true;
-                let _ = done.send(());
-            }
-            CallCommand::AddText { text, done } => {
-                if let Some(live) = &mut self.live {
-                    live.on_text_added(&text);
-                }
-                self.core.add_context_item(text);
-                let _ = done.send(());
-            }
-        }
-    }
-
     /// Notes why the call ends; the first reason stands.
     fn end_because(&mut self, reason: EndReason, detail: Option<String>) {
         if self.end.is_none() {

@@ -105,6 +105,29 @@ impl LiveCall {
         });
     }
 
+    /// The room changed: its legs (the caller's transport is the
+    /// ingress's) and, for a brief or a bridge, the state; `None` goes
+    /// back to `live` (or `connecting` before the agent spoke).
+    pub fn room_changed(
+        &mut self,
+        mut legs: Vec<super::registry::LegSummary>,
+        ingress: &'static str,
+        state: Option<CallState>,
+    ) {
+        for leg in &mut legs {
+            if leg.role == super::registry::LegRole::Caller {
+                leg.transport = ingress;
+            }
+        }
+        self.registration.set_legs(legs);
+        let state = state.unwrap_or(if self.live {
+            CallState::Live
+        } else {
+            CallState::Connecting
+        });
+        self.registration.set_state(state);
+    }
+
     /// The call is hanging up.
     pub fn ending(&mut self) {
         self.registration.set_state(CallState::Ending);

@@ -24,6 +24,7 @@ pub mod model_audio;
 pub mod outbox;
 mod playback;
 pub mod registry;
+pub mod room;
 pub mod tools;
 pub mod turn;
 

@@ -74,6 +74,11 @@ pub enum CallState {
     Live,
     /// The call is hanging up (a goodbye may still be playing).
     Ending,
+    /// The agent briefs a rep while the caller is on hold (the `brief`
+    /// routing table is in force).
+    Brief,
+    /// The agent has left: the caller talks with a rep.
+    Bridged,
 }
 
 /// A leg's role in the call's room (0021).
@@ -95,10 +100,15 @@ pub enum LegRole {
 /// One leg of a call, as the API shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LegSummary {
+    /// The leg's id in the call (the caller is 0, the agent 1; linked
+    /// legs count up from 2 and are never reused).
+    pub id: LegId,
     /// The leg's role.
     pub role: LegRole,
-    /// How it is carried: `twilio`, `sip`, `model`.
+    /// How it is carried: `twilio`, `sip`, `webrtc`, `model`.
     pub transport: &'static str,
+    /// Heard by nobody (it still hears the room).
+    pub muted: bool,
 }
 
 /// A live call as the API shows it (its JSON is the API's schema).
@@ -137,12 +147,16 @@ impl CallSummary {
             state: CallState::Connecting,
             legs: vec![
                 LegSummary {
+                    id: super::room::CALLER,
                     role: LegRole::Caller,
                     transport: identity.ingress,
+                    muted: false,
                 },
                 LegSummary {
+                    id: super::room::AGENT,
                     role: LegRole::Agent,
                     transport: "model",
+                    muted: false,
                 },
             ],
             started_at: identity.started_at.clone(),
@@ -194,7 +208,14 @@ pub enum CommandError {
     /// A command this release does not carry out yet.
     #[error("{0} is not supported yet: it comes with the room's next slice (issue 13)")]
     NotSupported(&'static str),
+    /// The room refused the operation (an unknown leg, a full room, the
+    /// agent already out...): the error says what to do instead.
+    #[error(transparent)]
+    Room(#[from] super::room::RoomError),
 }
+
+/// The answer channel of a room command.
+pub type RoomDone<T> = oneshot::Sender<Result<T, super::room::RoomError>>;
 
 /// A command to a call's driver; each carries its answer's channel.
 #[derive(Debug)]
@@ -211,10 +232,69 @@ pub enum CallCommand {
         /// Answered once the item is queued for the model.
         done: oneshot::Sender<()>,
     },
+    /// Link a leg to the call's room (decision 0024).
+    AttachLeg {
+        /// Its role: rep, monitor or coach.
+        role: LegRole,
+        /// Its edge task.
+        link: super::room::LegLink,
+        /// The new leg's id.
+        done: RoomDone<LegId>,
+    },
+    /// Unlink a leg (it fades out over one tick).
+    DetachLeg {
+        /// Which.
+        leg: LegId,
+        /// Answered once it is fading out.
+        done: RoomDone<()>,
+    },
+    /// Replace the room's routing table.
+    SetRouting {
+        /// The table (`RoutePolicy::normal()`, `brief()` or hand-built).
+        policy: crate::media::mixer::RoutePolicy,
+        /// Answered once it is fading in.
+        done: RoomDone<()>,
+    },
+    /// Mute or unmute a leg.
+    SetMuted {
+        /// Which (the caller's or a linked leg).
+        leg: LegId,
+        /// Muted or not.
+        muted: bool,
+        /// Answered once it fades.
+        done: RoomDone<()>,
+    },
+    /// Play (or stop, `None`) the hold source.
+    SetHold {
+        /// Its frames.
+        source: Option<Box<dyn super::room::FrameSource>>,
+        /// Answered at once.
+        done: RoomDone<()>,
+    },
+    /// The agent leaves the room: its model session closes, the call keeps
+    /// its transcript.
+    DetachAgent {
+        /// Answered once it is fading out.
+        done: RoomDone<()>,
+    },
+    /// The agent comes back: a new session is replayed the transcript
+    /// plus `note` (what happened meanwhile), then asked to speak.
+    AttachAgent {
+        /// A system note for the model.
+        note: String,
+        /// Answered once the session is opening.
+        done: RoomDone<()>,
+    },
 }
 
-/// A leg of a call, once legs attach (0021).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+impl std::fmt::Debug for dyn super::room::FrameSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FrameSource")
+    }
+}
+
+/// A leg of a call (0021): the caller is 0, the agent 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct LegId(pub u32);
 
 /// Reaches one live call: hang up, add a text item; attach and detach
@@ -263,16 +343,80 @@ impl CallHandle {
         self.send(|done| CallCommand::AddText { text, done }).await
     }
 
-    /// Attaches a leg in `role`: not yet (the room's next slice).
-    pub async fn attach(&self, role: LegRole) -> Result<LegId, CommandError> {
-        let _ = role;
-        Err(CommandError::NotSupported("attaching a leg"))
+    async fn room<T>(
+        &self,
+        command: impl FnOnce(RoomDone<T>) -> CallCommand,
+    ) -> Result<T, CommandError> {
+        let permit = match tokio::time::timeout(COMMAND_WAIT, self.commands.reserve()).await {
+            Err(_) => return Err(CommandError::Busy),
+            Ok(Err(_)) => return Err(CommandError::Ended),
+            Ok(Ok(permit)) => permit,
+        };
+        let (done, answer) = oneshot::channel();
+        permit.send(command(done));
+        Ok(answer.await.map_err(|_| CommandError::Ended)??)
     }
 
-    /// Detaches a leg: not yet (the room's next slice).
+    /// Links a leg in `role` (rep, monitor or coach) to the call: its
+    /// edge task (`link`) starts on the call's worker, and the leg hears
+    /// and is heard (as the routing table says) from the next tick, faded
+    /// in. Returns its id.
+    pub async fn attach(
+        &self,
+        role: LegRole,
+        link: super::room::LegLink,
+    ) -> Result<LegId, CommandError> {
+        self.room(|done| CallCommand::AttachLeg { role, link, done })
+            .await
+    }
+
+    /// Unlinks a leg (fading out over one tick); its edge task's port
+    /// closes. The agent leaves with [`detach_agent`](Self::detach_agent).
     pub async fn detach(&self, leg: LegId) -> Result<(), CommandError> {
-        let _ = leg;
-        Err(CommandError::NotSupported("detaching a leg"))
+        self.room(|done| CallCommand::DetachLeg { leg, done }).await
+    }
+
+    /// Replaces the room's routing table: `RoutePolicy::normal()`,
+    /// `RoutePolicy::brief()` (the caller on hold, the agent heard by the
+    /// rep) or a hand-built table. Fades over one tick.
+    pub async fn set_routing(
+        &self,
+        policy: crate::media::mixer::RoutePolicy,
+    ) -> Result<(), CommandError> {
+        self.room(|done| CallCommand::SetRouting { policy, done })
+            .await
+    }
+
+    /// Mutes or unmutes the caller's leg or a linked leg.
+    pub async fn set_muted(&self, leg: LegId, muted: bool) -> Result<(), CommandError> {
+        self.room(|done| CallCommand::SetMuted { leg, muted, done })
+            .await
+    }
+
+    /// Plays `source` as the room's hold source (`None` stops it). Whom
+    /// it reaches is the routing table's choice: `brief` routes it to the
+    /// caller.
+    pub async fn set_hold(
+        &self,
+        source: Option<Box<dyn super::room::FrameSource>>,
+    ) -> Result<(), CommandError> {
+        self.room(|done| CallCommand::SetHold { source, done })
+            .await
+    }
+
+    /// The agent leaves the room (a rep takes the call): it fades out, its
+    /// model session closes, its transcript stays with the call.
+    pub async fn detach_agent(&self) -> Result<(), CommandError> {
+        self.room(|done| CallCommand::DetachAgent { done }).await
+    }
+
+    /// The agent comes back (hand-back): a new model session is replayed
+    /// the transcript and `note` (say what happened, e.g. "The rep
+    /// refunded the order and handed the call back."), then asked to
+    /// speak.
+    pub async fn attach_agent(&self, note: String) -> Result<(), CommandError> {
+        self.room(|done| CallCommand::AttachAgent { note, done })
+            .await
     }
 }
 
@@ -330,6 +474,12 @@ pub enum LiveEventKind {
     TextAdded {
         /// The note.
         text: String,
+    },
+    /// The call's legs changed (a leg joined, left or was muted; the
+    /// agent left or came back): all of them, as the call lists them.
+    Legs {
+        /// The legs now.
+        legs: Vec<LegSummary>,
     },
 }
 
@@ -398,6 +548,21 @@ impl Registration {
         }
     }
 
+    /// Replaces the call's legs and publishes them (a no-op if
+    /// unchanged).
+    pub fn set_legs(&self, legs: Vec<LegSummary>) {
+        let changed = self.summary.send_if_modified(|s| {
+            let changed = s.legs != legs;
+            if changed {
+                s.legs = legs.clone();
+            }
+            changed
+        });
+        if changed {
+            self.publish(LiveEventKind::Legs { legs });
+        }
+    }
+
     /// The call's current summary.
     pub fn summary(&self) -> CallSummary {
         self.summary.borrow().clone()
@@ -409,6 +574,8 @@ fn state_name(state: CallState) -> &'static str {
         CallState::Connecting => "connecting",
         CallState::Live => "live",
         CallState::Ending => "ending",
+        CallState::Brief => "brief",
+        CallState::Bridged => "bridged",
     }
 }
 

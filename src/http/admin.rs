@@ -71,6 +71,21 @@ impl AdminToken {
         self.expected.is_some()
     }
 
+    /// Checks a token presented outside a header (a WebSocket message,
+    /// where a browser cannot set one), in constant time like [`check`]
+    /// (Self::check).
+    ///
+    /// # Errors
+    /// As [`check`](Self::check).
+    pub fn check_token(&self, presented: &str) -> Result<(), AdminAuthError> {
+        let expected = self.expected.ok_or(AdminAuthError::NotConfigured)?;
+        if presented.is_empty() {
+            return Err(AdminAuthError::Missing);
+        }
+        hmac::verify(&self.key, presented.as_bytes(), expected.as_ref())
+            .map_err(|_| AdminAuthError::Wrong)
+    }
+
     /// Checks a request's headers.
     pub fn check(&self, headers: &HeaderMap) -> Result<(), AdminAuthError> {
         let expected = self.expected.ok_or(AdminAuthError::NotConfigured)?;

@@ -181,6 +181,7 @@ fn command_failed(id: &str, e: CommandError) -> Response {
         }
         CommandError::Ended => not_found(id),
         CommandError::NotSupported(_) => error(StatusCode::NOT_IMPLEMENTED, e),
+        CommandError::Room(_) => error(StatusCode::CONFLICT, e),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod dtmf;
 pub mod echo;
 pub mod frame;
 pub mod g711;
+pub mod halfband;
 pub mod highpass;
 pub mod jitter;
 pub mod mixer;

@@ -31,6 +31,57 @@ pub struct PeerReport {
 /// Calls `/webrtc/ws` at `addr` for `seconds`, with `microphone` (48 kHz
 /// mono, looped) as what it says.
 pub fn call(addr: &str, microphone: &[i16], seconds: f64) -> PeerReport {
+    session(
+        addr,
+        |sdp| serde_json::json!({ "type": "offer", "sdp": sdp }),
+        microphone,
+        seconds,
+    )
+}
+
+/// Joins the live call `call_id` as `role` with the admin `token`
+/// (docs/WEBRTC.md `join`), for `seconds`. A refused join panics with the
+/// server's `error` message.
+pub fn join(
+    addr: &str,
+    call_id: &str,
+    role: &str,
+    token: &str,
+    microphone: &[i16],
+    seconds: f64,
+) -> PeerReport {
+    session(
+        addr,
+        |sdp| {
+            serde_json::json!({
+                "type": "join", "call_id": call_id, "role": role, "token": token, "sdp": sdp,
+            })
+        },
+        microphone,
+        seconds,
+    )
+}
+
+/// The first message's answer to a join or an offer: `error` messages
+/// until then (for refusal tests).
+pub fn first_answer(addr: &str, first: serde_json::Value) -> serde_json::Value {
+    let tcp = TcpStream::connect(addr).expect("connect");
+    let (mut ws, _) =
+        tungstenite::client(format!("ws://{addr}/webrtc/ws"), tcp).expect("WebSocket handshake");
+    ws.send(Message::text(first.to_string())).expect("send");
+    loop {
+        if let Message::Text(text) = ws.read().expect("read") {
+            return serde_json::from_str(&text).expect("JSON");
+        }
+    }
+}
+
+fn session(
+    addr: &str,
+    first: impl FnOnce(String) -> serde_json::Value,
+    microphone: &[i16],
+    seconds: f64,
+) -> PeerReport {
     warmline::tls::install_crypto_provider();
     let mut report = PeerReport::default();
     let tcp = TcpStream::connect(addr).expect("connect");
@@ -48,7 +99,7 @@ pub fn call(addr: &str, microphone: &[i16], seconds: f64) -> PeerReport {
     let mid = api.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
     let (offer, pending) = api.apply().expect("an offer");
     let offered = Instant::now();
-    let offer = serde_json::json!({ "type": "offer", "sdp": offer.to_sdp_string() });
+    let offer = first(offer.to_sdp_string());
     ws.send(Message::text(offer.to_string()))
         .expect("send offer");
     let answer = loop {

@@ -25,6 +25,9 @@ use super::codec::{OpusCodec, RTP_TICKS_PER_FRAME};
 use super::signal::ServerMessage;
 use crate::call::leg::{CallerLeg, LegError, LegEvent, LegNotice, Sent, FRAME_SAMPLES_8K};
 
+mod linked;
+pub use linked::link;
+
 /// A browser that has not connected its media this long after the
 /// answer is gone.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -77,6 +80,9 @@ pub struct WebRtcLeg {
     ended: Option<String>,
     /// `hang_up` ran (the driver and the call task may both call it).
     hung_up: bool,
+    /// A leg linked to a room: Opus at 16 kHz and its decoded frames
+    /// (`leg/linked.rs`); `None` for the caller leg.
+    wide: Option<linked::Wide>,
 }
 
 impl std::fmt::Debug for WebRtcLeg {
@@ -112,6 +118,7 @@ impl WebRtcLeg {
             dropped_notices: 0,
             ended: None,
             hung_up: false,
+            wide: None,
         })
     }
 
@@ -165,6 +172,7 @@ impl WebRtcLeg {
                     None => self.end("the browser offered no Opus".into()),
                 }
             }
+            Event::MediaData(data) if self.wide.is_some() => self.on_wide_data(&data.data),
             Event::MediaData(data) => {
                 if let Err(e) = self.codec.decode(&data.data, &mut self.decoded) {
                     tracing::debug!(error = %e, "skipped an Opus packet");

@@ -10,6 +10,7 @@
 //! does all this from a browser ([`page`]).
 
 pub mod codec;
+mod join;
 pub mod leg;
 pub mod page;
 pub mod ports;
@@ -69,6 +70,15 @@ pub enum WebRtcError {
     /// The media workers are gone or full.
     #[error("no media worker took the call: {0}")]
     Worker(String),
+    /// A `join` without the right admin token.
+    #[error("joining a call needs the admin token in the join message: {0}")]
+    Unauthorized(crate::http::admin::AdminAuthError),
+    /// A `join` naming no live call.
+    #[error("no live call {0:?}: GET /api/v1/calls lists them")]
+    NoSuchCall(String),
+    /// The call refused the leg (a full room, the call ending, busy).
+    #[error("the call did not take the leg: {0}")]
+    Join(crate::call::registry::CommandError),
 }
 
 /// What the WebRTC routes need.
@@ -86,6 +96,8 @@ pub struct WebRtcService {
     pub ports: ports::PortRange,
     /// The address offered to browsers.
     pub public_ip: IpAddr,
+    /// The admin token a `join` must carry (decision 0024).
+    pub admin: crate::http::admin::AdminToken,
 }
 
 /// The routes: `/try`, its assets, and `/webrtc/ws`.
@@ -110,8 +122,8 @@ async fn send(socket: &mut WebSocket, message: &ServerMessage) -> bool {
 
 /// One browser's signalling, on the HTTP runtime, for the whole call.
 async fn signalling(service: Arc<WebRtcService>, mut socket: WebSocket) {
-    let offer = match tokio::time::timeout(OFFER_WAIT, first_offer(&mut socket)).await {
-        Ok(Some(offer)) => offer,
+    let first = match tokio::time::timeout(OFFER_WAIT, first_offer(&mut socket)).await {
+        Ok(Some(first)) => first,
         Ok(None) => return,
         Err(_) => {
             let message = "no offer within 10 s".to_owned();
@@ -121,12 +133,18 @@ async fn signalling(service: Arc<WebRtcService>, mut socket: WebSocket) {
     };
     let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE);
     let (page_tx, mut page_rx) = mpsc::channel(TO_PAGE_QUEUE);
-    let answer = match start_call(&service, &offer, control_rx, page_tx) {
+    let started = match first {
+        First::Offer(offer) => start_call(&service, &offer, control_rx, page_tx),
+        First::Join(join) => join::join_call(&service, join, control_rx, page_tx).await,
+    };
+    let answer = match started {
         Ok(answer) => answer,
         Err(e) => {
             let reason = match e {
                 WebRtcError::Draining => "draining",
                 WebRtcError::NoRoute => "no_route",
+                WebRtcError::Unauthorized(_) => "unauthorized",
+                WebRtcError::NoSuchCall(_) => "unknown_call",
                 _ => "unavailable",
             };
             crate::refusals::refused("webrtc", reason, "WebRTC call", &e);
@@ -163,7 +181,7 @@ async fn signalling(service: Arc<WebRtcService>, mut socket: WebSocket) {
                     Ok(ClientMessage::Candidate { candidate }) if candidate.is_empty() => continue,
                     Ok(ClientMessage::Candidate { candidate }) => Control::Candidate(candidate),
                     Ok(ClientMessage::Hangup) => Control::Ended("the caller hung up".into()),
-                    Ok(ClientMessage::Offer { .. }) => {
+                    Ok(ClientMessage::Offer { .. } | ClientMessage::Join { .. }) => {
                         let message = "one offer per call: renegotiation is not supported".to_owned();
                         let _ = send(&mut socket, &ServerMessage::Error { message }).await;
                         continue;
@@ -195,8 +213,17 @@ async fn signalling(service: Arc<WebRtcService>, mut socket: WebSocket) {
     }
 }
 
-/// Waits for the offer; anything else first is an error to the page.
-async fn first_offer(socket: &mut WebSocket) -> Option<String> {
+/// What a browser's first message asks for.
+enum First {
+    /// A new call to the agent (`/try`).
+    Offer(String),
+    /// A leg in a live call.
+    Join(join::Join),
+}
+
+/// Waits for the offer (or a join); anything else first is an error to
+/// the page.
+async fn first_offer(socket: &mut WebSocket) -> Option<First> {
     loop {
         let text = match socket.recv().await? {
             Ok(Message::Text(text)) => text,
@@ -204,7 +231,20 @@ async fn first_offer(socket: &mut WebSocket) -> Option<String> {
             Ok(_) => continue,
         };
         match signal::parse(text.as_str()) {
-            Ok(ClientMessage::Offer { sdp }) => return Some(sdp),
+            Ok(ClientMessage::Offer { sdp }) => return Some(First::Offer(sdp)),
+            Ok(ClientMessage::Join {
+                call_id,
+                role,
+                token,
+                sdp,
+            }) => {
+                return Some(First::Join(join::Join {
+                    call_id,
+                    role,
+                    token,
+                    sdp,
+                }))
+            }
             Ok(ClientMessage::Hangup) => return None,
             Ok(ClientMessage::Candidate { .. }) => {}
             Err(e) => {
@@ -226,32 +266,8 @@ fn start_call(
     if service.setup.drain.is_draining() {
         return Err(WebRtcError::Draining);
     }
-    let offer = str0m::change::SdpOffer::from_sdp_string(offer)
-        .map_err(|e| WebRtcError::Offer(e.to_string()))?;
-    let socket = service.ports.bind()?;
-    let port = socket.local_addr().map_err(WebRtcError::Socket)?.port();
-    let advertised = SocketAddr::new(service.public_ip, port);
-    crate::tls::install_crypto_provider();
-    let now = std::time::Instant::now();
-    let mut rtc = str0m::Rtc::builder()
-        .set_ice_lite(true)
-        .clear_codecs()
-        .enable_opus(true, false)
-        .build(now);
-    let candidate = str0m::Candidate::host(advertised, "udp")
-        .map_err(|e| WebRtcError::Offer(format!("bad local candidate {advertised}: {e}")))?;
-    rtc.add_local_candidate(candidate);
-    let answer = rtc
-        .sdp_api()
-        .accept_offer(offer)
-        .map_err(|e| WebRtcError::Offer(e.to_string()))?;
-    let parts = WebRtcParts {
-        rtc,
-        socket,
-        advertised,
-        control,
-        to_page,
-    };
+    let (answer, parts) = accept_offer(service, offer, control, to_page)?;
+    let parts_advertised = parts.advertised;
     let mut setup = service.setup.clone();
     setup.identity = crate::call::tools::CallIdentity::mint("webrtc", "browser", "browser", "try");
     if let Some(agents) = &service.agents {
@@ -295,8 +311,47 @@ fn start_call(
         .workers
         .spawn(job)
         .map_err(|e| WebRtcError::Worker(e.to_string()))?;
-    tracing::info!(%call_id, %advertised, "WebRTC call accepted");
-    Ok(answer.to_sdp_string())
+    tracing::info!(%call_id, advertised = %parts_advertised, "WebRTC call accepted");
+    Ok(answer)
+}
+
+/// Accepts a browser's offer on a fresh media port: the SDP answer, and
+/// the parts a leg (caller or linked) is built from.
+fn accept_offer(
+    service: &WebRtcService,
+    offer: &str,
+    control: mpsc::Receiver<Control>,
+    to_page: mpsc::Sender<ServerMessage>,
+) -> Result<(String, WebRtcParts), WebRtcError> {
+    let offer = str0m::change::SdpOffer::from_sdp_string(offer)
+        .map_err(|e| WebRtcError::Offer(e.to_string()))?;
+    let socket = service.ports.bind()?;
+    let port = socket.local_addr().map_err(WebRtcError::Socket)?.port();
+    let advertised = SocketAddr::new(service.public_ip, port);
+    crate::tls::install_crypto_provider();
+    let now = std::time::Instant::now();
+    let mut rtc = str0m::Rtc::builder()
+        .set_ice_lite(true)
+        .clear_codecs()
+        .enable_opus(true, false)
+        .build(now);
+    let candidate = str0m::Candidate::host(advertised, "udp")
+        .map_err(|e| WebRtcError::Offer(format!("bad local candidate {advertised}: {e}")))?;
+    rtc.add_local_candidate(candidate);
+    let answer = rtc
+        .sdp_api()
+        .accept_offer(offer)
+        .map_err(|e| WebRtcError::Offer(e.to_string()))?;
+    Ok((
+        answer.to_sdp_string(),
+        WebRtcParts {
+            rtc,
+            socket,
+            advertised,
+            control,
+            to_page,
+        },
+    ))
 }
 
 #[cfg(test)]
@@ -323,6 +378,7 @@ mod tests {
             agents: None,
             ports: ports::PortRange::new(IpAddr::from([127, 0, 0, 1]), 40_000, 40_999),
             public_ip: IpAddr::from([127, 0, 0, 1]),
+            admin: crate::http::admin::AdminToken::new(None),
         }
     }
 

@@ -26,8 +26,43 @@ pub enum ClientMessage {
         /// The `candidate:` attribute value.
         candidate: String,
     },
+    /// Join a live call instead of starting one (decision 0024): the
+    /// browser's SDP offer, which call, in which role, and the admin token
+    /// (in the message, never in the URL).
+    Join {
+        /// The call's id (`GET /api/v1/calls`).
+        call_id: String,
+        /// `monitor`, `coach` or `rep`.
+        role: JoinRole,
+        /// `WARMLINE_ADMIN_TOKEN`.
+        token: String,
+        /// The SDP offer.
+        sdp: String,
+    },
     /// The browser hangs up.
     Hangup,
+}
+
+/// The roles a browser may join a call in.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum JoinRole {
+    /// Hears everyone, heard by nobody.
+    Monitor,
+    /// Hears everyone, heard by the rep only.
+    Coach,
+    /// A human representative: hears and is heard.
+    Rep,
+}
+
+impl From<JoinRole> for crate::call::registry::LegRole {
+    fn from(role: JoinRole) -> Self {
+        match role {
+            JoinRole::Monitor => crate::call::registry::LegRole::Monitor,
+            JoinRole::Coach => crate::call::registry::LegRole::Coach,
+            JoinRole::Rep => crate::call::registry::LegRole::Rep,
+        }
+    }
 }
 
 /// A message to the browser.
@@ -112,6 +147,24 @@ mod tests {
             parse(r#"{"type":"hangup"}"#).expect("hangup"),
             ClientMessage::Hangup
         );
+    }
+
+    #[test]
+    fn a_join_names_the_call_the_role_and_the_token() {
+        let join =
+            parse(r#"{"type":"join","call_id":"0193","role":"monitor","token":"t","sdp":"v=0"}"#)
+                .expect("join");
+        assert!(matches!(
+            join,
+            ClientMessage::Join {
+                role: JoinRole::Monitor,
+                ..
+            }
+        ));
+        assert!(parse(
+            r#"{"type":"join","call_id":"0193","role":"caller","token":"t","sdp":"v=0"}"#
+        )
+        .is_err());
     }
 
     #[test]

@@ -1,0 +1,28 @@
+//! Commands from the call's handle (decision 0022): hang up, add a text
+//! item; the room's commands go on to `driver/room.rs`.
+
+use super::CallDriver;
+use crate::call::events::EndReason;
+
+impl CallDriver {
+    /// A command from the call's handle; answered once carried out.
+    pub(super) fn on_command(&mut self, command: crate::call::registry::CallCommand) {
+        use crate::call::registry::CallCommand;
+        match command {
+            CallCommand::HangUp { done } => {
+                tracing::info!("hanging up: asked through the admin API");
+                self.end_because(EndReason::AdminHungUp, None);
+                self.hangup = true;
+                let _ = done.send(());
+            }
+            CallCommand::AddText { text, done } => {
+                if let Some(live) = &mut self.live {
+                    live.on_text_added(&text);
+                }
+                self.core.add_context_item(text);
+                let _ = done.send(());
+            }
+            room => self.on_room_command(room),
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! A browser joining a live call (decision 0024): the `join` message of
+//! docs/WEBRTC.md. The admin token travels in the message (a browser
+//! cannot set a header on a WebSocket, and the token never goes in a
+//! URL); the call is found in the live-call registry; the leg is linked
+//! to the call's room through its `CallHandle`, so its edge task runs on
+//! the call's own worker.
+
+use tokio::sync::mpsc;
+
+use super::leg::Control;
+use super::signal::{JoinRole, ServerMessage};
+use super::{accept_offer, WebRtcError, WebRtcService};
+use crate::call::registry::CallId;
+
+/// A `join` message.
+#[derive(Debug)]
+pub(super) struct Join {
+    pub(super) call_id: String,
+    pub(super) role: JoinRole,
+    pub(super) token: String,
+    pub(super) sdp: String,
+}
+
+/// Checks the token, finds the call, accepts the offer and links the leg;
+/// returns the SDP answer.
+pub(super) async fn join_call(
+    service: &WebRtcService,
+    join: Join,
+    control: mpsc::Receiver<Control>,
+    to_page: mpsc::Sender<ServerMessage>,
+) -> Result<String, WebRtcError> {
+    service
+        .admin
+        .check_token(&join.token)
+        .map_err(WebRtcError::Unauthorized)?;
+    let unknown = || WebRtcError::NoSuchCall(join.call_id.chars().take(64).collect());
+    let id: CallId = join.call_id.parse().map_err(|_| unknown())?;
+    let handle = service
+        .setup
+        .registry
+        .as_ref()
+        .and_then(|r| r.handle(&id))
+        .ok_or_else(unknown)?;
+    let (answer, parts) = accept_offer(service, &join.sdp, control, to_page)?;
+    let leg = handle
+        .attach(join.role.into(), super::leg::link(parts))
+        .await
+        .map_err(WebRtcError::Join)?;
+    tracing::info!(call_id = %id, leg = leg.0, role = ?join.role, "a browser joined a live call");
+    Ok(answer)
+}
