@@ -120,6 +120,23 @@ pub struct CallEnded {
     /// The content hashes of the definitions the call ran with, by what
     /// they define (`agent`, `tools`); empty until versions are kept.
     pub versions: std::collections::BTreeMap<String, String>,
+    /// How the call sounded: barge-ins, false interruptions, and the
+    /// caller leg's loss and jitter when the leg measures them.
+    pub quality: CallQuality,
+}
+
+/// A call's quality figures, kept with its record (issue 16).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CallQuality {
+    /// Caller audio lost on the way in, % of packets (null when the leg
+    /// does not measure it).
+    pub loss_pct: Option<f64>,
+    /// Interarrival jitter of the caller's audio, ms (null likewise).
+    pub jitter_ms: Option<f64>,
+    /// Barge-ins: the caller talked over the agent and the agent stopped.
+    pub barge_ins: u32,
+    /// Pauses for a caller sound that resumed (a cough, an "mm-hm").
+    pub false_interruptions: u32,
 }
 
 /// Hears about every call. Called on the media worker: never blocks.
