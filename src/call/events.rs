@@ -149,3 +149,36 @@ pub trait CallEvents: Send + Sync + std::fmt::Debug {
 
 /// The process's event sink, shared by every call.
 pub type SharedEvents = Arc<dyn CallEvents>;
+
+/// Several sinks as one: each hears every call (the events webhook and
+/// the records store). Each sink keeps its own never-block promise.
+#[derive(Debug)]
+pub struct FanOut(pub Vec<SharedEvents>);
+
+impl FanOut {
+    /// The sinks as one: none, the one, or a [`FanOut`] of them.
+    pub fn of(mut sinks: Vec<SharedEvents>) -> Option<SharedEvents> {
+        match sinks.len() {
+            0 => None,
+            1 => sinks.pop(),
+            _ => Some(Arc::new(FanOut(sinks))),
+        }
+    }
+}
+
+impl CallEvents for FanOut {
+    fn call_started(&self, call: &CallIdentity) {
+        for sink in &self.0 {
+            sink.call_started(call);
+        }
+    }
+
+    fn call_ended(&self, ended: CallEnded) {
+        if let Some((last, rest)) = self.0.split_last() {
+            for sink in rest {
+                sink.call_ended(ended.clone());
+            }
+            last.call_ended(ended);
+        }
+    }
+}
