@@ -32,8 +32,8 @@ pub use call::CallSection;
 pub mod agents;
 pub use agents::{AgentConfig, RouteConfig, RoutingConfig};
 pub mod events;
-pub mod store;
 pub mod routing;
+pub mod store;
 pub use events::EventsConfig;
 pub use store::StoreConfig;
 pub mod webrtc;
@@ -442,11 +442,7 @@ impl Config {
             .events
             .validate(&set)
             .map_err(ConfigError::Inconsistent)?;
-        let read = |name: &str| {
-            env.iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        };
+        let read = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
         config
             .store
             .validate(&read)

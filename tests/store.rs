@@ -121,7 +121,10 @@ async fn same_store_tests(target: StoreTarget) {
     assert_eq!(detail.call.state, "ended");
     assert_eq!(detail.call.outcome, "escalated");
     assert_eq!(detail.call.provider_id, "CA_first");
-    assert_eq!(detail.recording_url.as_deref(), Some("/recordings/CA_first.wav"));
+    assert_eq!(
+        detail.recording_url.as_deref(),
+        Some("/recordings/CA_first.wav")
+    );
     assert_eq!(detail.csat, Some(4));
     assert_eq!(detail.versions, json!({"agent": "sha256:CA_first"}));
     assert_eq!(detail.quality.barge_ins, Some(1));
@@ -142,14 +145,23 @@ async fn same_store_tests(target: StoreTarget) {
     assert_eq!(detail.tool_calls[0].arguments["reason"], "caller pressed 0");
     assert_eq!(detail.tool_calls[0].latency_ms, Some(12));
     assert_eq!(detail.escalations.len(), 1);
-    assert_eq!(detail.escalations[0].reason.as_deref(), Some("billing question"));
-    assert_eq!(detail.escalations[0].next_action.as_deref(), Some("call back tomorrow"));
+    assert_eq!(
+        detail.escalations[0].reason.as_deref(),
+        Some("billing question")
+    );
+    assert_eq!(
+        detail.escalations[0].next_action.as_deref(),
+        Some("call back tomorrow")
+    );
     assert!(store.get("not-a-call").await.expect("reads").is_none());
 
     // A replay stores nothing twice.
     let before = store.counts().await.expect("counts");
     assert_eq!(before, (2, 8, 4));
-    store.write(&[second.clone(), first.clone()]).await.expect("rewrites");
+    store
+        .write(&[second.clone(), first.clone()])
+        .await
+        .expect("rewrites");
     assert_eq!(store.counts().await.expect("counts"), before);
 
     // Newest first, limited.

@@ -32,11 +32,11 @@ use serde_json::json;
 use tokio::sync::broadcast;
 
 use super::admin::{protect, AdminToken};
-use crate::store::writer::History;
 use crate::call::registry::{
     next_event, CallFilter, CallId, CommandError, LiveEvent, Received, SharedRegistry,
 };
 use crate::drain::{Drain, DrainPhase};
+use crate::store::writer::History;
 
 /// Longest text item `say` takes, bytes.
 pub const MAX_SAY_BYTES: usize = 4 * 1024;

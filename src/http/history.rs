@@ -77,10 +77,18 @@ pub(super) async fn list(
                 .filter_map(|c| serde_json::to_value(c).ok()),
         );
     }
-    calls.extend(ended.into_iter().filter_map(|c| serde_json::to_value(c).ok()));
+    calls.extend(
+        ended
+            .into_iter()
+            .filter_map(|c| serde_json::to_value(c).ok()),
+    );
     // Newest first across both: RFC 3339 UTC text sorts as time does.
     calls.sort_by(|a, b| {
-        let key = |v: &Value| v.get("started_at").and_then(Value::as_str).map(str::to_owned);
+        let key = |v: &Value| {
+            v.get("started_at")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
         key(b).cmp(&key(a))
     });
     calls.truncate(limit);

@@ -29,8 +29,8 @@ use crate::config::store::StoreTarget;
 pub mod read;
 pub mod record;
 pub mod spool;
-pub mod writer;
 mod write;
+pub mod writer;
 
 pub use read::{CallDetail, CallbackItem, HistoryItem};
 pub use record::{Outcome, StoredCall};
@@ -130,13 +130,10 @@ impl Store {
     /// Opens (creating if needed) the database and runs the migrations.
     pub async fn open(target: &StoreTarget) -> Result<Store, StoreError> {
         let store = Store::connect(target).await?;
-        migrator()
-            .run(&store.pool)
-            .await
-            .map_err(|e| match e {
-                sqlx::migrate::MigrateError::Execute(e) => StoreError::from(e),
-                other => StoreError::Migrate(other.to_string()),
-            })?;
+        migrator().run(&store.pool).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(e) => StoreError::from(e),
+            other => StoreError::Migrate(other.to_string()),
+        })?;
         Ok(store)
     }
 
@@ -168,10 +165,18 @@ impl Store {
                         // WAL: readers do not block the writer; NORMAL
                         // sync is durable across a process crash (the
                         // spool covers the rest); wait for a busy file.
-                        sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
-                        sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
-                        sqlx::query("PRAGMA busy_timeout = 5000").execute(&mut *conn).await?;
-                        sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA journal_mode = WAL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA synchronous = NORMAL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA busy_timeout = 5000")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA foreign_keys = ON")
+                            .execute(&mut *conn)
+                            .await?;
                     }
                     Ok(())
                 })

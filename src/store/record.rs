@@ -50,9 +50,7 @@ impl Outcome {
     /// abandoned. Everything else the agent contained.
     pub fn of(ended: &CallEnded) -> Outcome {
         if let Some(escalation) = &ended.escalation {
-            let answered = escalation
-                .get("answered_at")
-                .is_some_and(|v| !v.is_null())
+            let answered = escalation.get("answered_at").is_some_and(|v| !v.is_null())
                 || matches!(
                     escalation.get("outcome").and_then(Value::as_str),
                     Some("answered" | "transferred" | "bridged")
@@ -66,10 +64,7 @@ impl Outcome {
         match ended.reason {
             EndReason::ModelUnreachable | EndReason::ConnectionLost => Outcome::Failed,
             EndReason::CallerHungUp
-                if !ended
-                    .transcript
-                    .iter()
-                    .any(|l| l.speaker == Speaker::Agent) =>
+                if !ended.transcript.iter().any(|l| l.speaker == Speaker::Agent) =>
             {
                 Outcome::Abandoned
             }

@@ -95,7 +95,8 @@ impl Spool {
             self.unsynced.store(true, Ordering::Relaxed);
         }
         drop(guard);
-        self.records.fetch_add(calls.len() as u64, Ordering::Relaxed);
+        self.records
+            .fetch_add(calls.len() as u64, Ordering::Relaxed);
         self.report();
         Ok(())
     }
@@ -180,7 +181,10 @@ impl Spool {
             .create(true)
             .append(true)
             .open(&path)
-            .map_err(|source| StoreError::Spool { path: path.clone(), source })?;
+            .map_err(|source| StoreError::Spool {
+                path: path.clone(),
+                source,
+            })?;
         file.write_all(line.as_bytes())
             .and_then(|()| file.sync_data())
             .map_err(|source| StoreError::Spool { path, source })

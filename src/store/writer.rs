@@ -54,7 +54,10 @@ pub const UP: &str = "warmline_store_up";
 /// Describes the store's series and creates them at zero.
 pub fn register_metrics<'a>(agents: impl Iterator<Item = &'a str>) {
     metrics::describe_gauge!(QUEUE_DEPTH, "Call records waiting for the store writer");
-    metrics::describe_gauge!(SPOOL_RECORDS, "Call records in the spool, waiting for the database");
+    metrics::describe_gauge!(
+        SPOOL_RECORDS,
+        "Call records in the spool, waiting for the database"
+    );
     metrics::describe_counter!(CALLS_BY_OUTCOME, "Ended calls recorded, by outcome");
     metrics::describe_counter!(CALLS_BY_AGENT, "Ended calls recorded, by agent");
     metrics::describe_counter!(WRITES, "Store batches written to the database or the spool");
@@ -327,8 +330,13 @@ impl Writer {
         while batch.len() < BATCH {
             match self.rx.try_recv() {
                 Ok(call) => batch.push(call),
-                Err(_) if Instant::now() < until && !self.shared.closing.load(Ordering::Relaxed) => {
-                    match self.rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+                Err(_)
+                    if Instant::now() < until && !self.shared.closing.load(Ordering::Relaxed) =>
+                {
+                    match self
+                        .rx
+                        .recv_timeout(until.saturating_duration_since(Instant::now()))
+                    {
                         Ok(call) => batch.push(call),
                         Err(_) => break,
                     }
