@@ -116,7 +116,7 @@ pub(super) struct ListQuery {
 async fn list(State(api): State<Api>, Query(q): Query<ListQuery>) -> Response {
     let limit = match super::history::limit(q.limit.as_deref()) {
         Ok(limit) => limit,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     match q.state.as_deref() {
         Some("ended") | Some("all") if api.history.is_some() => {

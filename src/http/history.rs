@@ -22,17 +22,18 @@ pub const DEFAULT_LIMIT: usize = 50;
 /// Most items a list returns.
 pub const MAX_LIMIT: usize = 1_000;
 
-/// `limit` as given: 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`] when absent.
-pub(super) fn limit(given: Option<&str>) -> Result<usize, Response> {
+/// `limit` as given: 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`] when absent;
+/// anything else is answered 400.
+pub(super) fn limit(given: Option<&str>) -> Result<usize, Box<Response>> {
     let Some(given) = given else {
         return Ok(DEFAULT_LIMIT);
     };
     match given.parse::<usize>() {
         Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        _ => Err(error(
+        _ => Err(Box::new(error(
             StatusCode::BAD_REQUEST,
             format!("limit must be a whole number from 1 to {MAX_LIMIT}"),
-        )),
+        ))),
     }
 }
 
@@ -120,7 +121,7 @@ pub(super) struct CallbacksQuery {
 pub(super) async fn callbacks(State(api): State<Api>, Query(q): Query<CallbacksQuery>) -> Response {
     let limit = match limit(q.limit.as_deref()) {
         Ok(limit) => limit,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let Some(history) = &api.history else {
         return Json(json!({ "callbacks": [] })).into_response();

@@ -77,11 +77,17 @@ impl Spool {
             if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|e| self.err(e))?;
             }
-            let file = OpenOptions::new()
+            let mut file = OpenOptions::new()
                 .create(true)
                 .append(true)
+                .read(true)
                 .open(&self.path)
                 .map_err(|e| self.err(e))?;
+            if !ends_with_newline(&mut file).map_err(|e| self.err(e))? {
+                // A line torn by a crash: end it, so the next record
+                // starts a line of its own (the torn one is skipped).
+                file.write_all(b"\n").map_err(|e| self.err(e))?;
+            }
             *guard = Some(file);
         }
         let Some(file) = guard.as_mut() else {
@@ -157,11 +163,19 @@ impl Spool {
     /// The replay of `path` (holding `records` lines) is stored: removes it.
     pub fn replayed(&self, path: &Path, records: u64) -> Result<(), StoreError> {
         std::fs::remove_file(path).map_err(|e| self.err(e))?;
-        let _ = self
-            .records
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                Some(n.saturating_sub(records))
-            });
+        let guard = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        if self.path.exists() {
+            let _ = self
+                .records
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                    Some(n.saturating_sub(records))
+                });
+        } else {
+            // Nothing appended meanwhile: none left (a torn line counted
+            // at start-up but never parsed must not stay counted).
+            self.records.store(0, Ordering::Relaxed);
+        }
+        drop(guard);
         self.report();
         Ok(())
     }
@@ -194,6 +208,19 @@ impl Spool {
     pub fn is_empty(&self) -> bool {
         self.records() == 0 && !self.path.exists() && !self.replay_path.exists()
     }
+}
+
+/// Whether `file` is empty or ends with a newline.
+fn ends_with_newline(file: &mut File) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(true);
+    }
+    file.seek(SeekFrom::Start(len - 1))?;
+    let mut last = [0u8; 1];
+    file.read_exact(&mut last)?;
+    Ok(last[0] == b'\n')
 }
 
 fn count_lines(path: &Path) -> u64 {
