@@ -11,10 +11,8 @@ use crate::call::tools::CallIdentity;
 use crate::config::store::StoreTarget;
 
 fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "warmline-store-unit-{name}-{}",
-        std::process::id()
-    ));
+    let dir =
+        std::env::temp_dir().join(format!("warmline-store-unit-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
@@ -55,14 +53,24 @@ fn ended(reason: EndReason, agent_spoke: bool) -> CallEnded {
 fn the_outcome_follows_the_escalation_then_the_end_reason() {
     let of = |e: &CallEnded| Outcome::of(e);
     assert_eq!(of(&ended(EndReason::AgentEnded, true)), Outcome::Contained);
-    assert_eq!(of(&ended(EndReason::CallerHungUp, true)), Outcome::Contained);
-    assert_eq!(of(&ended(EndReason::CallerHungUp, false)), Outcome::Abandoned);
-    assert_eq!(of(&ended(EndReason::ModelUnreachable, false)), Outcome::Failed);
+    assert_eq!(
+        of(&ended(EndReason::CallerHungUp, true)),
+        Outcome::Contained
+    );
+    assert_eq!(
+        of(&ended(EndReason::CallerHungUp, false)),
+        Outcome::Abandoned
+    );
+    assert_eq!(
+        of(&ended(EndReason::ModelUnreachable, false)),
+        Outcome::Failed
+    );
     assert_eq!(of(&ended(EndReason::ConnectionLost, true)), Outcome::Failed);
     let mut escalated = ended(EndReason::CallerHungUp, true);
     escalated.escalation = Some(json!({"reason": "billing", "outcome": "no_answer"}));
     assert_eq!(of(&escalated), Outcome::Escalated);
-    escalated.escalation = Some(json!({"reason": "billing", "answered_at": "2026-12-04T00:00:03Z"}));
+    escalated.escalation =
+        Some(json!({"reason": "billing", "answered_at": "2026-12-04T00:00:03Z"}));
     assert_eq!(of(&escalated), Outcome::Transferred);
 }
 
@@ -80,12 +88,16 @@ fn the_spool_replays_in_order_while_new_records_go_to_a_fresh_file() {
     assert!(spool.is_empty());
     let a = StoredCall::from_ended(ended(EndReason::AgentEnded, true));
     let b = StoredCall::from_ended(ended(EndReason::CallerHungUp, false));
-    spool.append(&[a.clone(), b.clone()], true).expect("appends");
+    spool
+        .append(&[a.clone(), b.clone()], true)
+        .expect("appends");
     assert_eq!(spool.records(), 2);
     let replay = spool.take_for_replay().expect("moves").expect("a file");
     // Appended while the replay runs: kept apart, not lost.
     let c = StoredCall::from_ended(ended(EndReason::Drained, true));
-    spool.append(std::slice::from_ref(&c), false).expect("appends");
+    spool
+        .append(std::slice::from_ref(&c), false)
+        .expect("appends");
     assert_eq!(spool.read(&replay).expect("reads"), [a, b]);
     spool.replayed(&replay, 2).expect("removes");
     assert_eq!(spool.records(), 1);
@@ -104,7 +116,9 @@ fn a_torn_last_line_is_skipped_and_the_rest_replayed() {
     let dir = temp("torn");
     let spool = Spool::open(dir.join("spool.jsonl"));
     let a = StoredCall::from_ended(ended(EndReason::AgentEnded, true));
-    spool.append(std::slice::from_ref(&a), true).expect("appends");
+    spool
+        .append(std::slice::from_ref(&a), true)
+        .expect("appends");
     use std::io::Write;
     let mut file = std::fs::OpenOptions::new()
         .append(true)
@@ -114,7 +128,9 @@ fn a_torn_last_line_is_skipped_and_the_rest_replayed() {
     // The next run appends after the torn line, on a line of its own.
     let next_run = Spool::open(dir.join("spool.jsonl"));
     let b = StoredCall::from_ended(ended(EndReason::CallerHungUp, true));
-    next_run.append(std::slice::from_ref(&b), true).expect("appends");
+    next_run
+        .append(std::slice::from_ref(&b), true)
+        .expect("appends");
     let replay = next_run.take_for_replay().expect("moves").expect("a file");
     assert_eq!(next_run.read(&replay).expect("reads"), [a, b]);
     let _ = std::fs::remove_dir_all(dir);
