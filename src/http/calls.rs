@@ -123,11 +123,22 @@ async fn list(State(api): State<Api>, Query(q): Query<ListQuery>) -> Response {
             let all = q.state.as_deref() == Some("all");
             super::history::list(&api.registry, api.history.as_ref(), all, limit).await
         }
+        Some("ended") | Some("all") => error(
+            StatusCode::BAD_REQUEST,
+            "state=ended and state=all need the call records store, which is off \
+             ([store] enabled = false): use state=live",
+        ),
         state => {
             let filter = match state.map(str::parse::<CallFilter>) {
                 None => CallFilter::Live,
                 Some(Ok(filter)) => filter,
-                Some(Err(e)) => return error(StatusCode::BAD_REQUEST, e),
+                Some(Err(_)) => {
+                    let given: String = state.unwrap_or_default().chars().take(32).collect();
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        format!("state={given:?} is not served: use state=live, ended or all"),
+                    );
+                }
             };
             let mut calls = api.registry.list(filter);
             calls.truncate(limit);

@@ -135,3 +135,127 @@ pub(super) async fn callbacks(State(api): State<Api>, Query(q): Query<CallbacksQ
         Err(e) => unavailable(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use serde_json::Value;
+
+    use crate::call::events::{CallEnded, CallEvents, EndReason};
+    use crate::call::registry::{command_queue, CallSummary, InProcessRegistry, SharedRegistry};
+    use crate::call::tools::CallIdentity;
+    use crate::config::store::StoreTarget;
+    use crate::drain::Drain;
+    use crate::http::admin::AdminToken;
+    use crate::http::calls::routes_with_history;
+    use crate::store::writer::StoreSink;
+
+    fn ended(provider: &str, started_at: &str) -> CallEnded {
+        let mut call = CallIdentity::mint("sip", provider, "a", "b");
+        call.started_at = started_at.to_owned();
+        CallEnded {
+            call,
+            reason: EndReason::CallerHungUp,
+            detail: None,
+            ended_at: started_at.to_owned(),
+            duration_ms: 1_000,
+            transcript: Vec::new(),
+            tool_calls: Vec::new(),
+            omitted: 0,
+            summary: None,
+            escalation: None,
+            recording_url: None,
+            csat: None,
+            versions: Default::default(),
+            quality: Default::default(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn all_lists_live_and_ended_calls_newest_first_within_the_limit() {
+        crate::tls::install_crypto_provider();
+        let dir = std::env::temp_dir().join(format!("warmline-history-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (sink, history) = StoreSink::start_with(
+            StoreTarget::Sqlite(dir.join("warmline.db")),
+            dir.join("spool.jsonl"),
+        )
+        .expect("starts");
+        sink.call_ended(ended("old", "2026-12-01T00:00:00.000Z"));
+        sink.call_ended(ended("older", "2026-11-30T00:00:00.000Z"));
+        assert!(sink.wait_idle(Duration::from_secs(10)));
+        let registry: SharedRegistry = Arc::new(InProcessRegistry::new());
+        let live =
+            CallSummary::connecting(&CallIdentity::mint("sip", "live", "a", "b")).expect("a UUID");
+        let (handle, _commands) = command_queue(live.id);
+        let _registration = registry.register(live, handle).expect("registers");
+        let router = routes_with_history(
+            registry,
+            Drain::new(None),
+            AdminToken::new(Some("t")),
+            Some(history),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(crate::http::serve(listener, router, std::future::pending()));
+        let get = |path: &str| {
+            let url = format!("http://{addr}{path}");
+            async move {
+                let answer = reqwest::Client::new()
+                    .get(url)
+                    .bearer_auth("t")
+                    .send()
+                    .await
+                    .expect("answers");
+                let status = answer.status().as_u16();
+                (status, answer.json::<Value>().await.unwrap_or(Value::Null))
+            }
+        };
+        let providers = |body: &Value| -> Vec<String> {
+            body["calls"]
+                .as_array()
+                .map(|c| {
+                    c.iter()
+                        .filter_map(|c| c["provider_id"].as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let (status, body) = get("/api/v1/calls?state=all").await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(providers(&body), ["live", "old", "older"]);
+        let (_, body) = get("/api/v1/calls?state=all&limit=2").await;
+        assert_eq!(providers(&body), ["live", "old"]);
+        let (_, body) = get("/api/v1/calls?state=ended").await;
+        assert_eq!(providers(&body), ["old", "older"]);
+        assert_eq!(body["calls"][0]["state"], "ended");
+        assert_eq!(body["calls"][0]["outcome"], "abandoned");
+        let (_, body) = get("/api/v1/calls").await;
+        assert_eq!(providers(&body), ["live"]);
+        for bad in ["limit=0", "limit=1001", "limit=ten", "state=bogus"] {
+            let (status, body) = get(&format!("/api/v1/calls?{bad}")).await;
+            assert_eq!(status, 400, "{bad}: {body}");
+            assert!(body["error"].is_string(), "{bad}: {body}");
+        }
+        let id = body_id(&get("/api/v1/calls?state=ended&limit=1").await.1);
+        let (status, detail) = get(&format!("/api/v1/calls/{id}")).await;
+        assert_eq!(status, 200, "{detail}");
+        assert_eq!(detail["provider_id"], "old");
+        assert_eq!(detail["transcript"], serde_json::json!([]));
+        let (status, body) = get("/api/v1/callbacks").await;
+        assert_eq!((status, body), (200, serde_json::json!({"callbacks": []})));
+        assert!(sink.close(Duration::from_secs(5)));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn body_id(body: &Value) -> String {
+        body["calls"][0]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
