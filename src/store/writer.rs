@@ -130,6 +130,19 @@ impl StoreSink {
         config: &StoreConfig,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<(Arc<StoreSink>, History), StoreError> {
+        // The spool must be writable whatever the database: a directory
+        // that is not stops start-up here, with its name, rather than
+        // losing records later.
+        std::fs::create_dir_all(&config.data_dir)
+            .and_then(|()| {
+                let probe = config.data_dir.join(".warmline-write-check");
+                std::fs::write(&probe, b"ok")?;
+                std::fs::remove_file(probe)
+            })
+            .map_err(|source| StoreError::DataDir {
+                path: config.data_dir.clone(),
+                source,
+            })?;
         let target = config.target(env);
         StoreSink::start_with(target, config.spool_path())
     }
@@ -355,7 +368,7 @@ impl Writer {
         }
         match Store::open(&self.target).await {
             Ok(store) => {
-                tracing::info!(database = store.kind(), "the records database is open");
+                tracing::info!(database = ?self.target, "the records database is open");
                 let _ = self.shared.ready.set(());
                 metrics::gauge!(UP).set(1.0);
                 self.store = Some(store);
