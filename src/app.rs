@@ -38,6 +38,9 @@ pub enum AppError {
     /// An agent cannot be built.
     #[error(transparent)]
     Agents(#[from] crate::agents::AgentsError),
+    /// The call records' writer cannot start.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// The assembled server, before it listens.
@@ -52,6 +55,9 @@ pub struct App {
     /// The call-events sink, when `[events] url` is set: a shutdown
     /// waits (bounded) for its queue to empty.
     pub events: Option<Arc<crate::tools::events::EventSink>>,
+    /// The call records' sink, when `[store] enabled`: a shutdown lets it
+    /// store or spool what is queued (bounded).
+    pub store: Option<Arc<crate::store::writer::StoreSink>>,
 }
 
 /// The session format `[model] audio_format` names.
@@ -220,17 +226,38 @@ pub fn build_with_random(
         )?,
         Err(_) => None,
     };
-    let call_events = events
-        .clone()
-        .map(|sink| sink as crate::call::events::SharedEvents);
+    // The call records (issue 16): a writer thread of their own, fed
+    // through a bounded queue, never the media worker.
+    let (store, history) = match config.store.enabled {
+        true => {
+            crate::store::writer::register_metrics(agents.ids());
+            let (sink, history) =
+                crate::store::writer::StoreSink::start(&config.store, &|n| std::env::var(n).ok())?;
+            (Some(sink), Some(history))
+        }
+        false => (None, None),
+    };
+    let call_events = crate::call::events::FanOut::of(
+        events
+            .clone()
+            .map(|sink| sink as crate::call::events::SharedEvents)
+            .into_iter()
+            .chain(
+                store
+                    .clone()
+                    .map(|sink| sink as crate::call::events::SharedEvents),
+            )
+            .collect(),
+    );
     // The live-call registry every call registers in, served by the
     // admin API (docs/API.md).
     let registry: crate::call::registry::SharedRegistry =
         Arc::new(crate::call::registry::InProcessRegistry::new());
-    let calls_api = crate::http::calls::routes(
+    let calls_api = crate::http::calls::routes_with_history(
         registry.clone(),
         state.drain().clone(),
         crate::http::admin::AdminToken::new(secrets.admin_token.as_deref()),
+        history,
     );
     let sip = if config.sip.enabled {
         let setup = CallSetup {
@@ -298,6 +325,7 @@ pub fn build_with_random(
         backend: backend_name,
         sip,
         events,
+        store,
     })
 }
 

@@ -33,7 +33,9 @@ pub mod agents;
 pub use agents::{AgentConfig, RouteConfig, RoutingConfig};
 pub mod events;
 pub mod routing;
+pub mod store;
 pub use events::EventsConfig;
+pub use store::StoreConfig;
 pub mod webrtc;
 pub use webrtc::{TryAccess, WebConfig, WebRtcConfig};
 
@@ -114,6 +116,8 @@ pub struct Config {
     pub webrtc: WebRtcConfig,
     /// `[web]`: the `/try` page.
     pub web: WebConfig,
+    /// `[store]`: where call records are kept.
+    pub store: StoreConfig,
 }
 
 /// `[twilio]`
@@ -437,6 +441,11 @@ impl Config {
         config
             .events
             .validate(&set)
+            .map_err(ConfigError::Inconsistent)?;
+        let read = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        config
+            .store
+            .validate(&read)
             .map_err(ConfigError::Inconsistent)?;
         Ok(config)
     }

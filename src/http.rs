@@ -6,8 +6,9 @@
 //! leave this runtime for its call's media worker. Rep and supervisor
 //! routes are planned (issue 13 and the reps issue). Every `/api/v1`
 //! route sits behind the admin token layer of [`admin`]: the approval
-//! gate's (`crate::tools::approval::api`) and the live calls' ([`calls`],
-//! docs/API.md).
+//! gate's (`crate::tools::approval::api`), the live calls' ([`calls`],
+//! docs/API.md) and the call history's ([`history`], from the records
+//! store). `docs/openapi.yaml` describes them all.
 //!
 //! `/healthz` answers 200 while the process runs (liveness). `/readyz`
 //! answers 200 while the server takes new calls and 503 once shutdown has
@@ -30,6 +31,7 @@ use crate::drain::{Drain, DrainPhase};
 
 pub mod admin;
 pub mod calls;
+pub mod history;
 
 /// State shared by the HTTP handlers.
 #[derive(Clone, Debug, Default)]

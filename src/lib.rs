@@ -46,6 +46,7 @@ pub mod metrics;
 pub mod model;
 pub mod random;
 pub mod refusals;
+pub mod store;
 pub mod telemetry;
 pub mod tls;
 pub mod tools;

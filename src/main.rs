@@ -120,6 +120,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .with_drain(drain.clone());
     let app = warmline::app::build(&config, &secrets, state.clone())?;
     let (router, backend, events) = (app.router, app.backend, app.events);
+    let store = app.store;
     let sip_addr = match app.sip {
         Some(sip) => Some(warmline::ingress::sip::start(sip).await?),
         None => None,
@@ -176,6 +177,20 @@ async fn run(config: Config) -> anyhow::Result<()> {
             warn!(
                 pending = events.pending(),
                 "call events still undelivered {} s after the last call: stopping anyway",
+                limit.as_secs()
+            );
+        }
+    }
+    if let Some(store) = store {
+        // The last records: stored, or spooled to be replayed at the next
+        // start (the writer's own thread; waited for off this runtime).
+        let limit = warmline::store::writer::FLUSH_LIMIT;
+        let closed = tokio::task::spawn_blocking(move || store.close(limit))
+            .await
+            .unwrap_or(false);
+        if !closed {
+            warn!(
+                "call records still being written {} s after the last call: stopping anyway",
                 limit.as_secs()
             );
         }

@@ -220,11 +220,11 @@ async fn without_the_admin_token_every_live_call_route_answers_401() {
             );
         }
     }
-    // With it: an unknown call is 404 and a filter not yet served is 400
-    // naming the one that is.
+    // With it: an unknown call is 404 and an unknown filter is 400
+    // naming the ones served.
     let (status, _) = get_json(&http, &api(&server.addr, &format!("/api/v1/calls/{id}"))).await;
     assert_eq!(status, 404);
-    let (status, body) = get_json(&http, &api(&server.addr, "/api/v1/calls?state=ended")).await;
+    let (status, body) = get_json(&http, &api(&server.addr, "/api/v1/calls?state=bogus")).await;
     assert_eq!(status, 400);
     assert!(
         body["error"]

@@ -231,6 +231,7 @@ impl CallLog {
             recording_url: None,
             csat: None,
             versions: Default::default(),
+            quality: Default::default(),
         }
     }
 }

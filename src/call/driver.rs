@@ -638,7 +638,10 @@ impl CallDriver {
             return;
         };
         let (reason, detail) = self.end.take().unwrap_or((EndReason::CallerHungUp, None));
-        let ended = log.finish(self.now(), self.setup.identity.clone(), reason, detail);
+        let mut ended = log.finish(self.now(), self.setup.identity.clone(), reason, detail);
+        let stats = self.core.stats();
+        ended.quality.barge_ins = stats.barge_ins.len() as u32;
+        ended.quality.false_interruptions = stats.false_interruptions.len() as u32;
         events.call_ended(ended);
     }
 }

@@ -120,6 +120,23 @@ pub struct CallEnded {
     /// The content hashes of the definitions the call ran with, by what
     /// they define (`agent`, `tools`); empty until versions are kept.
     pub versions: std::collections::BTreeMap<String, String>,
+    /// How the call sounded: barge-ins, false interruptions, and the
+    /// caller leg's loss and jitter when the leg measures them.
+    pub quality: CallQuality,
+}
+
+/// A call's quality figures, kept with its record (issue 16).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CallQuality {
+    /// Caller audio lost on the way in, % of packets (null when the leg
+    /// does not measure it).
+    pub loss_pct: Option<f64>,
+    /// Interarrival jitter of the caller's audio, ms (null likewise).
+    pub jitter_ms: Option<f64>,
+    /// Barge-ins: the caller talked over the agent and the agent stopped.
+    pub barge_ins: u32,
+    /// Pauses for a caller sound that resumed (a cough, an "mm-hm").
+    pub false_interruptions: u32,
 }
 
 /// Hears about every call. Called on the media worker: never blocks.
@@ -132,3 +149,36 @@ pub trait CallEvents: Send + Sync + std::fmt::Debug {
 
 /// The process's event sink, shared by every call.
 pub type SharedEvents = Arc<dyn CallEvents>;
+
+/// Several sinks as one: each hears every call (the events webhook and
+/// the records store). Each sink keeps its own never-block promise.
+#[derive(Debug)]
+pub struct FanOut(pub Vec<SharedEvents>);
+
+impl FanOut {
+    /// The sinks as one: none, the one, or a [`FanOut`] of them.
+    pub fn of(mut sinks: Vec<SharedEvents>) -> Option<SharedEvents> {
+        match sinks.len() {
+            0 => None,
+            1 => sinks.pop(),
+            _ => Some(Arc::new(FanOut(sinks))),
+        }
+    }
+}
+
+impl CallEvents for FanOut {
+    fn call_started(&self, call: &CallIdentity) {
+        for sink in &self.0 {
+            sink.call_started(call);
+        }
+    }
+
+    fn call_ended(&self, ended: CallEnded) {
+        if let Some((last, rest)) = self.0.split_last() {
+            for sink in rest {
+                sink.call_ended(ended.clone());
+            }
+            last.call_ended(ended);
+        }
+    }
+}

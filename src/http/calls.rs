@@ -7,6 +7,12 @@
 //!   in the `Authorization` header, never in a URL);
 //! - `POST /api/v1/calls/{id}/hangup` and `POST /api/v1/calls/{id}/say`.
 //!
+//! With the call records (issue 16, [`crate::store`]) it also serves
+//! `GET /api/v1/calls?state=ended|all&limit=N` (newest first, in the live
+//! list's shape with `state: "ended"`), ended calls by id with their
+//! transcript, tool calls, escalations and recording URL, and
+//! `GET /api/v1/callbacks` (see [`super::history`]).
+//!
 //! It serves any [`CallRegistry`]; the registry and the calls know
 //! nothing of HTTP.
 
@@ -30,6 +36,7 @@ use crate::call::registry::{
     next_event, CallFilter, CallId, CommandError, LiveEvent, Received, SharedRegistry,
 };
 use crate::drain::{Drain, DrainPhase};
+use crate::store::writer::History;
 
 /// Longest text item `say` takes, bytes.
 pub const MAX_SAY_BYTES: usize = 4 * 1024;
@@ -41,6 +48,17 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// event stream ends once `drain` has begun and no call is left, so that
 /// an open stream never holds up the server's shutdown.
 pub fn routes(registry: SharedRegistry, drain: Drain, token: AdminToken) -> Router {
+    routes_with_history(registry, drain, token, None)
+}
+
+/// [`routes`], with ended calls and callbacks served from `history`
+/// (none: the store is off, and `state=ended|all` answers 400).
+pub fn routes_with_history(
+    registry: SharedRegistry,
+    drain: Drain,
+    token: AdminToken,
+    history: Option<History>,
+) -> Router {
     let router = Router::new()
         .route("/api/v1/calls", get(list))
         .route("/api/v1/calls/{id}", get(one))
@@ -48,16 +66,22 @@ pub fn routes(registry: SharedRegistry, drain: Drain, token: AdminToken) -> Rout
         .route("/api/v1/events", get(all_events))
         .route("/api/v1/calls/{id}/hangup", post(hang_up))
         .route("/api/v1/calls/{id}/say", post(say))
+        .route("/api/v1/callbacks", get(super::history::callbacks))
         .layer(DefaultBodyLimit::max(MAX_SAY_BYTES + 1024))
-        .with_state(Api { registry, drain });
+        .with_state(Api {
+            registry,
+            drain,
+            history,
+        });
     protect(router, token)
 }
 
 /// What the handlers share.
 #[derive(Clone)]
-struct Api {
+pub(super) struct Api {
     registry: SharedRegistry,
     drain: Drain,
+    pub(super) history: Option<History>,
 }
 
 impl axum::extract::FromRef<Api> for SharedRegistry {
@@ -66,7 +90,7 @@ impl axum::extract::FromRef<Api> for SharedRegistry {
     }
 }
 
-fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
+pub(super) fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
     (status, Json(json!({ "error": message.to_string() }))).into_response()
 }
 
@@ -84,26 +108,55 @@ fn parse(id: &str) -> Option<CallId> {
 }
 
 #[derive(Deserialize)]
-struct ListQuery {
+pub(super) struct ListQuery {
     state: Option<String>,
+    pub(super) limit: Option<String>,
 }
 
-async fn list(State(registry): State<SharedRegistry>, Query(q): Query<ListQuery>) -> Response {
-    let filter = match q.state.as_deref().map(str::parse::<CallFilter>) {
-        None => CallFilter::Live,
-        Some(Ok(filter)) => filter,
-        Some(Err(e)) => return error(StatusCode::BAD_REQUEST, e),
+async fn list(State(api): State<Api>, Query(q): Query<ListQuery>) -> Response {
+    let limit = match super::history::limit(q.limit.as_deref()) {
+        Ok(limit) => limit,
+        Err(response) => return *response,
     };
-    Json(json!({ "calls": registry.list(filter) })).into_response()
+    match q.state.as_deref() {
+        Some("ended") | Some("all") if api.history.is_some() => {
+            let all = q.state.as_deref() == Some("all");
+            super::history::list(&api.registry, api.history.as_ref(), all, limit).await
+        }
+        Some("ended") | Some("all") => error(
+            StatusCode::BAD_REQUEST,
+            "state=ended and state=all need the call records store, which is off \
+             ([store] enabled = false): use state=live",
+        ),
+        state => {
+            let filter = match state.map(str::parse::<CallFilter>) {
+                None => CallFilter::Live,
+                Some(Ok(filter)) => filter,
+                Some(Err(_)) => {
+                    let given: String = state.unwrap_or_default().chars().take(32).collect();
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        format!("state={given:?} is not served: use state=live, ended or all"),
+                    );
+                }
+            };
+            let mut calls = api.registry.list(filter);
+            calls.truncate(limit);
+            Json(json!({ "calls": calls })).into_response()
+        }
+    }
 }
 
-async fn one(State(registry): State<SharedRegistry>, Path(id): Path<String>) -> Response {
+async fn one(State(api): State<Api>, Path(id): Path<String>) -> Response {
     let Some(call) = parse(&id) else {
         return not_found(&id);
     };
-    match registry.get(&call) {
+    match api.registry.get(&call) {
         Some(summary) => Json(summary).into_response(),
-        None => not_found(&id),
+        None => match &api.history {
+            Some(history) => super::history::one(history, &id).await,
+            None => not_found(&id),
+        },
     }
 }
 

@@ -76,6 +76,13 @@ pub fn start_with(
         // Tests run servers side by side: SIP (port 5060 by default) only
         // where a test asks for it.
         .env("WARMLINE_SIP__ENABLED", "false")
+        // Each server keeps its call records in a directory of its own
+        // (SQLite), unless the test says otherwise.
+        .env(
+            "WARMLINE_STORE__DATA_DIR",
+            std::env::temp_dir().join(format!("warmline-test-data-{}-{port}", std::process::id())),
+        )
+        .env_remove("DATABASE_URL")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     for (key, value) in env {
