@@ -70,11 +70,11 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Serve => serve(config),
+        Command::Serve => serve(config, cli.config),
     }
 }
 
-fn serve(config: Config) -> ExitCode {
+fn serve(config: Config, path: Option<PathBuf>) -> ExitCode {
     if let Err(e) = telemetry::init(&config.log) {
         eprintln!("error: {e}");
         return ExitCode::from(2);
@@ -89,7 +89,7 @@ fn serve(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    match runtime.block_on(run(config, path)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!(error = %e, "warmline stopped with an error");
@@ -98,7 +98,7 @@ fn serve(config: Config) -> ExitCode {
     }
 }
 
-async fn run(config: Config) -> anyhow::Result<()> {
+async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
     // First, so that a SIGTERM during start-up drains instead of killing.
     let mut signals = Signals::new()?;
     let secrets = Secrets::from_env(std::env::vars());
@@ -120,6 +120,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .with_drain(drain.clone());
     let app = warmline::app::build(&config, &secrets, state.clone())?;
     let (router, backend, events) = (app.router, app.backend, app.events);
+    reload_on_sighup(app.reloader, path)?;
     let sip_addr = match app.sip {
         Some(sip) => Some(warmline::ingress::sip::start(sip).await?),
         None => None,
@@ -186,6 +187,58 @@ async fn run(config: Config) -> anyhow::Result<()> {
         Err(_) => warn!("HTTP requests still in flight: stopping anyway"),
     }
     info!("stopped");
+    Ok(())
+}
+
+/// SIGHUP reloads agents, routes and tools from the config file (decision
+/// 0026); an invalid file is refused with the reason and the running
+/// configuration stays.
+fn reload_on_sighup(
+    reloader: warmline::reload::Reloader,
+    path: Option<PathBuf>,
+) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hangup = signal(SignalKind::hangup())?;
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                let origin = path
+                    .as_deref()
+                    .map_or("the embedded defaults".to_owned(), |p| {
+                        p.display().to_string()
+                    });
+                info!(
+                    config = origin,
+                    "SIGHUP: reloading agents, routes and tools"
+                );
+                let (reloader, path) = (reloader.clone(), path.clone());
+                // Reading files and building clients blocks: off the workers.
+                let done =
+                    tokio::task::spawn_blocking(move || reloader.reload_from(path.as_deref()))
+                        .await;
+                match done {
+                    Ok(Ok(report)) => {
+                        info!(
+                            agents = ?report.agents,
+                            versions = ?report.versions,
+                            "configuration reloaded: new calls get it, calls in progress keep theirs"
+                        );
+                        if !report.need_restart.is_empty() {
+                            warn!(
+                                sections = ?report.need_restart,
+                                "these sections changed and apply only at the next start"
+                            );
+                        }
+                    }
+                    Ok(Err(e)) => error!(error = %e, "reload refused"),
+                    Err(e) => error!(error = %e, "reload failed"),
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = (reloader, path);
     Ok(())
 }
 

@@ -127,6 +127,8 @@ pub struct CallDriver {
     live: Option<super::live::LiveCall>,
     /// Commands from the call's handle (hang up, add a text item).
     commands: Option<mpsc::Receiver<super::registry::CallCommand>>,
+    /// The call's recording, when it is recorded (`call::recording`).
+    recording: Option<super::recording::RecordingTap>,
 }
 
 impl std::fmt::Debug for CallDriver {
@@ -175,6 +177,12 @@ impl CallDriver {
             let ahead = started.saturating_duration_since(Instant::now());
             CallLog::new(wall + ahead, bytes_per_ms(setup.call.model_audio.output))
         });
+        let recording = setup
+            .call
+            .recorder
+            .as_ref()
+            .filter(|_| setup.call.record)
+            .and_then(|recorder| recorder.start(&setup.identity));
         let mut drain = setup.drain.watch();
         // A call that starts while the process already ends its calls
         // hears about it on its first turn of the loop.
@@ -203,6 +211,7 @@ impl CallDriver {
             function_call_at: None,
             live: None,
             commands: None,
+            recording,
         }
     }
 
@@ -377,6 +386,9 @@ impl CallDriver {
                     *dst = ulaw_decode(code);
                 }
                 self.frames += 1;
+                if let Some(tap) = &mut self.recording {
+                    tap.caller(now, &mulaw[..]);
+                }
                 self.core.on_caller_frame(now, &frame, &mulaw[..]);
             }
             LegEvent::Dtmf(digit) => self.core.on_dtmf(digit),
@@ -440,6 +452,9 @@ impl CallDriver {
                 CallOutput::Audio { mulaw, mark } => {
                     let slot = self.tick_due.take();
                     let due = slot.unwrap_or_else(Instant::now);
+                    if let Some(tap) = &mut self.recording {
+                        tap.heard(due.saturating_duration_since(self.started), &mulaw);
+                    }
                     let result = leg.send_frame(due, &mulaw, mark.as_deref()).await;
                     if let (Ok(Sent::Now), Some(due)) = (&result, slot) {
                         self.metrics.frame_sent(due, Instant::now());
@@ -646,7 +661,10 @@ impl CallDriver {
             return;
         };
         let (reason, detail) = self.end.take().unwrap_or((EndReason::CallerHungUp, None));
-        let ended = log.finish(self.now(), self.setup.identity.clone(), reason, detail);
+        let mut ended = log.finish(self.now(), self.setup.identity.clone(), reason, detail);
+        ended.recording_url = self.recording.take().map(|tap| tap.finish());
+        ended.csat = self.core.survey_answer();
+        ended.versions = self.setup.call.versions.clone();
         events.call_ended(ended);
     }
 }
