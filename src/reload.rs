@@ -199,3 +199,6 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     differs("csat", old.csat != new.csat);
     out
 }
+
+#[cfg(test)]
+mod tests;
