@@ -120,6 +120,15 @@ async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
         .with_drain(drain.clone());
     let app = warmline::app::build(&config, &secrets, state.clone())?;
     let (router, backend, events) = (app.router, app.backend, app.events);
+    // What calls run with, by content hash (decision 0026).
+    for version in app.agents.versions() {
+        info!(
+            agent = version.agent,
+            kind = version.kind,
+            hash = version.hash,
+            "definition version"
+        );
+    }
     reload_on_sighup(app.reloader, path)?;
     let sip_addr = match app.sip {
         Some(sip) => Some(warmline::ingress::sip::start(sip).await?),
