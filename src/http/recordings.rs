@@ -84,3 +84,51 @@ async fn recording(State(dir): State<PathBuf>, Path(file): Path<String>) -> Resp
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_recording_is_served_to_the_admin_token_only_and_names_never_leave_the_directory() {
+        crate::tls::install_crypto_provider();
+        let dir = std::env::temp_dir().join(format!("warmline-rec-http-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let id = "01890a5d-ac96-774b-bcce-b302099a8057";
+        let body: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(dir.join(format!("{id}.wav")), &body).expect("write");
+        std::fs::write(dir.join("secret.txt"), b"no").expect("write");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let router = routes(dir.clone(), AdminToken::new(Some("admin")));
+        tokio::spawn(crate::http::serve(listener, router, std::future::pending()));
+        let http = reqwest::Client::new();
+        let get = |path: String, token: Option<&'static str>| {
+            let mut request = http.get(format!("http://{addr}{path}"));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            request.send()
+        };
+        let url = format!("/api/v1/recordings/{id}.wav");
+        let answer = get(url.clone(), None).await.expect("answers");
+        assert_eq!(answer.status().as_u16(), 401);
+        let answer = get(url.clone(), Some("wrong")).await.expect("answers");
+        assert_eq!(answer.status().as_u16(), 401);
+        let answer = get(url, Some("admin")).await.expect("answers");
+        assert_eq!(answer.status().as_u16(), 200);
+        assert_eq!(answer.headers()[header::CONTENT_TYPE.as_str()], "audio/wav");
+        assert_eq!(answer.bytes().await.expect("body").as_ref(), &body[..]);
+        for path in [
+            "/api/v1/recordings/secret.txt",
+            "/api/v1/recordings/..%2Fsecret.txt",
+            "/api/v1/recordings/01890a5d-ac96-774b-bcce-b302099a8058.wav",
+        ] {
+            let answer = get(path.to_owned(), Some("admin")).await.expect("answers");
+            assert_eq!(answer.status().as_u16(), 404, "{path}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
