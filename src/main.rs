@@ -62,6 +62,9 @@ fn main() -> ExitCode {
                     for line in lines {
                         println!("{line}");
                     }
+                    for line in warmline::config::records::records_report(&config) {
+                        println!("{line}");
+                    }
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

@@ -113,6 +113,49 @@ impl super::Config {
     }
 }
 
+/// What `warmline check` prints about recordings and the survey: which
+/// agents and trunks record, where to, and which agents ask for a rating.
+pub fn records_report(config: &super::Config) -> Vec<String> {
+    let agents = config.effective_agents();
+    let recorded: Vec<&str> = agents
+        .iter()
+        .filter(|a| a.record)
+        .map(|a| a.id.as_str())
+        .collect();
+    let trunks: Vec<&str> = config
+        .sip
+        .trunks
+        .iter()
+        .filter(|t| t.record)
+        .map(|t| t.name.as_str())
+        .collect();
+    let surveyed: Vec<&str> = agents
+        .iter()
+        .filter(|a| a.csat.unwrap_or(config.csat.enabled))
+        .map(|a| a.id.as_str())
+        .collect();
+    let kept = match config.recording.retention_days {
+        0 => "kept until deleted".to_owned(),
+        days => format!("kept {days} days"),
+    };
+    let list = |names: &[&str]| {
+        if names.is_empty() {
+            "none".to_owned()
+        } else {
+            names.join(", ")
+        }
+    };
+    vec![
+        format!(
+            "recording: agents {}; trunks {}; into {} ({kept})",
+            list(&recorded),
+            list(&trunks),
+            config.recording.dir.display()
+        ),
+        format!("csat survey: agents {}", list(&surveyed)),
+    ]
+}
+
 /// Reads a prompt: 8 kHz mono 16-bit PCM, at most [`MAX_PROMPT_SECS`];
 /// `key` names it in errors.
 pub fn load_prompt(key: &str, path: &Path) -> Result<Vec<i16>, String> {
