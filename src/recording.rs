@@ -377,6 +377,11 @@ fn wav_header(data: u32) -> [u8; 44] {
     h
 }
 
+/// Whether `name` has the shape of a call id (a UUID: 36 of hex and `-`).
+fn is_call_id(name: &str) -> bool {
+    name.len() == 36 && name.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+}
+
 /// Deletes recordings (and abandoned `.wav.part` files) in `dir` last
 /// written more than `keep` before `now`; returns how many.
 pub fn sweep(dir: &Path, keep: Duration, now: SystemTime) -> usize {
@@ -387,7 +392,12 @@ pub fn sweep(dir: &Path, keep: Duration, now: SystemTime) -> usize {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if !(name.ends_with(".wav") || name.ends_with(".wav.part")) {
+        // Only files this recorder names (`<call id>.wav[.part]`): a `dir`
+        // pointed at a folder of other audio never loses any of it.
+        let stem = name
+            .strip_suffix(".wav")
+            .or_else(|| name.strip_suffix(".wav.part"));
+        if !stem.is_some_and(is_call_id) {
             continue;
         }
         let old = entry

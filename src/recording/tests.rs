@@ -106,22 +106,27 @@ fn a_missing_frame_is_silence_and_the_file_keeps_time() {
 #[test]
 fn the_sweep_deletes_recordings_older_than_the_retention_and_keeps_the_rest() {
     let dir = temp_dir("sweep");
-    let old = dir.join("old.wav");
-    let young = dir.join("young.wav");
+    let old = dir.join("01890a5d-ac96-774b-bcce-b302099a8057.wav");
+    let leftover = dir.join("01890a5d-ac96-774b-bcce-b302099a8058.wav.part");
+    let young = dir.join("01890a5d-ac96-774b-bcce-b302099a8059.wav");
     let other = dir.join("notes.txt");
-    for path in [&old, &young, &other] {
+    let foreign = dir.join("holiday-song.wav");
+    for path in [&old, &leftover, &young, &other, &foreign] {
         std::fs::write(path, b"x").expect("write");
     }
     let now = SystemTime::now();
     let ten_days_ago = now - Duration::from_secs(10 * 86_400);
-    for path in [&old, &other] {
+    for path in [&old, &leftover, &other, &foreign] {
         let file = File::options().write(true).open(path).expect("open");
         file.set_modified(ten_days_ago).expect("mtime");
     }
     let deleted = sweep(&dir, Duration::from_secs(7 * 86_400), now);
-    assert_eq!(deleted, 1);
-    assert!(!old.exists());
+    assert_eq!(deleted, 2);
+    assert!(!old.exists() && !leftover.exists());
     assert!(young.exists());
-    assert!(other.exists(), "only recordings are swept");
+    assert!(
+        other.exists() && foreign.exists(),
+        "only recordings are swept"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
