@@ -166,3 +166,48 @@ impl Drop for RecordingTap {
 fn slot_of(at: Duration) -> u64 {
     (at.as_micros() as u64 + 10_000) / 20_000
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_writer_that_falls_behind_costs_the_recording_frames_never_the_call_a_wait() {
+        // Room for one frame, and nobody reading: the writer is stuck.
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let closed = Arc::new(AtomicBool::new(false));
+        let mut tap = RecordingTap::new(7, tx, "/x.wav".into(), closed.clone());
+        for i in 0..3u64 {
+            tap.heard(Duration::from_millis(20 * i), &[0x7F; 160]);
+        }
+        assert_eq!(tap.dropped(), 2, "the full channel drops, it never blocks");
+        drop(tap);
+        assert!(closed.load(Ordering::Acquire), "the end is seen even so");
+        assert!(matches!(
+            rx.try_recv(),
+            Ok(RecorderInput::Frame {
+                track: 7,
+                slot: 0,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn the_caller_s_frames_keep_their_own_clock_after_the_first() {
+        let (tx, rx) = std::sync::mpsc::sync_channel(8);
+        let mut tap = RecordingTap::new(1, tx, String::new(), Arc::new(AtomicBool::new(false)));
+        // Arrivals jitter by up to 15 ms; the slots do not.
+        for at in [100, 135, 141, 178] {
+            tap.caller(Duration::from_millis(at), &[0xFF; 160]);
+        }
+        let slots: Vec<u64> = rx
+            .try_iter()
+            .filter_map(|input| match input {
+                RecorderInput::Frame { slot, .. } => Some(slot),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(slots, [5, 6, 7, 8]);
+    }
+}
