@@ -231,6 +231,11 @@ pub fn build_with_random(
         retention_days: config.recording.retention_days,
     })?;
     call.recorder = Some(recorder.clone() as crate::call::recording::SharedRecorder);
+    if config.effective_agents().iter().any(|a| a.record)
+        || config.sip.trunks.iter().any(|t| t.record)
+    {
+        crate::recording::prepare_dir(&config.recording.dir);
+    }
     let agents = Arc::new(build_agents(config, secrets)?);
     crate::metrics::register_agents(agents.ids().iter().map(String::as_str));
     // Tool I/O runs on the runtime that builds the app (the main,

@@ -88,6 +88,19 @@ impl Recorder {
     }
 }
 
+/// Makes `dir` at start-up when calls will be recorded, so that a
+/// directory that cannot be made is said at once, not at the first call.
+pub fn prepare_dir(dir: &Path) {
+    match std::fs::create_dir_all(dir) {
+        Ok(()) => tracing::info!(dir = %dir.display(), "recordings go here"),
+        Err(e) => tracing::error!(
+            dir = %dir.display(),
+            error = %e,
+            "recording.dir cannot be made: recorded calls will go unrecorded until it can"
+        ),
+    }
+}
+
 /// The URL a recording is served at (`http::recordings`).
 pub fn url_of(call_id: &str) -> String {
     format!("/api/v1/recordings/{call_id}.wav")
