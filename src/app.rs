@@ -316,7 +316,7 @@ pub fn build_with_random(
         .try_access
         .enabled(config.server.http_listen)
         .then(|| {
-            let shared = (&tools, &call_events, &registry);
+            let shared = (&tools, &call_events, &registry, &agents);
             webrtc_service(config, &workers, &backend, &session, &call, &state, shared)
         });
     let service = Arc::new(
@@ -363,10 +363,11 @@ fn webrtc_service(
     session: &crate::model::SessionConfig,
     call: &CallConfig,
     state: &AppState,
-    (tools, events, registry): (
+    (tools, events, registry, agents): (
         &Option<crate::call::tools::SharedSidecar>,
         &Option<crate::call::events::SharedEvents>,
         &crate::call::registry::SharedRegistry,
+        &crate::agents::SharedAgents,
     ),
 ) -> crate::ingress::webrtc::WebRtcService {
     use std::net::{IpAddr, Ipv4Addr};
@@ -403,6 +404,7 @@ fn webrtc_service(
             events: events.clone(),
             registry: Some(registry.clone()),
         },
+        agents: Some(agents.clone()),
         ports: crate::ingress::webrtc::ports::PortRange::new(
             bind,
             config.webrtc.udp_port_min,

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::routing::{NumberPattern, Route, Router, TWILIO_TRUNK};
+use super::routing::{NumberPattern, Route, Router, TWILIO_TRUNK, WEBRTC_TRUNK};
 use super::{Config, ModelBackend};
 
 /// The id of the agent made from `[model]` when there is no `[[agents]]`.
@@ -297,9 +297,12 @@ impl Config {
                 None => None,
             };
             if let Some(trunk) = &r.trunk {
-                if trunk != TWILIO_TRUNK && !self.sip.trunks.iter().any(|t| &t.name == trunk) {
+                if trunk != TWILIO_TRUNK
+                    && trunk != WEBRTC_TRUNK
+                    && !self.sip.trunks.iter().any(|t| &t.name == trunk)
+                {
                     return Err(bad(format!(
-                        "trunk {trunk:?} names no [[sip.trunks]] entry (nor \"{TWILIO_TRUNK}\")"
+                        "trunk {trunk:?} names no [[sip.trunks]] entry (nor \"{TWILIO_TRUNK}\" or \"{WEBRTC_TRUNK}\")"
                     )));
                 }
             }

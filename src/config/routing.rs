@@ -12,6 +12,11 @@
 /// them like a SIP trunk's name routes its calls.
 pub const TWILIO_TRUNK: &str = "twilio";
 
+/// Browser calls from `/try` arrive on this pseudo-trunk, with no called
+/// number: `trunk = "webrtc"` picks the agent that `/try` talks to, and
+/// without such a route the default route answers.
+pub const WEBRTC_TRUNK: &str = "webrtc";
+
 /// A route's number pattern, normalised.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum NumberPattern {

@@ -250,3 +250,21 @@ fn example_file_documents_every_agents_and_routes_key() {
         }
     }
 }
+
+#[test]
+fn the_webrtc_pseudo_trunk_routes_try_calls_and_other_unknown_trunks_are_rejected() {
+    let text = format!("{TWO_AGENTS}\n[[routes]]\nagent = \"billing\"\ntrunk = \"webrtc\"\n");
+    let config = with_secret(&text).expect("webrtc is a known pseudo-trunk");
+    let router = config.router().expect("router");
+    // A /try call: no called number, the webrtc pseudo-trunk.
+    let agent = router.route("", Some(crate::config::routing::WEBRTC_TRUNK));
+    assert_eq!(agent.map(|r| r.agent.as_str()), Some("billing"));
+    // Without that route, /try gets the default agent.
+    let config = with_secret(TWO_AGENTS).expect("valid");
+    let router = config.router().expect("router");
+    let agent = router.route("", Some(crate::config::routing::WEBRTC_TRUNK));
+    assert_eq!(agent.map(|r| r.agent.as_str()), Some("support"));
+    let text = format!("{TWO_AGENTS}\n[[routes]]\nagent = \"billing\"\ntrunk = \"webrtcc\"\n");
+    let error = with_secret(&text).expect_err("unknown trunk").to_string();
+    assert!(error.contains("\"webrtcc\""), "{error}");
+}

@@ -58,6 +58,11 @@ pub enum WebRtcError {
     /// Opus could not be set up.
     #[error(transparent)]
     Codec(#[from] codec::CodecError),
+    /// No `[[routes]]` entry picks an agent for browser calls.
+    #[error(
+        "no agent answers browser calls: add a [[routes]] entry with trunk = \"webrtc\", or a default route"
+    )]
+    NoRoute,
     /// The server is shutting down and takes no new calls.
     #[error("the server is draining and takes no new calls: try again on another instance")]
     Draining,
@@ -71,8 +76,12 @@ pub enum WebRtcError {
 pub struct WebRtcService {
     /// Where calls run.
     pub workers: MediaWorkers,
-    /// Every browser call starts from this (the `[model]` agent).
+    /// Every browser call starts from this (the `[model]` agent), then
+    /// takes the routed agent's profile.
     pub setup: CallSetup,
+    /// Which agent answers `/try`: the route for the `webrtc` pseudo-trunk,
+    /// else the default route. `None` keeps the `[model]` agent.
+    pub agents: Option<crate::agents::SharedAgents>,
     /// Media ports.
     pub ports: ports::PortRange,
     /// The address offered to browsers.
@@ -117,6 +126,7 @@ async fn signalling(service: Arc<WebRtcService>, mut socket: WebSocket) {
         Err(e) => {
             let reason = match e {
                 WebRtcError::Draining => "draining",
+                WebRtcError::NoRoute => "no_route",
                 _ => "unavailable",
             };
             crate::refusals::refused("webrtc", reason, "WebRTC call", &e);
@@ -244,6 +254,17 @@ fn start_call(
     };
     let mut setup = service.setup.clone();
     setup.identity = crate::call::tools::CallIdentity::mint("webrtc", "browser", "browser", "try");
+    if let Some(agents) = &service.agents {
+        let context = crate::agents::CallContext {
+            caller: "browser",
+            called: "",
+            trunk: crate::config::routing::WEBRTC_TRUNK,
+        };
+        let Some(agent) = agents.route(&context) else {
+            return Err(WebRtcError::NoRoute);
+        };
+        agent.prepare(&mut setup, &context, jiff::Timestamp::now());
+    }
     // Frames leave at their slot and the browser's jitter buffer holds
     // about 40 ms more: what was released less that was heard.
     setup.call.tracking = PlaybackTracking::Released { allowance_ms: 40 };
@@ -299,6 +320,7 @@ mod tests {
                 events: None,
                 registry: None,
             },
+            agents: None,
             ports: ports::PortRange::new(IpAddr::from([127, 0, 0, 1]), 40_000, 40_999),
             public_ip: IpAddr::from([127, 0, 0, 1]),
         }
