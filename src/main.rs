@@ -104,6 +104,12 @@ fn serve(config: Config, path: Option<PathBuf>) -> ExitCode {
 async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
     // First, so that a SIGTERM during start-up drains instead of killing.
     let mut signals = Signals::new()?;
+    // SIGHUP too, before its default action (exit) could hit a reload
+    // sent during start-up; it is acted on once the server is built.
+    #[cfg(unix)]
+    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    #[cfg(not(unix))]
+    let hangup = ();
     let secrets = Secrets::from_env(std::env::vars());
     let metrics = warmline::metrics::install()?;
     tokio::spawn(warmline::metrics::run_upkeep(
@@ -132,7 +138,7 @@ async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
             "definition version"
         );
     }
-    reload_on_sighup(app.reloader, path)?;
+    reload_on_sighup(hangup, app.reloader, path);
     let sip_addr = match app.sip {
         Some(sip) => Some(warmline::ingress::sip::start(sip).await?),
         None => None,
@@ -205,14 +211,13 @@ async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
 /// SIGHUP reloads agents, routes and tools from the config file (decision
 /// 0026); an invalid file is refused with the reason and the running
 /// configuration stays.
+#[cfg(unix)]
 fn reload_on_sighup(
+    mut hangup: tokio::signal::unix::Signal,
     reloader: warmline::reload::Reloader,
     path: Option<PathBuf>,
-) -> std::io::Result<()> {
-    #[cfg(unix)]
+) {
     {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut hangup = signal(SignalKind::hangup())?;
         tokio::spawn(async move {
             while hangup.recv().await.is_some() {
                 let origin = path
@@ -249,10 +254,10 @@ fn reload_on_sighup(
             }
         });
     }
-    #[cfg(not(unix))]
-    let _ = (reloader, path);
-    Ok(())
 }
+
+#[cfg(not(unix))]
+fn reload_on_sighup((): (), _reloader: warmline::reload::Reloader, _path: Option<PathBuf>) {}
 
 /// How long in-flight HTTP requests get once no call is left.
 const HTTP_STOP_LIMIT: Duration = Duration::from_secs(5);
