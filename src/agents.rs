@@ -8,7 +8,8 @@
 //! placeholders filled, voice, tools, turn detection), its greeting, time
 //! limit and start-up lookup, and the agent id on the call's identity.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use crate::call::driver::CallSetup;
@@ -64,6 +65,8 @@ pub struct Agent {
     timezone: jiff::tz::TimeZone,
     /// The one agent made from `[model]` (no `[[agents]]` configured).
     from_model: bool,
+    /// Content hashes of its definition and its tools' (`versions`).
+    versions: BTreeMap<String, String>,
 }
 
 impl Agent {
@@ -96,6 +99,19 @@ impl Agent {
             setup.call.silence_hangup_secs = self.profile.silence_hangup_secs;
         }
         setup.identity.agent = Some(self.id.clone());
+        // The call keeps these whatever a reload does later (decision 0026).
+        setup.call.versions = self.versions.clone();
+        // A trunk that records keeps recording; the agent can add to it.
+        setup.call.record = setup.call.record || self.profile.record;
+        if let (Some(survey), Some(enabled)) = (&mut setup.call.survey, self.profile.csat) {
+            survey.enabled = enabled;
+        }
+    }
+
+    /// The content hashes of this agent's definition and tools, by kind
+    /// (`agent`, `tools`): what each of its calls records.
+    pub fn versions(&self) -> &BTreeMap<String, String> {
+        &self.versions
     }
 
     /// The instructions with `{caller}`, `{called}`, `{trunk}` and
@@ -120,11 +136,26 @@ pub fn local_time(now: jiff::Timestamp, zone: &jiff::tz::TimeZone) -> String {
         .to_string()
 }
 
-/// Every agent and the routing table.
+/// Every agent and the routing table: one generation of them. A reload
+/// (SIGHUP, decision 0026) builds a new generation and swaps it in whole;
+/// a call holds the `Arc<Agent>` it was routed to, so calls in progress
+/// keep theirs.
 #[derive(Debug)]
-pub struct Agents {
+struct Generation {
     agents: Vec<Arc<Agent>>,
     router: Router,
+}
+
+/// Definitions kept at most (reloads are rare; the oldest go first).
+const MAX_VERSIONS: usize = 1_024;
+
+/// Every agent and the routing table, reloadable.
+#[derive(Debug)]
+pub struct Agents {
+    current: RwLock<Arc<Generation>>,
+    /// Every definition a generation of this process had, by hash, in the
+    /// order first seen: what `CallEnded.versions` hashes point to.
+    seen: Mutex<Vec<versions::Version>>,
 }
 
 impl Agents {
@@ -136,9 +167,96 @@ impl Agents {
         base: &SessionConfig,
         backend_for: &dyn Fn(Option<ModelBackend>) -> Option<Backend>,
     ) -> Result<Agents, AgentsError> {
+        let (generation, found) = Generation::build(config, base, backend_for)?;
+        let agents = Agents {
+            current: RwLock::new(Arc::new(generation)),
+            seen: Mutex::new(Vec::new()),
+        };
+        agents.remember(found);
+        Ok(agents)
+    }
+
+    /// Puts `next`'s agents and routes in place of these: calls routed
+    /// from now on get them; calls in progress keep what they have.
+    pub fn replace(&self, next: Agents) {
+        let generation = next.generation();
+        let found = next.versions();
+        self.remember(found);
+        match self.current.write() {
+            Ok(mut current) => *current = generation,
+            Err(poisoned) => *poisoned.into_inner() = generation,
+        }
+    }
+
+    fn generation(&self) -> Arc<Generation> {
+        match self.current.read() {
+            Ok(current) => current.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn remember(&self, found: Vec<versions::Version>) {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        for version in found {
+            if !seen.iter().any(|v| v.hash == version.hash) {
+                if seen.len() == MAX_VERSIONS {
+                    seen.remove(0);
+                }
+                seen.push(version);
+            }
+        }
+    }
+
+    /// Every definition calls of this process ran with (or may run with),
+    /// each under its content hash, oldest first: the store keeps them.
+    pub fn versions(&self) -> Vec<versions::Version> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The definition under `hash`, if this process had it.
+    pub fn version(&self, hash: &str) -> Option<versions::Version> {
+        self.seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|v| v.hash == hash)
+            .cloned()
+    }
+
+    /// The agent that answers `context.called` on `context.trunk`; `None`:
+    /// refuse the call (no route, no default).
+    pub fn route(&self, context: &CallContext<'_>) -> Option<Arc<Agent>> {
+        let generation = self.generation();
+        let route = generation
+            .router
+            .route(context.called, Some(context.trunk))?;
+        generation
+            .agents
+            .iter()
+            .find(|a| a.id == route.agent)
+            .cloned()
+    }
+
+    /// Every agent id (a bounded set: metrics labels use them).
+    pub fn ids(&self) -> Vec<String> {
+        self.generation()
+            .agents
+            .iter()
+            .map(|a| a.id.clone())
+            .collect()
+    }
+}
+
+impl Generation {
+    fn build(
+        config: &Config,
+        base: &SessionConfig,
+        backend_for: &dyn Fn(Option<ModelBackend>) -> Option<Backend>,
+    ) -> Result<(Generation, Vec<versions::Version>), AgentsError> {
         let router = config.router().map_err(AgentsError::Invalid)?;
         let all_tools = &base.tools;
         let mut agents = Vec::new();
+        let mut found = Vec::new();
         for profile in config.effective_agents() {
             let backend = backend_for(profile.backend)
                 .ok_or_else(|| AgentsError::MissingApiKey(profile.id.clone()))?;
@@ -189,6 +307,12 @@ impl Agents {
                 session.input_format = AudioFormat::Pcmu;
                 session.output_format = AudioFormat::Pcmu;
             }
+            let (agent_version, tools_version) = definition_versions(config, &profile);
+            let mut hashes = BTreeMap::new();
+            hashes.insert(versions::AGENT_KEY.to_owned(), agent_version.hash.clone());
+            hashes.insert(versions::TOOLS_KEY.to_owned(), tools_version.hash.clone());
+            found.push(agent_version);
+            found.push(tools_version);
             agents.push(Arc::new(Agent {
                 id: profile.id.clone(),
                 profile,
@@ -196,22 +320,36 @@ impl Agents {
                 session,
                 timezone,
                 from_model: config.agents.is_empty(),
+                versions: hashes,
             }));
         }
-        Ok(Agents { agents, router })
+        Ok((Generation { agents, router }, found))
     }
+}
 
-    /// The agent that answers `context.called` on `context.trunk`; `None`:
-    /// refuse the call (no route, no default).
-    pub fn route(&self, context: &CallContext<'_>) -> Option<&Arc<Agent>> {
-        let route = self.router.route(context.called, Some(context.trunk))?;
-        self.agents.iter().find(|a| a.id == route.agent)
-    }
-
-    /// Every agent id (a bounded set: metrics labels use them).
-    pub fn ids(&self) -> impl Iterator<Item = &str> {
-        self.agents.iter().map(|a| a.id.as_str())
-    }
+/// The versions of an agent: its table as loaded, and the tools it
+/// offers (the built-ins by name, the `[[tools]]` tables by name order).
+fn definition_versions(
+    config: &Config,
+    profile: &AgentConfig,
+) -> (versions::Version, versions::Version) {
+    let agent = versions::Version::of(versions::AGENT_KEY, &profile.id, profile);
+    // The `[model]` agent offers every tool.
+    let offers = |name: &str| config.agents.is_empty() || profile.tools.iter().any(|t| t == name);
+    let builtins: Vec<&str> = crate::config::tools::BUILTINS
+        .iter()
+        .copied()
+        .filter(|name| *name == "end_call" || offers(name))
+        .collect();
+    let mut tables: Vec<&crate::config::ToolConfig> =
+        config.tools.iter().filter(|t| offers(&t.name)).collect();
+    tables.sort_by(|a, b| a.name.cmp(&b.name));
+    let tools = versions::Version::of(
+        versions::TOOLS_KEY,
+        &profile.id,
+        &serde_json::json!({"builtins": builtins, "tools": tables}),
+    );
+    (agent, tools)
 }
 
 /// Shared by the ingresses.
@@ -228,6 +366,8 @@ pub fn uri_user(uri: &str) -> &str {
     let rest = rest.split(['@', ';', '?']).next().unwrap_or(rest);
     rest.split(':').next().unwrap_or(rest)
 }
+
+pub mod versions;
 
 #[cfg(test)]
 mod tests;

@@ -41,6 +41,9 @@ pub enum AppError {
     /// The call records' writer cannot start.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// The recorder cannot start.
+    #[error(transparent)]
+    Recording(#[from] crate::recording::RecordingError),
 }
 
 /// The assembled server, before it listens.
@@ -58,6 +61,10 @@ pub struct App {
     /// The call records' sink, when `[store] enabled`: a shutdown lets it
     /// store or spool what is queued (bounded).
     pub store: Option<Arc<crate::store::writer::StoreSink>>,
+    /// Reloads agents, routes and tools (SIGHUP; decision 0026).
+    pub reloader: crate::reload::Reloader,
+    /// The agents and routes, and the versions they ran with.
+    pub agents: crate::agents::SharedAgents,
 }
 
 /// The session format `[model] audio_format` names.
@@ -102,8 +109,52 @@ pub fn call_config(config: &Config, session: &SessionConfig) -> CallConfig {
         filler: filler_config(config),
         silence_reprompt_secs: config.call.silence_reprompt_secs,
         silence_hangup_secs: config.call.silence_hangup_secs,
+        survey: survey_config(config),
+        announcement: prompt(
+            "recording.announcement_wav",
+            config.recording.announcement_wav.as_deref(),
+        ),
         ..CallConfig::default()
     }
+}
+
+/// The post-call survey of `[csat]` (agents may switch it on or off).
+fn survey_config(config: &Config) -> Option<crate::call::SurveyConfig> {
+    let prompt = prompt("csat.prompt_wav", config.csat.prompt_wav.as_deref())?;
+    Some(crate::call::SurveyConfig {
+        enabled: config.csat.enabled,
+        prompt,
+        timeout: std::time::Duration::from_secs(config.csat.timeout_secs),
+    })
+}
+
+/// A prompt `check` read already; a file that changed since is logged,
+/// and the call goes without it.
+fn prompt(key: &str, path: Option<&std::path::Path>) -> Option<Arc<Vec<i16>>> {
+    let path = path?;
+    crate::config::records::load_prompt(key, path)
+        .map_err(|e| tracing::error!(error = %e, "prompt unusable: calls go without it"))
+        .ok()
+        .map(Arc::new)
+}
+
+/// The agents and routes of `config` (at start-up and on every reload).
+pub fn build_agents(config: &Config, secrets: &Secrets) -> Result<crate::agents::Agents, AppError> {
+    let backend = backend(config, secrets)?;
+    // Each agent's backend: its own `backend`, else `[model]`'s.
+    let backend_for = |kind: Option<ModelBackend>| match kind {
+        None => Some(backend.clone()),
+        Some(kind) => {
+            let mut with = config.clone();
+            with.model.backend = kind;
+            self::backend(&with, secrets).ok()
+        }
+    };
+    Ok(crate::agents::Agents::build(
+        config,
+        &session_config(config),
+        &backend_for,
+    )?)
 }
 
 /// The filler of every call: `[[tools]] filler_after_ms` per tool (700 ms
@@ -179,31 +230,27 @@ pub fn build_with_random(
         session.input_format = AudioFormat::Pcmu;
         session.output_format = AudioFormat::Pcmu;
     }
-    let call = call_config(config, &session);
-    // Each agent's backend: its own `backend`, else `[model]`'s.
-    let backend_for = |kind: Option<ModelBackend>| match kind {
-        None => Some(backend.clone()),
-        Some(kind) => {
-            let mut with = config.clone();
-            with.model.backend = kind;
-            self::backend(&with, secrets).ok()
-        }
-    };
-    let agents = Arc::new(crate::agents::Agents::build(
-        config,
-        &session_config(config),
-        &backend_for,
-    )?);
-    crate::metrics::register_agents(agents.ids());
+    let mut call = call_config(config, &session);
+    // One writer thread records every recorded call, off the audio path.
+    let recorder = crate::recording::Recorder::start(crate::recording::RecorderSettings {
+        dir: config.recording.dir.clone(),
+        retention_days: config.recording.retention_days,
+    })?;
+    call.recorder = Some(recorder.clone() as crate::call::recording::SharedRecorder);
+    if config.effective_agents().iter().any(|a| a.record)
+        || config.sip.trunks.iter().any(|t| t.record)
+    {
+        crate::recording::prepare_dir(&config.recording.dir);
+    }
+    let agents = Arc::new(build_agents(config, secrets)?);
+    crate::metrics::register_agents(agents.ids().iter().map(String::as_str));
     // Tool I/O runs on the runtime that builds the app (the main,
     // multi-threaded one), never on a media worker. Built outside a
     // runtime (unit tests), calls get no tools.
     let sidecar = match tokio::runtime::Handle::try_current() {
-        Ok(runtime) => Some(crate::tools::Sidecar::new(
-            &config.tools,
-            &|name| std::env::var(name).ok(),
-            runtime,
-        )?),
+        Ok(runtime) => Some(Arc::new(crate::tools::reload::ReloadableSidecar::new(
+            crate::tools::Sidecar::new(&config.tools, &|name| std::env::var(name).ok(), runtime)?,
+        ))),
         Err(_) => None,
     };
     // The approval API serves the sidecar's registry (an empty one without
@@ -211,12 +258,17 @@ pub fn build_with_random(
     let approvals = crate::tools::approval::api::routes(
         sidecar
             .as_ref()
-            .map(|s| s.approvals().clone())
+            .map(|s| s.current().approvals().clone())
             .unwrap_or_default(),
         crate::http::admin::AdminToken::new(secrets.admin_token.as_deref()),
     );
+    let reloader = crate::reload::Reloader::new(config, secrets, agents.clone(), sidecar.clone());
     let tools: Option<crate::call::tools::SharedSidecar> =
-        sidecar.map(|s| Arc::new(s) as crate::call::tools::SharedSidecar);
+        sidecar.map(|s| s as crate::call::tools::SharedSidecar);
+    let recordings = crate::http::recordings::routes(
+        config.recording.dir.clone(),
+        crate::http::admin::AdminToken::new(secrets.admin_token.as_deref()),
+    );
     // Event deliveries run on the same runtime as the tools.
     let events = match tokio::runtime::Handle::try_current() {
         Ok(runtime) => crate::tools::events::EventSink::new(
@@ -307,14 +359,15 @@ pub fn build_with_random(
         .with_drain(state.drain().clone())
         .with_random(random)
         .with_tools(tools)
-        .with_agents(agents)
+        .with_agents(agents.clone())
         .with_events(call_events)
         .with_registry(Some(registry)),
     );
     let mut router = crate::http::router(state)
         .merge(routes(service))
         .merge(approvals)
-        .merge(calls_api);
+        .merge(calls_api)
+        .merge(recordings);
     if let Some(mut webrtc) = webrtc {
         // A browser joining a live call shows the admin token (0024).
         webrtc.admin = crate::http::admin::AdminToken::new(secrets.admin_token.as_deref());
@@ -326,6 +379,8 @@ pub fn build_with_random(
         sip,
         events,
         store,
+        reloader,
+        agents,
     })
 }
 

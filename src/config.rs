@@ -30,6 +30,7 @@ pub use tools::{ToolConfig, ToolKind};
 pub mod call;
 pub use call::CallSection;
 pub mod agents;
+pub mod records;
 pub use agents::{AgentConfig, RouteConfig, RoutingConfig};
 pub mod events;
 pub mod routing;
@@ -118,6 +119,10 @@ pub struct Config {
     pub web: WebConfig,
     /// `[store]`: where call records are kept.
     pub store: StoreConfig,
+    /// `[recording]`: where recorded calls go and for how long.
+    pub recording: records::RecordingSection,
+    /// `[csat]`: the post-call survey.
+    pub csat: records::CsatSection,
 }
 
 /// `[twilio]`
@@ -434,6 +439,9 @@ impl Config {
         config.call.resolve(origin);
         config.call.validate().map_err(ConfigError::Inconsistent)?;
         agents::load_instruction_files(&mut config.agents, origin)
+            .map_err(ConfigError::Inconsistent)?;
+        config
+            .validate_records(origin)
             .map_err(ConfigError::Inconsistent)?;
         config.validate()?;
         let set = |name: &str| env.iter().any(|(k, v)| k == name && !v.is_empty());

@@ -32,6 +32,7 @@ use crate::drain::{Drain, DrainPhase};
 pub mod admin;
 pub mod calls;
 pub mod history;
+pub mod recordings;
 
 /// State shared by the HTTP handlers.
 #[derive(Clone, Debug, Default)]

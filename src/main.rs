@@ -62,6 +62,9 @@ fn main() -> ExitCode {
                     for line in lines {
                         println!("{line}");
                     }
+                    for line in warmline::config::records::records_report(&config) {
+                        println!("{line}");
+                    }
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
@@ -70,11 +73,11 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Serve => serve(config),
+        Command::Serve => serve(config, cli.config),
     }
 }
 
-fn serve(config: Config) -> ExitCode {
+fn serve(config: Config, path: Option<PathBuf>) -> ExitCode {
     if let Err(e) = telemetry::init(&config.log) {
         eprintln!("error: {e}");
         return ExitCode::from(2);
@@ -89,7 +92,7 @@ fn serve(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    match runtime.block_on(run(config, path)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!(error = %e, "warmline stopped with an error");
@@ -98,9 +101,15 @@ fn serve(config: Config) -> ExitCode {
     }
 }
 
-async fn run(config: Config) -> anyhow::Result<()> {
+async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
     // First, so that a SIGTERM during start-up drains instead of killing.
     let mut signals = Signals::new()?;
+    // SIGHUP too, before its default action (exit) could hit a reload
+    // sent during start-up; it is acted on once the server is built.
+    #[cfg(unix)]
+    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    #[cfg(not(unix))]
+    let hangup = ();
     let secrets = Secrets::from_env(std::env::vars());
     let metrics = warmline::metrics::install()?;
     tokio::spawn(warmline::metrics::run_upkeep(
@@ -121,6 +130,16 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let app = warmline::app::build(&config, &secrets, state.clone())?;
     let (router, backend, events) = (app.router, app.backend, app.events);
     let store = app.store;
+    // What calls run with, by content hash (decision 0026).
+    for version in app.agents.versions() {
+        info!(
+            agent = version.agent,
+            kind = version.kind,
+            hash = version.hash,
+            "definition version"
+        );
+    }
+    reload_on_sighup(hangup, app.reloader, path);
     let sip_addr = match app.sip {
         Some(sip) => Some(warmline::ingress::sip::start(sip).await?),
         None => None,
@@ -203,6 +222,57 @@ async fn run(config: Config) -> anyhow::Result<()> {
     info!("stopped");
     Ok(())
 }
+
+/// SIGHUP reloads agents, routes and tools from the config file (decision
+/// 0026); an invalid file is refused with the reason and the running
+/// configuration stays.
+#[cfg(unix)]
+fn reload_on_sighup(
+    mut hangup: tokio::signal::unix::Signal,
+    reloader: warmline::reload::Reloader,
+    path: Option<PathBuf>,
+) {
+    {
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                let origin = path
+                    .as_deref()
+                    .map_or("the embedded defaults".to_owned(), |p| {
+                        p.display().to_string()
+                    });
+                info!(
+                    config = origin,
+                    "SIGHUP: reloading agents, routes and tools"
+                );
+                let (reloader, path) = (reloader.clone(), path.clone());
+                // Reading files and building clients blocks: off the workers.
+                let done =
+                    tokio::task::spawn_blocking(move || reloader.reload_from(path.as_deref()))
+                        .await;
+                match done {
+                    Ok(Ok(report)) => {
+                        info!(
+                            agents = ?report.agents,
+                            versions = ?report.versions,
+                            "configuration reloaded: new calls get it, calls in progress keep theirs"
+                        );
+                        if !report.need_restart.is_empty() {
+                            warn!(
+                                sections = ?report.need_restart,
+                                "these sections changed and apply only at the next start"
+                            );
+                        }
+                    }
+                    Ok(Err(e)) => error!(error = %e, "reload refused"),
+                    Err(e) => error!(error = %e, "reload failed"),
+                }
+            }
+        });
+    }
+}
+
+#[cfg(not(unix))]
+fn reload_on_sighup((): (), _reloader: warmline::reload::Reloader, _path: Option<PathBuf>) {}
 
 /// How long in-flight HTTP requests get once no call is left.
 const HTTP_STOP_LIMIT: Duration = Duration::from_secs(5);

@@ -66,6 +66,20 @@ pub struct CallConfig {
     /// A tool run when the call starts, whose result reaches the model
     /// before the greeting is asked for.
     pub lookup: Option<String>,
+    /// The post-call survey (`core/survey.rs`); `None`: none.
+    pub survey: Option<SurveyConfig>,
+    /// Whether the call is recorded (its agent's or trunk's `record`):
+    /// the announcement plays first, and the driver taps its audio.
+    pub record: bool,
+    /// 8 kHz audio a recorded call plays first (`[recording]
+    /// announcement_wav`).
+    pub announcement: Option<std::sync::Arc<Vec<i16>>>,
+    /// Where the driver hands a recorded call's audio (off the audio
+    /// path); `None`: nothing is recorded.
+    pub recorder: Option<super::recording::SharedRecorder>,
+    /// Content hashes of the definitions the call runs with, by kind
+    /// (`agent`, `tools`; decision 0026), for `CallEnded.versions`.
+    pub versions: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for CallConfig {
@@ -84,6 +98,11 @@ impl Default for CallConfig {
             silence_hangup_secs: 30,
             max_duration: None,
             lookup: None,
+            survey: None,
+            record: false,
+            announcement: None,
+            recorder: None,
+            versions: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -267,6 +286,7 @@ pub struct CallCore {
     silence: silence::Silence,
     agent: agent::AgentState,
     presence: room::Presence,
+    survey: survey::Survey,
 }
 
 impl std::fmt::Debug for CallCore {
@@ -319,6 +339,7 @@ impl CallCore {
             config,
             agent: agent::AgentState::default(),
             presence: room::Presence::default(),
+            survey: survey::Survey::default(),
         };
         call.agent_start();
         call
@@ -359,6 +380,7 @@ impl CallCore {
     /// The caller's stream started: request the greeting.
     pub fn on_stream_start(&mut self, now: Duration) {
         self.stream_started_at = Some(now);
+        self.announce();
         if self.agent_holds_greeting() {
             return;
         }
@@ -378,6 +400,9 @@ impl CallCore {
 
     /// A key press.
     pub fn on_dtmf(&mut self, digit: char) {
+        if self.survey_key(digit) {
+            return;
+        }
         if self.dtmf_ignores_caller_key(digit) {
             return;
         }
@@ -456,6 +481,7 @@ impl CallCore {
     /// hang up. Without a prompt, hang up at once. The driver stops
     /// listening to the model: nothing it says is played any more.
     pub fn end_with_prompt(&mut self, prompt: Option<&[i16]>) {
+        self.survey_cancel();
         self.model_state = ModelState::Closed;
         self.dtmf_abort();
         self.active_response = None;
@@ -558,6 +584,7 @@ impl CallCore {
                 if name == "end_call" {
                     // Let the agent finish its sentence, then hang up.
                     self.hangup_when_played = true;
+                    self.survey_on_end_call();
                     self.on_tool_result(&call_id, r#"{"status":"ending"}"#);
                     self.maybe_hang_up();
                 } else if name == "send_dtmf" {
@@ -697,6 +724,7 @@ impl CallCore {
         self.maybe_end_turn(now);
         self.filler_tick(now);
         self.silence_tick(now);
+        self.survey_tick(now);
         self.maybe_hang_up();
     }
 
@@ -712,6 +740,9 @@ impl CallCore {
 
     fn maybe_hang_up(&mut self) {
         if self.hangup_when_played && !self.hung_up && !self.agent_speaking() && !self.dtmf.busy() {
+            if self.survey_takes_over() {
+                return;
+            }
             self.hung_up = true;
             self.outputs.push_back(CallOutput::Hangup);
         }
@@ -724,12 +755,14 @@ mod filler;
 mod items;
 mod room;
 mod silence;
+mod survey;
 pub use agent::{LOOKUP_CALL_ID, TIME_LIMIT_GOODBYE};
 mod turn;
 
 pub use dtmf::{DtmfSlot, KeyPress};
 pub use filler::FillerConfig;
 pub use silence::{GOODBYE_HANGUP, GOODBYE_INSTRUCTIONS, REPROMPT_INSTRUCTIONS};
+pub use survey::SurveyConfig;
 
 #[cfg(test)]
 mod tests;

@@ -109,6 +109,8 @@ pub struct CallDriver {
     commands: Option<mpsc::Receiver<super::registry::CallCommand>>,
     /// The room, once a room command arrived (`driver/room.rs`).
     room: room::RoomSide,
+    /// The call's recording, when it is recorded (`call::recording`).
+    recording: Option<super::recording::RecordingTap>,
 }
 
 impl std::fmt::Debug for CallDriver {
@@ -157,6 +159,12 @@ impl CallDriver {
             let ahead = started.saturating_duration_since(Instant::now());
             CallLog::new(wall + ahead, bytes_per_ms(setup.call.model_audio.output))
         });
+        let recording = setup
+            .call
+            .recorder
+            .as_ref()
+            .filter(|_| setup.call.record)
+            .and_then(|recorder| recorder.start(&setup.identity));
         let mut drain = setup.drain.watch();
         // A call that starts while the process already ends its calls
         // hears about it on its first turn of the loop.
@@ -186,6 +194,7 @@ impl CallDriver {
             live: None,
             commands: None,
             room: room::RoomSide::default(),
+            recording,
         }
     }
 
@@ -378,6 +387,9 @@ impl CallDriver {
                     *dst = ulaw_decode(code);
                 }
                 self.frames += 1;
+                if let Some(tap) = &mut self.recording {
+                    tap.caller(now, &mulaw[..]);
+                }
                 self.core.on_caller_frame(now, &frame, &mulaw[..]);
             }
             LegEvent::Dtmf(digit) if self.room.agent_out() => {
@@ -452,6 +464,9 @@ impl CallDriver {
                 CallOutput::Audio { mulaw, mark } => {
                     let slot = self.tick_due.take();
                     let due = slot.unwrap_or_else(Instant::now);
+                    if let Some(tap) = &mut self.recording {
+                        tap.heard(due.saturating_duration_since(self.started), &mulaw);
+                    }
                     let result = leg.send_frame(due, &mulaw, mark.as_deref()).await;
                     if let (Ok(Sent::Now), Some(due)) = (&result, slot) {
                         self.metrics.frame_sent(due, Instant::now());
@@ -642,6 +657,9 @@ impl CallDriver {
         let stats = self.core.stats();
         ended.quality.barge_ins = stats.barge_ins.len() as u32;
         ended.quality.false_interruptions = stats.false_interruptions.len() as u32;
+        ended.recording_url = self.recording.take().map(|tap| tap.finish());
+        ended.csat = self.core.survey_answer();
+        ended.versions = self.setup.call.versions.clone();
         events.call_ended(ended);
     }
 }

@@ -23,12 +23,14 @@ mod live;
 pub mod model_audio;
 pub mod outbox;
 mod playback;
+pub mod recording;
 pub mod registry;
 pub mod room;
 pub mod tools;
 pub mod turn;
 
 pub use barge_in::{BargeInConfig, BargeInDetector};
+pub use core::SurveyConfig;
 pub use core::{
     BargeInRecord, CallConfig, CallCore, CallFigure, CallOutput, CallStats,
     FalseInterruptionRecord, ModelState,

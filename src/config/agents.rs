@@ -129,9 +129,14 @@ pub struct AgentConfig {
     /// The escalation queue.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skill: Option<String>,
-    /// Whether its calls are recorded (kept for call records).
+    /// Whether its calls are recorded (`[recording]`: a stereo WAV per
+    /// call, linked from the call's record).
     #[serde(default)]
     pub record: bool,
+    /// Whether its calls get the post-call survey; `[csat] enabled` when
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csat: Option<bool>,
     /// The call ends politely after this many seconds; 0: no limit.
     #[serde(default)]
     pub max_duration_secs: u64,
@@ -195,6 +200,7 @@ impl AgentConfig {
             transfer_targets: Vec::new(),
             skill: None,
             record: false,
+            csat: None,
             max_duration_secs: 0,
             silence_reprompt_secs: default_silence_reprompt_secs(),
             silence_hangup_secs: default_silence_hangup_secs(),

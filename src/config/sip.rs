@@ -130,6 +130,10 @@ pub struct TrunkConfig {
     /// Concurrent calls from this trunk; above it, `486 Busy Here`.
     #[serde(default)]
     pub max_calls: Option<usize>,
+    /// Record every call from this trunk (`[recording]`), whatever its
+    /// agent's `record`.
+    #[serde(default)]
+    pub record: bool,
 }
 
 fn default_realm() -> String {
@@ -211,6 +215,7 @@ impl Default for SipConfig {
                         prefix: 128,
                     },
                 ],
+                record: false,
                 digest_username: None,
                 digest_password_env: None,
                 digest_realm: default_realm(),

@@ -11,6 +11,7 @@ pub mod approval;
 pub mod dispatch;
 pub mod events;
 pub mod mcp;
+pub mod reload;
 pub mod signing;
 pub mod webhook;
 
@@ -260,6 +261,13 @@ impl Sidecar {
     /// The pending approvals of this sidecar's calls, for the API.
     pub fn approvals(&self) -> &approval::Approvals {
         &self.approvals
+    }
+
+    /// This sidecar with `approvals` as its registry of pending approvals
+    /// (a reload keeps the one the API serves).
+    pub fn with_approvals(mut self, approvals: approval::Approvals) -> Sidecar {
+        self.approvals = approvals;
+        self
     }
 
     /// The specs to offer a call starting now: the built-ins, the

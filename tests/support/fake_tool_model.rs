@@ -25,6 +25,8 @@ pub struct Seen {
     pub outputs: Vec<(String, String)>,
     /// When the function call was sent.
     pub called_at: Option<Instant>,
+    /// The instructions of every `session.update`, in order.
+    pub instructions: Vec<String>,
 }
 
 /// Starts the fake on 127.0.0.1: its first response calls `name` with
@@ -83,6 +85,11 @@ async fn serve(
         };
         match event["type"].as_str() {
             Some("session.update") => {
+                if let (Ok(mut seen), Some(instructions)) =
+                    (seen.lock(), event["session"]["instructions"].as_str())
+                {
+                    seen.instructions.push(instructions.to_owned());
+                }
                 let _ = ws
                     .send(text(
                         json!({"type": "session.updated", "session": event["session"]}),

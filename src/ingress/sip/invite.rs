@@ -278,6 +278,8 @@ pub(super) fn on_invite(
         events: ep.service.events.clone(),
         registry: ep.service.registry.clone(),
     };
+    // The trunk may ask for recording; the agent may add to it.
+    setup.call.record = ep.service.trunks[trunk].config.record;
     if let Some((agent, caller, called, trunk)) = &agent {
         let context = crate::agents::CallContext {
             caller,
