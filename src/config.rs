@@ -36,6 +36,8 @@ pub mod routing;
 pub use events::EventsConfig;
 pub mod webrtc;
 pub use webrtc::{TryAccess, WebConfig, WebRtcConfig};
+pub mod handoff;
+pub use handoff::{AgentAfterBridge, HandoffConfig, RepConfig};
 
 /// Prefix of override variables.
 pub const ENV_PREFIX: &str = "WARMLINE_";
@@ -114,6 +116,11 @@ pub struct Config {
     pub webrtc: WebRtcConfig,
     /// `[web]`: the `/try` page.
     pub web: WebConfig,
+    /// `[[reps]]`: the people calls are escalated to.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reps: Vec<RepConfig>,
+    /// `[handoff]`: how a warm transfer waits, rings and bridges.
+    pub handoff: HandoffConfig,
 }
 
 /// `[twilio]`
@@ -429,6 +436,11 @@ impl Config {
             .map_err(ConfigError::Inconsistent)?;
         config.call.resolve(origin);
         config.call.validate().map_err(ConfigError::Inconsistent)?;
+        config.handoff.resolve(origin);
+        config
+            .handoff
+            .validate()
+            .map_err(ConfigError::Inconsistent)?;
         agents::load_instruction_files(&mut config.agents, origin)
             .map_err(ConfigError::Inconsistent)?;
         config.validate()?;
@@ -438,6 +450,7 @@ impl Config {
             .events
             .validate(&set)
             .map_err(ConfigError::Inconsistent)?;
+        handoff::validate_reps(&config.reps, &set).map_err(ConfigError::Inconsistent)?;
         Ok(config)
     }
 
@@ -453,6 +466,7 @@ impl Config {
                     .filter_map(|t| t.digest_password_env.as_deref()),
             )
             .chain(self.events.named_env())
+            .chain(self.reps.iter().map(|r| r.token_env.as_str()))
             .map(str::to_owned)
             .collect()
     }
