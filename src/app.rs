@@ -209,6 +209,13 @@ pub fn build_with_random(
             .unwrap_or_default(),
         crate::http::admin::AdminToken::new(secrets.admin_token.as_deref()),
     );
+    // Reps and warm transfer (decision 0028): with [[reps]],
+    // escalate_to_human rings them and /rep serves their softphone.
+    let handoff = (!config.reps.is_empty()).then(|| handoff_service(config));
+    let sidecar = sidecar.map(|s| match &handoff {
+        Some(h) => s.with_escalator(Arc::new(h.clone())),
+        None => s,
+    });
     let tools: Option<crate::call::tools::SharedSidecar> =
         sidecar.map(|s| Arc::new(s) as crate::call::tools::SharedSidecar);
     // Event deliveries run on the same runtime as the tools.
@@ -291,12 +298,38 @@ pub fn build_with_random(
     if let Some(webrtc) = webrtc {
         router = router.merge(crate::ingress::webrtc::routes(Arc::new(webrtc)));
     }
+    if let Some(handoff) = handoff {
+        router = router.merge(crate::ingress::webrtc::rep::routes(handoff));
+    }
     Ok(App {
         router,
         backend: backend_name,
         sip,
         events,
     })
+}
+
+/// Reps, presence and queues of this process. Calls cannot take a rep's
+/// leg until the room is wired (`NoRooms`): escalations with reps logged
+/// in answer `transfer_not_ready` until then.
+fn handoff_service(config: &Config) -> crate::handoff::Handoff {
+    let directory = crate::handoff::InProcessDirectory::new(
+        &config.reps,
+        std::time::Duration::from_secs(config.handoff.wrap_up_secs),
+        &|var| std::env::var(var).ok(),
+    );
+    let skills = config
+        .agents
+        .iter()
+        .filter_map(|a| Some((a.id.clone(), a.skill.clone()?)))
+        .collect();
+    crate::handoff::Handoff::new(
+        Arc::new(directory),
+        Arc::new(crate::handoff::RepHub::default()),
+        Arc::new(crate::handoff::room::NoRooms),
+        crate::handoff::EscalationConfig::from(&config.handoff),
+        skills,
+    )
 }
 
 /// The browser leg's service (`/try` and `/webrtc/ws`): calls get the

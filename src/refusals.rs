@@ -19,7 +19,7 @@ pub const WINDOW: Duration = Duration::from_secs(10);
 
 /// Every (ingress, reason) refused somewhere in the code: their counters
 /// start at zero.
-pub const KINDS: [(&str, &str); 12] = [
+pub const KINDS: [(&str, &str); 13] = [
     ("twilio", "signature"),
     ("twilio", "not_configured"),
     ("twilio", "stream_token"),
@@ -34,6 +34,8 @@ pub const KINDS: [(&str, &str); 12] = [
     // No port, a refused offer or no worker for a browser call.
     ("webrtc", "unavailable"),
     ("webrtc", "draining"),
+    // A /rep login with a token no [[reps]] entry holds.
+    ("rep", "token"),
 ];
 
 /// What to do with one refusal.

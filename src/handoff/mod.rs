@@ -19,6 +19,6 @@ pub mod service;
 pub use card::{CallSummary, EscalateRequest, ScreenPop, Urgency};
 pub use hub::{RepHub, RepInput, RepPush};
 pub use machine::{Action, Escalation, EscalationConfig, Phase};
-pub use presence::{Claim, InProcessDirectory, Presence, Release, RepDirectory, RepId};
+pub use presence::{Claim, InProcessDirectory, Presence, Release, RepDirectory, RepId, RepStatus};
 pub use room::{RoomControl, RoomError, Rooms};
 pub use service::{Escalator, Handoff};

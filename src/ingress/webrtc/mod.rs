@@ -13,6 +13,8 @@ pub mod codec;
 pub mod leg;
 pub mod page;
 pub mod ports;
+pub mod rep;
+pub mod rep_signal;
 pub mod signal;
 
 use std::net::{IpAddr, SocketAddr};
