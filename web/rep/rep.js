@@ -108,11 +108,15 @@ function onMessage(message) {
       endCard(message.call_id, 'The caller is no longer waiting for you.');
       break;
     case 'call_state':
+      clearInterval(ringTimer);
+      $('ring-timer').textContent = '';
       rep.state = message.state;
       $('card').dataset.state = message.state;
       $('ring-actions').hidden = true;
       $('call-actions').hidden = false;
       $('skip-brief').hidden = message.state !== 'brief';
+      // Handing back is for a caller the rep has talked to.
+      for (const id of ['note', 'hand-back']) $(id).disabled = message.state !== 'bridged';
       $('call-state').textContent = message.state === 'brief'
         ? 'The AI is briefing you; the caller hears hold music.'
         : 'You are talking with the caller.';
