@@ -61,7 +61,10 @@ async fn a_summary_request_comes_back_as_json_beside_the_caller_s_response() {
         instructions: Some("Greet the caller.".into()),
     };
     s.commands.send(greet).await.expect("session open");
-    assert!(matches!(next(&mut s.events).await, ModelEvent::ResponseStarted { .. }));
+    assert!(matches!(
+        next(&mut s.events).await,
+        ModelEvent::ResponseStarted { .. }
+    ));
     let ask = ModelCommand::Summarize {
         request_id: "esc-1".into(),
     };
@@ -85,6 +88,9 @@ async fn a_summary_request_comes_back_as_json_beside_the_caller_s_response() {
         .iter()
         .find(|e| e["type"] == "response.create" && e["response"]["conversation"] == "none")
         .expect("an out-of-band response.create");
-    assert_eq!(oob["response"]["output_modalities"], serde_json::json!(["text"]));
+    assert_eq!(
+        oob["response"]["output_modalities"],
+        serde_json::json!(["text"])
+    );
     assert!(oob["response"].get("input").is_none());
 }

@@ -24,8 +24,7 @@ use warmline::config::{AgentAfterBridge, HandoffConfig, RepConfig};
 use warmline::handoff::card::{CardLine, CardRecord};
 use warmline::handoff::room::{CallSnapshot, RoomControl, RoomError, Rooms};
 use warmline::handoff::{
-    CallSummary, EscalationConfig, Escalator, Handoff, InProcessDirectory, Presence, RepHub,
-    RepId,
+    CallSummary, EscalationConfig, Escalator, Handoff, InProcessDirectory, Presence, RepHub, RepId,
 };
 
 const TOKEN: &str = "rep-token-ana-5f1c";
@@ -42,9 +41,18 @@ impl RoomControl for ScriptedRoom {
         Box::pin(async {
             Ok(CallSnapshot {
                 transcript: vec![
-                    CardLine { who: "agent".into(), text: "Thanks for calling Acme, how can I help?".into() },
-                    CardLine { who: "caller".into(), text: "I was charged twice for order 42.".into() },
-                    CardLine { who: "agent".into(), text: "I see two charges. Let me get a person to refund one.".into() },
+                    CardLine {
+                        who: "agent".into(),
+                        text: "Thanks for calling Acme, how can I help?".into(),
+                    },
+                    CardLine {
+                        who: "caller".into(),
+                        text: "I was charged twice for order 42.".into(),
+                    },
+                    CardLine {
+                        who: "agent".into(),
+                        text: "I see two charges. Let me get a person to refund one.".into(),
+                    },
                 ],
                 records: vec![CardRecord {
                     tool: "lookup_order".into(),
@@ -112,9 +120,8 @@ fn handoff() -> Handoff {
         skills: vec!["billing".into()],
         token_env: "WARMLINE_REP_ANA_TOKEN".into(),
     }];
-    let directory = InProcessDirectory::new(&reps, Duration::from_secs(10), &|_| {
-        Some(TOKEN.into())
-    });
+    let directory =
+        InProcessDirectory::new(&reps, Duration::from_secs(10), &|_| Some(TOKEN.into()));
     Handoff::new(
         Arc::new(directory),
         Arc::new(RepHub::default()),
@@ -133,16 +140,26 @@ async fn next_line(lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> 
 }
 
 /// A plain HTTP/1.1 GET; returns the status, the headers and the body.
-async fn get(addr: std::net::SocketAddr, path: &str, bearer: Option<&str>) -> (u16, String, String) {
+async fn get(
+    addr: std::net::SocketAddr,
+    path: &str,
+    bearer: Option<&str>,
+) -> (u16, String, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let auth = bearer.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let auth = bearer
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n");
     tcp.write_all(request.as_bytes()).await.expect("write");
     let mut raw = String::new();
     tcp.read_to_string(&mut raw).await.expect("read");
     let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     (status, head.to_lowercase(), body.to_owned())
 }
 
@@ -219,8 +236,13 @@ async fn a_rep_logs_in_goes_available_sees_the_ringing_card_and_accepts() {
     assert!(transcript[1]
         .as_str()
         .is_some_and(|l| l.contains("charged twice for order 42")));
-    assert!(card["records"].as_str().is_some_and(|r| r.contains("lookup_order") && r.contains("$59.00")));
-    assert_eq!(card["focused"], "accept", "Accept has the focus when it rings");
+    assert!(card["records"]
+        .as_str()
+        .is_some_and(|r| r.contains("lookup_order") && r.contains("$59.00")));
+    assert_eq!(
+        card["focused"], "accept",
+        "Accept has the focus when it rings"
+    );
     let after = report["after_accept"]["state"].as_str().unwrap_or("");
     assert!(after == "brief" || after == "bridged", "{report}");
     assert!(dir.join("rep-ringing.png").exists());

@@ -269,12 +269,10 @@ impl DemoAgent {
                 Some(("end_call", r#"{"reason":"caller pressed 9"}"#)),
             ),
             ModelCommand::CallerDtmf(_) => {}
-            ModelCommand::Summarize { request_id } => {
-                self.events.push_back(ModelEvent::Summary {
-                    request_id,
-                    text: Some(DEMO_SUMMARY.to_owned()),
-                })
-            }
+            ModelCommand::Summarize { request_id } => self.events.push_back(ModelEvent::Summary {
+                request_id,
+                text: Some(DEMO_SUMMARY.to_owned()),
+            }),
         }
     }
 }

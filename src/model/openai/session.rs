@@ -168,9 +168,12 @@ impl OpenAiSession {
             }
             // Out-of-band responses run beside the caller's: no queueing
             // behind the active response (protocols.md §2.10).
-            ModelCommand::Summarize { request_id } => send.push(
-                events::response_create_out_of_band(&request_id, crate::model::SUMMARY_INSTRUCTIONS),
-            ),
+            ModelCommand::Summarize { request_id } => {
+                send.push(events::response_create_out_of_band(
+                    &request_id,
+                    crate::model::SUMMARY_INSTRUCTIONS,
+                ))
+            }
         }
         send
     }
@@ -210,7 +213,8 @@ impl OpenAiSession {
                     if self.out_of_band.len() == TRACKED_ITEMS {
                         self.out_of_band.remove(0);
                     }
-                    self.out_of_band.push((response.id.clone(), request.to_owned()));
+                    self.out_of_band
+                        .push((response.id.clone(), request.to_owned()));
                 }
             }
             ServerEvent::ResponseCreated { response } => {

@@ -232,7 +232,10 @@ fn a_summary_is_an_out_of_band_text_response_beside_the_caller_s_own() {
     let create = &sent[0]["response"];
     assert_eq!(create["conversation"], "none");
     assert_eq!(create["output_modalities"], json!(["text"]));
-    assert!(create.get("input").is_none(), "the default conversation is the input");
+    assert!(
+        create.get("input").is_none(),
+        "the default conversation is the input"
+    );
     assert_eq!(create["metadata"]["request_id"], "esc-1");
     let meta = json!({"warmline":"out_of_band","request_id":"esc-1"});
     let step = server(
@@ -259,7 +262,9 @@ fn a_summary_is_an_out_of_band_text_response_beside_the_caller_s_own() {
         &mut s,
         json!({"type":"response.done","response":{"id":"resp_1","status":"completed"}}),
     );
-    assert!(matches!(&step.events[..], [ModelEvent::ResponseDone { response_id, .. }] if response_id == "resp_1"));
+    assert!(
+        matches!(&step.events[..], [ModelEvent::ResponseDone { response_id, .. }] if response_id == "resp_1")
+    );
     assert!(!s.response_in_flight());
 }
 
