@@ -173,7 +173,8 @@ async fn a_rep_logs_in_goes_available_sees_the_ringing_card_and_accepts() {
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let app = warmline::ingress::webrtc::rep::routes(handoff.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    // The server's own HTTP loop (TCP_NODELAY, hyper with upgrades).
+    tokio::spawn(warmline::http::serve(listener, app, std::future::pending()));
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracles/rep_page.py");
     let mut child = Command::new("python3")
@@ -257,7 +258,8 @@ async fn rep_me_answers_401_without_the_bearer_token_and_the_status_with_it() {
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let app = warmline::ingress::webrtc::rep::routes(handoff);
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    // The server's own HTTP loop (TCP_NODELAY, hyper with upgrades).
+    tokio::spawn(warmline::http::serve(listener, app, std::future::pending()));
     let (status, _, _) = get(addr, "/rep/me", None).await;
     assert_eq!(status, 401);
     let (status, _, _) = get(addr, "/rep/me", Some("nope")).await;
