@@ -323,13 +323,21 @@ fn handoff_service(config: &Config) -> crate::handoff::Handoff {
         .iter()
         .filter_map(|a| Some((a.id.clone(), a.skill.clone()?)))
         .collect();
-    crate::handoff::Handoff::new(
+    let handoff = crate::handoff::Handoff::new(
         Arc::new(directory),
         Arc::new(crate::handoff::RepHub::default()),
         Arc::new(crate::handoff::room::NoRooms),
         crate::handoff::EscalationConfig::from(&config.handoff),
         skills,
-    )
+    );
+    // `check` validated the files; a file gone since keeps the built-ins.
+    match crate::handoff::HoldPrompts::from_config(&config.handoff) {
+        Ok(prompts) => handoff.with_hold_prompts(prompts),
+        Err(e) => {
+            tracing::warn!(error = %e, "hold prompts unreadable; using the built-in ones");
+            handoff
+        }
+    }
 }
 
 /// The browser leg's service (`/try` and `/webrtc/ws`): calls get the

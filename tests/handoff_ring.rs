@@ -147,10 +147,7 @@ async fn escalation_to_ring_on_the_rep_socket_is_within_300_ms_at_p95() {
     ws.send(send(json!({"type":"presence","presence":"available"})))
         .await
         .expect("send");
-    assert_eq!(
-        next_json(&mut ws).await["status"]["presence"],
-        "available"
-    );
+    assert_eq!(next_json(&mut ws).await["status"]["presence"], "available");
 
     let steal_before = cpu_steal();
     let mut latencies = Vec::new();
@@ -173,8 +170,8 @@ async fn escalation_to_ring_on_the_rep_socket_is_within_300_ms_at_p95() {
         assert_eq!(result["reason"], "nobody_answered");
     }
     let steal_after = cpu_steal();
-    let steal = (steal_after.0 - steal_before.0) as f64
-        / (steal_after.1 - steal_before.1).max(1) as f64;
+    let steal =
+        (steal_after.0 - steal_before.0) as f64 / (steal_after.1 - steal_before.1).max(1) as f64;
     latencies.sort();
     let p = |q: f64| latencies[((latencies.len() as f64 * q).ceil() as usize).saturating_sub(1)];
     println!(

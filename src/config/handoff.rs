@@ -71,12 +71,12 @@ pub struct HandoffConfig {
     /// `close` or `listen`: the agent's session after the bridge.
     pub agent_after_bridge: AgentAfterBridge,
     /// Hold audio (8 kHz mono 16-bit WAV, at most 60 s, looped; relative
-    /// to the config file). Without it, a soft built-in pattern.
+    /// to the config file). Without it, a soft two-note chime every 3 s.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hold_wav: Option<PathBuf>,
     /// Recorded position announcements: entry k says "you are number
     /// k+1"; callers further back hear the last one. Same format as
-    /// `hold_wav`, at most 10 s each.
+    /// `hold_wav`, at most 10 s each. Empty: built-in recorded prompts.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub position_wavs: Vec<PathBuf>,
     /// A waiting caller hears their position this often, seconds (and

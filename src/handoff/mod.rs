@@ -10,6 +10,7 @@
 //! talks to a call only through [`RoomControl`].
 
 pub mod card;
+pub mod hold;
 pub mod hub;
 pub mod machine;
 pub mod presence;
@@ -17,6 +18,7 @@ pub mod room;
 pub mod service;
 
 pub use card::{CallSummary, EscalateRequest, ScreenPop, Urgency};
+pub use hold::{HoldPrompts, HoldSource};
 pub use hub::{RepHub, RepInput, RepPush};
 pub use machine::{Action, Escalation, EscalationConfig, Phase};
 pub use presence::{Claim, InProcessDirectory, Presence, Release, RepDirectory, RepId, RepStatus};

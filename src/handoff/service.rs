@@ -37,6 +37,7 @@ pub trait Escalator: Send + Sync + std::fmt::Debug {
     fn escalate(&self, call: &CallIdentity, arguments: &str) -> BoxFuture<'static, Value>;
 }
 
+#[derive(Clone)]
 struct Inner {
     directory: Arc<dyn RepDirectory>,
     hub: Arc<RepHub>,
@@ -44,6 +45,8 @@ struct Inner {
     config: EscalationConfig,
     /// Agent id → its `skill`.
     skills: HashMap<String, String>,
+    /// Hold audio and position prompts, for the rooms' hold sources.
+    prompts: Arc<super::HoldPrompts>,
 }
 
 /// Reps, presence, queues and escalations of this process.
@@ -78,7 +81,21 @@ impl Handoff {
             rooms,
             config,
             skills,
+            prompts: Arc::new(super::HoldPrompts::builtin()),
         }))
+    }
+
+    /// Uses `prompts` (from `[handoff] hold_wav` and `position_wavs`)
+    /// instead of the built-in ones.
+    pub fn with_hold_prompts(mut self, prompts: super::HoldPrompts) -> Handoff {
+        Arc::make_mut(&mut self.0).prompts = Arc::new(prompts);
+        self
+    }
+
+    /// The hold audio and position prompts: a room's hold source is
+    /// `HoldSource::new(handoff.hold_prompts().clone())`.
+    pub fn hold_prompts(&self) -> &Arc<super::HoldPrompts> {
+        &self.0.prompts
     }
 
     /// The directory.
