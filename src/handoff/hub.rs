@@ -96,7 +96,7 @@ pub enum RepInput {
 pub struct RepHub {
     sockets: Mutex<HashMap<RepId, (u64, mpsc::Sender<RepPush>)>>,
     logins: std::sync::atomic::AtomicU64,
-    escalations: Mutex<HashMap<String, mpsc::Sender<(RepId, RepInput)>>>,
+    escalations: Mutex<HashMap<String, (u64, mpsc::Sender<(RepId, RepInput)>)>>,
     changes: watch::Sender<u64>,
 }
 
@@ -159,22 +159,37 @@ impl RepHub {
     }
 
     /// An escalation of `call_id` starts: the reps' answers about it
-    /// arrive on the receiver until [`RepHub::end_escalation`].
-    pub fn start_escalation(&self, call_id: &str) -> mpsc::Receiver<(RepId, RepInput)> {
+    /// arrive on the receiver until [`RepHub::end_escalation`] with the
+    /// returned number. None while another escalation of the call runs
+    /// (a call is transferred once at a time).
+    pub fn start_escalation(
+        &self,
+        call_id: &str,
+    ) -> Option<(u64, mpsc::Receiver<(RepId, RepInput)>)> {
+        let mut escalations = lock(&self.escalations);
+        if escalations.contains_key(call_id) {
+            return None;
+        }
         let (tx, rx) = mpsc::channel(INPUT_QUEUE);
-        lock(&self.escalations).insert(call_id.to_owned(), tx);
-        rx
+        let number = self
+            .logins
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        escalations.insert(call_id.to_owned(), (number, tx));
+        Some((number, rx))
     }
 
-    /// The escalation of `call_id` is over.
-    pub fn end_escalation(&self, call_id: &str) {
-        lock(&self.escalations).remove(call_id);
+    /// The escalation `number` of `call_id` is over.
+    pub fn end_escalation(&self, call_id: &str, number: u64) {
+        let mut escalations = lock(&self.escalations);
+        if escalations.get(call_id).is_some_and(|(n, _)| *n == number) {
+            escalations.remove(call_id);
+        }
     }
 
     /// A rep's answer about `call_id`; false when no escalation of that
     /// call runs (a late or forged answer).
     pub async fn answer(&self, rep: &RepId, call_id: &str, input: RepInput) -> bool {
-        let Some(tx) = lock(&self.escalations).get(call_id).cloned() else {
+        let Some((_, tx)) = lock(&self.escalations).get(call_id).cloned() else {
             return false;
         };
         // Answers are control: wait for room (the escalation reads

@@ -149,6 +149,12 @@ impl Handoff {
                 card.records = snapshot.records.into_iter().take(MAX_CARD_LINES).collect();
             }
         }
+        let Some((number, inputs)) = self.0.hub.start_escalation(&call.id) else {
+            return json!({
+                "status": "in_progress",
+                "message": "This call is already being transferred; wait for that to finish.",
+            });
+        };
         let escalation = Escalation::new(self.0.config.clone(), &request, card);
         let (result_tx, result_rx) = oneshot::channel();
         let runner = Runner {
@@ -159,7 +165,7 @@ impl Handoff {
             brief: None,
             summary: None,
         };
-        tokio::spawn(runner.run(escalation));
+        tokio::spawn(runner.run(escalation, number, inputs));
         result_rx.await.unwrap_or_else(|_| {
             json!({
                 "status": "unavailable",
@@ -192,9 +198,13 @@ struct Runner {
 }
 
 impl Runner {
-    async fn run(mut self, mut esc: Escalation) {
+    async fn run(
+        mut self,
+        mut esc: Escalation,
+        number: u64,
+        mut inputs: tokio::sync::mpsc::Receiver<(RepId, RepInput)>,
+    ) {
         let hub = self.service.0.hub.clone();
-        let mut inputs = hub.start_escalation(&self.call_id);
         let mut changes = hub.watch_changes();
         let mut ended: BoxFuture<'static, ()> = match &self.room {
             Some(room) => room.ended(),
@@ -233,7 +243,7 @@ impl Runner {
                 }
             }
         }
-        hub.end_escalation(&self.call_id);
+        hub.end_escalation(&self.call_id, number);
         if let Some(tx) = self.result.take() {
             // The machine answers on every path; this is the backstop.
             let _ = tx.send(json!({"status": "unavailable", "reason": "failed"}));

@@ -321,3 +321,32 @@ async fn a_caller_hang_up_while_ringing_withdraws_the_ring() {
     // The tool still gets its one answer (nobody reads it: the call is gone).
     assert_eq!(tool.await.expect("tool")["reason"], "failed");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_second_escalation_of_a_call_in_transfer_answers_in_progress() {
+    let (handoff, _room) = setup(true);
+    let mut pushes = login(&handoff);
+    let call = call();
+    let first = tokio::spawn(handoff.escalate(&call, r#"{"reason":"refund"}"#));
+    let Some(RepPush::Ring { card, .. }) = pushes.recv().await else {
+        panic!("ring");
+    };
+    let second = handoff.escalate(&call, r#"{"reason":"again"}"#).await;
+    assert_eq!(second["status"], "in_progress");
+    let ana = RepId("ana".into());
+    handoff
+        .hub()
+        .answer(&ana, &card.call_id, RepInput::Decline)
+        .await;
+    assert_eq!(first.await.expect("tool")["reason"], "nobody_answered");
+    // Over: the call may escalate again.
+    let third = tokio::spawn(handoff.escalate(&call, r#"{"reason":"third"}"#));
+    loop {
+        match pushes.recv().await {
+            Some(RepPush::Ring { .. }) => break,
+            Some(_) => continue,
+            None => panic!("pushes ended"),
+        }
+    }
+    third.abort();
+}
