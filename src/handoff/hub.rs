@@ -91,12 +91,15 @@ pub enum RepInput {
     },
 }
 
+/// Where a rep's answers about one call go.
+type InputSender = mpsc::Sender<(RepId, RepInput)>;
+
 /// The in-process switchboard. See the module docs.
 #[derive(Debug)]
 pub struct RepHub {
     sockets: Mutex<HashMap<RepId, (u64, mpsc::Sender<RepPush>)>>,
     logins: std::sync::atomic::AtomicU64,
-    escalations: Mutex<HashMap<String, (u64, mpsc::Sender<(RepId, RepInput)>)>>,
+    escalations: Mutex<HashMap<String, (u64, InputSender)>>,
     changes: watch::Sender<u64>,
 }
 
