@@ -12,9 +12,10 @@
 //!                 │            └─ queue_max_wait passed ─► ResumeAgent + ToolResult ─► Done
 //!                 └─ Rep ─► Hold + Ring ─► Ringing ─┬─ decline / ring_timeout ─► Release ─► Claim (next rep)
 //!                                                   │     └─ nobody left ─► ResumeAgent + ToolResult ─► Done
-//!                                                   └─ accept ─► AttachRep ─┬─ brief ─► StartBrief + ToolResult(connected)
-//!                                                                           │            ─► Briefing ─(done / skip / timeout)─► Bridge
-//!                                                                           └─ no brief ─► ToolResult(connected) + Bridge
+//!                                                   └─ accept ─► AttachRep ─┬─ failed / 10 s ─► CancelRing + Release ─► Claim (next rep)
+//!                                                                           └─ attached ─┬─ brief ─► StartBrief + ToolResult(connected)
+//!                                                                                        │            ─► Briefing ─(done / skip / timeout)─► Bridge
+//!                                                                                        └─ no brief ─► ToolResult(connected) + Bridge
 //! Bridged ─┬─ rep hangs up ─► Release(ended) + EndCall ─► Done
 //!          └─ rep hands back ─► Release(ended) + HandBack(note) ─► Done
 //! caller hangs up (any state) ─► withdraw ring / release / leave queue ─► Done
@@ -32,6 +33,9 @@ use crate::config::{AgentAfterBridge, HandoffConfig};
 /// A waiting call asks the directory again this often (besides every
 /// presence change the shell reports).
 pub const RETRY_EVERY: Duration = Duration::from_secs(1);
+/// Longest wait for an accepting rep's audio to join the call (a WebRTC
+/// connect is bounded by 10 s as well).
+pub const ATTACH_MAX: Duration = Duration::from_secs(10);
 /// Longest brief before the bridge happens anyway.
 pub const BRIEF_MAX: Duration = Duration::from_secs(45);
 
@@ -136,7 +140,8 @@ pub enum Action {
     },
     /// The tool's result for the model (exactly one per escalation).
     ToolResult(Value),
-    /// Attach the rep's leg to the room (the rep accepted).
+    /// Attach the rep's leg to the room (the rep accepted); answer with
+    /// [`Escalation::on_rep_attached`] or [`Escalation::on_attach_failed`].
     AttachRep {
         /// The rep.
         rep: RepId,
@@ -187,6 +192,8 @@ enum State {
     Waiting { retry_at: Instant },
     /// A rep rings.
     Ringing { rep: RepId, until: Instant },
+    /// The rep accepted; their audio is joining the call.
+    Connecting { rep: RepId, until: Instant },
     /// The agent briefs the rep.
     Briefing { rep: RepId, until: Instant },
     /// Caller and rep talk.
@@ -276,7 +283,9 @@ impl Escalation {
                     .flatten()
                     .min()
             }
-            State::Ringing { until, .. } | State::Briefing { until, .. } => Some(*until),
+            State::Ringing { until, .. }
+            | State::Connecting { until, .. }
+            | State::Briefing { until, .. } => Some(*until),
             _ => None,
         }
     }
@@ -285,7 +294,7 @@ impl Escalation {
     pub fn phase(&self) -> Phase {
         match self.state {
             State::New | State::Claiming | State::Waiting { .. } => Phase::Queued,
-            State::Ringing { .. } => Phase::Ringing,
+            State::Ringing { .. } | State::Connecting { .. } => Phase::Ringing,
             State::Briefing { .. } => Phase::Briefing,
             State::Bridged { .. } => Phase::Bridged,
             State::Done => Phase::Done,
@@ -300,9 +309,10 @@ impl Escalation {
     /// The rep ringing, briefed or bridged, if any.
     pub fn rep(&self) -> Option<&RepId> {
         match &self.state {
-            State::Ringing { rep, .. } | State::Briefing { rep, .. } | State::Bridged { rep } => {
-                Some(rep)
-            }
+            State::Ringing { rep, .. }
+            | State::Connecting { rep, .. }
+            | State::Briefing { rep, .. }
+            | State::Bridged { rep } => Some(rep),
             _ => None,
         }
     }
@@ -340,6 +350,7 @@ impl Escalation {
                 });
                 self.next_rep(now);
             }
+            State::Connecting { rep, until } if now >= until => self.on_attach_failed(&rep, now),
             State::Briefing { rep, until } if now >= until => self.bridge(rep),
             _ => {}
         }
@@ -415,7 +426,7 @@ impl Escalation {
         }
     }
 
-    /// The rep accepted the ring.
+    /// The rep accepted the ring: their audio joins the call.
     pub fn on_accept(&mut self, rep: &RepId, now: Instant) {
         let State::Ringing { rep: ringing, .. } = &self.state else {
             return;
@@ -423,9 +434,26 @@ impl Escalation {
         if ringing != rep {
             return;
         }
-        let rep = rep.clone();
         self.actions
             .push_back(Action::AttachRep { rep: rep.clone() });
+        self.state = State::Connecting {
+            rep: rep.clone(),
+            until: now + ATTACH_MAX,
+        };
+    }
+
+    /// The rep's audio joined the call: the brief, or the bridge.
+    pub fn on_rep_attached(&mut self, rep: &RepId, now: Instant) {
+        let State::Connecting {
+            rep: connecting, ..
+        } = &self.state
+        else {
+            return;
+        };
+        if connecting != rep {
+            return;
+        }
+        let rep = rep.clone();
         if self.config.brief {
             self.actions
                 .push_back(Action::StartBrief { rep: rep.clone() });
@@ -440,6 +468,27 @@ impl Escalation {
         }
     }
 
+    /// The rep's audio could not join (or took longer than
+    /// [`ATTACH_MAX`]): the next rep is tried.
+    pub fn on_attach_failed(&mut self, rep: &RepId, now: Instant) {
+        let State::Connecting {
+            rep: connecting, ..
+        } = &self.state
+        else {
+            return;
+        };
+        if connecting != rep {
+            return;
+        }
+        self.actions
+            .push_back(Action::CancelRing { rep: rep.clone() });
+        self.actions.push_back(Action::Release {
+            rep: rep.clone(),
+            how: Release::Withdrawn,
+        });
+        self.next_rep(now);
+    }
+
     /// The rep declined the ring (or left during the brief).
     pub fn on_decline(&mut self, rep: &RepId, now: Instant) {
         match &self.state {
@@ -450,6 +499,7 @@ impl Escalation {
                 });
                 self.next_rep(now);
             }
+            State::Connecting { rep: r, .. } if r == rep => self.on_attach_failed(rep, now),
             State::Briefing { rep: r, .. } if r == rep => {
                 // The tool was answered "connected" already: tell the
                 // agent in a note what happened, and resume it.
@@ -550,6 +600,14 @@ impl Escalation {
                     how: Release::Withdrawn,
                 });
             }
+            State::Connecting { rep, .. } => {
+                self.actions
+                    .push_back(Action::DetachRep { rep: rep.clone() });
+                self.actions.push_back(Action::Release {
+                    rep,
+                    how: Release::Withdrawn,
+                });
+            }
             State::Briefing { rep, .. } | State::Bridged { rep } => {
                 self.actions
                     .push_back(Action::DetachRep { rep: rep.clone() });
@@ -560,6 +618,8 @@ impl Escalation {
             }
             State::New | State::Done => {}
         }
+        // Nobody will read it, but the tool call gets its one answer.
+        self.answer(json!({"status": "unavailable", "reason": "caller_hung_up"}));
         self.state = State::Done;
     }
 

@@ -377,9 +377,13 @@ impl Runner {
                     Some(room) => room.attach_rep(&rep).await,
                     None => Err(RoomError::Ended),
                 };
-                if let Err(e) = attached {
-                    tracing::warn!(%rep, error = %e, "the rep's leg did not attach");
-                    esc.on_rep_hangup(&rep, now());
+                match attached {
+                    Ok(()) => esc.on_rep_attached(&rep, now()),
+                    Err(RoomError::Ended) => esc.on_caller_hangup(now()),
+                    Err(e) => {
+                        tracing::warn!(%rep, error = %e, "the rep's leg did not attach; trying the next rep");
+                        esc.on_attach_failed(&rep, now());
+                    }
                 }
             }
             Action::ResumeAgent => self.room_do(esc, |r| r.resume_agent()).await,

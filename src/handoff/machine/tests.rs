@@ -12,6 +12,8 @@ struct Sim {
     dir: InProcessDirectory,
     esc: Escalation,
     log: Vec<Action>,
+    /// The room refuses the rep's leg.
+    attach_fails: bool,
 }
 
 fn config(brief: bool) -> EscalationConfig {
@@ -58,6 +60,7 @@ impl Sim {
             dir,
             esc: Escalation::new(config, &request, card),
             log: Vec::new(),
+            attach_fails: false,
         }
     }
 
@@ -78,6 +81,16 @@ impl Sim {
                     let claim = self.dir.claim(skill, "call-1", exclude, self.now);
                     self.log.push(action.clone());
                     self.esc.on_claim(claim, self.now);
+                    continue;
+                }
+                Action::AttachRep { rep } => {
+                    let rep = rep.clone();
+                    self.log.push(action);
+                    if self.attach_fails {
+                        self.esc.on_attach_failed(&rep, self.now);
+                    } else {
+                        self.esc.on_rep_attached(&rep, self.now);
+                    }
                     continue;
                 }
                 Action::Release { rep, how } => self.dir.release(rep, *how, self.now),
@@ -359,6 +372,10 @@ fn a_rep_hang_up_after_the_bridge_ends_the_call_and_starts_wrap_up() {
     sim.esc.on_rep_hangup(&rep("ana"), sim.now);
     sim.drain();
     assert_eq!(kinds(&sim.take()), ["release", "end"]);
+    // Hung up later: the tool was answered long ago.
+    sim.esc.on_caller_hangup(sim.now);
+    sim.drain();
+    assert!(sim.take().is_empty());
     let ana = sim.dir.status(&rep("ana"), sim.now).expect("known");
     assert_eq!(ana.wrap_up_ms, 10_000);
 }
@@ -391,7 +408,7 @@ fn a_caller_hang_up_withdraws_the_ring_and_frees_the_rep() {
     sim.take();
     sim.esc.on_caller_hangup(sim.now);
     sim.drain();
-    assert_eq!(kinds(&sim.take()), ["cancel", "release"]);
+    assert_eq!(kinds(&sim.take()), ["cancel", "release", "result"]);
     let ana = sim.dir.status(&rep("ana"), sim.now).expect("known");
     assert_eq!(ana.engaged, None);
     // A late accept does nothing.
@@ -409,7 +426,7 @@ fn a_caller_hang_up_while_waiting_leaves_the_queue() {
     assert_eq!(sim.dir.position("default", "call-1"), Some(1));
     sim.esc.on_caller_hangup(sim.now);
     sim.drain();
-    assert_eq!(kinds(&sim.take()), ["leave"]);
+    assert_eq!(kinds(&sim.take()), ["leave", "result"]);
     assert_eq!(sim.dir.position("default", "call-1"), None);
 }
 
@@ -454,4 +471,46 @@ fn exactly_one_tool_result_whatever_happens() {
         .filter(|a| matches!(a, Action::ToolResult(_)))
         .count();
     assert_eq!(results, 1);
+}
+
+#[test]
+fn a_rep_whose_audio_cannot_join_is_released_and_the_next_rep_rings() {
+    let mut sim = Sim::new(config(true), &["ana", "bo"]);
+    sim.presence("ana", Presence::Available);
+    sim.advance_to(1.0);
+    sim.presence("bo", Presence::Available);
+    sim.start();
+    sim.take();
+    sim.attach_fails = true;
+    sim.esc.on_accept(&rep("ana"), sim.now);
+    sim.drain();
+    let actions = sim.take();
+    assert_eq!(
+        kinds(&actions),
+        ["attach", "cancel", "release", "claim", "ring"]
+    );
+    assert!(matches!(&actions[4], Action::Ring { rep: r, .. } if r == &rep("bo")));
+    assert_eq!(sim.tool_result(), None, "the tool waits for the outcome");
+}
+
+#[test]
+fn an_attach_that_never_completes_is_given_up_after_its_time_box() {
+    let mut sim = Sim::new(config(true), &["ana"]);
+    sim.presence("ana", Presence::Available);
+    sim.start();
+    sim.take();
+    // The shell never reports the attach.
+    sim.esc.on_accept(&rep("ana"), sim.now);
+    assert_eq!(
+        sim.esc.poll_action(),
+        Some(Action::AttachRep { rep: rep("ana") })
+    );
+    sim.advance_to(ATTACH_MAX.as_secs_f64());
+    let actions = sim.take();
+    assert_eq!(
+        kinds(&actions),
+        ["cancel", "release", "claim", "resume", "result"]
+    );
+    let ana = sim.dir.status(&rep("ana"), sim.now).expect("known");
+    assert_eq!((ana.presence, ana.engaged), (Presence::Available, None));
 }

@@ -319,7 +319,7 @@ async fn a_caller_hang_up_while_ringing_withdraws_the_ring() {
     }
     assert!(cancelled);
     // The tool still gets its one answer (nobody reads it: the call is gone).
-    assert_eq!(tool.await.expect("tool")["reason"], "failed");
+    assert_eq!(tool.await.expect("tool")["reason"], "caller_hung_up");
 }
 
 #[tokio::test(start_paused = true)]
