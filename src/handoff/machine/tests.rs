@@ -2,7 +2,7 @@
 //! real in-process one, driven by the test the way the shell drives it.
 
 use super::*;
-use crate::config::RepConfig;
+use crate::config::{AgentAfterBridge, RepConfig};
 use crate::handoff::card::Urgency;
 use crate::handoff::presence::{InProcessDirectory, Presence, RepDirectory};
 
