@@ -262,6 +262,13 @@ pub fn build_with_random(
             .unwrap_or_default(),
         crate::http::admin::AdminToken::new(secrets.admin_token.as_deref()),
     );
+    // Reps and warm transfer (decision 0028): with [[reps]],
+    // escalate_to_human rings them and /rep serves their softphone.
+    let handoff = (!config.reps.is_empty()).then(|| handoff_service(config));
+    let sidecar = sidecar.map(|s| match &handoff {
+        Some(h) => s.with_escalator(Arc::new(h.clone())),
+        None => s,
+    });
     let reloader = crate::reload::Reloader::new(config, secrets, agents.clone(), sidecar.clone());
     let tools: Option<crate::call::tools::SharedSidecar> =
         sidecar.map(|s| s as crate::call::tools::SharedSidecar);
@@ -373,6 +380,9 @@ pub fn build_with_random(
         webrtc.admin = crate::http::admin::AdminToken::new(secrets.admin_token.as_deref());
         router = router.merge(crate::ingress::webrtc::routes(Arc::new(webrtc)));
     }
+    if let Some(handoff) = handoff {
+        router = router.merge(crate::ingress::webrtc::rep::routes(handoff));
+    }
     Ok(App {
         router,
         backend: backend_name,
@@ -382,6 +392,37 @@ pub fn build_with_random(
         reloader,
         agents,
     })
+}
+
+/// Reps, presence and queues of this process. Calls cannot take a rep's
+/// leg until the room is wired (`NoRooms`): escalations with reps logged
+/// in answer `transfer_not_ready` until then.
+fn handoff_service(config: &Config) -> crate::handoff::Handoff {
+    let directory = crate::handoff::InProcessDirectory::new(
+        &config.reps,
+        std::time::Duration::from_secs(config.handoff.wrap_up_secs),
+        &|var| std::env::var(var).ok(),
+    );
+    let skills = config
+        .agents
+        .iter()
+        .filter_map(|a| Some((a.id.clone(), a.skill.clone()?)))
+        .collect();
+    let handoff = crate::handoff::Handoff::new(
+        Arc::new(directory),
+        Arc::new(crate::handoff::RepHub::default()),
+        Arc::new(crate::handoff::room::NoRooms),
+        crate::handoff::EscalationConfig::from(&config.handoff),
+        skills,
+    );
+    // `check` validated the files; a file gone since keeps the built-ins.
+    match crate::handoff::HoldPrompts::from_config(&config.handoff) {
+        Ok(prompts) => handoff.with_hold_prompts(prompts),
+        Err(e) => {
+            tracing::warn!(error = %e, "hold prompts unreadable; using the built-in ones");
+            handoff
+        }
+    }
 }
 
 /// The browser leg's service (`/try` and `/webrtc/ws`): calls get the

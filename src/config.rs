@@ -39,6 +39,8 @@ pub use events::EventsConfig;
 pub use store::StoreConfig;
 pub mod webrtc;
 pub use webrtc::{TryAccess, WebConfig, WebRtcConfig};
+pub mod handoff;
+pub use handoff::{AgentAfterBridge, HandoffConfig, RepConfig};
 
 /// Prefix of override variables.
 pub const ENV_PREFIX: &str = "WARMLINE_";
@@ -123,6 +125,11 @@ pub struct Config {
     pub recording: records::RecordingSection,
     /// `[csat]`: the post-call survey.
     pub csat: records::CsatSection,
+    /// `[[reps]]`: the people calls are escalated to.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reps: Vec<RepConfig>,
+    /// `[handoff]`: how a warm transfer waits, rings and bridges.
+    pub handoff: HandoffConfig,
 }
 
 /// `[twilio]`
@@ -438,6 +445,11 @@ impl Config {
             .map_err(ConfigError::Inconsistent)?;
         config.call.resolve(origin);
         config.call.validate().map_err(ConfigError::Inconsistent)?;
+        config.handoff.resolve(origin);
+        config
+            .handoff
+            .validate()
+            .map_err(ConfigError::Inconsistent)?;
         agents::load_instruction_files(&mut config.agents, origin)
             .map_err(ConfigError::Inconsistent)?;
         config
@@ -455,6 +467,7 @@ impl Config {
             .store
             .validate(&read)
             .map_err(ConfigError::Inconsistent)?;
+        handoff::validate_reps(&config.reps, &set).map_err(ConfigError::Inconsistent)?;
         Ok(config)
     }
 
@@ -470,6 +483,7 @@ impl Config {
                     .filter_map(|t| t.digest_password_env.as_deref()),
             )
             .chain(self.events.named_env())
+            .chain(self.reps.iter().map(|r| r.token_env.as_str()))
             .map(str::to_owned)
             .collect()
     }

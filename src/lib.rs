@@ -39,6 +39,7 @@ pub mod banner;
 pub mod call;
 pub mod config;
 pub mod drain;
+pub mod handoff;
 pub mod http;
 pub mod ingress;
 pub mod media;

@@ -19,7 +19,7 @@ pub const WINDOW: Duration = Duration::from_secs(10);
 
 /// Every (ingress, reason) refused somewhere in the code: their counters
 /// start at zero.
-pub const KINDS: [(&str, &str); 15] = [
+pub const KINDS: [(&str, &str); 16] = [
     ("twilio", "signature"),
     ("twilio", "not_configured"),
     ("twilio", "stream_token"),
@@ -38,6 +38,8 @@ pub const KINDS: [(&str, &str); 15] = [
     // A `join` with a wrong admin token, or for a call that is not live.
     ("webrtc", "unauthorized"),
     ("webrtc", "unknown_call"),
+    // A /rep login with a token no [[reps]] entry holds.
+    ("rep", "token"),
 ];
 
 /// What to do with one refusal.

@@ -104,6 +104,10 @@ fn every_client_event_of_a_scripted_call_is_a_valid_ga_event() {
             output: r#"{"ok":true}"#.into(),
         }));
         sent.extend(s.command(ModelCommand::CallerDtmf('5')));
+        // The out-of-band summary for a rep (issue 14).
+        sent.extend(s.command(ModelCommand::Summarize {
+            request_id: "esc-1".into(),
+        }));
         sent.extend(s.command(ModelCommand::Replay(vec![
             ConversationItem::CallerText("I need help with my bill.".into()),
             ConversationItem::AgentText("Sure, let me look.".into()),

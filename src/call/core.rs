@@ -612,6 +612,8 @@ impl CallCore {
                 self.maybe_hang_up();
             }
             ModelEvent::AgentTranscriptDelta { .. } | ModelEvent::Error { .. } => {}
+            // Out-of-band: for the escalation (crate::handoff), not the caller.
+            ModelEvent::Summary { .. } => {}
         }
     }
 

@@ -269,9 +269,16 @@ impl DemoAgent {
                 Some(("end_call", r#"{"reason":"caller pressed 9"}"#)),
             ),
             ModelCommand::CallerDtmf(_) => {}
+            ModelCommand::Summarize { request_id } => self.events.push_back(ModelEvent::Summary {
+                request_id,
+                text: Some(DEMO_SUMMARY.to_owned()),
+            }),
         }
     }
 }
+
+/// The demo agent's fixed answer to [`ModelCommand::Summarize`].
+pub const DEMO_SUMMARY: &str = r#"{"summary":"A caller reached the warmline demo agent and asked for a person.","next_action":"Greet the caller and ask how you can help."}"#;
 
 /// The line for a silent caller: "Hello world." when asked whether they
 /// are still there, "Goodbye." when asked to say goodbye.
@@ -346,6 +353,24 @@ mod tests {
         assert_eq!(reprompt.as_deref(), Some("Hello world."));
         let goodbye = said(&mut agent, crate::call::GOODBYE_INSTRUCTIONS);
         assert_eq!(goodbye.as_deref(), Some("Goodbye."));
+    }
+
+    #[test]
+    fn the_demo_agent_answers_a_summary_request_with_its_fixed_json() {
+        let mut agent = DemoAgent::new().expect("demo agent");
+        agent.connect();
+        while agent.poll_event().is_some() {}
+        agent.command(ModelCommand::Summarize {
+            request_id: "esc-1".into(),
+        });
+        let Some(ModelEvent::Summary { request_id, text }) = agent.poll_event() else {
+            panic!("a summary");
+        };
+        assert_eq!(request_id, "esc-1");
+        let parsed = crate::handoff::CallSummary::parse(text.as_deref().unwrap_or(""))
+            .expect("the JSON asked for");
+        assert!(parsed.summary.contains("demo agent"));
+        assert!(!parsed.next_action.is_empty());
     }
 
     #[test]

@@ -146,7 +146,22 @@ pub enum ModelCommand {
     Replay(Vec<ConversationItem>),
     /// The caller pressed a key; the backend tells the model.
     CallerDtmf(char),
+    /// An out-of-band text response on this session, reading the whole
+    /// conversation and written to none of it (OpenAI: `response.create`
+    /// with `conversation: "none"`): [`SUMMARY_INSTRUCTIONS`] ask for
+    /// `{"summary": …, "next_action": …}`. It runs beside the caller's
+    /// responses; the answer is [`ModelEvent::Summary`] with the same id.
+    Summarize {
+        /// Names the answer.
+        request_id: String,
+    },
 }
+
+/// What [`ModelCommand::Summarize`] asks the model for.
+pub const SUMMARY_INSTRUCTIONS: &str = "Summarise this call for the human rep who is about to \
+take it over. Answer with one JSON object and nothing else: {\"summary\": two or three \
+sentences on who is calling, what they need and what was already done, \"next_action\": the \
+one thing the rep should do first}.";
 
 /// How a response ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -235,6 +250,15 @@ pub enum ModelEvent {
         response_id: String,
         /// How.
         status: ResponseStatus,
+    },
+    /// The answer to [`ModelCommand::Summarize`]: the model's text
+    /// (expected to be the JSON asked for), or `None` when the response
+    /// failed.
+    Summary {
+        /// The request's id.
+        request_id: String,
+        /// The text.
+        text: Option<String>,
     },
     /// A provider error; the session usually stays open.
     Error {

@@ -144,6 +144,9 @@ pub struct Sidecar {
     fixed: Arc<Vec<(String, ToolSpec)>>,
     /// The MCP servers, connected in the background.
     mcp: Arc<McpServers>,
+    /// Where `escalate_to_human` goes (`crate::handoff`, decision 0028);
+    /// none: it answers that no reps are configured.
+    escalator: Option<Arc<dyn crate::handoff::Escalator>>,
 }
 
 /// The MCP entries and their connection tasks, aborted when the last
@@ -255,7 +258,15 @@ impl Sidecar {
             approvals: approval::Approvals::default(),
             fixed: Arc::new(fixed),
             mcp: Arc::new(mcp),
+            escalator: None,
         })
+    }
+
+    /// Sends `escalate_to_human` to `escalator` (reps, queues and warm
+    /// transfer) instead of answering that no reps are configured.
+    pub fn with_escalator(mut self, escalator: Arc<dyn crate::handoff::Escalator>) -> Sidecar {
+        self.escalator = Some(escalator);
+        self
     }
 
     /// The pending approvals of this sidecar's calls, for the API.
@@ -441,7 +452,10 @@ impl Sidecar {
                 .await;
         }
         match tool_call.name.as_str() {
-            "escalate_to_human" => escalate_to_human(&tool_call.arguments),
+            "escalate_to_human" => match &self.escalator {
+                Some(escalator) => escalator.escalate(call, &tool_call.arguments).await,
+                None => escalate_to_human(&tool_call.arguments),
+            },
             name => webhook::error(
                 "unknown_tool",
                 format!("There is no tool called {name}; nothing was done."),
@@ -538,8 +552,7 @@ fn record(tool: &str, output: &Value, took: Duration) {
     metrics::counter!(crate::metrics::TOOL_CALLS, &labels).increment(1);
 }
 
-/// `escalate_to_human` until reps can be configured: a clear answer,
-/// through the same seam the reps will use.
+/// `escalate_to_human` without `[[reps]]`: a clear answer, at once.
 fn escalate_to_human(arguments: &str) -> Value {
     let urgency = serde_json::from_str::<Value>(arguments)
         .ok()
@@ -595,5 +608,50 @@ mod tests {
         let odd = escalate_to_human(r#"{"reason":"x","urgency":"now!!"}"#);
         assert_eq!(odd["urgency"], "normal");
         assert_eq!(escalate_to_human("not json")["urgency"], "normal");
+    }
+
+    #[tokio::test]
+    async fn escalate_to_human_goes_to_the_escalator_and_nobody_logged_in_answers_within_a_second()
+    {
+        use crate::call::tools::{CallIdentity, ToolCall, ToolSidecar};
+        use crate::handoff::{EscalationConfig, Handoff, InProcessDirectory, RepHub};
+        let reps = [crate::config::RepConfig {
+            id: "ana".into(),
+            name: "Ana".into(),
+            skills: vec![],
+            token_env: "T".into(),
+        }];
+        let directory = InProcessDirectory::new(&reps, Duration::from_secs(10), &|_| None);
+        let handoff = Handoff::new(
+            Arc::new(directory),
+            Arc::new(RepHub::default()),
+            Arc::new(crate::handoff::room::NoRooms),
+            EscalationConfig::from(&crate::config::HandoffConfig::default()),
+            HashMap::new(),
+        );
+        let sidecar = Sidecar::new(&[], &|_| None, Handle::current())
+            .expect("no tools")
+            .with_escalator(Arc::new(handoff));
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+        let mut call = sidecar.open(CallIdentity::mint("sip", "c", "+1415", "+1416"), tx);
+        let started = std::time::Instant::now();
+        call.run(ToolCall {
+            call_id: "call_1".into(),
+            name: "escalate_to_human".into(),
+            arguments: r#"{"reason":"wants a person","urgency":"high"}"#.into(),
+        });
+        let (id, output) = tokio::time::timeout(Duration::from_secs(1), rx.recv())
+            .await
+            .expect("answered within 1 s")
+            .expect("a result");
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert_eq!(id, "call_1");
+        let output: Value = serde_json::from_str(&output).expect("json");
+        assert_eq!(output["status"], "unavailable");
+        assert_eq!(
+            output["reason"], "nobody_logged_in",
+            "the escalator answered, not the stub"
+        );
+        assert_eq!(output["urgency"], "high");
     }
 }

@@ -2,7 +2,9 @@
 //! with `session.updated`, answers `response.create` with a response that
 //! streams its audio (μ-law, or whatever bytes the test's session format
 //! needs) faster than real time, records every client event
-//! per connection, and can be told to drop a connection mid-response.
+//! per connection, and can be told to drop a connection mid-response. An
+//! out-of-band `response.create` (`conversation: "none"`) gets a text
+//! response with a fixed summary JSON at once.
 //! With `server_vad` it runs [`server_vad::ServerVad`] instead: a naive
 //! server VAD (anything above −40 dBFS is speech) honouring
 //! `interrupt_response` and `create_response` from the `session.update`.
@@ -132,6 +134,22 @@ async fn serve(
                         json!({"type":"session.updated","session":event["session"]}),
                     ))
                     .await;
+            }
+            Some("response.create") if event["response"]["conversation"] == "none" => {
+                // An out-of-band text response (a summary for a rep):
+                // answered at once, beside any audio response.
+                responses += 1;
+                let rid = format!("resp_c{conn}_{responses}");
+                let meta = event["response"]["metadata"].clone();
+                let text = json!({
+                    "summary": "The caller wants a refund for order 42.",
+                    "next_action": "Approve the refund",
+                })
+                .to_string();
+                let _ = tx.send(send(json!({"type":"response.created","response":{"id":rid,"status":"in_progress","conversation_id":null,"metadata":meta}}))).await;
+                let _ = tx.send(send(json!({"type":"response.output_text.done","response_id":rid,"item_id":format!("item_oob_{responses}"),"output_index":0,"content_index":0,"text":text}))).await;
+                let _ = tx.send(send(json!({"type":"response.done","response":{"id":rid,"status":"completed","conversation_id":null,"metadata":meta,
+                    "output":[{"type":"message","role":"assistant","content":[{"type":"output_text","text":text}]}]}}))).await;
             }
             Some("response.create") => {
                 responses += 1;

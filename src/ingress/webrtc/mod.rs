@@ -14,6 +14,8 @@ mod join;
 pub mod leg;
 pub mod page;
 pub mod ports;
+pub mod rep;
+pub mod rep_signal;
 pub mod signal;
 
 use std::net::{IpAddr, SocketAddr};

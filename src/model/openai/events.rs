@@ -106,6 +106,22 @@ pub fn response_create(instructions: Option<&str>) -> Value {
     }
 }
 
+/// An out-of-band text `response.create` (protocols.md §2.4): written to
+/// no conversation (`conversation: "none"`), text only, and with no
+/// `input`, so the model reads the whole default conversation. The
+/// metadata names the request, so its events are told from the caller's.
+pub fn response_create_out_of_band(request_id: &str, instructions: &str) -> Value {
+    json!({
+        "type": "response.create",
+        "response": {
+            "conversation": "none",
+            "output_modalities": ["text"],
+            "instructions": instructions,
+            "metadata": {"warmline": "out_of_band", "request_id": request_id},
+        },
+    })
+}
+
 /// `response.cancel`.
 pub fn response_cancel() -> Value {
     json!({"type": "response.cancel"})
@@ -283,7 +299,8 @@ pub enum ServerEvent {
     Other,
 }
 
-/// `response.id` and `response.status`.
+/// `response.id` and `response.status` (and, for out-of-band responses,
+/// `metadata` and the `output` items).
 #[derive(Debug, Deserialize)]
 pub struct ResponseRef {
     /// Response id.
@@ -291,6 +308,35 @@ pub struct ResponseRef {
     /// `in_progress`, `completed`, `cancelled`, `incomplete`, `failed`.
     #[serde(default)]
     pub status: String,
+    /// What `response.create` attached.
+    #[serde(default)]
+    pub metadata: Option<Value>,
+    /// The output items (in `response.done`).
+    #[serde(default)]
+    pub output: Vec<Value>,
+}
+
+impl ResponseRef {
+    /// The request id of an out-of-band response warmline created.
+    pub fn out_of_band_id(&self) -> Option<&str> {
+        let meta = self.metadata.as_ref()?;
+        if meta.get("warmline")?.as_str()? != "out_of_band" {
+            return None;
+        }
+        meta.get("request_id")?.as_str()
+    }
+
+    /// The text of the output items (`output_text` parts), joined.
+    pub fn output_text(&self) -> String {
+        self.output
+            .iter()
+            .filter_map(|item| item.get("content")?.as_array())
+            .flatten()
+            .filter(|part| part.get("type").and_then(Value::as_str) == Some("output_text"))
+            .filter_map(|part| part.get("text")?.as_str())
+            .collect::<Vec<_>>()
+            .join("")
+    }
 }
 
 /// `error.{type,code,message}`.

@@ -49,6 +49,8 @@ pub struct OpenAiSession {
     queued: VecDeque<Option<String>>,
     cancel_sent_for: Option<String>,
     produced_bytes: VecDeque<(String, u64)>,
+    /// Out-of-band responses in flight: response id → request id.
+    out_of_band: Vec<(String, String)>,
     /// Counts for the call's figures.
     pub round_trips: u64,
 }
@@ -66,6 +68,7 @@ impl OpenAiSession {
             queued: VecDeque::new(),
             cancel_sent_for: None,
             produced_bytes: VecDeque::new(),
+            out_of_band: Vec::new(),
             round_trips: 0,
         }
     }
@@ -163,6 +166,14 @@ impl OpenAiSession {
                 send.push(events::dtmf_note(digit));
                 self.request_response(None, &mut send);
             }
+            // Out-of-band responses run beside the caller's: no queueing
+            // behind the active response (protocols.md §2.10).
+            ModelCommand::Summarize { request_id } => {
+                send.push(events::response_create_out_of_band(
+                    &request_id,
+                    crate::model::SUMMARY_INSTRUCTIONS,
+                ))
+            }
         }
         send
     }
@@ -193,6 +204,17 @@ impl OpenAiSession {
                     if let Some(next) = self.queued.pop_front() {
                         self.request_response(next, &mut step.send);
                     }
+                }
+            }
+            ServerEvent::ResponseCreated { response } if response.out_of_band_id().is_some() => {
+                // Not the caller's response: the bookkeeping of the
+                // default conversation is untouched.
+                if let Some(request) = response.out_of_band_id() {
+                    if self.out_of_band.len() == TRACKED_ITEMS {
+                        self.out_of_band.remove(0);
+                    }
+                    self.out_of_band
+                        .push((response.id.clone(), request.to_owned()));
                 }
             }
             ServerEvent::ResponseCreated { response } => {
@@ -268,6 +290,28 @@ impl OpenAiSession {
                 name,
                 arguments,
             }),
+            ServerEvent::ResponseDone { response }
+                if response.out_of_band_id().is_some()
+                    || self.out_of_band.iter().any(|(id, _)| *id == response.id) =>
+            {
+                let request = response
+                    .out_of_band_id()
+                    .map(str::to_owned)
+                    .or_else(|| {
+                        self.out_of_band
+                            .iter()
+                            .find(|(id, _)| *id == response.id)
+                            .map(|(_, r)| r.clone())
+                    })
+                    .unwrap_or_default();
+                self.out_of_band.retain(|(id, _)| *id != response.id);
+                let text = response.output_text();
+                let text = (response.status == "completed" && !text.is_empty()).then_some(text);
+                step.events.push(ModelEvent::Summary {
+                    request_id: request,
+                    text,
+                });
+            }
             ServerEvent::ResponseDone { response } => {
                 let status = match response.status.as_str() {
                     "completed" => ResponseStatus::Completed,

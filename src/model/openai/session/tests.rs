@@ -213,3 +213,77 @@ fn replay_sends_items_without_old_ids() {
     );
     assert!(sent.iter().all(|v| v["item"].get("id").is_none()));
 }
+
+#[test]
+fn a_summary_is_an_out_of_band_text_response_beside_the_caller_s_own() {
+    let mut s = ready();
+    // A caller's response is active.
+    let sent = s.command(ModelCommand::CreateResponse { instructions: None });
+    assert_eq!(types(&sent), ["response.create"]);
+    server(
+        &mut s,
+        json!({"type":"response.created","response":{"id":"resp_1","status":"in_progress"}}),
+    );
+    // The summary is sent at once, not queued behind it.
+    let sent = s.command(ModelCommand::Summarize {
+        request_id: "esc-1".into(),
+    });
+    assert_eq!(sent.len(), 1);
+    let create = &sent[0]["response"];
+    assert_eq!(create["conversation"], "none");
+    assert_eq!(create["output_modalities"], json!(["text"]));
+    assert!(
+        create.get("input").is_none(),
+        "the default conversation is the input"
+    );
+    assert_eq!(create["metadata"]["request_id"], "esc-1");
+    let meta = json!({"warmline":"out_of_band","request_id":"esc-1"});
+    let step = server(
+        &mut s,
+        json!({"type":"response.created","response":{"id":"resp_oob","status":"in_progress","conversation_id":null,"metadata":meta}}),
+    );
+    assert!(step.events.is_empty(), "{:?}", step.events);
+    assert!(s.response_in_flight());
+    let text = r#"{"summary":"Wants a refund.","next_action":"Refund order 42"}"#;
+    let step = server(
+        &mut s,
+        json!({"type":"response.done","response":{"id":"resp_oob","status":"completed","metadata":meta,
+            "output":[{"type":"message","role":"assistant","content":[{"type":"output_text","text":text}]}]}}),
+    );
+    assert_eq!(
+        step.events,
+        [ModelEvent::Summary {
+            request_id: "esc-1".into(),
+            text: Some(text.into())
+        }]
+    );
+    // The caller's response is still the active one.
+    let step = server(
+        &mut s,
+        json!({"type":"response.done","response":{"id":"resp_1","status":"completed"}}),
+    );
+    assert!(
+        matches!(&step.events[..], [ModelEvent::ResponseDone { response_id, .. }] if response_id == "resp_1")
+    );
+    assert!(!s.response_in_flight());
+}
+
+#[test]
+fn a_failed_summary_answers_none() {
+    let mut s = ready();
+    s.command(ModelCommand::Summarize {
+        request_id: "esc-2".into(),
+    });
+    let meta = json!({"warmline":"out_of_band","request_id":"esc-2"});
+    let step = server(
+        &mut s,
+        json!({"type":"response.done","response":{"id":"r","status":"failed","metadata":meta,"output":[]}}),
+    );
+    assert_eq!(
+        step.events,
+        [ModelEvent::Summary {
+            request_id: "esc-2".into(),
+            text: None
+        }]
+    );
+}

@@ -1,0 +1,281 @@
+//! `[[reps]]` and `[handoff]`: the people calls are escalated to, and how a
+//! warm transfer waits, rings and bridges (issue 14, decision 0028).
+//!
+//! A rep's login token is named, never written: `token_env` names the
+//! variable that holds it (the override parser leaves it alone, like every
+//! `*_env` key), and `warmline check` fails while it is unset.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The queue of calls whose agent names no `skill`.
+pub const DEFAULT_SKILL: &str = "default";
+/// Longest `hold_wav` accepted (seconds); it loops.
+pub const MAX_HOLD_SECS: u32 = 60;
+/// Longest position prompt accepted (seconds).
+pub const MAX_POSITION_SECS: u32 = 10;
+
+/// One `[[reps]]` table.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RepConfig {
+    /// Stable id (letters, digits, `-`, `_`): the rep in logs and records.
+    pub id: String,
+    /// Display name (shown to the rep, never to the caller).
+    pub name: String,
+    /// Queues this rep takes calls from; empty: `["default"]`.
+    #[serde(default)]
+    pub skills: Vec<String>,
+    /// The variable holding the rep's login token for `/rep`.
+    pub token_env: String,
+}
+
+impl RepConfig {
+    /// The queues this rep serves (`default` when none is named).
+    pub fn queues(&self) -> Vec<String> {
+        if self.skills.is_empty() {
+            vec![DEFAULT_SKILL.to_owned()]
+        } else {
+            self.skills.clone()
+        }
+    }
+}
+
+/// What happens to the agent's model session once the rep is bridged.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentAfterBridge {
+    /// The session is closed (no model cost while the rep talks).
+    #[default]
+    Close,
+    /// The session stays open, muted, hearing both sides, so the
+    /// transcript goes on (and a hand-back finds a warm session).
+    Listen,
+}
+
+/// `[handoff]`
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HandoffConfig {
+    /// A rep is offered no call for this long after each call, seconds.
+    pub wrap_up_secs: u64,
+    /// Longest a caller waits in a queue for a free rep, seconds; then
+    /// the AI is told nobody is available.
+    pub queue_max_wait_secs: u64,
+    /// How long one rep rings before the next is tried, seconds.
+    pub ring_timeout_secs: u64,
+    /// Whether the AI speaks its summary to the rep (the caller on hold)
+    /// before the bridge. The rep can skip it.
+    pub brief: bool,
+    /// `close` or `listen`: the agent's session after the bridge.
+    pub agent_after_bridge: AgentAfterBridge,
+    /// Hold audio (8 kHz mono 16-bit WAV, at most 60 s, looped; relative
+    /// to the config file). Without it, a soft two-note chime every 3 s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold_wav: Option<PathBuf>,
+    /// Recorded position announcements: entry k says "you are number
+    /// k+1"; callers further back hear the last one. Same format as
+    /// `hold_wav`, at most 10 s each. Empty: built-in recorded prompts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub position_wavs: Vec<PathBuf>,
+    /// A waiting caller hears their position this often, seconds (and
+    /// once when they start waiting).
+    pub announce_every_secs: u64,
+}
+
+impl Default for HandoffConfig {
+    fn default() -> Self {
+        HandoffConfig {
+            wrap_up_secs: 10,
+            queue_max_wait_secs: 120,
+            ring_timeout_secs: 20,
+            brief: true,
+            agent_after_bridge: AgentAfterBridge::Close,
+            hold_wav: None,
+            position_wavs: Vec::new(),
+            announce_every_secs: 30,
+        }
+    }
+}
+
+impl HandoffConfig {
+    /// Makes the WAV paths relative to the config file's directory.
+    pub fn resolve(&mut self, origin: &Path) {
+        let base = origin.parent().unwrap_or(Path::new(".")).to_owned();
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        if let Some(p) = self.hold_wav.as_mut() {
+            fix(p);
+        }
+        self.position_wavs.iter_mut().for_each(fix);
+    }
+
+    /// Checks the values and that every WAV is usable.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.wrap_up_secs > 600 {
+            return Err(format!(
+                "handoff.wrap_up_secs ({}) must be ≤ 600",
+                self.wrap_up_secs
+            ));
+        }
+        if self.queue_max_wait_secs > 3_600 {
+            return Err(format!(
+                "handoff.queue_max_wait_secs ({}) must be ≤ 3600 (0: never wait)",
+                self.queue_max_wait_secs
+            ));
+        }
+        if !(5..=120).contains(&self.ring_timeout_secs) {
+            return Err(format!(
+                "handoff.ring_timeout_secs ({}) must be 5..=120",
+                self.ring_timeout_secs
+            ));
+        }
+        if !(10..=600).contains(&self.announce_every_secs) {
+            return Err(format!(
+                "handoff.announce_every_secs ({}) must be 10..=600",
+                self.announce_every_secs
+            ));
+        }
+        if let Some(path) = &self.hold_wav {
+            load_prompt_wav("handoff.hold_wav", path, MAX_HOLD_SECS)?;
+        }
+        for path in &self.position_wavs {
+            load_prompt_wav("handoff.position_wavs", path, MAX_POSITION_SECS)?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks `[[reps]]`; `env` answers whether a variable is set.
+pub fn validate_reps(reps: &[RepConfig], env: &dyn Fn(&str) -> bool) -> Result<(), String> {
+    let mut seen = std::collections::BTreeSet::new();
+    for rep in reps {
+        let id_ok = !rep.id.is_empty()
+            && rep.id.len() <= 64
+            && rep
+                .id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !id_ok {
+            return Err(format!(
+                "reps.id {:?} must be 1–64 letters, digits, - or _",
+                rep.id
+            ));
+        }
+        if !seen.insert(rep.id.as_str()) {
+            return Err(format!("reps.id {:?} appears twice", rep.id));
+        }
+        if rep.name.trim().is_empty() {
+            return Err(format!("reps {:?}: name must not be empty", rep.id));
+        }
+        if rep.skills.iter().any(|s| s.trim().is_empty()) {
+            return Err(format!("reps {:?}: a skill name is empty", rep.id));
+        }
+        if rep.token_env.is_empty() {
+            return Err(format!("reps {:?}: token_env must name a variable", rep.id));
+        }
+        if !env(&rep.token_env) {
+            return Err(format!(
+                "reps {:?}: token_env names {}, which is not set (the rep's /rep login token)",
+                rep.id, rep.token_env
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Reads a prompt: 8 kHz mono 16-bit PCM, at most `max_secs` long.
+pub fn load_prompt_wav(key: &str, path: &Path, max_secs: u32) -> Result<Vec<i16>, String> {
+    let bad = |what: String| format!("{key} {}: {what}", path.display());
+    let mut reader = hound::WavReader::open(path).map_err(|e| bad(e.to_string()))?;
+    let spec = reader.spec();
+    if spec.sample_rate != 8_000
+        || spec.channels != 1
+        || spec.bits_per_sample != 16
+        || spec.sample_format != hound::SampleFormat::Int
+    {
+        return Err(bad(format!(
+            "must be 8 kHz mono 16-bit PCM (it is {} Hz, {} channel(s), {} bits); \
+             convert it with `sox in.wav -r 8000 -c 1 -b 16 out.wav`",
+            spec.sample_rate, spec.channels, spec.bits_per_sample
+        )));
+    }
+    if reader.duration() > max_secs * 8_000 {
+        return Err(bad(format!(
+            "is {:.1} s long; at most {max_secs} s",
+            f64::from(reader.duration()) / 8_000.0
+        )));
+    }
+    reader
+        .samples::<i16>()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+    use std::path::Path;
+
+    fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, String> {
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Config::from_toml_and_env(text, Path::new("warmline.toml"), env).map_err(|e| e.to_string())
+    }
+
+    const REP: &str = "[[reps]]\nid = \"ana\"\nname = \"Ana\"\nskills = [\"billing\"]\n\
+                       token_env = \"WARMLINE_REP_ANA\"\n";
+
+    #[test]
+    fn handoff_defaults_are_the_issue_s() {
+        let config = load("", &[]).expect("defaults");
+        let h = &config.handoff;
+        assert_eq!(
+            (h.wrap_up_secs, h.queue_max_wait_secs, h.ring_timeout_secs),
+            (10, 120, 20)
+        );
+        assert!(h.brief);
+        assert_eq!(h.agent_after_bridge, super::AgentAfterBridge::Close);
+    }
+
+    #[test]
+    fn check_fails_while_a_rep_s_token_variable_is_unset() {
+        let err = load(REP, &[]).expect_err("unset token");
+        assert!(err.contains("WARMLINE_REP_ANA"), "{err}");
+        let config = load(REP, &[("WARMLINE_REP_ANA", "s3cret")]).expect("set");
+        assert_eq!(config.reps[0].queues(), ["billing"]);
+    }
+
+    #[test]
+    fn a_rep_token_variable_is_not_taken_for_an_override() {
+        // WARMLINE_REP_ANA looks like an override (WARMLINE_ prefix) but a
+        // token_env names it: it must be skipped, not refused.
+        let config = load(REP, &[("WARMLINE_REP_ANA", "x")]).expect("skipped");
+        assert_eq!(config.reps.len(), 1);
+    }
+
+    #[test]
+    fn duplicate_ids_bad_values_and_unknown_keys_are_refused() {
+        let env = [("WARMLINE_REP_ANA", "x")];
+        let twice = format!("{REP}{REP}");
+        assert!(load(&twice, &env).is_err_and(|e| e.contains("twice")));
+        let no_skill = REP.replace("skills = [\"billing\"]\n", "");
+        let config = load(&no_skill, &env).expect("skills optional");
+        assert_eq!(config.reps[0].queues(), ["default"]);
+        let bad_id = REP.replace("\"ana\"", "\"a b\"");
+        assert!(load(&bad_id, &env).is_err_and(|e| e.contains("reps.id")));
+        assert!(load("[handoff]\nring_timeout_secs = 1\n", &[])
+            .is_err_and(|e| e.contains("ring_timeout_secs")));
+        assert!(load("[handoff]\nagent_after_bridge = \"nap\"\n", &[]).is_err());
+        assert!(load("[handoff]\nhold_wav = \"missing.wav\"\n", &[])
+            .is_err_and(|e| e.contains("missing.wav")));
+        let listen = load("[handoff]\nagent_after_bridge = \"listen\"\n", &[]).expect("listen");
+        assert_eq!(
+            listen.handoff.agent_after_bridge,
+            super::AgentAfterBridge::Listen
+        );
+    }
+}

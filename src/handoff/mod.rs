@@ -1,0 +1,26 @@
+//! Warm transfer to people (issue 14, decision 0028): reps, their presence
+//! and queues (`presence`, behind [`RepDirectory`]), the sans-IO
+//! escalation of one call (`machine`), the screen-pop card (`card`), the
+//! seam to a live call's room ([`RoomControl`]), the rep softphone's hub
+//! (`hub`: pushes to logged-in reps, their answers back to escalations)
+//! and the service the tool sidecar's `escalate_to_human` calls
+//! (`service`).
+//!
+//! Never on the audio path: everything here runs on the main runtime and
+//! talks to a call only through [`RoomControl`].
+
+pub mod card;
+pub mod hold;
+pub mod hub;
+pub mod machine;
+pub mod presence;
+pub mod room;
+pub mod service;
+
+pub use card::{CallSummary, EscalateRequest, ScreenPop, Urgency};
+pub use hold::{HoldPrompts, HoldSource};
+pub use hub::{RepHub, RepInput, RepPush};
+pub use machine::{Action, Escalation, EscalationConfig, Phase};
+pub use presence::{Claim, InProcessDirectory, Presence, Release, RepDirectory, RepId, RepStatus};
+pub use room::{RoomControl, RoomError, Rooms};
+pub use service::{Escalator, Handoff};
