@@ -181,6 +181,13 @@ pub struct SipConfig {
     pub min_se_secs: u32,
     /// Who may call. Default: one trunk, `local`, allowing loopback.
     pub trunks: Vec<TrunkConfig>,
+    /// SIP over TLS (RFC 3261 §26.2, usually port 5061): off unless set,
+    /// together with `tls_cert_file` and `tls_key_file`.
+    pub tls_listen: Option<SocketAddr>,
+    /// PEM certificate chain for SIP over TLS, leaf first; re-read on SIGHUP.
+    pub tls_cert_file: Option<std::path::PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) for `tls_cert_file`.
+    pub tls_key_file: Option<std::path::PathBuf>,
 }
 
 impl Default for SipConfig {
@@ -217,6 +224,9 @@ impl Default for SipConfig {
                 digest_algorithms: default_algorithms(),
                 max_calls: None,
             }],
+            tls_listen: None,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
@@ -235,6 +245,17 @@ impl SipConfig {
                 "sip.min_se_secs ({}) must be at least 90 and at most sip.session_expires_secs ({})",
                 self.min_se_secs, self.session_expires_secs
             ));
+        }
+        let tls = [
+            self.tls_listen.is_some(),
+            self.tls_cert_file.is_some(),
+            self.tls_key_file.is_some(),
+        ];
+        if tls.iter().any(|set| *set) && !tls.iter().all(|set| *set) {
+            return Err(
+                "sip.tls_listen, sip.tls_cert_file and sip.tls_key_file go together: set all three for SIP over TLS, or none"
+                    .into(),
+            );
         }
         for t in &self.trunks {
             if t.digest_username.is_some() != t.digest_password_env.is_some() {

@@ -215,9 +215,12 @@ pub(super) fn on_invite(
         }
     };
     let local_tag = tag_for(&request);
-    let mut contact = Uri::sip(Some("warmline"), Host::Ip(advertise), Some(ep.local.port()));
+    let (sent_by, name) = ep.sent_by(source, transport);
+    let mut contact = Uri::sip(Some("warmline"), Host::Ip(advertise), Some(sent_by.port()));
     if transport == Transport::Tcp {
-        contact.params.set("transport", Some("tcp"));
+        contact
+            .params
+            .set("transport", Some(&name.to_ascii_lowercase()));
     }
     let dialog = match Dialog::uas(&request, &local_tag, contact) {
         Ok(d) => d,
@@ -551,11 +554,7 @@ pub(super) fn refreshed(ep: &mut Endpoint, key: &str, response: &Response) {
     if let Ok(cseq) = response.cseq() {
         if cseq.method == warmline_sip::message::Method::Invite {
             let (dest, transport) = (call.peer.0, call.peer.1);
-            let name = if transport == Transport::Tcp {
-                "TCP"
-            } else {
-                "UDP"
-            };
+            let (local, name) = sent_by(ep.service.tls_local, &ep.sender, local, dest, transport);
             match super::new_branch(&*ep.service.random) {
                 Ok(branch) => {
                     if let Ok(ack) = call.dialog.ack(cseq.seq, &branch, &local.to_string(), name) {
@@ -597,6 +596,22 @@ impl Scheduled for SipCall {
 
 /// The URI of a name-addr (`"Bob" <sip:bob@host>;tag=x` → `sip:bob@host`),
 /// for tools and logs: the tag belongs to the dialog, not to the caller.
+/// Our sent-by address and the Via transport name toward `dest`: the TLS
+/// listener's when the stream to `dest` is TLS, else the UDP/TCP one.
+pub(super) fn sent_by(
+    tls_local: Option<SocketAddr>,
+    sender: &super::transport::Sender,
+    local: SocketAddr,
+    dest: SocketAddr,
+    transport: Transport,
+) -> (SocketAddr, &'static str) {
+    match (transport, tls_local) {
+        (Transport::Udp, _) => (local, "UDP"),
+        (Transport::Tcp, Some(tls)) if sender.is_tls(dest) => (tls, "TLS"),
+        (Transport::Tcp, _) => (local, "TCP"),
+    }
+}
+
 fn address(name_addr: &str) -> &str {
     match (name_addr.find('<'), name_addr.find('>')) {
         (Some(open), Some(close)) if open < close => &name_addr[open + 1..close],
