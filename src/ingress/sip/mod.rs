@@ -26,6 +26,7 @@ pub mod ports;
 pub mod route;
 pub mod rtp_session;
 pub mod send_clock;
+pub mod srtp;
 pub mod tcp;
 pub mod tls;
 pub mod transport;
