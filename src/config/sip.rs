@@ -102,6 +102,20 @@ pub enum UnknownSource {
     Reject,
 }
 
+/// SRTP with SDES keys (RFC 4568, `AES_CM_128_HMAC_SHA1_80`) for a
+/// trunk's calls.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SrtpMode {
+    /// Plain RTP only; an `RTP/SAVP` offer gets 488.
+    #[default]
+    Off,
+    /// SRTP when the offer carries a usable `a=crypto`, else plain RTP.
+    Optional,
+    /// SRTP only; a plain RTP offer gets 488.
+    Required,
+}
+
 /// `[[sip.trunks]]`: one carrier or PBX.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -130,6 +144,10 @@ pub struct TrunkConfig {
     /// Concurrent calls from this trunk; above it, `486 Busy Here`.
     #[serde(default)]
     pub max_calls: Option<usize>,
+    /// SRTP for this trunk's media: `off`, `optional` or `required`.
+    /// SDES sends keys in the SDP, so pair it with SIP over TLS.
+    #[serde(default)]
+    pub srtp: SrtpMode,
 }
 
 fn default_realm() -> String {
@@ -223,6 +241,7 @@ impl Default for SipConfig {
                 digest_realm: default_realm(),
                 digest_algorithms: default_algorithms(),
                 max_calls: None,
+                srtp: SrtpMode::Off,
             }],
             tls_listen: None,
             tls_cert_file: None,

@@ -206,11 +206,26 @@ pub(super) fn on_invite(
     };
     let rtp_port = sockets.0.local_addr().map(|a| a.port()).unwrap_or(0);
     let advertise = ep.service.advertised_ip(source);
-    let local = LocalMedia::new(advertise, rtp_port, session_id >> 1);
+    let mut local = LocalMedia::new(advertise, rtp_port, session_id >> 1);
+    match super::srtp_offer::local_srtp(ep.service.trunks[trunk].config.srtp, &*ep.service.random) {
+        Ok(srtp) => local.srtp = srtp,
+        Err(e) => {
+            tracing::error!(error = %e, "the random source failed: INVITE refused with 503");
+            refuse(ep, id, &request, 503, "the random source failed");
+            return;
+        }
+    }
     let negotiated = match sdp::answer(&offer, &local) {
         Ok(n) => n,
         Err(e) => {
             refuse(ep, id, &request, 488, &e.to_string());
+            return;
+        }
+    };
+    let srtp = match super::srtp_offer::keys(&negotiated) {
+        Ok(keys) => keys,
+        Err(why) => {
+            refuse(ep, id, &request, 488, why);
             return;
         }
     };
@@ -250,6 +265,7 @@ pub(super) fn on_invite(
             initial_timestamp: timestamp as u32,
             cname: format!("warmline@{advertise}"),
             jitter: ep.service.jitter,
+            srtp,
         },
         control: control_rx,
         requests: ep.leg_requests.clone(),

@@ -27,6 +27,7 @@ pub mod route;
 pub mod rtp_session;
 pub mod send_clock;
 pub mod srtp;
+pub mod srtp_offer;
 pub mod tcp;
 pub mod tls;
 pub mod transport;

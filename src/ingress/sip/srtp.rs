@@ -86,6 +86,67 @@ impl MasterKey {
     }
 }
 
+/// A call's two SDES master keys: ours (what we send with) and the
+/// peer's (what it sends with).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SdesKeys {
+    /// Protects what we send.
+    pub local: MasterKey,
+    /// Unprotects what the peer sends.
+    pub remote: MasterKey,
+}
+
+impl SdesKeys {
+    /// From the negotiated base64 `inline:` keys; `None` if either is not
+    /// 30 bytes of base64.
+    pub fn from_inline(local: &str, remote: &str) -> Option<SdesKeys> {
+        Some(SdesKeys {
+            local: MasterKey::from_bytes(&decode_inline(local)?)?,
+            remote: MasterKey::from_bytes(&decode_inline(remote)?)?,
+        })
+    }
+}
+
+/// Base64 as SDES writes it (padding optional: 30 bytes need none).
+fn decode_inline(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::general_purpose::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    );
+    engine.decode(text.trim()).ok()
+}
+
+/// A fresh master key and salt from `random`, as `inline:` base64.
+pub fn new_inline_key(
+    random: &dyn crate::random::RandomSource,
+) -> Result<String, crate::random::RandomError> {
+    use base64::Engine as _;
+    let mut bytes = [0u8; MASTER_KEY_LEN + MASTER_SALT_LEN];
+    random.fill(&mut bytes)?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+/// Both directions' contexts of one call.
+#[derive(Debug)]
+pub struct SrtpPair {
+    /// Protects what we send.
+    pub outbound: SrtpContext,
+    /// Unprotects what the peer sends.
+    pub inbound: SrtpContext,
+}
+
+impl SrtpPair {
+    /// Both contexts for `keys`.
+    pub fn new(keys: &SdesKeys) -> Result<SrtpPair, SrtpError> {
+        Ok(SrtpPair {
+            outbound: SrtpContext::new(&keys.local)?,
+            inbound: SrtpContext::new(&keys.remote)?,
+        })
+    }
+}
+
 /// The session keys of one of RTP or RTCP.
 struct SessionKeys {
     cipher: EncryptingKey,
