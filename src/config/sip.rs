@@ -299,6 +299,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn tls_keys_go_together_and_srtp_modes_parse() {
+        let mut config = SipConfig {
+            tls_listen: Some(SocketAddr::from(([0, 0, 0, 0], 5061))),
+            ..SipConfig::default()
+        };
+        let error = config.validate().expect_err("listen without cert");
+        assert!(error.contains("tls_cert_file"), "{error}");
+        config.tls_cert_file = Some("/etc/warmline/sip.crt".into());
+        config.tls_key_file = Some("/etc/warmline/sip.key".into());
+        assert!(config.validate().is_ok());
+        let trunk: TrunkConfig =
+            toml::from_str("name = \"a\"\nallow = [\"10.0.0.0/8\"]\nsrtp = \"required\"\n")
+                .expect("trunk");
+        assert_eq!(trunk.srtp, SrtpMode::Required);
+        assert!(toml::from_str::<TrunkConfig>("name = \"a\"\nsrtp = \"maybe\"\n").is_err());
+    }
+
+    #[test]
     fn cidrs_match_their_networks_and_single_addresses_only_themselves() {
         let net = Cidr::parse("203.0.113.0/24").expect("cidr");
         assert!(net.contains("203.0.113.77".parse().expect("ip")));
