@@ -39,6 +39,8 @@ pub mod banner;
 pub mod call;
 pub mod config;
 pub mod drain;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod ingress;
 pub mod media;
