@@ -18,9 +18,12 @@ use crate::media::g711::Law;
 use crate::media::jitter::JitterConfig;
 use crate::media::rtp::{write_rtp, RtcpCompound, RtpPacketView};
 
+/// A fuzz target's body.
+pub type Target = fn(&[u8]);
+
 /// Every fuzz target, by the name of its `fuzz/fuzz_targets/` file and its
 /// seed directory under `fuzz/corpus/`.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("twilio_stream", twilio_stream),
     ("openai_event", openai_event),
     ("webrtc_signal", webrtc_signal),

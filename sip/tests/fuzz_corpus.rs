@@ -23,7 +23,8 @@ fn mutations(seed: &[u8]) -> Vec<Vec<u8>> {
 #[test]
 fn the_sip_fuzz_targets_pass_their_seed_corpora_and_mutations_on_stable() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
-    let targets: [(&str, fn(&[u8])); 2] = [
+    type Target = fn(&[u8]);
+    let targets: [(&str, Target); 2] = [
         ("sip_message", warmline_sip::fuzzing::sip_message),
         ("sdp", warmline_sip::fuzzing::sdp),
     ];
