@@ -291,6 +291,8 @@ pub fn build_with_random(
     if let Some(webrtc) = webrtc {
         router = router.merge(crate::ingress::webrtc::routes(Arc::new(webrtc)));
     }
+    // Security headers on every page and API answer (issue 19).
+    let router = crate::http::security::with_security_headers(router);
     Ok(App {
         router,
         backend: backend_name,

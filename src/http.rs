@@ -30,6 +30,7 @@ use crate::drain::{Drain, DrainPhase};
 
 pub mod admin;
 pub mod calls;
+pub mod security;
 
 /// State shared by the HTTP handlers.
 #[derive(Clone, Debug, Default)]
