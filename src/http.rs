@@ -30,6 +30,7 @@ use crate::drain::{Drain, DrainPhase};
 
 pub mod admin;
 pub mod calls;
+pub mod rate_limit;
 pub mod security;
 
 /// State shared by the HTTP handlers.
