@@ -383,6 +383,8 @@ pub fn build_with_random(
     if let Some(handoff) = handoff {
         router = router.merge(crate::ingress::webrtc::rep::routes(handoff));
     }
+    // Security headers on every page and API answer (issue 19).
+    let router = crate::http::security::with_security_headers(router);
     Ok(App {
         router,
         backend: backend_name,

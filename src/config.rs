@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 mod media;
 pub use media::EARSHOT_THRESHOLD;
 mod sip;
-pub use sip::{Cidr, SipConfig, TrunkConfig, UnknownSource};
+pub use sip::{Cidr, SipConfig, SrtpMode, TrunkConfig, UnknownSource};
 pub mod tools;
 pub use tools::{ToolConfig, ToolKind};
 pub mod call;

@@ -33,6 +33,8 @@ pub mod admin;
 pub mod calls;
 pub mod history;
 pub mod recordings;
+pub mod rate_limit;
+pub mod security;
 
 /// State shared by the HTTP handlers.
 #[derive(Clone, Debug, Default)]

@@ -40,6 +40,8 @@ pub mod call;
 pub mod config;
 pub mod drain;
 pub mod handoff;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod ingress;
 pub mod media;

@@ -32,10 +32,27 @@ pub fn filter(config: &LogConfig, rust_log: Option<&str>) -> Result<EnvFilter, T
     })
 }
 
+/// Dependencies' log targets that print secrets at their most verbose
+/// levels, capped whatever the filter says: tungstenite's client handshake
+/// logs the whole upgrade request, `Authorization: Bearer <OPENAI_API_KEY>`
+/// included, at TRACE (found by `tests/log_secrets.rs`).
+pub const SECRET_BEARING_TARGETS: &[&str] = &["tungstenite::handshake::client=debug"];
+
+/// `filter` with [`SECRET_BEARING_TARGETS`] capped (they are more
+/// specific than a blanket `trace`, so they win over it).
+pub fn without_secret_bearing_targets(mut filter: EnvFilter) -> EnvFilter {
+    for directive in SECRET_BEARING_TARGETS {
+        if let Ok(directive) = directive.parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
+    filter
+}
+
 /// Installs the global subscriber.
 pub fn init(config: &LogConfig) -> Result<(), TelemetryError> {
     let rust_log = std::env::var("RUST_LOG").ok();
-    let filter = filter(config, rust_log.as_deref())?;
+    let filter = without_secret_bearing_targets(filter(config, rust_log.as_deref())?);
     // Colour only for a person at a terminal, never into files or shippers.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let builder = tracing_subscriber::fmt()
@@ -162,6 +179,19 @@ mod tests {
         let line = String::from_utf8(bytes).expect("utf-8");
         let v: serde_json::Value = serde_json::from_str(line.trim()).expect("one json line");
         assert_eq!(v["span"]["call_id"], call.id.as_str(), "{line}");
+    }
+
+    #[test]
+    fn secret_bearing_targets_stay_capped_under_a_blanket_trace() {
+        let f = without_secret_bearing_targets(EnvFilter::new("trace"));
+        assert!(
+            f.to_string()
+                .contains("tungstenite::handshake::client=debug"),
+            "{f}"
+        );
+        let f =
+            without_secret_bearing_targets(EnvFilter::new("tungstenite::handshake::client=trace"));
+        assert!(!f.to_string().contains("client=trace"), "{f}");
     }
 
     #[test]

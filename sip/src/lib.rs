@@ -17,6 +17,8 @@
 
 pub mod auth;
 pub mod dialog;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod message;
 pub mod sdp;
 pub mod transaction;

@@ -20,6 +20,7 @@
 
 mod attr;
 mod codec;
+mod crypto;
 mod model;
 mod negotiate;
 mod parse;
@@ -30,6 +31,7 @@ mod tests;
 
 pub use attr::{Direction, Rtcp, Rtpmap};
 pub use codec::{Codec, PayloadFormat};
+pub use crypto::{Crypto, LocalSrtp, SrtpKeys, SrtpPolicy, AES_CM_128_HMAC_SHA1_80};
 pub use model::{
     Attribute, Bandwidth, Connection, MediaDescription, Origin, SessionDescription, Timing,
 };

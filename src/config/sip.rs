@@ -102,6 +102,20 @@ pub enum UnknownSource {
     Reject,
 }
 
+/// SRTP with SDES keys (RFC 4568, `AES_CM_128_HMAC_SHA1_80`) for a
+/// trunk's calls.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SrtpMode {
+    /// Plain RTP only; an `RTP/SAVP` offer gets 488.
+    #[default]
+    Off,
+    /// SRTP when the offer carries a usable `a=crypto`, else plain RTP.
+    Optional,
+    /// SRTP only; a plain RTP offer gets 488.
+    Required,
+}
+
 /// `[[sip.trunks]]`: one carrier or PBX.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -134,6 +148,10 @@ pub struct TrunkConfig {
     /// agent's `record`.
     #[serde(default)]
     pub record: bool,
+    /// SRTP for this trunk's media: `off`, `optional` or `required`.
+    /// SDES sends keys in the SDP, so pair it with SIP over TLS.
+    #[serde(default)]
+    pub srtp: SrtpMode,
 }
 
 fn default_realm() -> String {
@@ -185,6 +203,13 @@ pub struct SipConfig {
     pub min_se_secs: u32,
     /// Who may call. Default: one trunk, `local`, allowing loopback.
     pub trunks: Vec<TrunkConfig>,
+    /// SIP over TLS (RFC 3261 §26.2, usually port 5061): off unless set,
+    /// together with `tls_cert_file` and `tls_key_file`.
+    pub tls_listen: Option<SocketAddr>,
+    /// PEM certificate chain for SIP over TLS, leaf first; re-read on SIGHUP.
+    pub tls_cert_file: Option<std::path::PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) for `tls_cert_file`.
+    pub tls_key_file: Option<std::path::PathBuf>,
 }
 
 impl Default for SipConfig {
@@ -221,7 +246,11 @@ impl Default for SipConfig {
                 digest_realm: default_realm(),
                 digest_algorithms: default_algorithms(),
                 max_calls: None,
+                srtp: SrtpMode::Off,
             }],
+            tls_listen: None,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
@@ -240,6 +269,17 @@ impl SipConfig {
                 "sip.min_se_secs ({}) must be at least 90 and at most sip.session_expires_secs ({})",
                 self.min_se_secs, self.session_expires_secs
             ));
+        }
+        let tls = [
+            self.tls_listen.is_some(),
+            self.tls_cert_file.is_some(),
+            self.tls_key_file.is_some(),
+        ];
+        if tls.iter().any(|set| *set) && !tls.iter().all(|set| *set) {
+            return Err(
+                "sip.tls_listen, sip.tls_cert_file and sip.tls_key_file go together: set all three for SIP over TLS, or none"
+                    .into(),
+            );
         }
         for t in &self.trunks {
             if t.digest_username.is_some() != t.digest_password_env.is_some() {
@@ -262,6 +302,24 @@ impl SipConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_keys_go_together_and_srtp_modes_parse() {
+        let mut config = SipConfig {
+            tls_listen: Some(SocketAddr::from(([0, 0, 0, 0], 5061))),
+            ..SipConfig::default()
+        };
+        let error = config.validate().expect_err("listen without cert");
+        assert!(error.contains("tls_cert_file"), "{error}");
+        config.tls_cert_file = Some("/etc/warmline/sip.crt".into());
+        config.tls_key_file = Some("/etc/warmline/sip.key".into());
+        assert!(config.validate().is_ok());
+        let trunk: TrunkConfig =
+            toml::from_str("name = \"a\"\nallow = [\"10.0.0.0/8\"]\nsrtp = \"required\"\n")
+                .expect("trunk");
+        assert_eq!(trunk.srtp, SrtpMode::Required);
+        assert!(toml::from_str::<TrunkConfig>("name = \"a\"\nsrtp = \"maybe\"\n").is_err());
+    }
 
     #[test]
     fn cidrs_match_their_networks_and_single_addresses_only_themselves() {

@@ -31,6 +31,8 @@ const COMPARE_KEY: &[u8] = b"warmline admin token comparison";
 pub struct AdminToken {
     key: hmac::Key,
     expected: Option<hmac::Tag>,
+    /// Wrong or missing tokens, rate limited (429 past the burst).
+    failures: std::sync::Arc<std::sync::Mutex<super::rate_limit::FailureBucket>>,
 }
 
 impl std::fmt::Debug for AdminToken {
@@ -63,7 +65,11 @@ impl AdminToken {
         let expected = token
             .filter(|t| !t.is_empty())
             .map(|t| hmac::sign(&key, t.as_bytes()));
-        AdminToken { key, expected }
+        AdminToken {
+            key,
+            expected,
+            failures: Default::default(),
+        }
     }
 
     /// Whether a token is configured.
@@ -130,8 +136,20 @@ async fn require(State(token): State<AdminToken>, request: Request, next: Next) 
     match token.check(request.headers()) {
         Ok(()) => next.run(request).await,
         Err(e) => {
-            tracing::debug!(path = %request.uri().path(), reason = %e, "admin API request refused");
-            e.into_response()
+            let limited = match token.failures.lock() {
+                Ok(mut bucket) => bucket.refused(std::time::Instant::now()).err(),
+                Err(_) => None,
+            };
+            tracing::debug!(path = %request.uri().path(), reason = %e, limited = limited.is_some(), "admin API request refused");
+            match limited {
+                Some(retry) => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(axum::http::header::RETRY_AFTER, retry.as_secs().to_string())],
+                    Json(json!({ "error": "too many refused admin requests: wait, then send the right bearer token" })),
+                )
+                    .into_response(),
+                None => e.into_response(),
+            }
         }
     }
 }
@@ -196,5 +214,38 @@ mod tests {
         let text = format!("{:?}", AdminToken::new(Some("s3cret-admin")));
         assert!(!text.contains("s3cret"), "{text}");
         assert!(text.contains("set: true"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn wrong_tokens_past_the_burst_get_429_while_the_right_token_still_passes() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let router: Router = protect(
+            Router::new().route("/api/v1/x", axum::routing::get(|| async { "ok" })),
+            AdminToken::new(Some("right-token")),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        let status = |token: &'static str| async move {
+            let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            let request = format!(
+                "GET /api/v1/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+            );
+            tcp.write_all(request.as_bytes()).await.expect("write");
+            let mut out = Vec::new();
+            tcp.read_to_end(&mut out).await.expect("read");
+            let text = String::from_utf8_lossy(&out).into_owned();
+            text.split(' ').nth(1).unwrap_or_default().to_owned()
+        };
+        let mut statuses = Vec::new();
+        for _ in 0..super::super::rate_limit::BURST + 3 {
+            statuses.push(status("guess").await);
+        }
+        let burst = super::super::rate_limit::BURST as usize;
+        assert!(statuses[..burst].iter().all(|s| s == "401"), "{statuses:?}");
+        assert!(statuses[burst..].iter().all(|s| s == "429"), "{statuses:?}");
+        assert_eq!(status("right-token").await, "200");
     }
 }

@@ -110,6 +110,19 @@ impl BaresipRun {
 /// up the call with a BYE first. The SIP trace (`-s`) goes to the output.
 /// Panics when baresip is missing or still runs after `seconds + 15` s.
 pub fn call(uri: &str, mic: &[i16], seconds: u32) -> BaresipRun {
+    call_with(uri, mic, seconds, "", "")
+}
+
+/// [`call`] with `extra_config` appended to the config file (for example
+/// `sip_cafile` for TLS, `module srtp.so` for SRTP) and `account_params`
+/// appended to the account line (for example `;mediaenc=srtp-mand`).
+pub fn call_with(
+    uri: &str,
+    mic: &[i16],
+    seconds: u32,
+    extra_config: &str,
+    account_params: &str,
+) -> BaresipRun {
     static N: AtomicU16 = AtomicU16::new(0);
     let dir = std::env::temp_dir().join(format!(
         "warmline-baresip-{}-{}",
@@ -121,9 +134,15 @@ pub fn call(uri: &str, mic: &[i16], seconds: u32) -> BaresipRun {
     write_wav(&dir.join("mic.wav"), mic);
     let port = free_port_pair();
     let sip = format!("127.0.0.1:{port}");
-    std::fs::write(dir.join("config"), config(&dir, &sip)).expect("config");
+    let mut config_text = config(&dir, &sip);
+    config_text.push_str(extra_config);
+    std::fs::write(dir.join("config"), config_text).expect("config");
     // `regint=0`: no REGISTER, the account only places the call.
-    std::fs::write(dir.join("accounts"), "<sip:test@127.0.0.1>;regint=0\n").expect("accounts");
+    std::fs::write(
+        dir.join("accounts"),
+        format!("<sip:test@127.0.0.1>;regint=0{account_params}\n"),
+    )
+    .expect("accounts");
 
     let mut child = Command::new("baresip")
         .current_dir(&dir)

@@ -10,68 +10,9 @@
 //!   LF or NUL anywhere (no header injection through the reason phrase);
 //! - stream framing never claims more bytes than it was given.
 #![no_main]
+//! The body is `warmline_sip::fuzzing::sip_message`, which the stable
+//! regression test `sip/tests/fuzz_corpus.rs` runs over the seeds.
 
 use libfuzzer_sys::fuzz_target;
-use warmline_sip::message::{
-    error_response, frame_stream, parse, Framing, Limits, Message, Method,
-};
 
-fuzz_target!(|data: &[u8]| {
-    let limits = Limits::default();
-    match frame_stream(data, &limits) {
-        Ok(Framing::Message(n)) => {
-            assert!(n > 0 && n <= data.len(), "framed {n} of {}", data.len());
-            let _ = parse(&data[..n], &limits);
-        }
-        Ok(Framing::KeepAlive(n)) => assert!(n > 0 && n <= data.len()),
-        Ok(Framing::Incomplete) | Err(_) => {}
-    }
-    match parse(data, &limits) {
-        Ok(message) => {
-            let roomy = Limits {
-                max_message_bytes: usize::MAX,
-                max_headers: usize::MAX,
-                max_line_bytes: usize::MAX,
-                max_body_bytes: usize::MAX,
-            };
-            let bytes = message.to_bytes();
-            let again = parse(&bytes, &roomy).unwrap_or_else(|e| {
-                panic!(
-                    "serialised message does not parse: {e}\n{}",
-                    String::from_utf8_lossy(&bytes)
-                )
-            });
-            assert_eq!(again, message);
-            if let Message::Request(request) = &message {
-                if request.method != Method::Ack {
-                    for status in [100, 200, 486] {
-                        let response = request.response(status, "Fuzz", Some("fuzz-tag"));
-                        let bytes = response.to_bytes();
-                        if let Err(e) = parse(&bytes, &roomy) {
-                            panic!(
-                                "our {status} does not parse: {e}\n{}",
-                                String::from_utf8_lossy(&bytes)
-                            );
-                        }
-                    }
-                }
-            }
-        }
-        Err(error) => {
-            if let Some(answer) = error_response(data, &error) {
-                let text = String::from_utf8(answer).expect("answers are UTF-8");
-                assert!(
-                    text.starts_with("SIP/2.0 400 Bad Request - ")
-                        || text.starts_with("SIP/2.0 505 Version Not Supported\r\n")
-                        || text.starts_with("SIP/2.0 513 Message Too Large\r\n"),
-                    "{text:?}"
-                );
-                assert!(
-                    !text.replace("\r\n", "").contains(['\r', '\n', '\0']),
-                    "{text:?}"
-                );
-                assert!(text.ends_with("Content-Length: 0\r\n\r\n"), "{text:?}");
-            }
-        }
-    }
-});
+fuzz_target!(|data: &[u8]| warmline_sip::fuzzing::sip_message(data));

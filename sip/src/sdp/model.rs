@@ -326,6 +326,23 @@ impl MediaDescription {
             && self.proto.eq_ignore_ascii_case("RTP/AVP")
     }
 
+    /// True for an enabled `audio` stream over `RTP/SAVP` (SRTP keyed by
+    /// SDES, RFC 4568).
+    pub fn is_srtp_audio(&self) -> bool {
+        self.port != 0
+            && self.media.eq_ignore_ascii_case("audio")
+            && self.proto.eq_ignore_ascii_case("RTP/SAVP")
+    }
+
+    /// The section's `a=crypto` lines that parse, in order.
+    pub fn cryptos(&self) -> Vec<super::crypto::Crypto> {
+        self.attributes
+            .iter()
+            .filter(|a| a.name.eq_ignore_ascii_case("crypto"))
+            .filter_map(|a| a.value.as_deref().and_then(super::crypto::Crypto::parse))
+            .collect()
+    }
+
     /// Whether `codec` is among this section's payload formats.
     pub fn offers_codec(&self, codec: &Codec) -> bool {
         self.payload_formats().iter().any(|f| f.is(codec))

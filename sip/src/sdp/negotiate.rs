@@ -18,9 +18,11 @@
 //!   answerer we reuse the offer's numbers (RFC 3264 §6.1 SHOULD, which
 //!   carriers treat as MUST for dynamic telephone-event); as offerer we send
 //!   with the numbers in the answer.
-//! - Only the first enabled `audio` `RTP/AVP` stream with a common codec is
-//!   accepted; every other m-line is answered with port 0. We have one RTP
-//!   port per call and no SRTP or video.
+//! - Only the first enabled `audio` stream with a common codec is
+//!   accepted (`RTP/AVP`, or `RTP/SAVP` with SDES keys when
+//!   [`LocalMedia::srtp`] allows it); every other m-line is answered with
+//!   port 0. We have one RTP port per call and no video. A SRTP-required
+//!   peer's plain offer is [`NegotiationError::SrtpRequired`] (488).
 //! - Comfort noise is answered only if [`LocalMedia::codecs`] lists it; by
 //!   default we decline it by leaving it out (protocols.md §3.7).
 //! - `c=` must be an IP literal: resolving host names is not a sans-IO job.
@@ -29,6 +31,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::attr::Direction;
 use super::codec::{Codec, PayloadFormat};
+use super::crypto::{Crypto, LocalSrtp, SrtpKeys, SrtpPolicy};
 use super::model::{
     addr_type, Attribute, Connection, MediaDescription, Origin, SessionDescription, Timing,
 };
@@ -65,6 +68,8 @@ pub struct LocalMedia {
     pub session_id: u64,
     /// `o=` session version; the caller bumps it for each new SDP it sends.
     pub session_version: u64,
+    /// SDES-SRTP (RFC 4568): `None` is plain RTP only, as before.
+    pub srtp: Option<LocalSrtp>,
 }
 
 impl LocalMedia {
@@ -81,6 +86,7 @@ impl LocalMedia {
             username: "warmline".to_owned(),
             session_id,
             session_version: 1,
+            srtp: None,
         }
     }
 
@@ -125,6 +131,8 @@ pub struct Negotiated {
     /// The flows from our point of view: `sends()` says whether we may send
     /// RTP, `receives()` whether the peer will send to us.
     pub direction: Direction,
+    /// SRTP keys when the stream is `RTP/SAVP` (SDES); `None`: plain RTP.
+    pub srtp: Option<SrtpKeys>,
 }
 
 /// Why an offer or answer cannot be accepted.
@@ -139,6 +147,15 @@ pub enum NegotiationError {
         /// The 0-based m-line index.
         index: usize,
     },
+    /// The trunk requires SRTP and the offer has no `RTP/SAVP` audio with
+    /// a usable `a=crypto` (SIP: 488).
+    #[error("SRTP is required: offer RTP/SAVP with a=crypto AES_CM_128_HMAC_SHA1_80")]
+    SrtpRequired,
+    /// The offer is SRTP only and SRTP is off for this peer (SIP: 488).
+    #[error(
+        "SRTP offered but not enabled for this trunk (set srtp = \"optional\" or \"required\")"
+    )]
+    SrtpNotEnabled,
     /// An answer whose m-lines do not match our offer's (RFC 3264 §6).
     #[error("answer has {answered} m-lines for {offered} offered")]
     MediaCountMismatch {
@@ -316,13 +333,13 @@ pub fn answer(
     offer: &SessionDescription,
     local: &LocalMedia,
 ) -> Result<Negotiated, NegotiationError> {
-    let (index, media, choice) = offer
+    let (index, media, choice, crypto) = offer
         .media
         .iter()
         .enumerate()
-        .filter(|(_, m)| m.is_rtp_audio())
-        .find_map(|(i, m)| Some((i, m, choose_as_answerer(m, local)?)))
-        .ok_or(NegotiationError::NoCommonCodec)?;
+        .filter_map(|(i, m)| Some((i, m, srtp_fit(m, local)?)))
+        .find_map(|(i, m, crypto)| Some((i, m, choose_as_answerer(m, local)?, crypto)))
+        .ok_or_else(|| refusal(offer, local))?;
     let remote = remote_endpoint(offer, media, index)?;
     let direction = remote.direction.reversed().intersect(local.direction);
     let ptime = send_ptime(offer.media_ptime(media), media.maxptime(), local.ptime);
@@ -334,7 +351,22 @@ pub fn answer(
     if let Some(cn) = &choice.comfort_noise {
         formats.push((cn.clone(), None));
     }
-    let ours = audio_media(local, &formats, direction);
+    let mut ours = audio_media(local, &formats, direction);
+    let srtp = match (crypto, &local.srtp) {
+        (Some(theirs), Some(us)) => {
+            ours.proto = media.proto.clone();
+            ours.attributes.push(Attribute::new(
+                "crypto",
+                Crypto::answer_value(theirs.tag, &us.inline_key),
+            ));
+            Some(SrtpKeys {
+                suite: theirs.suite,
+                remote_inline_key: theirs.inline_key,
+                local_inline_key: us.inline_key.clone(),
+            })
+        }
+        _ => None,
+    };
     let answer_media = offer
         .media
         .iter()
@@ -360,7 +392,34 @@ pub fn answer(
         remote_rtcp: remote.rtcp,
         ptime,
         direction,
+        srtp,
     })
+}
+
+/// Whether audio m-line `m` fits our SRTP policy: `Some(None)` as plain
+/// RTP, `Some(Some(crypto))` as SRTP with the offer's first usable
+/// `a=crypto`, `None` not at all.
+fn srtp_fit(m: &MediaDescription, local: &LocalMedia) -> Option<Option<Crypto>> {
+    let policy = local.srtp.as_ref().map_or(SrtpPolicy::Off, |s| s.policy);
+    if m.is_rtp_audio() {
+        return (policy != SrtpPolicy::Required).then_some(None);
+    }
+    if m.is_srtp_audio() && policy != SrtpPolicy::Off {
+        return m.cryptos().into_iter().find(Crypto::is_usable).map(Some);
+    }
+    None
+}
+
+/// Why no m-line of `offer` could be answered.
+fn refusal(offer: &SessionDescription, local: &LocalMedia) -> NegotiationError {
+    let policy = local.srtp.as_ref().map_or(SrtpPolicy::Off, |s| s.policy);
+    let plain = offer.media.iter().any(MediaDescription::is_rtp_audio);
+    let secure = offer.media.iter().any(MediaDescription::is_srtp_audio);
+    match policy {
+        SrtpPolicy::Required if plain || secure => NegotiationError::SrtpRequired,
+        SrtpPolicy::Off if secure && !plain => NegotiationError::SrtpNotEnabled,
+        _ => NegotiationError::NoCommonCodec,
+    }
 }
 
 /// Builds our offer: one audio m-line with our codecs in preference order
@@ -482,6 +541,7 @@ pub fn accept_answer(
         remote_rtcp: remote.rtcp,
         ptime,
         direction,
+        srtp: None,
     })
 }
 

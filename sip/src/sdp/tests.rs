@@ -5,6 +5,7 @@ mod negotiate;
 mod parse;
 mod reoffer;
 mod robustness;
+mod srtp;
 
 use super::SessionDescription;
 

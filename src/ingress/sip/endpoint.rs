@@ -333,6 +333,21 @@ impl Endpoint {
     }
 
     /// Requests from sources no trunk covers: silence, or 403.
+    /// Our sent-by address and Via transport name toward `dest`.
+    pub(super) fn sent_by(
+        &self,
+        dest: SocketAddr,
+        transport: Transport,
+    ) -> (SocketAddr, &'static str) {
+        super::invite::sent_by(
+            self.service.tls_local,
+            &self.sender,
+            self.local,
+            dest,
+            transport,
+        )
+    }
+
     pub(super) fn unknown_source(&mut self, id: ServerTxId, request: &Request, source: SocketAddr) {
         match self.service.config.unknown_source {
             // Normally dropped on arrival (see `on_inbound`).
@@ -462,10 +477,8 @@ impl Endpoint {
         let local = self.local;
         let call = self.calls.get_mut(key)?;
         let (dest, transport) = in_dialog_destination(call);
-        let transport_name = match transport {
-            Transport::Udp => "UDP",
-            Transport::Tcp => "TCP",
-        };
+        let (local, transport_name) =
+            super::invite::sent_by(self.service.tls_local, &self.sender, local, dest, transport);
         let branch = match super::new_branch(&*self.service.random) {
             Ok(branch) => branch,
             Err(e) => {
@@ -688,7 +701,8 @@ pub(super) fn tag_for(request: &Request) -> String {
 fn in_dialog_destination(call: &SipCall) -> (SocketAddr, Transport) {
     let hop = call.dialog.next_hop();
     let transport = match hop.transport().as_deref() {
-        Some("tcp") => Transport::Tcp,
+        // TLS is a stream like TCP; the registry knows which it is.
+        Some("tcp" | "tls") => Transport::Tcp,
         Some(_) => Transport::Udp,
         None => call.peer.1,
     };

@@ -206,7 +206,15 @@ pub(super) fn on_invite(
     };
     let rtp_port = sockets.0.local_addr().map(|a| a.port()).unwrap_or(0);
     let advertise = ep.service.advertised_ip(source);
-    let local = LocalMedia::new(advertise, rtp_port, session_id >> 1);
+    let mut local = LocalMedia::new(advertise, rtp_port, session_id >> 1);
+    match super::srtp_offer::local_srtp(ep.service.trunks[trunk].config.srtp, &*ep.service.random) {
+        Ok(srtp) => local.srtp = srtp,
+        Err(e) => {
+            tracing::error!(error = %e, "the random source failed: INVITE refused with 503");
+            refuse(ep, id, &request, 503, "the random source failed");
+            return;
+        }
+    }
     let negotiated = match sdp::answer(&offer, &local) {
         Ok(n) => n,
         Err(e) => {
@@ -214,10 +222,20 @@ pub(super) fn on_invite(
             return;
         }
     };
+    let srtp = match super::srtp_offer::keys(&negotiated) {
+        Ok(keys) => keys,
+        Err(why) => {
+            refuse(ep, id, &request, 488, why);
+            return;
+        }
+    };
     let local_tag = tag_for(&request);
-    let mut contact = Uri::sip(Some("warmline"), Host::Ip(advertise), Some(ep.local.port()));
+    let (sent_by, name) = ep.sent_by(source, transport);
+    let mut contact = Uri::sip(Some("warmline"), Host::Ip(advertise), Some(sent_by.port()));
     if transport == Transport::Tcp {
-        contact.params.set("transport", Some("tcp"));
+        contact
+            .params
+            .set("transport", Some(&name.to_ascii_lowercase()));
     }
     let dialog = match Dialog::uas(&request, &local_tag, contact) {
         Ok(d) => d,
@@ -247,6 +265,7 @@ pub(super) fn on_invite(
             initial_timestamp: timestamp as u32,
             cname: format!("warmline@{advertise}"),
             jitter: ep.service.jitter,
+            srtp,
         },
         control: control_rx,
         requests: ep.leg_requests.clone(),
@@ -553,11 +572,7 @@ pub(super) fn refreshed(ep: &mut Endpoint, key: &str, response: &Response) {
     if let Ok(cseq) = response.cseq() {
         if cseq.method == warmline_sip::message::Method::Invite {
             let (dest, transport) = (call.peer.0, call.peer.1);
-            let name = if transport == Transport::Tcp {
-                "TCP"
-            } else {
-                "UDP"
-            };
+            let (local, name) = sent_by(ep.service.tls_local, &ep.sender, local, dest, transport);
             match super::new_branch(&*ep.service.random) {
                 Ok(branch) => {
                     if let Ok(ack) = call.dialog.ack(cseq.seq, &branch, &local.to_string(), name) {
@@ -599,6 +614,22 @@ impl Scheduled for SipCall {
 
 /// The URI of a name-addr (`"Bob" <sip:bob@host>;tag=x` → `sip:bob@host`),
 /// for tools and logs: the tag belongs to the dialog, not to the caller.
+/// Our sent-by address and the Via transport name toward `dest`: the TLS
+/// listener's when the stream to `dest` is TLS, else the UDP/TCP one.
+pub(super) fn sent_by(
+    tls_local: Option<SocketAddr>,
+    sender: &super::transport::Sender,
+    local: SocketAddr,
+    dest: SocketAddr,
+    transport: Transport,
+) -> (SocketAddr, &'static str) {
+    match (transport, tls_local) {
+        (Transport::Udp, _) => (local, "UDP"),
+        (Transport::Tcp, Some(tls)) if sender.is_tls(dest) => (tls, "TLS"),
+        (Transport::Tcp, _) => (local, "TCP"),
+    }
+}
+
 fn address(name_addr: &str) -> &str {
     match (name_addr.find('<'), name_addr.find('>')) {
         (Some(open), Some(close)) if open < close => &name_addr[open + 1..close],

@@ -197,8 +197,14 @@ impl SipLeg {
             return Sent::Nothing;
         }
         let (audio_pt, silence) = self.audio;
+        let srtp = self.session.is_srtp();
         let (packet, dest) = self.session.packet_for_slot(audio);
-        let is_audio = packet.get(1).map(|b| b & 0x7F) == Some(audio_pt);
+        if packet.is_empty() {
+            return Sent::AtSlot;
+        }
+        // SRTP packets cannot be blanked after protection (the tag covers
+        // the payload): a barge-in lets the one waiting frame play out.
+        let is_audio = !srtp && packet.get(1).map(|b| b & 0x7F) == Some(audio_pt);
         self.sender.schedule(
             (due + LEAD).into_std(),
             packet,

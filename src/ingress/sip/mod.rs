@@ -3,7 +3,8 @@
 //!
 //! - [`transport`]: UDP and TCP sockets; [`tcp`]: a task per TCP
 //!   connection (framing, reuse, connects off the endpoint task, accept
-//!   backoff).
+//!   backoff); [`tls`]: SIP over TLS on the same stream connections,
+//!   certificate reloaded on SIGHUP.
 //! - [`endpoint`]: the task that owns the transaction layer and dialogs;
 //!   [`calls`]: its calls indexed by dialog and by next deadline.
 //! - [`invite`]: admitting, answering and re-negotiating calls.
@@ -25,7 +26,10 @@ pub mod ports;
 pub mod route;
 pub mod rtp_session;
 pub mod send_clock;
+pub mod srtp;
+pub mod srtp_offer;
 pub mod tcp;
+pub mod tls;
 pub mod transport;
 pub mod trunk;
 
@@ -78,6 +82,9 @@ pub struct SipService {
     pub events: Option<crate::call::events::SharedEvents>,
     /// Lists each call while it is live (from the setup given at start).
     pub registry: Option<crate::call::registry::SharedRegistry>,
+    /// Where SIP over TLS listens, once [`start`] bound it (the port that
+    /// goes into Contact for calls that came over TLS).
+    pub tls_local: Option<SocketAddr>,
 }
 
 /// Why the SIP ingress cannot start.
@@ -89,6 +96,9 @@ pub enum SipError {
     /// The random source failed, so no digest-nonce secret can be made.
     #[error("cannot make the SIP digest-nonce secret: {0}")]
     Random(#[from] RandomError),
+    /// The SIP TLS certificate or key is unusable.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
     /// The SIP port could not be bound.
     #[error("cannot listen for SIP on {addr}: {source}")]
     Bind {
@@ -147,6 +157,7 @@ impl SipService {
             events: setup.events,
             registry: setup.registry,
             random,
+            tls_local: None,
         })
     }
 
@@ -173,9 +184,9 @@ impl SipService {
     }
 }
 
-/// Starts the SIP listener (UDP and TCP) and its endpoint task; returns
-/// the bound address.
-pub async fn start(service: SipService) -> Result<SocketAddr, SipError> {
+/// Starts the SIP listener (UDP and TCP, and TLS when `[sip] tls_listen`
+/// is set) and its endpoint task; returns the bound UDP/TCP address.
+pub async fn start(mut service: SipService) -> Result<SocketAddr, SipError> {
     let listen = service.config.listen;
     let bound = transport::bind(listen)
         .await
@@ -184,8 +195,35 @@ pub async fn start(service: SipService) -> Result<SocketAddr, SipError> {
             source,
         })?;
     let local = bound.local;
+    service.tls_local = start_tls(&service.config, &bound.sender).await?;
     tokio::spawn(endpoint::run(Arc::new(service), bound));
     Ok(local)
+}
+
+/// Binds SIP over TLS when configured, with its SIGHUP reload; returns
+/// where it listens.
+async fn start_tls(
+    config: &SipConfig,
+    sender: &transport::Sender,
+) -> Result<Option<SocketAddr>, SipError> {
+    let (Some(addr), Some(cert), Some(key)) = (
+        config.tls_listen,
+        config.tls_cert_file.as_deref(),
+        config.tls_key_file.as_deref(),
+    ) else {
+        return Ok(None);
+    };
+    let certs = Arc::new(tls::TlsCerts::load(cert, key)?);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| SipError::Bind { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| SipError::Bind { addr, source })?;
+    tokio::spawn(tls::acceptor(listener, certs.clone(), sender.tcp().clone()));
+    tokio::spawn(tls::reload_on_sighup(certs));
+    tracing::info!(tls = %local, "SIP over TLS listening");
+    Ok(Some(local))
 }
 
 /// A fresh branch for a request of ours (RFC 3261 §8.1.1.7).

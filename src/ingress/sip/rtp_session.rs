@@ -58,6 +58,8 @@ pub struct RtpSessionConfig {
     pub cname: String,
     /// The jitter buffer's depth bounds (`[media]`); its law is `law`.
     pub jitter: JitterConfig,
+    /// SDES-SRTP keys when the call negotiated `RTP/SAVP`; `None`: plain.
+    pub srtp: Option<super::srtp::SdesKeys>,
 }
 
 /// Per-call media figures.
@@ -104,6 +106,22 @@ pub struct RtpSession {
     next_rtcp: Duration,
     buf: Vec<u8>,
     frame: [u8; FRAME],
+    srtp: Srtp,
+    /// SRTP: the protected packet we send, and the plain one we received.
+    wire: Vec<u8>,
+    plain: Vec<u8>,
+}
+
+/// SRTP state of a session.
+#[derive(Debug)]
+enum Srtp {
+    /// Plain RTP.
+    Off,
+    /// Both directions' contexts.
+    On(Box<super::srtp::SrtpPair>),
+    /// Keys were negotiated but the cipher could not be set up: nothing is
+    /// sent or accepted, since plain RTP would break what was agreed.
+    Failed,
 }
 
 impl std::fmt::Debug for RtpSession {
@@ -123,7 +141,20 @@ impl RtpSession {
             law: config.law,
             ..config.jitter
         });
+        let srtp = match &config.srtp {
+            None => Srtp::Off,
+            Some(keys) => match super::srtp::SrtpPair::new(keys) {
+                Ok(pair) => Srtp::On(Box::new(pair)),
+                Err(e) => {
+                    tracing::error!(error = %e, "SRTP could not start: the call's media is dropped");
+                    Srtp::Failed
+                }
+            },
+        };
         RtpSession {
+            srtp,
+            wire: Vec::new(),
+            plain: Vec::new(),
             remote: config.remote,
             latched: false,
             jitter,
@@ -184,6 +215,29 @@ impl RtpSession {
             self.on_rtcp(wall, bytes);
             return;
         }
+        match &mut self.srtp {
+            Srtp::Off => self.on_plain_rtp(now, bytes, source),
+            Srtp::Failed => self.stats.rejected += 1,
+            Srtp::On(pair) => {
+                let mut plain = std::mem::take(&mut self.plain);
+                match pair.inbound.unprotect_rtp(bytes, &mut plain) {
+                    Ok(()) => self.on_plain_rtp(now, &plain, source),
+                    Err(e) => {
+                        tracing::trace!(error = %e, "SRTP packet refused");
+                        self.stats.rejected += 1;
+                    }
+                }
+                self.plain = plain;
+            }
+        }
+    }
+
+    /// Whether the call's media is SRTP.
+    pub fn is_srtp(&self) -> bool {
+        !matches!(self.srtp, Srtp::Off)
+    }
+
+    fn on_plain_rtp(&mut self, now: Duration, bytes: &[u8], source: SocketAddr) {
         let Ok(packet) = RtpPacketView::parse(bytes) else {
             self.stats.rejected += 1;
             return;
@@ -236,6 +290,20 @@ impl RtpSession {
     /// at `wall` since the Unix epoch. SR arrival is kept on the wall
     /// clock too: LSR/DLSR are wall-clock figures.
     pub fn on_rtcp(&mut self, wall: Duration, bytes: &[u8]) {
+        match &mut self.srtp {
+            Srtp::Off => self.on_plain_rtcp(wall, bytes),
+            Srtp::Failed => {}
+            Srtp::On(pair) => {
+                let mut plain = std::mem::take(&mut self.plain);
+                if pair.inbound.unprotect_rtcp(bytes, &mut plain).is_ok() {
+                    self.on_plain_rtcp(wall, &plain);
+                }
+                self.plain = plain;
+            }
+        }
+    }
+
+    fn on_plain_rtcp(&mut self, wall: Duration, bytes: &[u8]) {
         let Ok(compound) = RtcpCompound::parse(bytes) else {
             return;
         };
@@ -323,8 +391,19 @@ impl RtpSession {
     }
 
     /// The packet for this 20 ms slot: `mulaw` audio, or silence when the
-    /// agent is quiet. Returns the datagram and where it goes.
+    /// agent is quiet. Returns the datagram (SRTP-protected when
+    /// negotiated; empty if it cannot be protected: never plain) and where
+    /// it goes.
     pub fn packet_for_slot(&mut self, mulaw: Option<&[u8]>) -> (&[u8], SocketAddr) {
+        self.build_slot(mulaw);
+        let remote = self.remote;
+        (
+            protect(&mut self.srtp, &self.buf, &mut self.wire, false),
+            remote,
+        )
+    }
+
+    fn build_slot(&mut self, mulaw: Option<&[u8]>) {
         let timestamp = self.timestamp;
         self.timestamp = self.timestamp.wrapping_add(FRAME as u32);
         let sequence = self.sequence;
@@ -343,7 +422,7 @@ impl RtpSession {
             self.tx_stats.on_sent(payload.len());
             self.stats.sent += 1;
             self.talkspurt = true;
-            return (&self.buf, self.remote);
+            return;
         }
         let marker = match mulaw {
             Some(_) => std::mem::replace(&mut self.talkspurt, false),
@@ -378,7 +457,6 @@ impl RtpSession {
         write_rtp(&header, &self.frame, &mut self.buf);
         self.tx_stats.on_sent(FRAME);
         self.stats.sent += 1;
-        (&self.buf, self.remote)
     }
 
     /// When the next RTCP report is due.
@@ -404,12 +482,38 @@ impl RtpSession {
         } else {
             write_receiver_report(self.config.ssrc, &blocks, cname, &mut self.buf)
         };
+        let dest = self.remote_rtcp();
         match written {
-            Ok(()) => Some((&self.buf, self.remote_rtcp())),
+            Ok(()) => {
+                let packet = protect(&mut self.srtp, &self.buf, &mut self.wire, true);
+                (!packet.is_empty()).then_some((packet, dest))
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "RTCP report not built");
                 None
             }
+        }
+    }
+}
+
+/// `plain` as it goes on the wire: itself without SRTP, else protected
+/// into `wire`; empty when it cannot be protected.
+fn protect<'a>(srtp: &mut Srtp, plain: &'a [u8], wire: &'a mut Vec<u8>, rtcp: bool) -> &'a [u8] {
+    let pair = match srtp {
+        Srtp::Off => return plain,
+        Srtp::Failed => return &[],
+        Srtp::On(pair) => pair,
+    };
+    let done = if rtcp {
+        pair.outbound.protect_rtcp(plain, wire)
+    } else {
+        pair.outbound.protect_rtp(plain, wire)
+    };
+    match done {
+        Ok(()) => wire,
+        Err(e) => {
+            tracing::debug!(error = %e, "SRTP could not protect a packet: not sent");
+            &[]
         }
     }
 }

@@ -24,7 +24,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc::{self, error::TrySendError};
 use warmline_sip::message::{frame_stream, Framing, Limits};
@@ -84,7 +84,9 @@ pub enum QueueError {
 #[derive(Debug, Default)]
 struct Registry {
     next: u64,
-    open: HashMap<SocketAddr, (u64, mpsc::Sender<Outbound>)>,
+    /// Per peer: connection number, its write queue, and whether it runs
+    /// over TLS (so that Contact and Via say so).
+    open: HashMap<SocketAddr, (u64, mpsc::Sender<Outbound>, bool)>,
 }
 
 impl Registry {
@@ -92,10 +94,11 @@ impl Registry {
     fn open(
         &mut self,
         peer: SocketAddr,
+        tls: bool,
     ) -> (u64, mpsc::Sender<Outbound>, mpsc::Receiver<Outbound>) {
         self.next += 1;
         let (tx, rx) = mpsc::channel(TCP_WRITE_QUEUE);
-        self.open.insert(peer, (self.next, tx.clone()));
+        self.open.insert(peer, (self.next, tx.clone(), tls));
         (self.next, tx, rx)
     }
 }
@@ -132,12 +135,12 @@ impl Tcp {
         // is replaced by a new one.
         for _ in 0..2 {
             let writer = match registry.open.get(&dest) {
-                Some((_, writer)) => writer.clone(),
+                Some((_, writer, _)) => writer.clone(),
                 None => {
                     if registry.open.len() >= MAX_TCP_CONNECTIONS {
                         return Err(QueueError::TooManyConnections);
                     }
-                    let (id, writer, queue) = registry.open(dest);
+                    let (id, writer, queue) = registry.open(dest, false);
                     tokio::spawn(connect(dest, id, queue, self.clone()));
                     writer
                 }
@@ -156,6 +159,16 @@ impl Tcp {
 
     /// Takes on a connection the peer opened. Over the cap it is closed.
     fn adopt(&self, stream: TcpStream, peer: SocketAddr) {
+        self.adopt_stream(stream, peer, false);
+    }
+
+    /// Takes on any established stream from `peer` (plain TCP, or TLS
+    /// after its handshake); `tls` marks it so that the endpoint can
+    /// advertise `transport=tls`. Over the cap it is closed.
+    pub(super) fn adopt_stream<S>(&self, stream: S, peer: SocketAddr, tls: bool)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let Ok(mut registry) = self.registry.lock() else {
             return;
         };
@@ -163,9 +176,18 @@ impl Tcp {
             tracing::warn!(%peer, open = registry.open.len(), "too many SIP TCP connections: refused");
             return;
         }
-        let (id, _, queue) = registry.open(peer);
+        let (id, _, queue) = registry.open(peer, tls);
         drop(registry);
         tokio::spawn(serve(stream, peer, id, queue, self.clone()));
+    }
+
+    /// Whether the open connection to `peer` runs over TLS.
+    pub fn is_tls(&self, peer: SocketAddr) -> bool {
+        self.registry
+            .lock()
+            .ok()
+            .and_then(|r| r.open.get(&peer).map(|(_, _, tls)| *tls))
+            .unwrap_or(false)
     }
 
     /// Open connections (tests).
@@ -189,7 +211,7 @@ impl Tcp {
             if registry
                 .open
                 .get(&peer)
-                .is_some_and(|(open, _)| *open == id)
+                .is_some_and(|(open, _, _)| *open == id)
             {
                 registry.open.remove(&peer);
             }
@@ -238,8 +260,8 @@ async fn connect(dest: SocketAddr, id: u64, queue: mpsc::Receiver<Outbound>, tcp
 
 /// Reads framed messages to the endpoint and writes queued ones, until
 /// either side ends; whatever is left unsent is reported undelivered.
-async fn serve(
-    mut stream: TcpStream,
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
     peer: SocketAddr,
     id: u64,
     mut writes: mpsc::Receiver<Outbound>,
@@ -338,7 +360,7 @@ impl AcceptBackoff {
 
 /// Accepts connections with `accept` and hands each to `adopt`, pausing
 /// after failures as [`AcceptBackoff`] says.
-async fn accept_loop<S, F, Fut>(mut accept: F, mut adopt: impl FnMut(S, SocketAddr))
+pub(super) async fn accept_loop<S, F, Fut>(mut accept: F, mut adopt: impl FnMut(S, SocketAddr))
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = std::io::Result<(S, SocketAddr)>>,

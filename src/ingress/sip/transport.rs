@@ -63,6 +63,18 @@ impl Sender {
     }
 }
 
+impl Sender {
+    /// The stream side, for the TLS acceptor to hand its connections to.
+    pub(super) fn tcp(&self) -> &Tcp {
+        &self.tcp
+    }
+
+    /// Whether the open stream connection to `peer` runs over TLS.
+    pub fn is_tls(&self, peer: SocketAddr) -> bool {
+        self.tcp.is_tls(peer)
+    }
+}
+
 /// A bound SIP transport.
 #[derive(Debug)]
 pub struct Bound {

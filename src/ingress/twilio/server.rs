@@ -68,6 +68,9 @@ pub struct TwilioService {
     /// Lists each call while it is live.
     registry: Option<crate::call::registry::SharedRegistry>,
     pending: Mutex<HashMap<String, Pending>>,
+    /// Requests with a bad signature, rate limited (429 past the burst):
+    /// real Twilio requests never spend from it.
+    failures: Mutex<crate::http::rate_limit::FailureBucket>,
 }
 
 /// What a caller hears when no agent answers the number they called.
@@ -113,6 +116,7 @@ impl TwilioService {
             events: None,
             registry: None,
             pending: Mutex::new(HashMap::new()),
+            failures: Mutex::new(Default::default()),
         }
     }
 
@@ -198,7 +202,14 @@ impl TwilioService {
                 "refused Twilio request: bad signature",
                 &format_args!("{url}: {e}"),
             );
-            Refusal::Forbidden(e.to_string())
+            let limited = match self.failures.lock() {
+                Ok(mut bucket) => bucket.refused(Instant::now()).err(),
+                Err(_) => None,
+            };
+            match limited {
+                Some(retry) => Refusal::TooMany(retry),
+                None => Refusal::Forbidden(e.to_string()),
+            }
         })
     }
 
@@ -252,6 +263,8 @@ enum Refusal {
     NotConfigured,
     /// Bad or missing signature: 403.
     Forbidden(String),
+    /// Too many bad signatures lately: 429, retry after this long.
+    TooMany(std::time::Duration),
 }
 
 impl IntoResponse for Refusal {
@@ -263,6 +276,12 @@ impl IntoResponse for Refusal {
             )
                 .into_response(),
             Refusal::Forbidden(reason) => (StatusCode::FORBIDDEN, reason).into_response(),
+            Refusal::TooMany(retry) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(axum::http::header::RETRY_AFTER, retry.as_secs().to_string())],
+                "too many requests with a bad X-Twilio-Signature: wait, then sign with TWILIO_AUTH_TOKEN",
+            )
+                .into_response(),
         }
     }
 }

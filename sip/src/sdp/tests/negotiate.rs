@@ -248,9 +248,9 @@ fn only_the_first_usable_audio_stream_is_accepted() {
 }
 
 #[test]
-fn srtp_only_offer_is_no_common_codec() {
+fn srtp_only_offer_is_refused_when_srtp_is_off() {
     let offer = sdp(&format!("{HEAD}m=audio 6000 RTP/SAVP 0\r\n"));
-    assert_eq!(answer(&offer, &ai()), Err(NegotiationError::NoCommonCodec));
+    assert_eq!(answer(&offer, &ai()), Err(NegotiationError::SrtpNotEnabled));
 }
 
 #[test]

@@ -15,6 +15,7 @@ fn config(law: Law, pt: u8) -> RtpSessionConfig {
         initial_timestamp: 1_000,
         cname: "warmline@test".into(),
         jitter: JitterConfig::default(),
+        srtp: None,
     }
 }
 
@@ -237,6 +238,7 @@ fn jittery_stream(media: &crate::config::MediaConfig, spread_ms: u64) -> (Durati
     let mut s = RtpSession::new(
         RtpSessionConfig {
             jitter: media.jitter(),
+            srtp: None,
             ..config(Law::Ulaw, 0)
         },
         Duration::ZERO,
@@ -299,4 +301,66 @@ fn media_jitter_bounds_set_the_sip_legs_jitter_buffer_depth() {
     };
     let (floored_depth, _) = jittery_stream(&floored, 0);
     assert_eq!(floored_depth, 60 * MS);
+}
+
+fn sdes() -> crate::ingress::sip::srtp::SdesKeys {
+    use crate::ingress::sip::srtp::MasterKey;
+    crate::ingress::sip::srtp::SdesKeys {
+        local: MasterKey::from_bytes(&[7u8; 30]).expect("key"),
+        remote: MasterKey::from_bytes(&[9u8; 30]).expect("key"),
+    }
+}
+
+#[test]
+fn with_srtp_only_authenticated_packets_are_accepted_and_what_we_send_is_protected() {
+    use crate::ingress::sip::srtp::SrtpContext;
+    let mut cfg = config(Law::Ulaw, 0);
+    cfg.srtp = Some(sdes());
+    let keys = sdes();
+    let mut s = RtpSession::new(cfg, Duration::ZERO);
+    assert!(s.is_srtp());
+    let from = "203.0.113.20:31000".parse().expect("addr");
+    // The peer protects with its key (our `remote`).
+    let mut peer_tx = SrtpContext::new(&keys.remote).expect("ctx");
+    let mut wire = Vec::new();
+    for i in 0..5u16 {
+        peer_tx
+            .protect_rtp(
+                &rtp(0, 100 + i, 160 * u32::from(i), i == 0, &[0x55; 160]),
+                &mut wire,
+            )
+            .expect("protect");
+        s.on_rtp(MS * u32::from(20 * i), WALL, &wire, from);
+    }
+    assert_eq!(s.stats().received, 5);
+    // A plain packet, and one under the wrong key, are refused.
+    s.on_rtp(
+        MS * 200,
+        WALL,
+        &rtp(0, 200, 32_000, false, &[0x55; 160]),
+        from,
+    );
+    let mut wrong = SrtpContext::new(&keys.local).expect("ctx");
+    wrong
+        .protect_rtp(&rtp(0, 201, 32_160, false, &[0x55; 160]), &mut wire)
+        .expect("protect");
+    s.on_rtp(MS * 220, WALL, &wire, from);
+    assert_eq!(s.stats().received, 5);
+    assert_eq!(s.stats().rejected, 2);
+
+    // What we send: unprotectable with our key, not readable as plain.
+    let mut peer_rx = SrtpContext::new(&keys.local).expect("ctx");
+    let (packet, _) = s.packet_for_slot(Some(&[0x11; 160]));
+    let packet = packet.to_vec();
+    assert_eq!(packet.len(), 12 + 160 + 10);
+    assert_ne!(packet[12..172], [0x11; 160]);
+    let mut plain = Vec::new();
+    peer_rx
+        .unprotect_rtp(&packet, &mut plain)
+        .expect("unprotect");
+    assert_eq!(plain[12..], [0x11; 160]);
+    // RTCP goes out as SRTCP.
+    let (report, _) = s.poll_rtcp(RTCP_INTERVAL, WALL).expect("report");
+    let report = report.to_vec();
+    peer_rx.unprotect_rtcp(&report, &mut plain).expect("srtcp");
 }

@@ -1,4 +1,5 @@
-//! The voice webhook when no stream token can be made.
+//! The voice webhook when no stream token can be made, and under a flood
+//! of bad signatures.
 
 use super::*;
 use crate::random::FailingRandom;
@@ -52,4 +53,45 @@ fn stream_tokens_are_128_random_bits_and_distinct() {
     );
     assert_eq!(a.len(), 32);
     assert_ne!(a, b);
+}
+
+#[tokio::test]
+async fn bad_signatures_past_the_burst_get_429_and_a_signed_webhook_still_passes() {
+    let workers = MediaWorkers::start(1).expect("a media worker");
+    let service = Arc::new(TwilioService::new(
+        Some("the-auth-token".into()),
+        Some("https://voice.example.com".into()),
+        false,
+        workers,
+        Backend::Demo(Default::default()),
+        crate::app::session_config(&crate::config::Config::default()),
+        CallConfig::default(),
+    ));
+    let params = vec![("CallSid".to_owned(), "CA123".to_owned())];
+    let post = |signature: &str| {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-twilio-signature",
+            axum::http::HeaderValue::from_str(signature).expect("header"),
+        );
+        voice(
+            State(service.clone()),
+            Uri::from_static("/twilio/voice"),
+            headers,
+            Form(params.clone()),
+        )
+    };
+    let burst = crate::http::rate_limit::BURST as usize;
+    let mut statuses = Vec::new();
+    for _ in 0..burst + 2 {
+        statuses.push(post("bm90IGEgc2lnbmF0dXJl").await.status().as_u16());
+    }
+    assert!(statuses[..burst].iter().all(|s| *s == 403), "{statuses:?}");
+    assert!(statuses[burst..].iter().all(|s| *s == 429), "{statuses:?}");
+    let good = super::signature::compute(
+        "the-auth-token",
+        "https://voice.example.com/twilio/voice",
+        &params,
+    );
+    assert_eq!(post(&good).await.status(), StatusCode::OK);
 }
