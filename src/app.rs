@@ -247,10 +247,24 @@ pub fn build_with_random(
     // Tool I/O runs on the runtime that builds the app (the main,
     // multi-threaded one), never on a media worker. Built outside a
     // runtime (unit tests), calls get no tools.
+    // Reps and warm transfer (decision 0028): with [[reps]],
+    // escalate_to_human rings them and /rep serves their softphone.
+    let handoff = (!config.reps.is_empty()).then(|| handoff_service(config));
     let sidecar = match tokio::runtime::Handle::try_current() {
-        Ok(runtime) => Some(Arc::new(crate::tools::reload::ReloadableSidecar::new(
-            crate::tools::Sidecar::new(&config.tools, &|name| std::env::var(name).ok(), runtime)?,
-        ))),
+        Ok(runtime) => {
+            let sidecar = crate::tools::Sidecar::new(
+                &config.tools,
+                &|name| std::env::var(name).ok(),
+                runtime,
+            )?;
+            let sidecar = match &handoff {
+                Some(h) => sidecar.with_escalator(Arc::new(h.clone())),
+                None => sidecar,
+            };
+            Some(Arc::new(crate::tools::reload::ReloadableSidecar::new(
+                sidecar,
+            )))
+        }
         Err(_) => None,
     };
     // The approval API serves the sidecar's registry (an empty one without
@@ -262,13 +276,6 @@ pub fn build_with_random(
             .unwrap_or_default(),
         crate::http::admin::AdminToken::new(secrets.admin_token.as_deref()),
     );
-    // Reps and warm transfer (decision 0028): with [[reps]],
-    // escalate_to_human rings them and /rep serves their softphone.
-    let handoff = (!config.reps.is_empty()).then(|| handoff_service(config));
-    let sidecar = sidecar.map(|s| match &handoff {
-        Some(h) => s.with_escalator(Arc::new(h.clone())),
-        None => s,
-    });
     let reloader = crate::reload::Reloader::new(config, secrets, agents.clone(), sidecar.clone());
     let tools: Option<crate::call::tools::SharedSidecar> =
         sidecar.map(|s| s as crate::call::tools::SharedSidecar);
@@ -289,7 +296,7 @@ pub fn build_with_random(
     // through a bounded queue, never the media worker.
     let (store, history) = match config.store.enabled {
         true => {
-            crate::store::writer::register_metrics(agents.ids());
+            crate::store::writer::register_metrics(agents.ids().iter().map(String::as_str));
             let (sink, history) =
                 crate::store::writer::StoreSink::start(&config.store, &|n| std::env::var(n).ok())?;
             (Some(sink), Some(history))

@@ -32,8 +32,8 @@ use crate::drain::{Drain, DrainPhase};
 pub mod admin;
 pub mod calls;
 pub mod history;
-pub mod recordings;
 pub mod rate_limit;
+pub mod recordings;
 pub mod security;
 
 /// State shared by the HTTP handlers.

@@ -269,6 +269,11 @@ impl Sidecar {
         self
     }
 
+    /// Where `escalate_to_human` goes, if anywhere: a reload keeps it.
+    pub fn escalator(&self) -> Option<Arc<dyn crate::handoff::Escalator>> {
+        self.escalator.clone()
+    }
+
     /// The pending approvals of this sidecar's calls, for the API.
     pub fn approvals(&self) -> &approval::Approvals {
         &self.approvals

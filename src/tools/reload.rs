@@ -33,10 +33,17 @@ impl ReloadableSidecar {
         }
     }
 
-    /// Puts `next` in place, sharing the approvals registry of the
-    /// current one.
+    /// Puts `next` in place, sharing the approvals registry and the
+    /// escalator of the current one.
     pub fn replace(&self, next: Sidecar) {
-        let next = Arc::new(next.with_approvals(self.current().approvals().clone()));
+        let current = self.current();
+        let next = next.with_approvals(current.approvals().clone());
+        // The escalator is the process's reps, not a tool definition: a
+        // reload of [[tools]] keeps escalations going to them.
+        let next = Arc::new(match current.escalator() {
+            Some(escalator) => next.with_escalator(escalator),
+            None => next,
+        });
         match self.current.write() {
             Ok(mut current) => *current = next,
             Err(poisoned) => *poisoned.into_inner() = next,
