@@ -197,6 +197,9 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     differs("web", old.web != new.web);
     differs("recording", old.recording != new.recording);
     differs("csat", old.csat != new.csat);
+    differs("store", old.store != new.store);
+    differs("reps", old.reps != new.reps);
+    differs("handoff", old.handoff != new.handoff);
     out
 }
 

@@ -150,8 +150,23 @@ async fn a_twilio_call_is_listed_while_live_streams_its_transcript_and_vanishes_
     })
     .await;
     assert!(live_calls(&http, &addr).await.is_empty());
-    let (status, _) = get_json(&http, &api(&addr, &format!("/api/v1/calls/{id}"))).await;
-    assert_eq!(status, 404);
+    // The ended call is no longer live: its id now answers from the call
+    // records (issue 16) once the store has written it, as ended.
+    let url = api(&addr, &format!("/api/v1/calls/{id}"));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = get_json(&http, &url).await;
+        match status {
+            200 => {
+                assert_eq!(body["state"], "ended", "{body}");
+                break;
+            }
+            404 if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            _ => panic!("the ended call answered {status}: {body}"),
+        }
+    }
 
     let is_line = |speaker: &'static str| {
         let id = id.clone();
