@@ -47,6 +47,8 @@ struct Inner {
     skills: HashMap<String, String>,
     /// Hold audio and position prompts, for the rooms' hold sources.
     prompts: Arc<super::HoldPrompts>,
+    /// Where reps' audio meets the calls they accepted.
+    media: Arc<super::RepMedia>,
 }
 
 /// Reps, presence, queues and escalations of this process.
@@ -82,6 +84,7 @@ impl Handoff {
             config,
             skills,
             prompts: Arc::new(super::HoldPrompts::builtin()),
+            media: Arc::default(),
         }))
     }
 
@@ -90,6 +93,17 @@ impl Handoff {
     pub fn with_hold_prompts(mut self, prompts: super::HoldPrompts) -> Handoff {
         Arc::make_mut(&mut self.0).prompts = Arc::new(prompts);
         self
+    }
+
+    /// Shares `media` with the rooms (`LiveRooms`) that attach reps' audio.
+    pub fn with_rep_media(mut self, media: Arc<super::RepMedia>) -> Handoff {
+        Arc::make_mut(&mut self.0).media = media;
+        self
+    }
+
+    /// Where the reps' softphones hand in their audio.
+    pub fn rep_media(&self) -> &Arc<super::RepMedia> {
+        &self.0.media
     }
 
     /// The hold audio and position prompts: a room's hold source is
