@@ -178,6 +178,7 @@ impl Handoff {
             result: Some(result_tx),
             brief: None,
             summary: None,
+            bridged: None,
         };
         tokio::spawn(runner.run(escalation, number, inputs));
         result_rx.await.unwrap_or_else(|_| {
@@ -209,6 +210,9 @@ struct Runner {
     result: Option<oneshot::Sender<Value>>,
     brief: Pending<()>,
     summary: Pending<CallSummary>,
+    /// The rep bridged with the caller: still told `call_ended` once the
+    /// machine, done, names no rep any more.
+    bridged: Option<RepId>,
 }
 
 impl Runner {
@@ -350,6 +354,7 @@ impl Runner {
             }
             Action::Bridge { rep, agent } => {
                 self.brief = None;
+                self.bridged = Some(rep.clone());
                 self.room_do(esc, |r| r.bridge(&rep, agent)).await;
                 let state = RepPush::CallState {
                     call_id,
@@ -375,7 +380,8 @@ impl Runner {
                 push(rep, ended).await;
             }
             Action::EndCall => {
-                if let Some(rep) = esc.rep().cloned() {
+                // The machine is done by now: the rep is the bridged one.
+                if let Some(rep) = esc.rep().cloned().or_else(|| self.bridged.take()) {
                     let ended = RepPush::CallEnded {
                         call_id,
                         reason: "rep_hung_up",
