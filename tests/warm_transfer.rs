@@ -38,6 +38,11 @@ const CALLER_HZ: f64 = 700.0;
 const REP_HZ: f64 = 1_100.0;
 
 fn config_file(name: &str, ring_timeout_secs: u64) -> String {
+    config_with(name, &format!("ring_timeout_secs = {ring_timeout_secs}\n"))
+}
+
+/// A config with one rep, no wrap-up, and `handoff` lines added.
+fn config_with(name: &str, handoff: &str) -> String {
     let dir = std::env::temp_dir().join(format!("warmline-wt-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("tmp");
     let file = dir.join(name);
@@ -45,7 +50,7 @@ fn config_file(name: &str, ring_timeout_secs: u64) -> String {
         &file,
         format!(
             "[[reps]]\nid = \"ana\"\nname = \"Ana Ruiz\"\ntoken_env = \"{TOKEN_VAR}\"\n\n\
-             [handoff]\nring_timeout_secs = {ring_timeout_secs}\nwrap_up_secs = 0\n"
+             [handoff]\nwrap_up_secs = 0\n{handoff}"
         ),
     )
     .expect("write");
@@ -377,8 +382,10 @@ async fn a_ring_timeout_returns_to_the_ai_with_a_tool_result_and_the_call_goes_o
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hand_back_tells_the_ai_what_happened_and_it_speaks_again() {
+/// A rep takes the call and hands it back with a note; `after_bridge`
+/// is `[handoff] agent_after_bridge`. Returns the scripted model's
+/// sessions.
+async fn hand_back(after_bridge: &str) -> u32 {
     const NOTE: &str = "Refunded the duplicate charge; the caller wants the receipt by email.";
     let (url, seen) = support::fake_tool_model::start_once_with_audio(
         "escalate_to_human",
@@ -386,7 +393,10 @@ async fn a_hand_back_tells_the_ai_what_happened_and_it_speaks_again() {
         model_speech(),
     )
     .await;
-    let config = config_file("handback.toml", 20);
+    let config = config_with(
+        &format!("handback-{after_bridge}.toml"),
+        &format!("agent_after_bridge = \"{after_bridge}\"\n"),
+    );
     let server = server(&config, Some(&url));
     let addr = server.addr.clone();
     let mut rep = {
@@ -423,9 +433,8 @@ async fn a_hand_back_tells_the_ai_what_happened_and_it_speaks_again() {
     let seen = seen.lock().expect("lock");
     let output: Value = serde_json::from_str(&seen.outputs[0].1).expect("JSON");
     assert_eq!(output["status"], "connected", "{output}");
-    // The agent left at the bridge and came back in a new session, which
-    // was given the rep's note.
-    assert!(seen.sessions >= 2, "{} sessions", seen.sessions);
+    // The agent's session (a new one if it left at the bridge) was given
+    // the rep's note.
     let told = seen
         .items
         .iter()
@@ -439,5 +448,79 @@ async fn a_hand_back_tells_the_ai_what_happened_and_it_speaks_again() {
         rms(&again) > 300.0 && share > 0.3,
         "rms {:.0}, 300 Hz share {share:.2}",
         rms(&again)
+    );
+    seen.sessions
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hand_back_tells_the_ai_what_happened_and_it_speaks_again() {
+    // The agent left at the bridge and comes back in a new session.
+    let sessions = hand_back("close").await;
+    assert!(sessions >= 2, "{sessions} sessions");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listening_agent_keeps_its_session_and_answers_the_hand_back() {
+    let sessions = hand_back("listen").await;
+    assert_eq!(sessions, 1, "the listening agent's session was replaced");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_queue_plays_hold_and_the_position_then_returns_to_the_ai_at_its_maximum_wait() {
+    let (url, seen) = support::fake_tool_model::start_once_with_audio(
+        "escalate_to_human",
+        json!({"reason": "billing dispute"}),
+        Vec::new(),
+    )
+    .await;
+    let config = config_with("queue.toml", "queue_max_wait_secs = 5\n");
+    let server = server(&config, Some(&url));
+    let addr = server.addr.clone();
+    // The rep is logged in but busy: the caller waits.
+    let mut rep = tokio::task::spawn_blocking(move || {
+        let mut rep = RepPhone::login(&addr, TOKEN);
+        rep.send(json!({"type": "presence", "presence": "busy"}));
+        let presence = rep.wait_for("presence", Duration::from_secs(5));
+        assert_eq!(presence["status"]["presence"], "busy");
+        rep
+    })
+    .await
+    .expect("login");
+    let started = Instant::now();
+    let mut call = start_call(&server.addr, "CA_wt_queue").await;
+    call.stream(&vec![0xFF; 8 * 4_000]).await;
+    let frames = caller_frames(&call);
+    let output = tool_output(&seen);
+    let answered = Instant::now();
+    assert_eq!(output["reason"], "queue_timeout", "{output}");
+    assert!(
+        answered - started >= Duration::from_secs(5),
+        "answered early: {output}"
+    );
+    // The model is silent here: what the caller heard while waiting is the
+    // position prompt (speech, over 2 s) and the chime (0.5 s in 3 s).
+    let waiting: Vec<Vec<i16>> = between(&frames, started, started + Duration::from_secs(3))
+        .into_iter()
+        .filter(|f| rms(f) > 300.0)
+        .collect();
+    assert!(
+        waiting.len() >= 50,
+        "{} loud frames while waiting: no position prompt\n{}",
+        waiting.len(),
+        logs_tail(&server)
+    );
+    // The call goes on: the AI is asked to speak after the tool result.
+    call.stream(&vec![0xFF; 8 * 1_500]).await;
+    assert!(!call.observed.closed_by_server);
+    assert!(
+        seen.lock().expect("lock").responses >= 2,
+        "the AI never spoke again"
+    );
+    // The rep never rang.
+    rep.send(json!({"type": "presence", "presence": "available"}));
+    let presence = rep.wait_for("presence", Duration::from_secs(5));
+    assert!(
+        !rep.messages.iter().any(|(_, m)| m["type"] == "ring"),
+        "{presence}"
     );
 }
