@@ -292,6 +292,35 @@ mod tests {
     }
 
     #[test]
+    fn the_rooms_hold_frames_are_the_hold_source_at_16_khz_and_announce_from_afar() {
+        use crate::call::room::FrameSource;
+        let prompts = Arc::new(HoldPrompts {
+            hold: vec![1_000i16; 400].into(),
+            positions: vec![vec![-3_000i16; 800].into()],
+        });
+        let (mut frames, announcer) = HoldFrames::new(prompts);
+        let mut out = [0i16; 2 * FRAME];
+        for _ in 0..3 {
+            assert!(frames.next_frame(&mut out));
+        }
+        // Past the converter's start-up, a constant stays that constant.
+        assert!(
+            out[100..].iter().all(|&s| (s - 1_000).abs() < 30),
+            "{:?}",
+            &out[..8]
+        );
+        announcer.announce(1);
+        for _ in 0..3 {
+            assert!(frames.next_frame(&mut out));
+        }
+        assert!(
+            out[100..].iter().all(|&s| (s + 3_000).abs() < 90),
+            "{:?}",
+            &out[..8]
+        );
+    }
+
+    #[test]
     fn configured_wavs_replace_the_built_ins() {
         let dir = std::env::temp_dir().join(format!("warmline-hold-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");

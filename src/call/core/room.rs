@@ -141,4 +141,37 @@ mod tests {
             .iter()
             .any(|o| matches!(o, CallOutput::Model(ModelCommand::CreateResponse { .. }))));
     }
+
+    fn asks_to_speak(out: &[CallOutput]) -> bool {
+        out.iter()
+            .any(|o| matches!(o, CallOutput::Model(ModelCommand::CreateResponse { .. })))
+    }
+
+    #[test]
+    fn a_listening_agent_is_never_asked_to_speak_until_it_is_back() {
+        let mut call = CallCore::new(CallConfig::default());
+        call.on_model_event(Duration::ZERO, ModelEvent::Ready);
+        drain(&mut call);
+        call.set_listen_only(true);
+        call.note_and_respond("noted".into(), Duration::from_secs(1));
+        let out = drain(&mut call);
+        assert!(!asks_to_speak(&out), "{out:?}");
+        // The note itself still reaches the model.
+        assert!(out.iter().any(|o| matches!(o, CallOutput::Model(ModelCommand::Replay(items)) if items == &[ConversationItem::Context("noted".into())])));
+        call.set_listen_only(false);
+        call.note_and_respond(
+            "The rep handed the call back.".into(),
+            Duration::from_secs(2),
+        );
+        let out = drain(&mut call);
+        let replay = out
+            .iter()
+            .position(|o| matches!(o, CallOutput::Model(ModelCommand::Replay(_))))
+            .expect("the note");
+        let respond = out
+            .iter()
+            .position(|o| matches!(o, CallOutput::Model(ModelCommand::CreateResponse { .. })))
+            .expect("asked to answer it");
+        assert!(replay < respond, "{out:?}");
+    }
 }
