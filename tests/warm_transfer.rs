@@ -219,6 +219,7 @@ async fn the_demo_agent_hands_a_twilio_caller_to_a_rep_who_talks_then_hangs_up()
         finished_at,
         heard,
         ended,
+        ..
     } = talk;
     let connected = connected_after.expect("the rep's audio never connected");
     let brief_at = brief_at.unwrap_or_else(|| panic!("no brief\n{tail}"));

@@ -39,10 +39,26 @@ pub struct Seen {
 #[derive(Clone, Copy, Debug, Default)]
 struct Mode {
     /// Call the tool once per fake (not once per session: a reopened
-    /// session replays the conversation and must not call it again), and
-    /// answer out-of-band responses (`conversation: "none"`) with a JSON
-    /// summary as text.
+    /// session replays the conversation and must not call it again).
     once: bool,
+    /// Answer out-of-band responses (`conversation: "none"`) with a JSON
+    /// summary as text.
+    summaries: bool,
+}
+
+/// [`start_with_audio`] whose sessions (one per call) each call the tool
+/// on their first response, and whose summaries are answered: many
+/// escalations, one per call.
+pub async fn start_per_call_with_summaries(
+    name: &str,
+    arguments: Value,
+    audio: Vec<u8>,
+) -> (String, Arc<Mutex<Seen>>) {
+    let mode = Mode {
+        once: false,
+        summaries: true,
+    };
+    start_mode(name, arguments, audio, mode).await
 }
 
 /// [`start_with_audio`] for warm transfers: the tool is called on the
@@ -52,7 +68,11 @@ pub async fn start_once_with_audio(
     arguments: Value,
     audio: Vec<u8>,
 ) -> (String, Arc<Mutex<Seen>>) {
-    start_mode(name, arguments, audio, Mode { once: true }).await
+    let mode = Mode {
+        once: true,
+        summaries: true,
+    };
+    start_mode(name, arguments, audio, mode).await
 }
 
 /// Starts the fake on 127.0.0.1: its first response calls `name` with
@@ -149,7 +169,9 @@ async fn serve(
                     seen.items.push(event["item"].clone());
                 }
             }
-            Some("response.create") if mode.once && event["response"]["conversation"] == "none" => {
+            Some("response.create")
+                if mode.summaries && event["response"]["conversation"] == "none" =>
+            {
                 let summary = json!({"summary": "The caller asked for a person.",
                     "next_action": "Greet the caller."});
                 let _ = ws

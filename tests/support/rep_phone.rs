@@ -51,6 +51,8 @@ pub struct Talk {
     pub heard: Vec<(Instant, Vec<i16>)>,
     /// The `call_ended` reason, if it came.
     pub ended: Option<String>,
+    /// When each 20 ms frame of `microphone` was sent (once bridged).
+    pub said: Vec<Instant>,
 }
 
 impl RepPhone {
@@ -191,6 +193,7 @@ impl RepPhone {
                     let frame: Vec<i16> = if talk.bridged_at.is_some() {
                         let start = (said as usize * 960) % microphone.len().max(1);
                         said += 1;
+                        talk.said.push(Instant::now());
                         (0..960)
                             .map(|i| microphone[(start + i) % microphone.len().max(1)])
                             .collect()
