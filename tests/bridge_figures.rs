@@ -9,7 +9,8 @@
 //! - The one-way latency of the bridge, caller to rep and rep to caller:
 //!   a 100 ms chirp (300 Hz to 3 kHz) found by cross-correlation in what
 //!   the other side received, from the frame carrying its first sample
-//!   leaving the sender to that sample arriving.
+//!   leaving the sender to that sample arriving; 2.5 s or more after the
+//!   bridge (the steady state of a conversation).
 
 mod support {
     pub mod fake_tool_model;
@@ -191,17 +192,18 @@ async fn the_bridge_adds_little_one_way_latency_either_way() {
     };
     let mut call = start_call(&addr, "CA_fig_latency").await;
     call.observed.audio = Some(Vec::new());
-    // The rep says the chirp (48 kHz) 1 s after the bridge, once.
-    let mut microphone = vec![0i16; 48_000];
+    // The rep says the chirp (48 kHz) 4 s after the bridge, once: the
+    // figures are the bridge's steady state, past any start-up backlog.
+    let mut microphone = vec![0i16; 4 * 48_000];
     microphone.extend(chirp(48_000.0).iter().map(|&x| (x * 12_000.0) as i16));
-    microphone.resize(48_000 * 4, 0);
+    microphone.resize(48_000 * 6, 0);
     let rep_side = tokio::task::spawn_blocking(move || {
         let ring = rep.wait_for("ring", Duration::from_secs(10));
         let call_id = ring["card"]["call_id"].as_str().expect("id").to_owned();
         rep.accept_and_talk(
             &call_id,
             &microphone,
-            Finish::HangUp(Duration::from_millis(3_500)),
+            Finish::HangUp(Duration::from_millis(5_000)),
             Duration::from_secs(20),
         )
     });
@@ -221,11 +223,12 @@ async fn the_bridge_adds_little_one_way_latency_either_way() {
     let bridged = talk.bridged_at.expect("bridged");
     let finished = talk.finished_at.expect("hung up");
 
-    // Caller → rep.
+    // Caller → rep, from 2.5 s after the bridge.
+    let steady = bridged + Duration::from_millis(2_500);
     let heard: Vec<(Instant, Vec<i16>)> = talk
         .heard
         .iter()
-        .filter(|(at, _)| *at > bridged && *at < finished)
+        .filter(|(at, _)| *at > steady && *at < finished)
         // 8 kHz is enough for a chirp below 3 kHz and 36 times cheaper
         // to correlate.
         .map(|(at, f)| (*at, f.iter().step_by(6).copied().collect()))
@@ -243,7 +246,7 @@ async fn the_bridge_adds_little_one_way_latency_either_way() {
         "the rep heard no chirp (correlation {score:.2})"
     );
 
-    // Rep → caller: the rep's chirp is in its frame 50 after the bridge.
+    // Rep → caller: the rep's chirp is in its frame 200 after the bridge.
     let audio = call.observed.audio.as_deref().unwrap_or(&[]);
     let frames: Vec<(Instant, Vec<i16>)> = call
         .observed
@@ -254,7 +257,7 @@ async fn the_bridge_adds_little_one_way_latency_either_way() {
         .map(|((at, _), f)| (*at, f.iter().map(|&c| ulaw_decode(c)).collect()))
         .collect();
     let (at_caller, caller_score) = arrival(&frames, 8_000.0);
-    let rep_sent = *talk.said.get(50).expect("the rep said its chirp");
+    let rep_sent = *talk.said.get(200).expect("the rep said its chirp");
     let rep_to_caller = at_caller.saturating_duration_since(rep_sent);
     assert!(
         caller_score > 0.6,
