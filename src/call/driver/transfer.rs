@@ -61,9 +61,6 @@ impl CallDriver {
                 let _ = done.send(());
             }
             CallCommand::NoteAndRespond { note, done } => {
-                if let Some(live) = &mut self.live {
-                    live.on_text_added(&note);
-                }
                 let now = self.now();
                 self.core.note_and_respond(note, now);
                 let _ = done.send(());

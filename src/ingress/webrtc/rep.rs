@@ -297,22 +297,24 @@ async fn on_message(
             }
             return true;
         }
-        Ok(RepClientMessage::Accept { call_id }) => {
-            phone.accepted = Some(call_id.clone());
-            (call_id, RepInput::Accept)
-        }
+        Ok(RepClientMessage::Accept { call_id }) => (call_id, RepInput::Accept),
         Ok(RepClientMessage::Decline { call_id }) => (call_id, RepInput::Decline),
         Ok(RepClientMessage::SkipBrief { call_id }) => (call_id, RepInput::SkipBrief),
         Ok(RepClientMessage::Hangup { call_id }) => (call_id, RepInput::Hangup),
         Ok(RepClientMessage::HandBack { call_id, note }) => (call_id, RepInput::HandBack { note }),
         Err(e) => return refuse(socket, e.to_string()).await,
     };
+    let accepted = input == RepInput::Accept;
     if !handoff.hub().answer(rep, &call_id, input).await {
         return refuse(
             socket,
             format!("no transfer of call {call_id} is in progress"),
         )
         .await;
+    }
+    if accepted {
+        // The rep's audio offer that follows is for this call.
+        phone.accepted = Some(call_id);
     }
     true
 }
