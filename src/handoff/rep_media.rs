@@ -10,7 +10,7 @@
 //! the link, the room attaches it.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -18,9 +18,18 @@ use tokio::sync::oneshot;
 use super::presence::RepId;
 use crate::call::room::LegLink;
 
+/// Longest a parked offer waits for its call's room: past it, its media
+/// port is freed (the escalation gave up on this rep long before).
+pub const PARKED_FOR: Duration = Duration::from_secs(15);
+
 enum Slot {
     /// The rep's audio came first.
-    Parked { call_id: String, link: LegLink },
+    Parked {
+        call_id: String,
+        link: LegLink,
+        /// Names this offer for its expiry.
+        number: u64,
+    },
     /// The room asked first.
     Waiting {
         call_id: String,
@@ -32,6 +41,7 @@ enum Slot {
 #[derive(Default)]
 pub struct RepMedia {
     slots: Mutex<HashMap<RepId, Slot>>,
+    offers: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for RepMedia {
@@ -47,8 +57,12 @@ impl RepMedia {
 
     /// The rep's softphone offered audio for `call_id`: handed to the
     /// call's room if it waits for it, parked otherwise (replacing an
-    /// older offer of the same rep, whose media port then closes).
-    pub fn offer(&self, rep: &RepId, call_id: &str, link: LegLink) {
+    /// older offer of the same rep, whose media port then closes) for at
+    /// most [`PARKED_FOR`]. Call from a tokio runtime.
+    pub fn offer(self: &Arc<Self>, rep: &RepId, call_id: &str, link: LegLink) {
+        let number = self
+            .offers
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut slots = self.slots();
         let link = match slots.remove(rep) {
             Some(Slot::Waiting { call_id: c, tx }) if c == call_id => match tx.send(link) {
@@ -63,8 +77,20 @@ impl RepMedia {
             Slot::Parked {
                 call_id: call_id.to_owned(),
                 link,
+                number,
             },
         );
+        drop(slots);
+        let (media, rep) = (Arc::downgrade(self), rep.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(PARKED_FOR).await;
+            if let Some(media) = media.upgrade() {
+                let mut slots = media.slots();
+                if matches!(slots.get(&rep), Some(Slot::Parked { number: n, .. }) if *n == number) {
+                    slots.remove(&rep);
+                }
+            }
+        });
     }
 
     /// The rep's audio for `call_id`, waiting for it up to `wait`; `None`
@@ -73,7 +99,9 @@ impl RepMedia {
         let rx = {
             let mut slots = self.slots();
             match slots.remove(rep) {
-                Some(Slot::Parked { call_id: c, link }) if c == call_id => return Some(link),
+                Some(Slot::Parked {
+                    call_id: c, link, ..
+                }) if c == call_id => return Some(link),
                 // An offer for another call is stale: dropped.
                 _ => {}
             }
@@ -108,7 +136,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_offer_that_comes_first_is_parked_for_its_call_only() {
-        let media = RepMedia::default();
+        let media = Arc::new(RepMedia::default());
         let ana = RepId("ana".into());
         media.offer(&ana, "call-1", link());
         let short = Duration::from_millis(20);
@@ -123,7 +151,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_room_that_asks_first_gets_the_offer_when_it_comes() {
-        let media = std::sync::Arc::new(RepMedia::default());
+        let media = Arc::new(RepMedia::default());
         let ana = RepId("ana".into());
         let waiting = {
             let media = media.clone();
@@ -133,5 +161,14 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(20)).await;
         media.offer(&ana, "c", link());
         assert!(waiting.await.expect("task").is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_offer_no_room_takes_is_let_go() {
+        let media = Arc::new(RepMedia::default());
+        let ana = RepId("ana".into());
+        media.offer(&ana, "c", link());
+        tokio::time::sleep(PARKED_FOR + Duration::from_millis(10)).await;
+        assert!(media.slots().is_empty());
     }
 }
