@@ -249,7 +249,11 @@ pub fn build_with_random(
     // runtime (unit tests), calls get no tools.
     // Reps and warm transfer (decision 0028): with [[reps]],
     // escalate_to_human rings them and /rep serves their softphone.
-    let handoff = (!config.reps.is_empty()).then(|| handoff_service(config));
+    // The live-call registry every call registers in, served by the
+    // admin API (docs/API.md); warm transfers find calls' rooms in it.
+    let registry: crate::call::registry::SharedRegistry =
+        Arc::new(crate::call::registry::InProcessRegistry::new());
+    let handoff = (!config.reps.is_empty()).then(|| handoff_service(config, &registry));
     let sidecar = match tokio::runtime::Handle::try_current() {
         Ok(runtime) => {
             let sidecar = crate::tools::Sidecar::new(
@@ -315,10 +319,6 @@ pub fn build_with_random(
             )
             .collect(),
     );
-    // The live-call registry every call registers in, served by the
-    // admin API (docs/API.md).
-    let registry: crate::call::registry::SharedRegistry =
-        Arc::new(crate::call::registry::InProcessRegistry::new());
     let calls_api = crate::http::calls::routes_with_history(
         registry.clone(),
         state.drain().clone(),
@@ -388,7 +388,12 @@ pub fn build_with_random(
         router = router.merge(crate::ingress::webrtc::routes(Arc::new(webrtc)));
     }
     if let Some(handoff) = handoff {
-        router = router.merge(crate::ingress::webrtc::rep::routes(handoff));
+        // The rep's audio joins the calls they accept (decision 0029).
+        let (public_ip, ports) = webrtc_media(config);
+        let audio = crate::ingress::webrtc::rep_audio::RepAudio { ports, public_ip };
+        router = router.merge(crate::ingress::webrtc::rep::routes_with_audio(
+            handoff, audio,
+        ));
     }
     // Security headers on every page and API answer (issue 19).
     let router = crate::http::security::with_security_headers(router);
@@ -403,10 +408,12 @@ pub fn build_with_random(
     })
 }
 
-/// Reps, presence and queues of this process. Calls cannot take a rep's
-/// leg until the room is wired (`NoRooms`): escalations with reps logged
-/// in answer `transfer_not_ready` until then.
-fn handoff_service(config: &Config) -> crate::handoff::Handoff {
+/// Reps, presence and queues of this process; escalations reach the
+/// rooms of the calls in `registry` (decision 0029).
+fn handoff_service(
+    config: &Config,
+    registry: &crate::call::registry::SharedRegistry,
+) -> crate::handoff::Handoff {
     let directory = crate::handoff::InProcessDirectory::new(
         &config.reps,
         std::time::Duration::from_secs(config.handoff.wrap_up_secs),
@@ -417,39 +424,28 @@ fn handoff_service(config: &Config) -> crate::handoff::Handoff {
         .iter()
         .filter_map(|a| Some((a.id.clone(), a.skill.clone()?)))
         .collect();
-    let handoff = crate::handoff::Handoff::new(
+    // `check` validated the files; a file gone since keeps the built-ins.
+    let prompts = crate::handoff::HoldPrompts::from_config(&config.handoff).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "hold prompts unreadable; using the built-in ones");
+        crate::handoff::HoldPrompts::builtin()
+    });
+    let media = Arc::new(crate::handoff::RepMedia::default());
+    let rooms =
+        crate::handoff::LiveRooms::new(registry.clone(), Arc::new(prompts.clone()), media.clone());
+    crate::handoff::Handoff::new(
         Arc::new(directory),
         Arc::new(crate::handoff::RepHub::default()),
-        Arc::new(crate::handoff::room::NoRooms),
+        Arc::new(rooms),
         crate::handoff::EscalationConfig::from(&config.handoff),
         skills,
-    );
-    // `check` validated the files; a file gone since keeps the built-ins.
-    match crate::handoff::HoldPrompts::from_config(&config.handoff) {
-        Ok(prompts) => handoff.with_hold_prompts(prompts),
-        Err(e) => {
-            tracing::warn!(error = %e, "hold prompts unreadable; using the built-in ones");
-            handoff
-        }
-    }
+    )
+    .with_hold_prompts(prompts)
+    .with_rep_media(media)
 }
 
-/// The browser leg's service (`/try` and `/webrtc/ws`): calls get the
-/// `[model]` agent, media ports from `[webrtc]`.
-fn webrtc_service(
-    config: &Config,
-    workers: &MediaWorkers,
-    backend: &Backend,
-    session: &crate::model::SessionConfig,
-    call: &CallConfig,
-    state: &AppState,
-    (tools, events, registry, agents): (
-        &Option<crate::call::tools::SharedSidecar>,
-        &Option<crate::call::events::SharedEvents>,
-        &crate::call::registry::SharedRegistry,
-        &crate::agents::SharedAgents,
-    ),
-) -> crate::ingress::webrtc::WebRtcService {
+/// The address browsers are offered and the UDP ports WebRTC legs bind
+/// (`[webrtc]`): browser callers on `/try` and reps' audio.
+fn webrtc_media(config: &Config) -> (std::net::IpAddr, crate::ingress::webrtc::ports::PortRange) {
     use std::net::{IpAddr, Ipv4Addr};
     let mut public_ip = config
         .webrtc
@@ -468,6 +464,31 @@ fn webrtc_service(
     } else {
         IpAddr::V4(Ipv4Addr::UNSPECIFIED)
     };
+    let ports = crate::ingress::webrtc::ports::PortRange::new(
+        bind,
+        config.webrtc.udp_port_min,
+        config.webrtc.udp_port_max,
+    );
+    (public_ip, ports)
+}
+
+/// The browser leg's service (`/try` and `/webrtc/ws`): calls get the
+/// `[model]` agent, media ports from `[webrtc]`.
+fn webrtc_service(
+    config: &Config,
+    workers: &MediaWorkers,
+    backend: &Backend,
+    session: &crate::model::SessionConfig,
+    call: &CallConfig,
+    state: &AppState,
+    (tools, events, registry, agents): (
+        &Option<crate::call::tools::SharedSidecar>,
+        &Option<crate::call::events::SharedEvents>,
+        &crate::call::registry::SharedRegistry,
+        &crate::agents::SharedAgents,
+    ),
+) -> crate::ingress::webrtc::WebRtcService {
+    let (public_ip, ports) = webrtc_media(config);
     tracing::info!(%public_ip, "/try is on: browsers can call the agent");
     crate::ingress::webrtc::WebRtcService {
         workers: workers.clone(),
@@ -485,11 +506,7 @@ fn webrtc_service(
             registry: Some(registry.clone()),
         },
         agents: Some(agents.clone()),
-        ports: crate::ingress::webrtc::ports::PortRange::new(
-            bind,
-            config.webrtc.udp_port_min,
-            config.webrtc.udp_port_max,
-        ),
+        ports,
         public_ip,
         admin: crate::http::admin::AdminToken::new(None),
     }

@@ -347,7 +347,17 @@ impl CallCore {
 
     /// The next thing for the driver to do.
     pub fn poll_output(&mut self) -> Option<CallOutput> {
-        self.outputs.pop_front()
+        loop {
+            let output = self.outputs.pop_front()?;
+            if self.passes(&output) {
+                return Some(output);
+            }
+        }
+    }
+
+    /// Whether a response of the agent is under way (asked and not done).
+    pub fn responding(&self) -> bool {
+        self.active_response.is_some()
     }
 
     /// When [`on_tick`](Self::on_tick) is next due.

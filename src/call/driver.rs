@@ -29,6 +29,7 @@ use crate::model::{ModelCommand, SessionConfig};
 mod clock;
 mod commands;
 mod room;
+mod transfer;
 
 pub use clock::aligned_start;
 
@@ -111,6 +112,8 @@ pub struct CallDriver {
     room: room::RoomSide,
     /// The call's recording, when it is recorded (`call::recording`).
     recording: Option<super::recording::RecordingTap>,
+    /// A warm transfer's bookkeeping (`driver/transfer.rs`).
+    transfer: transfer::TransferSide,
 }
 
 impl std::fmt::Debug for CallDriver {
@@ -195,6 +198,7 @@ impl CallDriver {
             commands: None,
             room: room::RoomSide::default(),
             recording,
+            transfer: transfer::TransferSide::default(),
         }
     }
 
@@ -315,6 +319,7 @@ impl CallDriver {
                     break;
                 }
             }
+            self.transfer_check_turn();
             if self.hangup {
                 if let Some(live) = &mut self.live {
                     live.ending();
@@ -416,6 +421,7 @@ impl CallDriver {
                 if let crate::model::ModelEvent::FunctionCall { .. } = event {
                     self.function_call_at = Some(std::time::Instant::now());
                 }
+                self.transfer_on_model_event(&event);
                 if let Some(log) = &mut self.log {
                     log.on_model_event(now, &event);
                 }
@@ -574,6 +580,7 @@ impl CallDriver {
     /// queued for the old one is moot: the new one is replayed the
     /// conversation when it is ready.
     fn open_model(&mut self) {
+        self.transfer_session_gone();
         let moot = self.outbox.session_replaced();
         if moot > 0 {
             tracing::info!(

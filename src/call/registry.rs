@@ -285,6 +285,39 @@ pub enum CallCommand {
         /// Answered once the session is opening.
         done: RoomDone<()>,
     },
+    /// The conversation so far (`transfer.rs`).
+    Snapshot {
+        /// Answered at once.
+        done: oneshot::Sender<Vec<crate::model::ConversationItem>>,
+    },
+    /// An out-of-band summary from the call's model session.
+    Summarize {
+        /// The model's text when it answers; `None` when it cannot.
+        done: oneshot::Sender<Option<String>>,
+    },
+    /// Tell when the agent's response under way, or its next one, has
+    /// finished playing.
+    WatchAgentTurn {
+        /// Answered then.
+        done: oneshot::Sender<()>,
+    },
+    /// Sideline the agent (the caller on hold or with a rep) or not, and
+    /// whether it only listens.
+    Sideline {
+        /// The caller does not wait on the agent.
+        sidelined: bool,
+        /// The agent is never asked to speak.
+        listen_only: bool,
+        /// Answered at once.
+        done: oneshot::Sender<()>,
+    },
+    /// Add a note to the conversation and ask the agent to answer.
+    NoteAndRespond {
+        /// The note.
+        note: String,
+        /// Answered once queued.
+        done: oneshot::Sender<()>,
+    },
 }
 
 impl std::fmt::Debug for dyn super::room::FrameSource {
@@ -737,6 +770,8 @@ impl CallRegistry for InProcessRegistry {
         self.all_events.subscribe()
     }
 }
+
+mod transfer;
 
 #[cfg(test)]
 mod tests;

@@ -14,6 +14,7 @@
 //! Asterisk core sounds, CC-BY-SA-3.0, fixtures/audio/ATTRIBUTION.md).
 
 use std::io::Cursor;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::config::handoff::{load_prompt_wav, MAX_HOLD_SECS, MAX_POSITION_SECS};
@@ -175,6 +176,57 @@ impl HoldSource {
     }
 }
 
+/// A [`HoldSource`] as the room's hold source: its 8 kHz frames
+/// converted to the room's 16 kHz, and position prompts asked for from
+/// the main runtime through a [`HoldAnnouncer`] (one atomic, so the media
+/// worker never waits on the escalation).
+pub struct HoldFrames {
+    source: HoldSource,
+    up: crate::media::halfband::Upsampler2,
+    announce: Arc<AtomicUsize>,
+}
+
+/// Asks the hold source of a room for a position prompt.
+#[derive(Clone, Debug)]
+pub struct HoldAnnouncer(Arc<AtomicUsize>);
+
+impl HoldAnnouncer {
+    /// The caller hears their 1-based `position` next.
+    pub fn announce(&self, position: usize) {
+        self.0.store(position.max(1), Ordering::Release);
+    }
+}
+
+impl HoldFrames {
+    /// Hold audio for one call, and the handle that announces positions.
+    pub fn new(prompts: Arc<HoldPrompts>) -> (HoldFrames, HoldAnnouncer) {
+        let announce = Arc::new(AtomicUsize::new(0));
+        let frames = HoldFrames {
+            source: HoldSource::new(prompts),
+            up: crate::media::halfband::Upsampler2::new(),
+            announce: announce.clone(),
+        };
+        (frames, HoldAnnouncer(announce))
+    }
+}
+
+impl crate::call::room::FrameSource for HoldFrames {
+    fn next_frame(&mut self, out: &mut [i16]) -> bool {
+        let position = self.announce.swap(0, Ordering::Acquire);
+        if position > 0 {
+            self.source.announce(position);
+        }
+        let mut frame = [0i16; FRAME];
+        self.source.next_frame(&mut frame);
+        if out.len() == 2 * FRAME {
+            self.up.process(&frame, out);
+        } else {
+            out.fill(0);
+        }
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,6 +289,35 @@ mod tests {
         source.announce(7);
         source.next_frame(&mut frame);
         assert!(frame[..100].iter().all(|&s| s == -9));
+    }
+
+    #[test]
+    fn the_rooms_hold_frames_are_the_hold_source_at_16_khz_and_announce_from_afar() {
+        use crate::call::room::FrameSource;
+        let prompts = Arc::new(HoldPrompts {
+            hold: vec![1_000i16; 400].into(),
+            positions: vec![vec![-3_000i16; 800].into()],
+        });
+        let (mut frames, announcer) = HoldFrames::new(prompts);
+        let mut out = [0i16; 2 * FRAME];
+        for _ in 0..3 {
+            assert!(frames.next_frame(&mut out));
+        }
+        // Past the converter's start-up, a constant stays that constant.
+        assert!(
+            out[100..].iter().all(|&s| (s - 1_000).abs() < 30),
+            "{:?}",
+            &out[..8]
+        );
+        announcer.announce(1);
+        for _ in 0..3 {
+            assert!(frames.next_frame(&mut out));
+        }
+        assert!(
+            out[100..].iter().all(|&s| (s + 3_000).abs() < 90),
+            "{:?}",
+            &out[..8]
+        );
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! The seam between an escalation and the live call it transfers: what the
 //! machine needs from the room of legs (decision 0021), and nothing else.
 //!
-//! The lead implements [`RoomControl`] on the call's `CallHandle` (with the
-//! rep's WebRTC leg, which the rep's signalling socket negotiates after
-//! `accept`), and [`Rooms`] on the live-call registry. Every future is
+//! [`super::LiveRooms`] implements [`Rooms`] on the live-call registry and
+//! [`RoomControl`] on each call's `CallHandle` (with the rep's WebRTC leg,
+//! which the rep's signalling socket negotiates after `accept`; decision
+//! 0029). Every future is
 //! `'static` (implementations clone their handle) and bounded in time by
 //! the implementation: a call that does not answer a command within 2 s
 //! answers [`RoomError::Busy`], as `CallHandle` does.
@@ -95,9 +96,9 @@ pub trait Rooms: Send + Sync + 'static {
     fn room(&self, call_id: &str) -> Option<std::sync::Arc<dyn RoomControl>>;
 }
 
-/// No call can take legs yet: escalations that would ring a rep answer
-/// `unavailable` (`transfer_not_ready`). The lead replaces it with the
-/// registry-backed implementation when the room lands.
+/// No call can take legs: escalations that would ring a rep answer
+/// `unavailable` (`transfer_not_ready`). For tests and embeddings without
+/// live calls; the server uses [`super::LiveRooms`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NoRooms;
 

@@ -47,6 +47,8 @@ struct Inner {
     skills: HashMap<String, String>,
     /// Hold audio and position prompts, for the rooms' hold sources.
     prompts: Arc<super::HoldPrompts>,
+    /// Where reps' audio meets the calls they accepted.
+    media: Arc<super::RepMedia>,
 }
 
 /// Reps, presence, queues and escalations of this process.
@@ -82,6 +84,7 @@ impl Handoff {
             config,
             skills,
             prompts: Arc::new(super::HoldPrompts::builtin()),
+            media: Arc::default(),
         }))
     }
 
@@ -90,6 +93,17 @@ impl Handoff {
     pub fn with_hold_prompts(mut self, prompts: super::HoldPrompts) -> Handoff {
         Arc::make_mut(&mut self.0).prompts = Arc::new(prompts);
         self
+    }
+
+    /// Shares `media` with the rooms (`LiveRooms`) that attach reps' audio.
+    pub fn with_rep_media(mut self, media: Arc<super::RepMedia>) -> Handoff {
+        Arc::make_mut(&mut self.0).media = media;
+        self
+    }
+
+    /// Where the reps' softphones hand in their audio.
+    pub fn rep_media(&self) -> &Arc<super::RepMedia> {
+        &self.0.media
     }
 
     /// The hold audio and position prompts: a room's hold source is
@@ -164,6 +178,7 @@ impl Handoff {
             result: Some(result_tx),
             brief: None,
             summary: None,
+            bridged: None,
         };
         tokio::spawn(runner.run(escalation, number, inputs));
         result_rx.await.unwrap_or_else(|_| {
@@ -195,6 +210,9 @@ struct Runner {
     result: Option<oneshot::Sender<Value>>,
     brief: Pending<()>,
     summary: Pending<CallSummary>,
+    /// The rep bridged with the caller: still told `call_ended` once the
+    /// machine, done, names no rep any more.
+    bridged: Option<RepId>,
 }
 
 impl Runner {
@@ -336,6 +354,7 @@ impl Runner {
             }
             Action::Bridge { rep, agent } => {
                 self.brief = None;
+                self.bridged = Some(rep.clone());
                 self.room_do(esc, |r| r.bridge(&rep, agent)).await;
                 let state = RepPush::CallState {
                     call_id,
@@ -361,7 +380,8 @@ impl Runner {
                 push(rep, ended).await;
             }
             Action::EndCall => {
-                if let Some(rep) = esc.rep().cloned() {
+                // The machine is done by now: the rep is the bridged one.
+                if let Some(rep) = esc.rep().cloned().or_else(|| self.bridged.take()) {
                     let ended = RepPush::CallEnded {
                         call_id,
                         reason: "rep_hung_up",

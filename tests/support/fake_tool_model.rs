@@ -27,6 +27,52 @@ pub struct Seen {
     pub called_at: Option<Instant>,
     /// The instructions of every `session.update`, in order.
     pub instructions: Vec<String>,
+    /// Every `conversation.item.create` item, in order, over all sessions.
+    pub items: Vec<Value>,
+    /// Responses created (out-of-band ones aside), over all sessions.
+    pub responses: u32,
+    /// WebSocket sessions opened.
+    pub sessions: u32,
+}
+
+/// How the fake behaves.
+#[derive(Clone, Copy, Debug, Default)]
+struct Mode {
+    /// Call the tool once per fake (not once per session: a reopened
+    /// session replays the conversation and must not call it again).
+    once: bool,
+    /// Answer out-of-band responses (`conversation: "none"`) with a JSON
+    /// summary as text.
+    summaries: bool,
+}
+
+/// [`start_with_audio`] whose sessions (one per call) each call the tool
+/// on their first response, and whose summaries are answered: many
+/// escalations, one per call.
+pub async fn start_per_call_with_summaries(
+    name: &str,
+    arguments: Value,
+    audio: Vec<u8>,
+) -> (String, Arc<Mutex<Seen>>) {
+    let mode = Mode {
+        once: false,
+        summaries: true,
+    };
+    start_mode(name, arguments, audio, mode).await
+}
+
+/// [`start_with_audio`] for warm transfers: the tool is called on the
+/// first response of the first session only, and summaries are answered.
+pub async fn start_once_with_audio(
+    name: &str,
+    arguments: Value,
+    audio: Vec<u8>,
+) -> (String, Arc<Mutex<Seen>>) {
+    let mode = Mode {
+        once: true,
+        summaries: true,
+    };
+    start_mode(name, arguments, audio, mode).await
 }
 
 /// Starts the fake on 127.0.0.1: its first response calls `name` with
@@ -41,6 +87,15 @@ pub async fn start_with_audio(
     arguments: Value,
     audio: Vec<u8>,
 ) -> (String, Arc<Mutex<Seen>>) {
+    start_mode(name, arguments, audio, Mode::default()).await
+}
+
+async fn start_mode(
+    name: &str,
+    arguments: Value,
+    audio: Vec<u8>,
+    mode: Mode,
+) -> (String, Arc<Mutex<Seen>>) {
     let audio = Arc::new(audio);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -51,7 +106,7 @@ pub async fn start_with_audio(
         while let Ok((tcp, _)) = listener.accept().await {
             let (name, arguments, record) = (name.clone(), arguments.clone(), record.clone());
             let audio = audio.clone();
-            tokio::spawn(async move { serve(tcp, &name, &arguments, &audio, record).await });
+            tokio::spawn(async move { serve(tcp, &name, &arguments, &audio, record, mode).await });
         }
     });
     (format!("ws://{addr}/v1/realtime"), seen)
@@ -63,10 +118,14 @@ async fn serve(
     arguments: &str,
     audio: &[u8],
     seen: Arc<Mutex<Seen>>,
+    mode: Mode,
 ) {
     let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
         return;
     };
+    if let Ok(mut seen) = seen.lock() {
+        seen.sessions += 1;
+    }
     let text = |v: Value| Message::text(v.to_string());
     if ws
         .send(text(json!({"type": "session.created", "session": {}})))
@@ -98,14 +157,44 @@ async fn serve(
             }
             Some("conversation.item.create") if event["item"]["type"] == "function_call_output" => {
                 if let Ok(mut seen) = seen.lock() {
+                    seen.items.push(event["item"].clone());
                     seen.outputs.push((
                         event["item"]["call_id"].as_str().unwrap_or("").to_owned(),
                         event["item"]["output"].as_str().unwrap_or("").to_owned(),
                     ));
                 }
             }
+            Some("conversation.item.create") => {
+                if let Ok(mut seen) = seen.lock() {
+                    seen.items.push(event["item"].clone());
+                }
+            }
+            Some("response.create")
+                if mode.summaries && event["response"]["conversation"] == "none" =>
+            {
+                let summary = json!({"summary": "The caller asked for a person.",
+                    "next_action": "Greet the caller."});
+                let _ = ws
+                    .send(text(json!({"type": "response.done", "response": {
+                        "id": format!("resp_oob_{responses}"), "status": "completed",
+                        "metadata": event["response"]["metadata"],
+                        "output": [{"type": "message", "content": [
+                            {"type": "output_text", "text": summary.to_string()}]}]}})))
+                    .await;
+            }
             Some("response.create") => {
                 responses += 1;
+                let first = match seen.lock() {
+                    Ok(mut seen) => {
+                        seen.responses += 1;
+                        if mode.once {
+                            seen.called_at.is_none()
+                        } else {
+                            responses == 1
+                        }
+                    }
+                    Err(_) => responses == 1,
+                };
                 let id = format!("resp_{responses}");
                 let _ = ws
                     .send(text(json!({"type": "response.created",
@@ -127,7 +216,7 @@ async fn serve(
                             "content_index": 0})))
                         .await;
                 }
-                if responses == 1 {
+                if first {
                     let _ = ws
                         .send(text(
                             json!({"type": "response.function_call_arguments.done",

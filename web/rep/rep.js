@@ -1,6 +1,8 @@
 // The rep's softphone: log in with a token (kept in sessionStorage, sent as
 // a bearer token; no cookie), set presence, answer rings with the
-// screen-pop card. Signalling: /rep/ws (docs/WEBRTC.md). No build step.
+// screen-pop card, and after accepting talk: the microphone goes to the
+// call as a WebRTC leg offered on the same socket. Signalling: /rep/ws
+// (docs/WEBRTC.md). No build step.
 
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = 'warmline.rep.token';
@@ -12,6 +14,9 @@ const rep = (window.warmlineRep = {
   card: null,
   rings: 0,
   socket: null,
+  peer: null, // the RTCPeerConnection of the call's audio
+  microphone: null,
+  audio: null, // null | 'offered' | 'connected'
 });
 
 let ringTimer = null;
@@ -53,13 +58,58 @@ async function login(token) {
   socket.addEventListener('close', () => {
     if (rep.socket === socket) {
       rep.socket = null;
+      stopAudio();
       if (rep.state !== 'logged-out') setNotice('Disconnected from the server. Reload to log in again.');
       showPresence('offline');
     }
   });
 }
 
+// The rep's audio: after `accept`, an offer on the same socket; the
+// caller (and, during the brief, the AI) plays through #remote.
+async function startAudio() {
+  stopAudio();
+  let microphone;
+  try {
+    microphone = await navigator.mediaDevices.getUserMedia({
+      audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+    });
+  } catch (e) {
+    setNotice('The microphone is needed to talk to the caller: allow it and accept again.');
+    return;
+  }
+  const pc = new RTCPeerConnection();
+  rep.peer = pc;
+  rep.microphone = microphone;
+  microphone.getTracks().forEach((track) => pc.addTrack(track, microphone));
+  pc.ontrack = (event) => {
+    $('remote').srcObject = event.streams[0] || new MediaStream([event.track]);
+  };
+  pc.onicecandidate = (event) => {
+    send({ type: 'candidate', candidate: event.candidate ? event.candidate.candidate : '' });
+  };
+  pc.onconnectionstatechange = () => {
+    if (pc.connectionState === 'failed') setNotice('The call audio could not connect.');
+  };
+  const offer = await pc.createOffer();
+  await pc.setLocalDescription(offer);
+  send({ type: 'offer', sdp: offer.sdp });
+  rep.audio = 'offered';
+}
+
+function stopAudio() {
+  if (rep.peer) rep.peer.close();
+  if (rep.microphone) for (const track of rep.microphone.getTracks()) track.stop();
+  rep.peer = null;
+  rep.microphone = null;
+  rep.audio = null;
+  $('remote').srcObject = null;
+  $('mute').setAttribute('aria-pressed', 'false');
+  $('mute').firstChild.textContent = 'Mute ';
+}
+
 function logout() {
+  stopAudio();
   sessionStorage.removeItem(TOKEN_KEY);
   rep.state = 'logged-out';
   if (rep.socket) rep.socket.close();
@@ -100,6 +150,12 @@ function onMessage(message) {
       rep.rings += 1;
       showCard(message.card, 'ringing');
       startRingTimer(message.ring_timeout_ms);
+      break;
+    case 'answer':
+      if (rep.peer) rep.peer.setRemoteDescription({ type: 'answer', sdp: message.sdp });
+      break;
+    case 'state':
+      if (rep.peer) rep.audio = message.state;
       break;
     case 'card':
       if (rep.card && rep.card.call_id === message.card.call_id) showCard(message.card, rep.state);
@@ -223,6 +279,7 @@ function startRingTimer(ms) {
 function endCard(callId, notice) {
   if (!rep.card || rep.card.call_id !== callId) return;
   clearInterval(ringTimer);
+  stopAudio();
   rep.card = null;
   rep.state = 'idle';
   $('card').hidden = true;
@@ -233,6 +290,7 @@ function endCard(callId, notice) {
 function answer(type, extra = {}) {
   if (!rep.card) return;
   send({ type, call_id: rep.card.call_id, ...extra });
+  if (type === 'accept') startAudio();
 }
 
 function wire() {

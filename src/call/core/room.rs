@@ -15,6 +15,12 @@ use crate::model::{ConversationItem, ModelCommand};
 pub(super) struct Presence {
     /// A returning agent speaks once its new session is replayed.
     respond_when_ready: bool,
+    /// The caller is on hold or talks with a rep: the agent is not the
+    /// one they wait on, so the silence clocks stand still.
+    sidelined: bool,
+    /// The agent stays in the room only to listen (`[handoff]
+    /// agent_after_bridge = "listen"`): no response is ever asked for.
+    listen_only: bool,
 }
 
 impl CallCore {
@@ -41,6 +47,48 @@ impl CallCore {
         self.model_state = ModelState::Reconnecting;
         self.presence.respond_when_ready = true;
         self.silence_caller_active(now);
+    }
+
+    /// Sidelines the agent (the caller on hold, or talking with a rep) or
+    /// brings it back to the front: sidelined, the silence clocks stand
+    /// still, so a caller on hold is never asked whether they are there
+    /// nor hung up on for silence.
+    pub fn set_sidelined(&mut self, sidelined: bool, now: Duration) {
+        self.presence.sidelined = sidelined;
+        self.silence_caller_active(now);
+    }
+
+    /// Whether the agent is sidelined.
+    pub(super) fn sidelined(&self) -> bool {
+        self.presence.sidelined
+    }
+
+    /// The agent only listens (after a bridge, kept for the transcript):
+    /// every response it would be asked for is dropped.
+    pub fn set_listen_only(&mut self, listen_only: bool) {
+        self.presence.listen_only = listen_only;
+    }
+
+    /// Whether the core may pass this output on: a listening agent is
+    /// never asked to speak.
+    pub(super) fn passes(&self, output: &CallOutput) -> bool {
+        !(self.presence.listen_only
+            && matches!(
+                output,
+                CallOutput::Model(ModelCommand::CreateResponse { .. })
+            ))
+    }
+
+    /// The agent's note and its answer (a hand-back while its session is
+    /// open): the note goes into the conversation and a response is asked
+    /// for.
+    pub fn note_and_respond(&mut self, note: String, now: Duration) {
+        self.add_context_item(note);
+        self.silence_caller_active(now);
+        self.outputs
+            .push_back(CallOutput::Model(ModelCommand::CreateResponse {
+                instructions: None,
+            }));
     }
 
     /// The new session is ready and replayed: a returning agent speaks.
@@ -92,5 +140,38 @@ mod tests {
         assert!(!drain(&mut call)
             .iter()
             .any(|o| matches!(o, CallOutput::Model(ModelCommand::CreateResponse { .. }))));
+    }
+
+    fn asks_to_speak(out: &[CallOutput]) -> bool {
+        out.iter()
+            .any(|o| matches!(o, CallOutput::Model(ModelCommand::CreateResponse { .. })))
+    }
+
+    #[test]
+    fn a_listening_agent_is_never_asked_to_speak_until_it_is_back() {
+        let mut call = CallCore::new(CallConfig::default());
+        call.on_model_event(Duration::ZERO, ModelEvent::Ready);
+        drain(&mut call);
+        call.set_listen_only(true);
+        call.note_and_respond("noted".into(), Duration::from_secs(1));
+        let out = drain(&mut call);
+        assert!(!asks_to_speak(&out), "{out:?}");
+        // The note itself still reaches the model.
+        assert!(out.iter().any(|o| matches!(o, CallOutput::Model(ModelCommand::Replay(items)) if items == &[ConversationItem::Context("noted".into())])));
+        call.set_listen_only(false);
+        call.note_and_respond(
+            "The rep handed the call back.".into(),
+            Duration::from_secs(2),
+        );
+        let out = drain(&mut call);
+        let replay = out
+            .iter()
+            .position(|o| matches!(o, CallOutput::Model(ModelCommand::Replay(_))))
+            .expect("the note");
+        let respond = out
+            .iter()
+            .position(|o| matches!(o, CallOutput::Model(ModelCommand::CreateResponse { .. })))
+            .expect("asked to answer it");
+        assert!(replay < respond, "{out:?}");
     }
 }

@@ -68,6 +68,7 @@ impl CallCore {
         if self.stream_started_at.is_none()
             || self.hung_up
             || self.model_state != super::ModelState::Ready
+            || self.sidelined()
         {
             self.silence.idle_since = Some(now);
             return;

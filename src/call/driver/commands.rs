@@ -1,5 +1,6 @@
 //! Commands from the call's handle (decision 0022): hang up, add a text
-//! item; the room's commands go on to `driver/room.rs`.
+//! item; the transfer's go on to `driver/transfer.rs`, the room's to
+//! `driver/room.rs`.
 
 use super::CallDriver;
 use crate::call::events::EndReason;
@@ -22,7 +23,7 @@ impl CallDriver {
                 self.core.add_context_item(text);
                 let _ = done.send(());
             }
-            room => self.on_room_command(room),
+            other => self.on_transfer_command(other),
         }
     }
 }

@@ -266,11 +266,17 @@ impl CallDriver {
             CallCommand::AttachAgent { note, done } => {
                 let _ = done.send(self.attach_agent(note));
             }
-            // The driver's own commands (`on_command` handles them and
-            // passes only room commands here).
+            // The driver's own commands and the transfer's (`on_command`
+            // and `on_transfer_command` handle them and pass only room
+            // commands here).
             other @ (CallCommand::HangUp { .. } | CallCommand::AddText { .. }) => {
                 self.on_command(other);
             }
+            other @ (CallCommand::Snapshot { .. }
+            | CallCommand::Summarize { .. }
+            | CallCommand::WatchAgentTurn { .. }
+            | CallCommand::Sideline { .. }
+            | CallCommand::NoteAndRespond { .. }) => self.on_transfer_command(other),
         }
     }
 
@@ -285,6 +291,7 @@ impl CallDriver {
         self.model_alive = false;
         self.reconnect_at = None;
         self.outbox.session_replaced();
+        self.transfer_session_gone();
         tracing::info!("the agent left the room; its model session is closed");
         self.room_changed();
         Ok(())

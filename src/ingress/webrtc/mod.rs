@@ -15,6 +15,7 @@ pub mod leg;
 pub mod page;
 pub mod ports;
 pub mod rep;
+pub mod rep_audio;
 pub mod rep_signal;
 pub mod signal;
 
@@ -325,11 +326,23 @@ fn accept_offer(
     control: mpsc::Receiver<Control>,
     to_page: mpsc::Sender<ServerMessage>,
 ) -> Result<(String, WebRtcParts), WebRtcError> {
+    accept_sdp(&service.ports, service.public_ip, offer, control, to_page)
+}
+
+/// [`accept_offer`] on `ports`, advertising `public_ip` (the rep's
+/// softphone has no `WebRtcService` of its own).
+fn accept_sdp(
+    ports: &ports::PortRange,
+    public_ip: IpAddr,
+    offer: &str,
+    control: mpsc::Receiver<Control>,
+    to_page: mpsc::Sender<ServerMessage>,
+) -> Result<(String, WebRtcParts), WebRtcError> {
     let offer = str0m::change::SdpOffer::from_sdp_string(offer)
         .map_err(|e| WebRtcError::Offer(e.to_string()))?;
-    let socket = service.ports.bind()?;
+    let socket = ports.bind()?;
     let port = socket.local_addr().map_err(WebRtcError::Socket)?.port();
-    let advertised = SocketAddr::new(service.public_ip, port);
+    let advertised = SocketAddr::new(public_ip, port);
     crate::tls::install_crypto_provider();
     let now = std::time::Instant::now();
     let mut rtc = str0m::Rtc::builder()

@@ -5,9 +5,12 @@
 //! The socket lives on the HTTP runtime. It logs the rep in with the first
 //! message, sets presence, forwards the rep's answers to the escalation of
 //! the call they name ([`crate::handoff::RepHub::answer`]) and writes the
-//! hub's pushes (ring, card, call state) to the page. A closed socket logs
-//! the rep out: offline, and a call they were in is hung up.
+//! hub's pushes (ring, card, call state) to the page. After `accept`, the
+//! rep's `offer` and `candidate`s carry their audio into the call
+//! ([`super::rep_audio`]). A closed socket logs the rep out: offline, and
+//! a call they were in is hung up.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -18,6 +21,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
+use super::rep_audio::{self, RepAudio, RepLeg};
 use super::rep_signal::{self, RepClientMessage, RepServerMessage};
 use super::signal::MAX_MESSAGE_BYTES;
 use crate::handoff::{Handoff, Presence, RepId, RepInput};
@@ -29,12 +33,38 @@ const SCRIPT: &str = include_str!("../../../web/rep/rep.js");
 /// The page must log in within this after connecting.
 const LOGIN_WAIT: Duration = Duration::from_secs(10);
 
-/// The page, `/rep/me` and `/rep/ws`.
+/// What the rep's routes share.
+#[derive(Clone, Debug)]
+struct RepState {
+    handoff: Handoff,
+    /// Media for reps' audio; `None`: the softphone signals but cannot
+    /// carry audio (an `offer` is refused).
+    audio: Option<Arc<RepAudio>>,
+}
+
+/// The page, `/rep/me` and `/rep/ws`, without audio for reps (tests of
+/// the signalling alone).
 pub fn routes(handoff: Handoff) -> Router {
+    routes_inner(RepState {
+        handoff,
+        audio: None,
+    })
+}
+
+/// The page, `/rep/me` and `/rep/ws`, with the rep's audio joining the
+/// call they accept on `audio`'s ports.
+pub fn routes_with_audio(handoff: Handoff, audio: RepAudio) -> Router {
+    routes_inner(RepState {
+        handoff,
+        audio: Some(Arc::new(audio)),
+    })
+}
+
+fn routes_inner(state: RepState) -> Router {
     Router::new()
         .route("/rep/ws", get(upgrade))
         .route("/rep/me", get(me))
-        .with_state(handoff)
+        .with_state(state)
         .route(
             "/rep",
             get(|| async { asset("text/html; charset=utf-8", INDEX) }),
@@ -60,7 +90,8 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 
 /// `GET /rep/me` with `Authorization: Bearer <token>`: the rep's status,
 /// or 401.
-async fn me(State(handoff): State<Handoff>, headers: HeaderMap) -> Response {
+async fn me(State(state): State<RepState>, headers: HeaderMap) -> Response {
+    let handoff = state.handoff;
     let token = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -82,9 +113,9 @@ async fn me(State(handoff): State<Handoff>, headers: HeaderMap) -> Response {
     }
 }
 
-async fn upgrade(State(handoff): State<Handoff>, ws: WebSocketUpgrade) -> Response {
+async fn upgrade(State(state): State<RepState>, ws: WebSocketUpgrade) -> Response {
     ws.max_message_size(MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| softphone(handoff, socket))
+        .on_upgrade(move |socket| softphone(state, socket))
 }
 
 async fn send_text(socket: &mut WebSocket, text: String) -> bool {
@@ -131,8 +162,27 @@ fn now() -> std::time::Instant {
     tokio::time::Instant::now().into_std()
 }
 
+/// One logged-in softphone: the call it accepted and that call's audio.
+struct Phone {
+    rep: RepId,
+    audio: Option<Arc<RepAudio>>,
+    /// The call the rep accepted last (their audio offer is for it).
+    accepted: Option<String>,
+    /// The rep's audio leg, once offered.
+    leg: Option<RepLeg>,
+}
+
+/// The next message of the rep's leg for the page, or never without one.
+async fn from_leg(leg: Option<&mut RepLeg>) -> Option<RepServerMessage> {
+    match leg {
+        Some(leg) => leg.next_for_page().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// One rep's softphone, for as long as the page stays.
-async fn softphone(handoff: Handoff, mut socket: WebSocket) {
+async fn softphone(state: RepState, mut socket: WebSocket) {
+    let handoff = state.handoff;
     let rep = match tokio::time::timeout(LOGIN_WAIT, login(&handoff, &mut socket)).await {
         Ok(Some(rep)) => rep,
         Ok(None) => return,
@@ -150,6 +200,12 @@ async fn softphone(handoff: Handoff, mut socket: WebSocket) {
             return;
         }
     }
+    let mut phone = Phone {
+        rep: rep.clone(),
+        audio: state.audio,
+        accepted: None,
+        leg: None,
+    };
     loop {
         tokio::select! {
             received = socket.recv() => {
@@ -158,10 +214,19 @@ async fn softphone(handoff: Handoff, mut socket: WebSocket) {
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                     Some(Ok(_)) => continue,
                 };
-                if !on_message(&handoff, &rep, &mut socket, text.as_str()).await {
+                if !on_message(&handoff, &mut phone, &mut socket, text.as_str()).await {
                     break;
                 }
             }
+            message = from_leg(phone.leg.as_mut()) => match message {
+                Some(message) => {
+                    if !send_text(&mut socket, message.to_json()).await {
+                        break;
+                    }
+                }
+                // The leg ended (detached, or its browser side closed).
+                None => phone.leg = None,
+            },
             push = pushes.recv() => {
                 // None: a newer login of this rep took over.
                 let Some(push) = push else { break };
@@ -172,11 +237,45 @@ async fn softphone(handoff: Handoff, mut socket: WebSocket) {
             }
         }
     }
+    if let Some(leg) = phone.leg.take() {
+        leg.end("the rep's page closed").await;
+    }
     leave(&handoff, &rep, login).await;
 }
 
+/// The rep's audio offer for the call they accepted: answered at once.
+async fn on_offer(handoff: &Handoff, phone: &mut Phone, socket: &mut WebSocket, sdp: &str) -> bool {
+    let (Some(audio), Some(call_id)) = (&phone.audio, &phone.accepted) else {
+        let why = if phone.audio.is_none() {
+            "this server carries no rep audio"
+        } else {
+            "accept a call before sending its audio offer"
+        };
+        return refuse(socket, why.into()).await;
+    };
+    if let Some(old) = phone.leg.take() {
+        old.end("replaced by a new offer").await;
+    }
+    match rep_audio::offer(audio, handoff, &phone.rep, call_id, sdp) {
+        Ok((sdp, leg)) => {
+            phone.leg = Some(leg);
+            send_text(socket, RepServerMessage::Answer { sdp }.to_json()).await
+        }
+        Err(e) => {
+            crate::refusals::refused("rep", "offer", "rep audio", &e);
+            refuse(socket, e.to_string()).await
+        }
+    }
+}
+
 /// Handles one message; false when the socket is gone.
-async fn on_message(handoff: &Handoff, rep: &RepId, socket: &mut WebSocket, text: &str) -> bool {
+async fn on_message(
+    handoff: &Handoff,
+    phone: &mut Phone,
+    socket: &mut WebSocket,
+    text: &str,
+) -> bool {
+    let rep = &phone.rep.clone();
     let (call_id, input) = match rep_signal::parse(text) {
         Ok(RepClientMessage::Presence { presence }) => {
             let status = match handoff.directory().set_presence(rep, presence, now()) {
@@ -191,6 +290,13 @@ async fn on_message(handoff: &Handoff, rep: &RepId, socket: &mut WebSocket, text
         Ok(RepClientMessage::Login { .. }) => {
             return refuse(socket, "already logged in".into()).await;
         }
+        Ok(RepClientMessage::Offer { sdp }) => return on_offer(handoff, phone, socket, &sdp).await,
+        Ok(RepClientMessage::Candidate { candidate }) => {
+            if let Some(leg) = &phone.leg {
+                leg.candidate(candidate).await;
+            }
+            return true;
+        }
         Ok(RepClientMessage::Accept { call_id }) => (call_id, RepInput::Accept),
         Ok(RepClientMessage::Decline { call_id }) => (call_id, RepInput::Decline),
         Ok(RepClientMessage::SkipBrief { call_id }) => (call_id, RepInput::SkipBrief),
@@ -198,12 +304,17 @@ async fn on_message(handoff: &Handoff, rep: &RepId, socket: &mut WebSocket, text
         Ok(RepClientMessage::HandBack { call_id, note }) => (call_id, RepInput::HandBack { note }),
         Err(e) => return refuse(socket, e.to_string()).await,
     };
+    let accepted = input == RepInput::Accept;
     if !handoff.hub().answer(rep, &call_id, input).await {
         return refuse(
             socket,
             format!("no transfer of call {call_id} is in progress"),
         )
         .await;
+    }
+    if accepted {
+        // The rep's audio offer that follows is for this call.
+        phone.accepted = Some(call_id);
     }
     true
 }
@@ -218,6 +329,7 @@ async fn leave(handoff: &Handoff, rep: &RepId, login: u64) {
         .directory()
         .status(rep, now())
         .and_then(|s| s.engaged);
+    handoff.rep_media().forget(rep);
     let _ = handoff
         .directory()
         .set_presence(rep, Presence::Offline, now());

@@ -54,6 +54,17 @@ pub enum RepClientMessage {
         #[serde(default)]
         note: Option<String>,
     },
+    /// After `accept`: the rep's audio, an SDP offer as in the caller's
+    /// half; the answer comes back as `answer`.
+    Offer {
+        /// The SDP.
+        sdp: String,
+    },
+    /// A trickled ICE candidate for the rep's audio.
+    Candidate {
+        /// The candidate line (empty: end of candidates).
+        candidate: String,
+    },
 }
 
 /// A server message that is not a push.
@@ -64,6 +75,16 @@ pub enum RepServerMessage {
     Welcome {
         /// The rep.
         status: RepStatus,
+    },
+    /// The SDP answer to the rep's `offer`.
+    Answer {
+        /// The SDP.
+        sdp: String,
+    },
+    /// The rep's audio: `connected` once media flows.
+    State {
+        /// The state.
+        state: &'static str,
     },
     /// Something the softphone sent was refused.
     Error {
@@ -104,6 +125,11 @@ mod tests {
                 presence: Presence::Away
             }
         );
+        assert_eq!(
+            parse(r#"{"type":"offer","sdp":"v=0"}"#).expect("offer"),
+            RepClientMessage::Offer { sdp: "v=0".into() }
+        );
+        assert!(parse(r#"{"type":"candidate","candidate":""}"#).is_ok());
         for kind in ["accept", "decline", "skip_brief", "hangup", "hand_back"] {
             let text = format!(r#"{{"type":"{kind}","call_id":"c1"}}"#);
             assert!(parse(&text).is_ok(), "{kind}");

@@ -232,3 +232,29 @@ fn zero_turns_the_silence_prompts_off() {
     assert_eq!(call.requested.len(), 1, "only the greeting");
     assert_eq!(call.hung_up_at, None);
 }
+
+#[test]
+fn a_caller_on_hold_is_never_asked_nor_hung_up_on_for_silence() {
+    let mut call = Call::new(3, 8);
+    call.run_quiet(1_500);
+    let now = call.now();
+    call.core.set_sidelined(true, now);
+    call.run_quiet(20_000);
+    assert!(
+        call.asked(REPROMPT_INSTRUCTIONS).is_empty(),
+        "{:?}",
+        call.requested
+    );
+    assert_eq!(call.hung_up_at, None);
+    // Back from hold: the clocks start again from then.
+    let back = call.now();
+    call.core.set_sidelined(false, back);
+    call.run_quiet(4_000);
+    let asked = call.asked(REPROMPT_INSTRUCTIONS);
+    assert!(
+        asked
+            .first()
+            .is_some_and(|&t| close(t, back + Duration::from_secs(3))),
+        "{asked:?}"
+    );
+}
