@@ -3,12 +3,14 @@
 //! `POST /twilio/status` and the Media Streams upgrade
 //! `GET /twilio/stream/{token}`, see `ingress::twilio::server`). [`serve`]
 //! runs hyper's HTTP/1 directly so an upgraded Media Streams socket can
-//! leave this runtime for its call's media worker. Rep and supervisor
-//! routes are planned (issue 13 and the reps issue). Every `/api/v1`
-//! route sits behind the admin token layer of [`admin`]: the approval
+//! leave this runtime for its call's media worker. The browser pages and
+//! their sockets (`/try`, `/rep`) are the WebRTC ingress's
+//! (`ingress::webrtc`). Every `/api/v1` route sits behind the admin token
+//! layer of [`admin`] (with [`rate_limit`] on wrong tokens): the approval
 //! gate's (`crate::tools::approval::api`), the live calls' ([`calls`],
-//! docs/API.md) and the call history's ([`history`], from the records
-//! store). `docs/openapi.yaml` describes them all.
+//! docs/API.md), the call history's ([`history`], from the records store)
+//! and the recordings' ([`recordings`]). `docs/openapi.yaml` describes
+//! them all; [`security`] adds the security headers to every answer.
 //!
 //! `/healthz` answers 200 while the process runs (liveness). `/readyz`
 //! answers 200 while the server takes new calls and 503 once shutdown has
