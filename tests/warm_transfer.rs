@@ -32,6 +32,7 @@ use warmline::media::g711::{ulaw_decode, ulaw_encode};
 const BIN: &str = env!("CARGO_BIN_EXE_warmline");
 const TOKEN_VAR: &str = "WARMLINE_REP_WT_ANA_TOKEN";
 const TOKEN: &str = "rep-token-ana-wt-7c41";
+const ADMIN: &str = "admin-token-wt-5d02";
 /// What the caller says once the rep rings: a 700 Hz tone.
 const CALLER_HZ: f64 = 700.0;
 /// What the rep says once bridged: an 1100 Hz tone.
@@ -58,7 +59,11 @@ fn config_with(name: &str, handoff: &str) -> String {
 }
 
 fn server(config: &str, model_url: Option<&str>) -> ServerProcess {
-    let mut env = vec![("WARMLINE_CONFIG", Some(config)), (TOKEN_VAR, Some(TOKEN))];
+    let mut env = vec![
+        ("WARMLINE_CONFIG", Some(config)),
+        (TOKEN_VAR, Some(TOKEN)),
+        ("WARMLINE_ADMIN_TOKEN", Some(ADMIN)),
+    ];
     match model_url {
         Some(url) => env.extend([
             ("WARMLINE_MODEL__OPENAI_URL", Some(url)),
@@ -282,6 +287,13 @@ async fn the_demo_agent_hands_a_twilio_caller_to_a_rep_who_talks_then_hangs_up()
     // The rep hung up: the Twilio stream closed.
     let closed = call.observed.closed_at.expect("the stream never closed");
     assert!(closed >= finished_at && closed - finished_at < Duration::from_secs(3));
+
+    // The call's record says a person took it: the escalation, answered
+    // by the rep, makes the outcome `transferred`.
+    let record = ended_record(&addr).await;
+    assert_eq!(record["outcome"], "transferred", "{record}");
+    assert_eq!(record["escalations"][0]["outcome"], "answered", "{record}");
+    assert_eq!(record["escalations"][0]["rep"], "ana", "{record}");
     println!(
         "ring {:?} after the key; rep audio connected in {connected:?}; brief {:?}; \
          bridged {:?}; rep heard {CALLER_HZ} Hz share {rep_share:.2}, caller heard {REP_HZ} Hz \
@@ -291,6 +303,36 @@ async fn the_demo_agent_hands_a_twilio_caller_to_a_rep_who_talks_then_hangs_up()
         bridged_at - ring_at,
         closed - finished_at
     );
+}
+
+/// The newest ended call's record from the history API, waiting up to
+/// 10 s for the store to write it.
+async fn ended_record(addr: &str) -> Value {
+    let http = reqwest::Client::new();
+    let get = |path: String| {
+        let http = http.clone();
+        async move {
+            let answer = http
+                .get(format!("http://{addr}{path}"))
+                .bearer_auth(ADMIN)
+                .send()
+                .await
+                .expect("the API answers");
+            answer.json::<Value>().await.unwrap_or(Value::Null)
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let list = get("/api/v1/calls?state=ended&limit=1".into()).await;
+        if let Some(id) = list["calls"][0]["id"].as_str() {
+            return get(format!("/api/v1/calls/{id}")).await;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no ended call in the records: {list}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// The scripted model's tool outputs, waiting up to 10 s for the first.

@@ -49,6 +49,8 @@ pub struct CallLog {
     caller: Vec<TranscriptLine>,
     tools: Vec<ToolCallRecord>,
     omitted: u64,
+    /// The hand-over to a person, from `escalate_to_human`'s answer.
+    escalation: Option<serde_json::Value>,
 }
 
 impl CallLog {
@@ -62,6 +64,7 @@ impl CallLog {
             caller: Vec::new(),
             tools: Vec::new(),
             omitted: 0,
+            escalation: None,
         }
     }
 
@@ -201,6 +204,54 @@ impl CallLog {
             now.saturating_sub(Duration::from_millis(record.offset_ms))
                 .as_millis() as u64,
         );
+        if record.name == "escalate_to_human" {
+            let record = record.clone();
+            let answered_at = self.at(now);
+            self.note_escalation(&record, output, answered_at);
+        }
+    }
+
+    /// `escalate_to_human` answered: the call's `escalation` (what the
+    /// records store keeps, and what makes the call's outcome `escalated`
+    /// or `transferred`). A later attempt replaces an earlier one, unless
+    /// the earlier one reached a person.
+    fn note_escalation(&mut self, call: &ToolCallRecord, output: &str, answered_at: String) {
+        let Ok(answer) = serde_json::from_str::<serde_json::Value>(output) else {
+            return;
+        };
+        let text = |v: &serde_json::Value, key: &str| {
+            v.get(key)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+        };
+        let status = text(&answer, "status").unwrap_or_default();
+        // A second request while a transfer runs is not an escalation.
+        if status == "in_progress" {
+            return;
+        }
+        let connected = status == "connected";
+        if self.escalation.as_ref().is_some_and(|e| {
+            e.get("outcome").and_then(serde_json::Value::as_str) == Some("answered")
+        }) {
+            return;
+        }
+        let outcome = if connected {
+            "answered".to_owned()
+        } else {
+            text(&answer, "reason")
+                .or_else(|| answer.get("error").map(|_| "failed".to_owned()))
+                .unwrap_or_else(|| "unavailable".to_owned())
+        };
+        self.escalation = Some(serde_json::json!({
+            "reason": text(&call.arguments, "reason"),
+            "urgency": text(&call.arguments, "urgency"),
+            "requested_at": call.at,
+            "outcome": outcome,
+            "rep": text(&answer, "rep"),
+            "answered_at": connected.then_some(answered_at),
+            "summary": text(&answer, "summary"),
+            "next_action": text(&answer, "next_action"),
+        }));
     }
 
     /// The call's record as it ended at `now`.
@@ -227,7 +278,7 @@ impl CallLog {
             tool_calls: self.tools,
             omitted: self.omitted,
             summary: None,
-            escalation: None,
+            escalation: self.escalation,
             recording_url: None,
             csat: None,
             versions: Default::default(),
@@ -433,6 +484,61 @@ mod tests {
         );
         assert_eq!(ended.tool_calls[0].arguments["order"], "A17");
         assert_eq!(ended.tool_calls[1].arguments, "not json");
+    }
+
+    #[test]
+    fn an_escalation_answered_by_a_rep_is_kept_and_an_earlier_unanswered_one_replaced() {
+        let mut log = CallLog::new(Duration::ZERO, 8);
+        let escalate = |id: &str| ModelEvent::FunctionCall {
+            call_id: id.into(),
+            name: "escalate_to_human".into(),
+            arguments: r#"{"reason":"billing dispute","urgency":"high"}"#.into(),
+        };
+        log.on_model_event(ms(1_000), &escalate("e1"));
+        log.on_tool_result(
+            ms(21_000),
+            "e1",
+            r#"{"status":"unavailable","reason":"nobody_answered","message":"…"}"#,
+        );
+        let first = log.escalation.clone().expect("an escalation");
+        assert_eq!(first["outcome"], "nobody_answered");
+        assert!(first["answered_at"].is_null());
+
+        log.on_model_event(ms(30_000), &escalate("e2"));
+        log.on_tool_result(
+            ms(31_500),
+            "e2",
+            r#"{"status":"connected","rep":"ana","summary":"Disputes a charge","next_action":"Refund"}"#,
+        );
+        // A third request while the transfer runs changes nothing.
+        log.on_model_event(ms(32_000), &escalate("e3"));
+        log.on_tool_result(ms(32_001), "e3", r#"{"status":"in_progress"}"#);
+        let ended = log.finish(ms(90_000), identity(), EndReason::CallerHungUp, None);
+        let kept = ended.escalation.expect("an escalation");
+        assert_eq!(kept["outcome"], "answered");
+        assert_eq!(kept["rep"], "ana");
+        assert_eq!(kept["reason"], "billing dispute");
+        assert_eq!(kept["urgency"], "high");
+        assert_eq!(kept["summary"], "Disputes a charge");
+        assert_eq!(kept["next_action"], "Refund");
+        assert_eq!(kept["answered_at"], "1970-01-01T00:00:31.500Z");
+        assert_eq!(kept["requested_at"], "1970-01-01T00:00:30.000Z");
+    }
+
+    #[test]
+    fn a_call_without_escalate_to_human_has_no_escalation() {
+        let mut log = CallLog::new(Duration::ZERO, 8);
+        log.on_model_event(
+            ms(1_000),
+            &ModelEvent::FunctionCall {
+                call_id: "c1".into(),
+                name: "lookup_order".into(),
+                arguments: "{}".into(),
+            },
+        );
+        log.on_tool_result(ms(1_200), "c1", r#"{"status":"connected"}"#);
+        let ended = log.finish(ms(2_000), identity(), EndReason::AgentEnded, None);
+        assert!(ended.escalation.is_none());
     }
 
     #[test]

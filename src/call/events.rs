@@ -110,7 +110,8 @@ pub struct CallEnded {
     pub omitted: u64,
     /// A summary of the call (filled by a later release; null today).
     pub summary: Option<String>,
-    /// The hand-over to a person, if any (null until reps exist).
+    /// The hand-over to a person, if the agent escalated (`CallLog`
+    /// builds it from `escalate_to_human`'s answer; docs/EVENTS.md).
     pub escalation: Option<serde_json::Value>,
     /// Where the recording is (null until recording exists).
     pub recording_url: Option<String>,
