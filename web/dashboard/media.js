@@ -52,16 +52,21 @@ export class Leg {
       if (pc.connectionState === 'connected') this.setState('connected');
       if (pc.connectionState === 'failed') this.leave('The call audio could not connect.');
     };
+    // The offer first, then the socket: its `open` must find the
+    // listener below already in place.
+    const offer = await pc.createOffer();
+    await pc.setLocalDescription(offer);
+    if (this.state === 'ended') return;
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
     const socket = new WebSocket(`${scheme}://${location.host}/webrtc/ws`);
     this.socket = socket;
+    // Trickled candidates are optional (the server is ICE-lite): those
+    // gathered before the socket opens are not needed.
     pc.onicecandidate = (event) => {
       if (socket.readyState === WebSocket.OPEN) {
         socket.send(JSON.stringify({ type: 'candidate', candidate: event.candidate ? event.candidate.candidate : '' }));
       }
     };
-    const offer = await pc.createOffer();
-    await pc.setLocalDescription(offer);
     socket.addEventListener('open', () => {
       const join = { type: 'join', call_id: this.callId, role: this.role, token: this.token, sdp: offer.sdp };
       if (this.takeOver) join.take_over = true;
