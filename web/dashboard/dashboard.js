@@ -70,7 +70,9 @@ function onEvent(event) {
         if (desk.selected === id && !desk.leg) desk.selected = null;
       } else {
         v.state = event.state;
-        if (event.state === 'brief' || event.state === 'bridged') v.escalated = true;
+        // A brief means a rep was found for an escalation; `bridged`
+        // alone may be a supervisor's take-over.
+        if (event.state === 'brief') v.escalated = true;
       }
       break;
     case 'transcript': {
@@ -234,6 +236,10 @@ function renderDetail() {
   const joined = desk.leg && desk.leg.state !== 'ended';
   for (const id of ['listen', 'coach', 'take-over']) $(id).disabled = joined;
   $('leave').hidden = !joined;
+  // With the agent out of the call there is nobody to whisper to.
+  const agentIn = !(v.legs && v.legs.length) || v.legs.some((l) => l.role === 'agent');
+  $('whisper').disabled = !agentIn;
+  $('whisper-form').querySelector('button').disabled = !agentIn;
   const list = $('transcript');
   list.replaceChildren(...v.lines.map((l) => {
     const li = document.createElement('li');
