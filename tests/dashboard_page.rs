@@ -13,6 +13,12 @@
 //! - take over: the agent's leg leaves the call, the page's rep leg is in
 //!   and hears the caller; its hang-up ends the call.
 //!
+//!
+//! A second test coaches: a rep (a str0m peer, tests/support/webrtc_peer.rs)
+//! is in a call with the demo agent; the page's Coach sends Chromium's
+//! microphone (bursts of a tone from a WAV) into the call, and the rep
+//! hears it while the caller does not.
+//!
 //! Saves `dashboard.png` and `dashboard-take-over.png` under the test's
 //! target tmpdir (docs/dashboard.png is the first).
 
@@ -20,6 +26,7 @@ mod support {
     pub mod fake_tool_model;
     pub mod server;
     pub mod twilio_sim;
+    pub mod webrtc_peer;
 }
 
 use std::io::{BufRead, BufReader, Write};
@@ -87,6 +94,31 @@ impl Page {
     fn go(&mut self) {
         writeln!(self.stdin, "go").expect("the page script reads");
     }
+}
+
+/// Starts tests/oracles/dashboard.py on the server at `addr`, with
+/// `extra` arguments (the coach mode).
+fn open_page(addr: &str, dir: &Path, extra: &[&str]) -> (Page, std::process::Child) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracles/dashboard.py");
+    let mut child = Command::new("python3")
+        .arg(&script)
+        .arg(format!("http://{addr}"))
+        .arg(ADMIN)
+        .arg(dir)
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 with selenium (scripts/install-deps)");
+    let stdout = child.stdout.take().expect("stdout");
+    let (lines_tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let stdin = child.stdin.take().expect("stdin");
+    (Page { lines, stdin }, child)
 }
 
 /// Mean power of the received audio over a run of `getStats()` samples.
@@ -180,27 +212,7 @@ parameters = {{ type = "object", properties = {{ order = {{ type = "string" }}, 
     warmline::tls::install_crypto_provider();
     let http = reqwest::Client::new();
 
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracles/dashboard.py");
-    let mut child = Command::new("python3")
-        .arg(&script)
-        .arg(format!("http://{addr}"))
-        .arg(ADMIN)
-        .arg(&dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3 with selenium (scripts/install-deps)");
-    let stdout = child.stdout.take().expect("stdout");
-    let (lines_tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
-    });
-    let mut page = Page {
-        lines,
-        stdin: child.stdin.take().expect("stdin"),
-    };
+    let (mut page, mut child) = open_page(&addr, &dir, &[]);
     let ready = page.next(60).await;
     assert_eq!(ready["ready"], true, "the desk never went live: {ready}");
 
@@ -339,4 +351,146 @@ parameters = {{ type = "object", properties = {{ order = {{ type = "string" }}, 
 fn chrono_secs(at: &str) -> f64 {
     let at: jiff::Timestamp = at.parse().expect("RFC 3339");
     at.as_millisecond() as f64 / 1000.0
+}
+
+/// 10 s at 48 kHz: 400 ms of a 1100 Hz tone, 400 ms of quiet (bursts, so
+/// the browser's noise suppression does not learn the tone as noise).
+fn write_microphone(path: &Path) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 48_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).expect("create wav");
+    for i in 0..480_000u32 {
+        let on = (i / 19_200) % 2 == 0;
+        let t = f64::from(i) / 48_000.0;
+        let s = if on {
+            10_000.0 * (2.0 * std::f64::consts::PI * 1_100.0 * t).sin()
+        } else {
+            0.0
+        };
+        w.write_sample(s as i16).expect("write");
+    }
+    w.finalize().expect("finalize");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coaching_from_the_desk_reaches_the_rep_and_not_the_caller() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard_coach");
+    std::fs::create_dir_all(&dir).expect("artifact dir");
+    let microphone = dir.join("coach.wav");
+    write_microphone(&microphone);
+    let config = dir.join("coach.toml");
+    std::fs::write(
+        &config,
+        "[call]\nsilence_reprompt_secs = 0\nsilence_hangup_secs = 0\n",
+    )
+    .expect("config");
+    let server = support::server::start(
+        env!("CARGO_BIN_EXE_warmline"),
+        &[
+            ("WARMLINE_CONFIG", config.to_str()),
+            ("WARMLINE_ADMIN_TOKEN", Some(ADMIN)),
+            ("OPENAI_API_KEY", None),
+        ],
+        std::env::var_os("WT_ECHO").is_some(),
+    );
+    let addr = server.addr.clone();
+    let mic = microphone.to_str().expect("utf-8 path");
+    let (mut page, mut child) = open_page(&addr, &dir, &["coach", mic]);
+    let ready = page.next(60).await;
+    assert_eq!(ready["ready"], true, "the desk never went live: {ready}");
+
+    // A silent caller: the demo agent greets, then nobody speaks.
+    let answer = signed_webhook(&addr, AUTH, "CA_dashboard_coach");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let (url, call_token) = stream_of(&answer.body);
+    let ws = connect_stream(&url, AUTH, None).await.expect("upgrade");
+    let mut call = SimCall::start(ws, "CA_dashboard_coach", &call_token).await;
+    let quiet = vec![0xFF; 800];
+    let row = loop {
+        call.stream(&quiet).await;
+        match page.lines.try_recv() {
+            Ok(line) => break serde_json::from_str::<Value>(&line).expect("JSON"),
+            Err(mpsc::TryRecvError::Disconnected) => panic!("the page script stopped"),
+            Err(mpsc::TryRecvError::Empty) => {}
+        }
+    };
+    let id = row["call_id"]
+        .as_str()
+        .expect("the row names its call")
+        .to_owned();
+    // Wait out the greeting: 1 s without sound reaching the caller.
+    let until = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        call.stream(&quiet).await;
+        let levels = &call.observed.media_levels;
+        // Only sound is sent: quiet is the last loud frame 1 s back.
+        let last_loud = levels.iter().rev().find(|(_, rms)| *rms > 100.0);
+        if last_loud.is_some_and(|(at, _)| at.elapsed() > Duration::from_secs(1)) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "the greeting never ended: {} frames, the last 50 at {:?}",
+            levels.len(),
+            levels
+                .iter()
+                .rev()
+                .take(50)
+                .map(|(_, r)| *r as i64)
+                .collect::<Vec<_>>()
+        );
+    }
+
+    // The rep (silent) joins for 9 s; then the page coaches.
+    let (a, i) = (addr.clone(), id.clone());
+    let rep = tokio::task::spawn_blocking(move || {
+        support::webrtc_peer::join(&a, &i, "rep", ADMIN, &[0i16; 960], 9.0)
+    });
+    for _ in 0..10 {
+        call.stream(&quiet).await;
+    }
+    page.go();
+    let coached = loop {
+        call.stream(&[0xFF; 160]).await;
+        match page.lines.try_recv() {
+            Ok(line) => break serde_json::from_str::<Value>(&line).expect("JSON"),
+            Err(mpsc::TryRecvError::Disconnected) => panic!("the page script stopped"),
+            Err(mpsc::TryRecvError::Empty) => {}
+        }
+    };
+    let connected = coached["coach_connected_at"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("the coach never connected: {coached}"));
+    let caller_loud = {
+        let since = Duration::from_secs_f64((now_secs() - connected).max(0.0));
+        let from = std::time::Instant::now() - since;
+        call.observed
+            .media_levels
+            .iter()
+            .filter(|(at, rms)| *at >= from && *rms > 300.0)
+            .count()
+    };
+    while !rep.is_finished() {
+        call.stream(&quiet).await;
+    }
+    let report = rep.await.expect("the rep ran");
+    let rep_loud = report.frame_rms.iter().filter(|&&rms| rms > 300.0).count();
+    assert!(
+        rep_loud >= 25,
+        "the rep heard {rep_loud} loud frames of {}",
+        report.frame_rms.len()
+    );
+    assert!(
+        caller_loud <= 2,
+        "the caller heard {caller_loud} loud frames while the desk coached"
+    );
+    let left = page.next(10).await;
+    assert_eq!(left["left"], true, "{left}");
+    let status = child.wait().expect("python exits");
+    assert!(status.success());
+    println!("coaching: the rep heard {rep_loud} loud frames, the caller {caller_loud}");
 }

@@ -1,6 +1,6 @@
 """Headless Chromium drives warmline's /dashboard (the supervisor's desk).
 
-Usage: dashboard.py BASE_URL ADMIN_TOKEN ARTIFACT_DIR
+Usage: dashboard.py BASE_URL ADMIN_TOKEN ARTIFACT_DIR [coach MIC_WAV]
 
 Prints one JSON object per step on stdout (wall-clock times are
 time.time()); waits for a line "go" on stdin where the Rust test
@@ -16,6 +16,11 @@ time.time()); waits for a line "go" on stdin where the Rust test
 6. hangs up the listen leg, takes over ("t"), samples 2 s:
    {"take_over": [...]}; waits for "go"
 7. hangs up ("h"), which ends the call: {"hung_up_at", "rows_after"}
+
+With `coach MIC_WAV` (Chromium's microphone): logs in ({"ready"}), waits
+for the row ({"row_at", "call_id"}), waits for "go" (a rep is in the
+call), coaches ("c") for 3 s ({"coach_connected_at", "coach_until"}) and
+hangs up ({"left": true}).
 """
 
 import json
@@ -79,8 +84,27 @@ def go():
         raise SystemExit("the test stopped")
 
 
+def coach(driver, body):
+    state = wait_for(driver, lambda s: s["calls"] > 0, 30)
+    call_id = driver.execute_script("const r = document.querySelector('#call-rows tr'); return r && r.dataset.id;")
+    say({"row_at": time.time() if state else None, "call_id": call_id})
+    go()
+    body().send_keys(Keys.ARROW_DOWN)
+    body().send_keys("c")
+    state = wait_for(driver, lambda s: s["leg"] == "connected", 10)
+    connected_at = time.time() if state else None
+    time.sleep(3)
+    driver.save_screenshot(f"{sys.argv[3]}/dashboard-coach.png")
+    say({"coach_connected_at": connected_at, "coach_until": time.time(),
+         "notice": driver.find_element(By.ID, "notice").text})
+    body().send_keys("h")
+    wait_for(driver, lambda s: s["leg"] is None, 5)
+    say({"left": True})
+
+
 def main():
     base, token, artifacts = sys.argv[1:4]
+    mode = sys.argv[4] if len(sys.argv) > 4 else "desk"
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
     for flag in [
@@ -91,6 +115,7 @@ def main():
         "--allow-loopback-in-peer-connection",
         "--autoplay-policy=no-user-gesture-required",
         "--window-size=1360,860",
+        *([f"--use-file-for-fake-audio-capture={sys.argv[5]}"] if mode == "coach" else []),
         f"--user-data-dir={tempfile.mkdtemp(prefix='warmline-chromium-')}",
     ]:
         options.add_argument(flag)
@@ -104,6 +129,9 @@ def main():
         field.submit()
         state = wait_for(driver, lambda s: s["stream"] == "live", 10)
         say({"ready": state is not None})
+        if mode == "coach":
+            coach(driver, body)
+            return
 
         state = wait_for(driver, lambda s: s["calls"] > 0, 30)
         row_at = time.time() if state else None
