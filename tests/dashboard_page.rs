@@ -2,8 +2,8 @@
 //! decision 0030): the real binary, a simulated Twilio caller saying a
 //! 700 Hz tone, and a scripted Realtime model whose first response asks
 //! for `refund`, a tool gated by `approval = "required"` whose webhook is
-//! served here. The page (tests/oracles/dashboard.py) logs in with the
-//! admin token and must:
+//! served here. The page (tests/oracles/dashboard.py) refuses a wrong
+//! token, logs in with the admin token (kept in sessionStorage) and must:
 //! - show the live call within 3 s of its server-side `started_at`, with
 //!   the approval waiting, flagged on the row;
 //! - listen in: received audio with `getStats()` energy above silence;
@@ -215,6 +215,23 @@ parameters = {{ type = "object", properties = {{ order = {{ type = "string" }}, 
     let (mut page, mut child) = open_page(&addr, &dir, &[]);
     let ready = page.next(60).await;
     assert_eq!(ready["ready"], true, "the desk never went live: {ready}");
+    let refused = &ready["refused"];
+    assert!(
+        refused["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not the admin token")),
+        "{ready}"
+    );
+    assert_eq!(
+        refused["kept"],
+        Value::Null,
+        "a refused token was kept: {ready}"
+    );
+    assert_eq!(refused["desk_shown"], false, "{ready}");
+    assert_eq!(
+        ready["kept"], ADMIN,
+        "the session is the tab's sessionStorage"
+    );
 
     // The caller: the tone, 100 ms at a time, between the page's steps.
     let answer = signed_webhook(&addr, AUTH, "CA_dashboard");

@@ -6,7 +6,8 @@ Prints one JSON object per step on stdout (wall-clock times are
 time.time()); waits for a line "go" on stdin where the Rust test
 (tests/dashboard_page.rs) checks the server's side before the next step:
 
-1. logs in with the token: {"ready": true}
+1. tries a wrong token, then logs in with the right one:
+   {"ready": true, "refused": {"error", "kept", "desk_shown"}, "kept"}
 2. waits for the live call's row and the pending approval:
    {"row_at", "call_id", "flags", "approval_at"}
 3. selects the call, listens ("l"), samples getStats() of the received
@@ -125,10 +126,23 @@ def main():
         driver.set_script_timeout(5)
         driver.get(f"{base}/dashboard")
         field = driver.find_element(By.ID, "token")
+        # A wrong token first: refused, with the reason, and nothing kept.
+        field.send_keys("not-the-admin-token")
+        field.submit()
+        error = ""
+        start = time.monotonic()
+        while not error and time.monotonic() - start < 5:
+            error = driver.find_element(By.ID, "login-error").text
+            time.sleep(0.05)
+        refused = {"error": error,
+                   "kept": driver.execute_script("return sessionStorage.getItem('warmline.admin.token');"),
+                   "desk_shown": driver.find_element(By.ID, "desk").is_displayed()}
+        field.clear()
         field.send_keys(token)
         field.submit()
         state = wait_for(driver, lambda s: s["stream"] == "live", 10)
-        say({"ready": state is not None})
+        say({"ready": state is not None, "refused": refused,
+             "kept": driver.execute_script("return sessionStorage.getItem('warmline.admin.token');")})
         if mode == "coach":
             coach(driver, body)
             return
