@@ -11,7 +11,8 @@
 //!   follows because of it;
 //! - approve with edited arguments: the webhook gets the edit;
 //! - take over: the agent's leg leaves the call, the page's rep leg is in
-//!   and hears the caller; its hang-up ends the call.
+//!   and hears the caller; its hang-up ends the call (and a monitor's
+//!   `take_over` is refused).
 //!
 //!
 //! A second test coaches: a rep (a str0m peer, tests/support/webrtc_peer.rs)
@@ -282,6 +283,26 @@ parameters = {{ type = "object", properties = {{ order = {{ type = "string" }}, 
             }
         }};
     }
+    // Only a rep leg may take over: a monitor's take_over is refused
+    // before anything joins.
+    let (a, i) = (addr.clone(), id.clone());
+    let refused = tokio::task::spawn_blocking(move || {
+        support::webrtc_peer::first_answer(
+            &a,
+            json!({"type": "join", "call_id": i, "role": "monitor", "take_over": true,
+                   "token": ADMIN, "sdp": "v=0"}),
+        )
+    })
+    .await
+    .expect("answered");
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("take_over needs role")),
+        "{refused}"
+    );
+
     let listen = step!(20);
     let (heard, over) = power(&listen["listen"]);
     assert!(
