@@ -235,6 +235,12 @@ function renderDetail() {
   $('detail-legs').textContent = (v.legs || []).map((l) => `${l.role}${l.muted ? ' (muted)' : ''}`).join(' · ') || '—';
   const joined = desk.leg && desk.leg.state !== 'ended';
   for (const id of ['listen', 'coach', 'take-over']) $(id).disabled = joined;
+  const why = refusal(v, 'coach');
+  $('coach').disabled = joined || !!why;
+  $('coach').title = why || '';
+  const whyNot = refusal(v, 'rep');
+  $('take-over').disabled = joined || !!whyNot;
+  $('take-over').title = whyNot || '';
   $('leave').hidden = !joined;
   // With the agent out of the call there is nobody to whisper to.
   const agentIn = !(v.legs && v.legs.length) || v.legs.some((l) => l.role === 'agent');
@@ -347,8 +353,19 @@ function move(step) {
 
 const ROLE_TEXT = { monitor: 'Listening', coach: 'Coaching (the rep hears you)', rep: 'You have the call: the AI has left' };
 
+// Why joining `v` in `role` would be pointless or refused, if it would.
+function refusal(v, role) {
+  const legs = v.legs || [];
+  if (role === 'coach' && !legs.some((l) => l.role === 'rep')) return 'Coaching is heard by a rep only, and no rep is in this call.';
+  if (role === 'rep' && legs.length && !legs.some((l) => l.role === 'agent')) return 'The AI is not in this call: there is nothing to take over.';
+  return null;
+}
+
 function join(role, takeOver = false) {
   if (!desk.selected || (desk.leg && desk.leg.state !== 'ended')) return;
+  const v = desk.calls.get(desk.selected);
+  const why = v && refusal(v, role);
+  if (why) { notice(why); return; }
   const leg = new Leg({
     callId: desk.selected, role, token, takeOver, audio: $('remote'),
     onState: (state, why) => {
