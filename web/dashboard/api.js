@@ -44,6 +44,8 @@ export async function verify(token) {
   try {
     await call(token, 'GET', '/api/v1/calls');
   } catch (e) {
+    // The server's own words when the API is off (no WARMLINE_ADMIN_TOKEN).
+    if (e.status === 401 && /is off/.test(e.message)) throw new ApiError(401, `The admin API ${e.message.replace(/^the admin API /, '')}.`);
     if (e.status === 401) throw new ApiError(401, 'That token is not the admin token of this server.');
     throw e;
   }
