@@ -381,7 +381,10 @@ pub fn build_with_random(
         .merge(routes(service))
         .merge(approvals)
         .merge(calls_api)
-        .merge(recordings);
+        .merge(recordings)
+        // The supervisor's desk holds no data: it reads the API with the
+        // admin token its user types in (decision 0030).
+        .merge(crate::http::dashboard::routes());
     if let Some(mut webrtc) = webrtc {
         // A browser joining a live call shows the admin token (0024).
         webrtc.admin = crate::http::admin::AdminToken::new(secrets.admin_token.as_deref());

@@ -33,6 +33,7 @@ use crate::drain::{Drain, DrainPhase};
 
 pub mod admin;
 pub mod calls;
+pub mod dashboard;
 pub mod history;
 pub mod rate_limit;
 pub mod recordings;

@@ -19,6 +19,8 @@ pub(super) struct Join {
     pub(super) role: JoinRole,
     pub(super) token: String,
     pub(super) sdp: String,
+    /// A rep leg that replaces the agent (a supervisor takes over).
+    pub(super) take_over: bool,
 }
 
 /// Checks the token, finds the call, accepts the offer and links the leg;
@@ -33,6 +35,11 @@ pub(super) async fn join_call(
         .admin
         .check_token(&join.token)
         .map_err(WebRtcError::Unauthorized)?;
+    // Only a leg everyone hears can replace the agent: a monitor or coach
+    // taking over would leave the caller talking to nobody.
+    if join.take_over && join.role != JoinRole::Rep {
+        return Err(WebRtcError::TakeOverRole);
+    }
     let unknown = || WebRtcError::NoSuchCall(join.call_id.chars().take(64).collect());
     let id: CallId = join.call_id.parse().map_err(|_| unknown())?;
     let handle = service
@@ -46,6 +53,14 @@ pub(super) async fn join_call(
         .attach(join.role.into(), super::leg::link(parts))
         .await
         .map_err(WebRtcError::Join)?;
-    tracing::info!(call_id = %id, leg = leg.0, role = ?join.role, "a browser joined a live call");
+    if join.take_over {
+        // The leg is in first, so the caller is never left alone: the
+        // agent fades out as the supervisor is heard.
+        if let Err(e) = handle.detach_agent().await {
+            let _ = handle.detach(leg).await;
+            return Err(WebRtcError::Join(e));
+        }
+    }
+    tracing::info!(call_id = %id, leg = leg.0, role = ?join.role, take_over = join.take_over, "a browser joined a live call");
     Ok(answer)
 }

@@ -79,6 +79,11 @@ pub enum WebRtcError {
     /// A `join` naming no live call.
     #[error("no live call {0:?}: GET /api/v1/calls lists them")]
     NoSuchCall(String),
+    /// `take_over` with a role other than `rep`.
+    #[error(
+        "take_over needs role \"rep\": the supervisor's leg replaces the agent and must be heard"
+    )]
+    TakeOverRole,
     /// The call refused the leg (a full room, the call ending, busy).
     #[error("the call did not take the leg: {0}")]
     Join(crate::call::registry::CommandError),
@@ -148,6 +153,7 @@ async fn signalling(service: Arc<WebRtcService>, mut socket: WebSocket) {
                 WebRtcError::NoRoute => "no_route",
                 WebRtcError::Unauthorized(_) => "unauthorized",
                 WebRtcError::NoSuchCall(_) => "unknown_call",
+                WebRtcError::TakeOverRole => "bad_request",
                 _ => "unavailable",
             };
             crate::refusals::refused("webrtc", reason, "WebRTC call", &e);
@@ -240,12 +246,14 @@ async fn first_offer(socket: &mut WebSocket) -> Option<First> {
                 role,
                 token,
                 sdp,
+                take_over,
             }) => {
                 return Some(First::Join(join::Join {
                     call_id,
                     role,
                     token,
                     sdp,
+                    take_over,
                 }))
             }
             Ok(ClientMessage::Hangup) => return None,

@@ -38,6 +38,11 @@ pub enum ClientMessage {
         token: String,
         /// The SDP offer.
         sdp: String,
+        /// With `role: "rep"`: the agent leaves the call once the leg is
+        /// in (a supervisor takes the call over). Refused with any other
+        /// role.
+        #[serde(default)]
+        take_over: bool,
     },
     /// The browser hangs up.
     Hangup,
@@ -158,6 +163,19 @@ mod tests {
             join,
             ClientMessage::Join {
                 role: JoinRole::Monitor,
+                take_over: false,
+                ..
+            }
+        ));
+        let take = parse(
+            r#"{"type":"join","call_id":"0193","role":"rep","token":"t","sdp":"v=0","take_over":true}"#,
+        )
+        .expect("take over");
+        assert!(matches!(
+            take,
+            ClientMessage::Join {
+                role: JoinRole::Rep,
+                take_over: true,
                 ..
             }
         ));

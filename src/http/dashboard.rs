@@ -1,0 +1,65 @@
+//! `/dashboard`: the supervisor's desk (issue 17, decision 0030). Plain
+//! HTML, CSS and ES modules under web/dashboard/, compiled into the binary
+//! (no build step). The page itself is public and holds no data: it logs
+//! in with the admin token and reads everything through `/api/v1` with
+//! it as a bearer token, and joins calls through `/webrtc/ws`.
+
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+
+const INDEX: &str = include_str!("../../web/dashboard/index.html");
+const STYLE: &str = include_str!("../../web/dashboard/dashboard.css");
+const SCRIPT: &str = include_str!("../../web/dashboard/dashboard.js");
+const API: &str = include_str!("../../web/dashboard/api.js");
+const MEDIA: &str = include_str!("../../web/dashboard/media.js");
+
+const HTML: &str = "text/html; charset=utf-8";
+const JS: &str = "text/javascript; charset=utf-8";
+
+/// The page and its assets.
+pub fn routes() -> Router {
+    Router::new()
+        .route("/dashboard", get(|| async { asset(HTML, INDEX) }))
+        .route(
+            "/dashboard/",
+            get(|| async { Redirect::permanent("/dashboard") }),
+        )
+        .route(
+            "/dashboard/dashboard.css",
+            get(|| async { asset("text/css; charset=utf-8", STYLE) }),
+        )
+        .route(
+            "/dashboard/dashboard.js",
+            get(|| async { asset(JS, SCRIPT) }),
+        )
+        .route("/dashboard/api.js", get(|| async { asset(JS, API) }))
+        .route("/dashboard/media.js", get(|| async { asset(JS, MEDIA) }))
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [(CONTENT_TYPE, content_type), (CACHE_CONTROL, "no-cache")],
+        body,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_main_module_imports_only_modules_the_routes_serve() {
+        let imports: Vec<&str> = SCRIPT
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("import "))
+            .filter_map(|l| l.split(" from ").nth(1))
+            .map(|l| l.trim_matches(|c| c == '\'' || c == ';' || c == '"'))
+            .collect();
+        assert_eq!(imports, ["./api.js", "./media.js"]);
+        assert!(INDEX.contains("/dashboard/dashboard.js"));
+        assert!(INDEX.contains("/dashboard/dashboard.css"));
+    }
+}
