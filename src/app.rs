@@ -352,14 +352,19 @@ pub fn build_with_random(
     } else {
         None
     };
-    let webrtc = config
-        .web
-        .try_access
-        .enabled(config.server.http_listen)
-        .then(|| {
-            let shared = (&tools, &call_events, &registry, &agents);
-            webrtc_service(config, &workers, &backend, &session, &call, &state, shared)
-        });
+    // `/webrtc/ws` is always served: a browser joining a live call (the
+    // supervisor's desk) needs the admin token, not `/try`; a browser
+    // calling the agent on its own needs `[web] try`.
+    let webrtc = {
+        let shared = (&tools, &call_events, &registry, &agents);
+        let mut webrtc =
+            webrtc_service(config, &workers, &backend, &session, &call, &state, shared);
+        webrtc.try_calls = config.web.try_access.enabled(config.server.http_listen);
+        if webrtc.try_calls {
+            tracing::info!(public_ip = %webrtc.public_ip, "/try is on: browsers can call the agent");
+        }
+        Some(webrtc)
+    };
     let service = Arc::new(
         TwilioService::new(
             secrets.twilio_auth_token.clone(),
@@ -492,7 +497,6 @@ fn webrtc_service(
     ),
 ) -> crate::ingress::webrtc::WebRtcService {
     let (public_ip, ports) = webrtc_media(config);
-    tracing::info!(%public_ip, "/try is on: browsers can call the agent");
     crate::ingress::webrtc::WebRtcService {
         workers: workers.clone(),
         setup: CallSetup {
@@ -512,6 +516,7 @@ fn webrtc_service(
         ports,
         public_ip,
         admin: crate::http::admin::AdminToken::new(None),
+        try_calls: false,
     }
 }
 

@@ -19,7 +19,7 @@ pub const WINDOW: Duration = Duration::from_secs(10);
 
 /// Every (ingress, reason) refused somewhere in the code: their counters
 /// start at zero.
-pub const KINDS: [(&str, &str); 16] = [
+pub const KINDS: [(&str, &str); 17] = [
     ("twilio", "signature"),
     ("twilio", "not_configured"),
     ("twilio", "stream_token"),
@@ -35,6 +35,8 @@ pub const KINDS: [(&str, &str); 16] = [
     ("webrtc", "unavailable"),
     ("webrtc", "draining"),
     ("webrtc", "no_route"),
+    // A browser offered a call of its own while `[web] try` is off.
+    ("webrtc", "try_off"),
     // A `join` with a wrong admin token, or for a call that is not live.
     ("webrtc", "unauthorized"),
     ("webrtc", "unknown_call"),

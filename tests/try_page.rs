@@ -111,7 +111,8 @@ fn log_time(logs: &[String], what: &str) -> Option<f64> {
 }
 
 #[test]
-fn try_and_its_websocket_are_absent_when_web_try_is_off() {
+fn with_web_try_off_the_page_is_absent_and_a_browser_call_is_refused_but_joins_stay_possible() {
+    use tokio_tungstenite::tungstenite::{connect, Message};
     let server = support::server::start(
         env!("CARGO_BIN_EXE_warmline"),
         &[("OPENAI_API_KEY", None), ("WARMLINE_WEB__TRY", Some("off"))],
@@ -119,7 +120,31 @@ fn try_and_its_websocket_are_absent_when_web_try_is_off() {
     );
     assert_eq!(http_get(&server.addr, "/try").status, 404);
     assert_eq!(http_get(&server.addr, "/try/try.js").status, 404);
-    assert_eq!(http_get(&server.addr, "/webrtc/ws").status, 404);
+    // The socket stays for joins (the supervisor's desk, with the admin
+    // token), but a browser's own call is refused, saying why.
+    let (mut ws, _) = connect(format!("ws://{}/webrtc/ws", server.addr)).expect("/webrtc/ws");
+    ws.send(Message::text(
+        serde_json::json!({"type": "offer", "sdp": "v=0"}).to_string(),
+    ))
+    .expect("send");
+    let answer = loop {
+        match ws.read().expect("an answer") {
+            Message::Text(text) => break serde_json::from_str::<Value>(&text).expect("JSON"),
+            _ => continue,
+        }
+    };
+    assert_eq!(answer["type"], "error", "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("[web] try")),
+        "{answer}"
+    );
+    let metrics = http_get(&server.addr, "/metrics").body;
+    assert!(
+        metrics.contains("warmline_refused_total{ingress=\"webrtc\",reason=\"try_off\"} 1"),
+        "{metrics}"
+    );
     // The rest of the server is unaffected.
     assert_eq!(http_get(&server.addr, "/healthz").status, 200);
 }

@@ -67,6 +67,9 @@ pub enum WebRtcError {
         "no agent answers browser calls: add a [[routes]] entry with trunk = \"webrtc\", or a default route"
     )]
     NoRoute,
+    /// A browser offered a call of its own while `/try` is off.
+    #[error("browser calls to the agent are off here ([web] try); joining a live call needs `join` with the admin token")]
+    TryOff,
     /// The server is shutting down and takes no new calls.
     #[error("the server is draining and takes no new calls: try again on another instance")]
     Draining,
@@ -106,14 +109,25 @@ pub struct WebRtcService {
     pub public_ip: IpAddr,
     /// The admin token a `join` must carry (decision 0024).
     pub admin: crate::http::admin::AdminToken,
+    /// Whether a browser may start a call of its own (`/try`, `[web]
+    /// try`). Joining a live call with the admin token does not depend on
+    /// it: the supervisor's desk listens, coaches and takes over wherever
+    /// the server runs.
+    pub try_calls: bool,
 }
 
-/// The routes: `/try`, its assets, and `/webrtc/ws`.
+/// The routes: `/webrtc/ws`, and `/try` with its assets while browsers
+/// may call the agent ([`WebRtcService::try_calls`]).
 pub fn routes(service: Arc<WebRtcService>) -> Router {
-    Router::new()
+    let try_page = service.try_calls;
+    let router = Router::new()
         .route("/webrtc/ws", get(upgrade))
-        .with_state(service)
-        .merge(page::routes())
+        .with_state(service);
+    if try_page {
+        router.merge(page::routes())
+    } else {
+        router
+    }
 }
 
 async fn upgrade(State(service): State<Arc<WebRtcService>>, ws: WebSocketUpgrade) -> Response {
@@ -150,6 +164,7 @@ async fn signalling(service: Arc<WebRtcService>, mut socket: WebSocket) {
         Err(e) => {
             let reason = match e {
                 WebRtcError::Draining => "draining",
+                WebRtcError::TryOff => "try_off",
                 WebRtcError::NoRoute => "no_route",
                 WebRtcError::Unauthorized(_) => "unauthorized",
                 WebRtcError::NoSuchCall(_) => "unknown_call",
@@ -274,6 +289,9 @@ fn start_call(
     control: mpsc::Receiver<Control>,
     to_page: mpsc::Sender<ServerMessage>,
 ) -> Result<String, WebRtcError> {
+    if !service.try_calls {
+        return Err(WebRtcError::TryOff);
+    }
     if service.setup.drain.is_draining() {
         return Err(WebRtcError::Draining);
     }
@@ -402,6 +420,7 @@ mod tests {
             ports: ports::PortRange::new(IpAddr::from([127, 0, 0, 1]), 40_000, 40_999),
             public_ip: IpAddr::from([127, 0, 0, 1]),
             admin: crate::http::admin::AdminToken::new(None),
+            try_calls: true,
         }
     }
 
