@@ -205,8 +205,13 @@ async fn a_demo_call_posts_signed_call_started_and_call_ended_with_its_transcrip
     assert!(tools[0]["latency_ms"].as_u64().is_some(), "{tools:#?}");
     assert_eq!(tools[1]["outcome"], "ok");
 
-    // What later releases fill is there, as null.
-    for field in ["summary", "escalation", "recording_url"] {
+    // The escalation asked for, and why nobody took it (no [[reps]]).
+    let escalation = &ended["escalation"];
+    assert_eq!(escalation["reason"], "caller pressed 0", "{escalation}");
+    assert_eq!(escalation["outcome"], "no_reps_configured", "{escalation}");
+    assert_eq!(escalation["answered_at"], Value::Null, "{escalation}");
+    // What this call did not have is there, as null.
+    for field in ["summary", "recording_url"] {
         assert_eq!(ended.get(field), Some(&Value::Null), "{field}");
     }
     drop(server);
