@@ -269,9 +269,10 @@ async fn a_demo_call_is_listed_with_its_transcript_after_a_restart() {
     assert_eq!(calls.len(), 1, "{listed}");
     assert_eq!(calls[0]["provider_id"], "CA_restart");
     assert_eq!(calls[0]["state"], "ended");
-    // escalate_to_human ran, but no rep took the call (no escalation
-    // record until reps exist): the agent ended it, contained.
-    assert_eq!(calls[0]["outcome"], "contained");
+    // escalate_to_human ran and no rep took the call (none configured):
+    // the agent asked for a person, so the call is escalated, not
+    // contained, and its record says why nobody answered.
+    assert_eq!(calls[0]["outcome"], "escalated");
     let id = calls[0]["id"].as_str().expect("an id");
     let (status, detail) = get_json(&server.addr, &format!("/api/v1/calls/{id}")).await;
     assert_eq!(status, 200, "{detail}");
@@ -291,6 +292,10 @@ async fn a_demo_call_is_listed_with_its_transcript_after_a_restart() {
         .filter_map(|t| t["name"].as_str())
         .collect();
     assert_eq!(tools, ["escalate_to_human", "end_call"]);
+    assert_eq!(
+        detail["escalations"][0]["outcome"], "no_reps_configured",
+        "{detail:#}"
+    );
     drop(server);
     let _ = std::fs::remove_dir_all(dir);
 }
