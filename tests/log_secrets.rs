@@ -34,14 +34,6 @@ const TOOLS_SECRET: &str = "whsec_secret_tools_4a9d0f";
 const CRM_TOKEN: &str = "crm-header-secret-c3d2e1";
 const SIP_PASSWORD: &str = "sip-digest-secret-91ab";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 /// A webhook endpoint answering every request with a CRM record; keeps
 /// what it saw.
 async fn hooks() -> (String, Arc<Mutex<Vec<String>>>) {
@@ -157,8 +149,8 @@ async fn a_trace_level_run_with_every_secret_set_logs_none_of_them() {
     std::fs::write(&config, config_text(&hooks_url)).expect("config");
     let (out_path, err_path) = (dir.join("stdout.log"), dir.join("stderr.log"));
 
-    let http = format!("127.0.0.1:{}", free_port());
-    let sip = format!("127.0.0.1:{}", free_port());
+    let http = format!("127.0.0.1:{}", support::server::free_port());
+    let sip = format!("127.0.0.1:{}", support::server::free_port());
     let rtp_min = 30_000 + (std::process::id() % 500) as u16 * 20;
     let mut child = Command::new(env!("CARGO_BIN_EXE_warmline"))
         .env_clear()

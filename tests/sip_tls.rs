@@ -50,14 +50,6 @@ fn certificate() -> (PathBuf, PathBuf, PathBuf) {
     (dir, c, k)
 }
 
-fn free_tcp_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 /// Polls `/metrics` until `series` is at least `value` (or five seconds
 /// pass), returning the last exposition.
 fn metrics_until(addr: &str, series: &str, at_least: f64) -> String {
@@ -74,7 +66,7 @@ fn metrics_until(addr: &str, series: &str, at_least: f64) -> String {
 #[test]
 fn baresip_calls_over_tls_and_the_call_carries_audio_both_ways() {
     let (dir, cert, key) = certificate();
-    let tls = format!("127.0.0.1:{}", free_tcp_port());
+    let tls = format!("127.0.0.1:{}", support::server::free_port());
     let (cert_s, key_s) = (cert.display().to_string(), key.display().to_string());
     let server = sipp::start(
         env!("CARGO_BIN_EXE_warmline"),

@@ -39,6 +39,37 @@ impl Drop for ServerProcess {
     }
 }
 
+/// A loopback port free for both TCP and UDP, above the kernel's
+/// ephemeral range (32768–60999 on Linux).
+///
+/// Picking with `bind(":0")` and dropping the socket races: until the
+/// server binds it, the kernel may hand the same port to anything else
+/// asking for an ephemeral one (chromedriver, a fake peer in a test
+/// running beside this one), and the server then fails to start while the
+/// readiness probe connects to the stranger. Ports above the range are
+/// never handed out that way; two tests picking the same one at random is
+/// left to the bind check and the readiness check below.
+pub fn free_port() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    const FIRST: u16 = 61_000;
+    const COUNT: u64 = 4_500;
+    loop {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        hasher.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        let port = FIRST + (hasher.finish() % COUNT) as u16;
+        let tcp = std::net::TcpListener::bind(("127.0.0.1", port));
+        let udp = std::net::UdpSocket::bind(("127.0.0.1", port));
+        if tcp.is_ok() && udp.is_ok() {
+            return port;
+        }
+    }
+}
+
 /// Starts `binary` with `env` added (a `None` value removes the variable),
 /// echoes its log lines to the test output when `echo` is set, and waits
 /// until it accepts connections.
@@ -53,11 +84,7 @@ pub fn start_with(
     env: &[(&str, Option<&str>)],
     echo: bool,
 ) -> ServerProcess {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("free port")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = free_port();
     let addr = format!("127.0.0.1:{port}");
     let mut command = match launcher.split_first() {
         Some((program, args)) => {
@@ -110,6 +137,11 @@ pub fn start_with(
     });
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(&addr).is_err() {
+        // A server that exited (its port taken, a config it refused) says
+        // so here rather than as a refused connection later.
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("warmline exited before listening on {addr}: {status}");
+        }
         assert!(Instant::now() < deadline, "server did not start");
         std::thread::sleep(Duration::from_millis(20));
     }

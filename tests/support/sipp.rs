@@ -20,16 +20,6 @@ pub struct SipServer {
     pub rtp_range: (u16, u16),
 }
 
-fn free_port() -> u16 {
-    loop {
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
-        let port = udp.local_addr().expect("addr").port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
 /// A distinct RTP range per server in this process (200 ports).
 fn rtp_range() -> (u16, u16) {
     static NEXT: AtomicU16 = AtomicU16::new(0);
@@ -40,7 +30,7 @@ fn rtp_range() -> (u16, u16) {
 
 /// Starts `binary` with SIP on a free port, plus `env`.
 pub fn start(binary: &str, env: &[(&str, Option<&str>)]) -> SipServer {
-    let sip = format!("127.0.0.1:{}", free_port());
+    let sip = format!("127.0.0.1:{}", super::server::free_port());
     let (min, max) = rtp_range();
     let (min_s, max_s) = (min.to_string(), max.to_string());
     let mut all: Vec<(&str, Option<&str>)> = vec![
@@ -102,10 +92,10 @@ pub fn run(scenario: &str, target: &str, args: &[&str]) -> SippOutcome {
     let file = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/sipp")
         .join(format!("{scenario}.xml"));
-    let local_port = free_port().to_string();
+    let local_port = super::server::free_port().to_string();
     let media_port = {
         // An even port whose successor is free too.
-        let p = free_port();
+        let p = super::server::free_port();
         (p & !1).to_string()
     };
     let output = Command::new("sipp")
