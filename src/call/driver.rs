@@ -342,6 +342,13 @@ impl CallDriver {
         self.report_end();
         let mut stats = self.core.stats().clone();
         stats.room_mixed_ticks = self.room.stats().map_or(0, |s| s.mixed_ticks);
+        if let Some(room) = self.room.stats().filter(|r| r.mixed_ticks > 0) {
+            tracing::info!(
+                late_frames = room.late_frames,
+                trimmed_frames = room.trimmed_frames,
+                "room queues: frames dropped for running ahead, and standing frames given back"
+            );
+        }
         tracing::info!(
             first_audio_ms = stats.first_audio_after.map(|d| d.as_millis() as u64),
             barge_ins = stats.barge_ins.len(),

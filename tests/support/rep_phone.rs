@@ -188,8 +188,10 @@ impl RepPhone {
             };
             // 20 ms of microphone: silence until bridged (the agent hears
             // the rep during the brief), then what the rep says.
+            let mut wrote = false;
             if connected {
                 while Instant::now() >= next_send {
+                    wrote = true;
                     let frame: Vec<i16> = if talk.bridged_at.is_some() {
                         let start = (said as usize * 960) % microphone.len().max(1);
                         said += 1;
@@ -209,6 +211,12 @@ impl RepPhone {
                     sent += 1;
                     next_send += Duration::from_millis(20);
                 }
+            }
+            // A phone sends what it wrote now: str0m hands the packet out
+            // on the next poll, at the top of the loop, not after a wait
+            // for input.
+            if wrote {
+                continue;
             }
             // Signalling, without waiting.
             loop {

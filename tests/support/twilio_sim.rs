@@ -162,7 +162,10 @@ pub async fn connect_stream(
         "X-Twilio-Signature",
         HeaderValue::from_str(&sig).expect("header"),
     );
-    match tokio_tungstenite::connect_async(request).await {
+    // Twilio streams each frame as it is captured: Nagle's algorithm here
+    // would hold a frame for the server's ACK of the previous one, adding
+    // up to a frame of latency the server never caused.
+    match tokio_tungstenite::connect_async_with_config(request, None, true).await {
         Ok((ws, _)) => Ok(ws),
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => Err(resp.status().as_u16()),
         Err(e) => panic!("connect: {e}"),

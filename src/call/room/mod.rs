@@ -28,9 +28,11 @@ use crate::media::halfband::{Downsampler2, Upsampler2};
 use crate::media::mixer::{self, Mixer, Role, RoutePolicy, INTERNAL_RATE, MAX_LEGS, TICK_SAMPLES};
 
 pub mod link;
+mod trim;
 
 use link::{DownQueue, UP_CAPACITY};
 pub use link::{FrameSource, LegLink, LegPort, LegUp, LinkClosed, LoopedClip};
+use trim::{is_quiet, StandingTrim};
 
 /// Samples of a tick at 8 kHz.
 const TICK_8K: usize = TICK_SAMPLES / 2;
@@ -78,6 +80,8 @@ struct Linked {
     transport: &'static str,
     muted: bool,
     queue: VecDeque<Frame>,
+    /// Gives back a frame that stands in `queue` for no reason.
+    trim: StandingTrim,
     down: Rc<DownQueue>,
 }
 
@@ -102,6 +106,9 @@ pub struct RoomStats {
     /// Frames of any leg dropped because it ran more than
     /// [`LEG_QUEUE`] ahead of the tick.
     pub late_frames: u64,
+    /// Quiet frames dropped because they stood in a queue for no reason
+    /// (see `trim`): latency given back.
+    pub trimmed_frames: u64,
 }
 
 /// What one mixed tick gives the driver.
@@ -124,6 +131,7 @@ pub struct Room {
     next_id: u32,
     hold: Option<Box<dyn FrameSource>>,
     caller_queue: VecDeque<[i16; TICK_8K]>,
+    caller_trim: StandingTrim,
     up_caller: Upsampler2,
     up_agent: Upsampler2,
     down_caller: Downsampler2,
@@ -183,6 +191,7 @@ impl Room {
             next_id: AGENT.0 + 1,
             hold: None,
             caller_queue: VecDeque::with_capacity(LEG_QUEUE + 1),
+            caller_trim: StandingTrim::default(),
             up_caller: Upsampler2::new(),
             up_agent: Upsampler2::new(),
             down_caller: Downsampler2::new(),
@@ -286,6 +295,7 @@ impl Room {
             transport,
             muted: false,
             queue: VecDeque::with_capacity(LEG_QUEUE + 1),
+            trim: StandingTrim::default(),
             down: down.clone(),
         });
         Ok((id, LegPort::new(id, leg_role, self.up_tx.clone(), down)))
@@ -439,6 +449,11 @@ impl Room {
     pub fn tick(&mut self, agent: Option<&[i16]>) -> TickOut {
         let blend = self.blend();
         let caller8 = self.caller_queue.pop_front();
+        let quiet = self.caller_queue.front().is_none_or(|f| is_quiet(f));
+        if self.caller_trim.after_tick(self.caller_queue.len(), quiet) {
+            self.caller_queue.pop_front();
+            self.stats.trimmed_frames += 1;
+        }
         let mut agent8 = [0i16; TICK_8K];
         if let Some(pcm) = agent {
             let n = pcm.len().min(TICK_8K);
@@ -466,6 +481,11 @@ impl Room {
         for leg in &mut self.linked {
             if let Some(frame) = leg.queue.pop_front() {
                 let _ = self.mixer.put_frame(mixer_id(leg.id), &frame);
+            }
+            let quiet = leg.queue.front().is_none_or(|f| is_quiet(f.samples()));
+            if leg.trim.after_tick(leg.queue.len(), quiet) {
+                leg.queue.pop_front();
+                self.stats.trimmed_frames += 1;
             }
         }
         if let Some(source) = &mut self.hold {

@@ -316,3 +316,36 @@ fn a_coach_is_heard_by_the_rep_only_and_a_hand_built_table_is_honoured() {
 fn rms16(x: &[i16]) -> f64 {
     (x.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / x.len().max(1) as f64).sqrt()
 }
+
+#[test]
+fn a_frame_standing_in_a_reps_queue_is_given_back_in_a_pause_not_in_speech() {
+    let (mut room, _up) = Room::new();
+    let (_, rep) = room.attach(LegRole::Rep, "test").expect("room");
+    // A burst leaves one frame standing: two before the first tick, then
+    // one per tick; 2 s of speech, then a pause.
+    room.leg_frame(rep.id(), frame16(LINKED_HZ, 0));
+    for t in 0..200u64 {
+        let frame = if t < 100 {
+            frame16(LINKED_HZ, t + 1)
+        } else {
+            Frame::silence(INTERNAL_RATE, MediaTime(0))
+        };
+        room.leg_frame(rep.id(), frame);
+        room.caller_frame(&tone8(CALLER_HZ, t));
+        room.tick(None);
+        if t < 100 {
+            assert_eq!(
+                room.stats().trimmed_frames,
+                0,
+                "speech is never cut (tick {t})"
+            );
+            assert_eq!(room.linked[0].queue.len(), 1, "the frame stands (tick {t})");
+        }
+    }
+    assert_eq!(room.stats().trimmed_frames, 1);
+    assert!(
+        room.linked[0].queue.is_empty(),
+        "each frame now goes out on the tick after it came"
+    );
+    assert_eq!(room.stats().late_frames, 0);
+}
