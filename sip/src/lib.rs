@@ -12,6 +12,7 @@
 //! - [`transaction`]: client and server transactions (RFC 3261 §17, RFC
 //!   6026): matching, retransmission and timers.
 //! - [`dialog`]: UAS dialogs, 2xx retransmission and RFC 4028 session timers.
+//! - [`registrar`]: a REGISTER server (RFC 3261 §10): digest, expiry, caps.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -20,5 +21,6 @@ pub mod dialog;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod message;
+pub mod registrar;
 pub mod sdp;
 pub mod transaction;
