@@ -175,6 +175,16 @@ impl ReferNotify {
         }
     }
 
+    /// The NOTIFY reporting `status` of the transferee's INVITE: [`ReferNotify::progress`]
+    /// for 1xx, [`ReferNotify::last`] for a final status.
+    pub fn for_status(status: u16, expires_secs: u32, id: Option<u32>) -> ReferNotify {
+        if status < 200 {
+            ReferNotify::progress(status, expires_secs, id)
+        } else {
+            ReferNotify::last(status, id)
+        }
+    }
+
     /// Whether the subscription ends with this NOTIFY.
     pub fn is_terminated(&self) -> bool {
         self.state.is_terminated()

@@ -45,7 +45,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::auth::{Challenger, InvalidReason};
-use crate::message::{Response, Uri};
+use crate::message::{Params, Response, Uri};
 
 /// What is wrong with how the registrar is called (never with what the network sent: that
 /// gets a response and a [`RegisterOutcome::Refused`]).
@@ -106,6 +106,9 @@ pub struct Binding {
     pub expires_at: Instant,
     /// The q-value in thousandths (`q=0.5` is 500), if the contact gave one.
     pub q: Option<u16>,
+    /// The Contact's other header parameters (`+sip.instance`, `reg-id`, …), echoed in the
+    /// 200: some phones look for their instance there to confirm the registration.
+    pub params: Params,
     /// The Call-ID of the REGISTER that last touched it.
     pub call_id: String,
     /// The CSeq of that REGISTER.
@@ -172,9 +175,14 @@ pub enum Refusal {
         /// The cap.
         max: usize,
     },
-    /// `400`: the request is malformed; the text says where.
+    /// `400`: the request is malformed; the text says where (values cut to 40 characters).
     #[error("malformed REGISTER: {0}")]
     Malformed(String),
+}
+
+/// At most 40 characters of `value`, debug-quoted, for a [`Refusal::Malformed`] text.
+pub(crate) fn quote_short(value: &str) -> String {
+    format!("{:?}", value.chars().take(40).collect::<String>())
 }
 
 impl Refusal {

@@ -4,15 +4,17 @@
 use std::time::Instant;
 
 use super::{
-    aor_of, deadline, sort_by_q, Binding, Refusal, RegisterOutcome, RegisterReply, Registrar,
-    RegistrarError,
+    aor_of, deadline, quote_short, sort_by_q, Binding, Refusal, RegisterOutcome, RegisterReply,
+    Registrar, RegistrarError,
 };
 use crate::auth::{Algorithm, DigestCredentials, InvalidReason, UserSecret, Verification};
-use crate::message::{Method, NameAddr, Request, SipHeaders, Uri};
+use crate::message::{Method, NameAddr, Params, Request, SipHeaders, Uri};
 
 /// One Contact of the request, read and checked.
 struct Wanted {
     uri: Uri,
+    /// The Contact's header parameters but `expires` and `q`.
+    params: Params,
     /// Granted expiry in seconds; 0 removes.
     expires: u32,
     q: Option<u16>,
@@ -72,7 +74,7 @@ impl Registrar {
                     let mut contact = NameAddr {
                         display: None,
                         uri: b.uri.clone(),
-                        params: Default::default(),
+                        params: b.params.clone(),
                     };
                     contact
                         .params
@@ -241,6 +243,7 @@ impl Registrar {
                         (existing, expires) => {
                             let binding = Binding {
                                 uri: w.uri,
+                                params: w.params,
                                 expires_at: deadline(now, expires),
                                 q: w.q,
                                 call_id: call_id.clone(),
@@ -293,10 +296,9 @@ impl Registrar {
     fn read_contacts(&self, request: &Request) -> Result<Change, Refusal> {
         let contacts = request.headers.get_all("Contact");
         let header_expires = match request.headers.get("Expires") {
-            Some(v) => Some(
-                delta_seconds(v)
-                    .ok_or_else(|| Refusal::Malformed(format!("Expires {v:?} is not a number")))?,
-            ),
+            Some(v) => Some(delta_seconds(v).ok_or_else(|| {
+                Refusal::Malformed(format!("Expires {} is not a number", quote_short(v)))
+            })?),
             None => None,
         };
         if contacts.is_empty() {
@@ -317,7 +319,10 @@ impl Registrar {
                 NameAddr::parse(value).map_err(|e| Refusal::Malformed(format!("Contact: {e}")))?;
             let asked = match contact.params.get("expires") {
                 Some(v) => delta_seconds(v.unwrap_or("")).ok_or_else(|| {
-                    Refusal::Malformed(format!("Contact expires {v:?} is not a number"))
+                    Refusal::Malformed(format!(
+                        "Contact expires {} is not a number",
+                        quote_short(v.unwrap_or(""))
+                    ))
                 })?,
                 None => header_expires.unwrap_or(self.config.default_expires),
             };
@@ -333,12 +338,20 @@ impl Registrar {
             };
             let q = match contact.params.get("q") {
                 Some(v) => Some(parse_q(v.unwrap_or("")).ok_or_else(|| {
-                    Refusal::Malformed(format!("Contact q {v:?} is not from 0 to 1"))
+                    Refusal::Malformed(format!(
+                        "Contact q {} is not from 0 to 1",
+                        quote_short(v.unwrap_or(""))
+                    ))
                 })?),
                 None => None,
             };
+            let mut params = contact.params;
+            params.0.retain(|(k, _)| {
+                !k.eq_ignore_ascii_case("expires") && !k.eq_ignore_ascii_case("q")
+            });
             wanted.push(Wanted {
                 uri: contact.uri,
+                params,
                 expires,
                 q,
             });

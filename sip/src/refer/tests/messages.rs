@@ -165,3 +165,34 @@ fn reading_a_non_refer_as_a_refer_is_a_routing_error() {
     let err = IncomingRefer::parse(&request(INVITE)).unwrap_err();
     assert!(matches!(err, ReferError::WrongMethod { .. }));
 }
+
+/// Every truncation of a REFER and a NOTIFY, and every byte replaced by a delimiter, read
+/// without a panic (the parser refuses some; what it accepts must be answered cleanly).
+#[test]
+fn mangled_refers_and_notifies_never_panic() {
+    let notify = ReferNotify::last(200, Some(3))
+        .in_dialog(&mut dialog(), "z9hG4bK-n", "198.51.100.7:5060", "UDP")
+        .unwrap()
+        .to_bytes();
+    for original in [PHONE_REFER.as_bytes().to_vec(), notify] {
+        for i in 0..original.len() {
+            let mut variants = vec![original[..i].to_vec()];
+            for b in [b';', b'%', b'<', b'>', b'?', b'=', b',', b'"', b' ', 0xff] {
+                let mut v = original.clone();
+                v[i] = b;
+                variants.push(v);
+            }
+            for v in variants {
+                if let Ok(Message::Request(r)) = parse(&v, &Limits::default()) {
+                    if let Err(e) = IncomingRefer::parse(&r) {
+                        let _ = e.status();
+                    }
+                    if let Ok(n) = ReferNotify::parse(&r) {
+                        let mut w = watch::ReferWatchFixture::new();
+                        let _ = w.0.on_notify(&n, w.1);
+                    }
+                }
+            }
+        }
+    }
+}

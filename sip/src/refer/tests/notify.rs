@@ -137,3 +137,13 @@ fn a_sipfrag_without_a_status_line_is_malformed() {
         assert!(matches!(err, ReferError::MalformedSipfrag(_)), "{body:?}");
     }
 }
+
+#[test]
+fn a_final_status_makes_the_last_notify_and_a_provisional_one_a_progress_notify() {
+    assert_eq!(
+        ReferNotify::for_status(180, 60, Some(2)),
+        ReferNotify::progress(180, 60, Some(2))
+    );
+    assert!(ReferNotify::for_status(486, 60, None).is_terminated());
+    assert_eq!(ReferNotify::for_status(486, 60, None).reason, "Busy Here");
+}

@@ -205,3 +205,13 @@ fn a_subscription_terminated_without_a_final_status_ends_the_watch() {
         }))
     );
 }
+
+/// A fresh watch and its start time, for other test files.
+pub(super) struct ReferWatchFixture(pub ReferWatch, pub Instant);
+
+impl ReferWatchFixture {
+    pub(super) fn new() -> ReferWatchFixture {
+        let t = Instant::now();
+        ReferWatchFixture(ReferWatch::new(t, 3, ReferWatchConfig::default()), t)
+    }
+}

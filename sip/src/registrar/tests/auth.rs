@@ -198,3 +198,36 @@ fn an_inconsistent_configuration_is_refused() {
         Err(RegistrarError::InvalidConfig(_))
     ));
 }
+
+/// Every truncation of an authenticated REGISTER, and every byte replaced by a delimiter,
+/// gets a response or is refused by the parser: never a panic, never a caller error.
+#[test]
+fn mangled_registers_never_panic() {
+    let reg = registrar();
+    let auth = authorization(&reg, "alice", "wonderland", T0);
+    let original = register_text(
+        "alice",
+        "c1",
+        2,
+        &format!("{auth}Contact: <sip:alice@192.0.2.20>;expires=600;q=0.5\r\nExpires: 60\r\n"),
+    )
+    .into_bytes();
+    let t = Instant::now();
+    for i in 0..original.len() {
+        let mut variants = vec![original[..i].to_vec()];
+        for b in [b';', b'*', b'<', b'>', b'=', b',', b'"', b'0', b' ', 0xff] {
+            let mut v = original.clone();
+            v[i] = b;
+            variants.push(v);
+        }
+        for v in variants {
+            if let Ok(Message::Request(r)) = parse(&v, &Limits::default()) {
+                if r.method == crate::message::Method::Register {
+                    let mut reg = registrar();
+                    let reply = reg.handle(&r, t, T0, lookup).expect("a REGISTER");
+                    assert!(reply.response.status >= 200);
+                }
+            }
+        }
+    }
+}

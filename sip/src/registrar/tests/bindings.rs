@@ -336,3 +336,21 @@ fn malformed_expires_and_q_are_bad_requests() {
     }
     assert_eq!(reg.aor_count(), 0);
 }
+
+#[test]
+fn the_200_echoes_the_contacts_own_parameters() {
+    let mut reg = registrar();
+    let t = Instant::now();
+    let reply = send(
+        &mut reg,
+        "alice",
+        "c1",
+        1,
+        "Contact: <sip:alice@192.0.2.20;transport=tcp>;+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-000A95A0E128>\";reg-id=1;expires=600\r\n",
+        t,
+    );
+    assert_eq!(
+        reply.response.headers.get_all("Contact"),
+        vec!["<sip:alice@192.0.2.20;transport=tcp>;+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-000A95A0E128>\";reg-id=1;expires=600"]
+    );
+}
