@@ -328,6 +328,8 @@ impl Registrar {
     }
 
     /// Removes every binding lapsed at `now` and returns them with their AOR, for logs.
+    /// ([`Registrar::handle`] also purges, without reporting, when a new AOR finds the table
+    /// full.)
     pub fn expire(&mut self, now: Instant) -> Vec<(String, Binding)> {
         let mut gone = Vec::new();
         self.bindings.retain(|aor, list| {

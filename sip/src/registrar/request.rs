@@ -266,9 +266,14 @@ impl Registrar {
         }
         let is_new_aor = !self.bindings.contains_key(&aor);
         if is_new_aor && !after.is_empty() && self.bindings.len() >= self.config.max_aors {
-            return Err(Refusal::TableFull {
-                max: self.config.max_aors,
-            });
+            // Lapsed bindings may still hold slots if the shell has not called expire()
+            // yet; they do not count against the cap.
+            let _ = self.expire(now);
+            if self.bindings.len() >= self.config.max_aors {
+                return Err(Refusal::TableFull {
+                    max: self.config.max_aors,
+                });
+            }
         }
         if after.is_empty() {
             self.bindings.remove(&aor);
