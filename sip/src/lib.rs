@@ -12,6 +12,8 @@
 //! - [`transaction`]: client and server transactions (RFC 3261 §17, RFC
 //!   6026): matching, retransmission and timers.
 //! - [`dialog`]: UAS dialogs, 2xx retransmission and RFC 4028 session timers.
+//! - [`registrar`]: a REGISTER server (RFC 3261 §10): digest, expiry, caps.
+//! - [`refer`]: REFER and its NOTIFYs (RFC 3515, RFC 3420 sipfrag), both sides.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -20,5 +22,7 @@ pub mod dialog;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod message;
+pub mod refer;
+pub mod registrar;
 pub mod sdp;
 pub mod transaction;
