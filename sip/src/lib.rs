@@ -11,7 +11,8 @@
 //! - [`auth`]: digest authentication (RFC 2617/7616/8760), both sides.
 //! - [`transaction`]: client and server transactions (RFC 3261 §17, RFC
 //!   6026): matching, retransmission and timers.
-//! - [`dialog`]: UAS dialogs, 2xx retransmission and RFC 4028 session timers.
+//! - [`dialog`]: UAS and UAC dialogs: 2xx retransmission, RFC 4028 session
+//!   timers, and outbound calls ([`dialog::uac`]).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
