@@ -25,12 +25,17 @@
 //! [`on_timeout`](UacCall::on_timeout). `now` is a [`Duration`] since any
 //! epoch the caller picks, as everywhere in this crate.
 //!
-//! Not handled: a re-INVITE or UPDATE from the far side (answered 488 /
-//! 501, leaving the session unchanged), early dialogs (PRACK, requests
-//! before the 2xx), and forked 2xx from a second dialog (ignored; that
-//! leg gets no ACK and gives up by itself).
+//! - the far side's BYE (200, the call ends) and re-INVITE, surfaced as
+//!   [`UacEvent::ReinviteReceived`] and answered by the owner, our 2xx
+//!   re-sent until its ACK.
+//!
+//! Not handled: UPDATE and INFO from the far side (501), early dialogs
+//! (PRACK, requests before the 2xx), redirects (a 3xx ends the call as
+//! [`EndReason::Rejected`]), and a forked 2xx from a second dialog
+//! (ignored; that leg gets no ACK and gives up by itself).
 
 mod build;
+mod remote;
 mod responses;
 mod types;
 
@@ -47,7 +52,7 @@ use crate::auth::ClientAuthState;
 use crate::dialog::Dialog;
 use crate::message::{Message, Method, Request};
 use crate::transaction::{
-    ClientTxId, Incoming, TransactionLayer, Transmit, Transport, TxEvent, TxIdEither, MAGIC_COOKIE,
+    ClientTxId, TransactionLayer, Transmit, Transport, TxEvent, TxIdEither, MAGIC_COOKIE,
 };
 
 /// Where the call is.
@@ -114,6 +119,8 @@ pub struct UacCall {
     invite_tx: Option<ClientTxId>,
     /// Our re-INVITE awaiting its final response.
     reinvite_tx: Option<ClientTxId>,
+    /// The far side's re-INVITE, until answered and ACKed.
+    remote_reinvite: Option<remote::RemoteReinvite>,
     /// A provisional came on the current INVITE transaction.
     provisional: bool,
     dialog: Option<Dialog>,
@@ -138,6 +145,7 @@ impl UacCall {
             cancel: Cancel::No,
             invite_tx: None,
             reinvite_tx: None,
+            remote_reinvite: None,
             provisional: false,
             dialog: None,
             outgoing: HashMap::new(),
@@ -201,6 +209,7 @@ impl UacCall {
     pub fn on_timeout(&mut self, now: Duration) {
         self.tx.handle_timeout(now);
         self.drain(now);
+        self.answer_timers(now);
     }
 
     /// The shell could not deliver a message of `owner` (see
@@ -212,7 +221,14 @@ impl UacCall {
 
     /// When to call [`on_timeout`](Self::on_timeout) next.
     pub fn poll_timeout(&self) -> Option<Duration> {
-        self.tx.next_timeout()
+        let answer = self
+            .remote_reinvite
+            .as_ref()
+            .and_then(|r| r.next_deadline());
+        match (self.tx.next_timeout(), answer) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The next message to send, oldest first.
@@ -262,7 +278,7 @@ impl UacCall {
             Phase::Calling => return Err(UacError::NotEstablished),
             Phase::Ending(_) | Phase::Ended => return Err(UacError::Ended),
         }
-        if self.reinvite_tx.is_some() {
+        if self.reinvite_tx.is_some() || self.remote_reinvite.is_some() {
             return Err(UacError::ReinvitePending);
         }
         let branch = self.branch();
@@ -362,50 +378,6 @@ impl UacCall {
             self.phase = Phase::Ended;
             self.events.push_back(UacEvent::Ended(reason));
         }
-    }
-
-    /// A request from the far side, through a server transaction.
-    fn on_request(
-        &mut self,
-        now: Duration,
-        request: Request,
-        source: SocketAddr,
-        transport: Transport,
-    ) -> Result<(), UacError> {
-        let (id, request) = match self.tx.on_request(now, request, source, transport) {
-            Incoming::Request { id, request, .. } => (id, request),
-            Incoming::Ack2xx(_) | Incoming::Absorbed => return Ok(()),
-            Incoming::Rejected { error } => return Err(error.into()),
-        };
-        let in_dialog = self.dialog.as_ref().is_some_and(|d| d.matches(&request));
-        let (status, reason) = match request.method {
-            _ if !in_dialog => (481, "Call/Transaction Does Not Exist"),
-            Method::Bye => (200, "OK"),
-            Method::Options => (200, "OK"),
-            // Answering the far side's re-INVITE is not implemented: 488
-            // leaves the session as it is (RFC 3261 §14.2).
-            Method::Invite => (488, "Not Acceptable Here"),
-            _ => (501, "Not Implemented"),
-        };
-        if in_dialog {
-            if let Some(dialog) = self.dialog.as_mut() {
-                if let Err(e) = dialog.accept_remote_cseq(&request) {
-                    let response = request.response(500, "Server Internal Error", None);
-                    self.tx.respond(now, id, response)?;
-                    return Err(e.into());
-                }
-            }
-        }
-        let response = request.response(status, reason, None);
-        self.tx.respond(now, id, response)?;
-        if in_dialog && request.method == Method::Bye {
-            let reason = match &self.phase {
-                Phase::Ending(reason) => reason.clone(),
-                _ => EndReason::RemoteBye,
-            };
-            self.end(reason);
-        }
-        Ok(())
     }
 
     /// Acts on everything the transaction layer reported.

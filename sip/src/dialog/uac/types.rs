@@ -84,6 +84,19 @@ pub enum UacEvent {
         /// The status code.
         status: u16,
     },
+    /// The far side sent a re-INVITE (a session refresh, hold, new media):
+    /// answer it with `accept_reinvite` or `reject_reinvite`. An empty
+    /// `sdp` means it asks for our offer.
+    ReinviteReceived {
+        /// Its SDP offer, or empty.
+        sdp: Vec<u8>,
+    },
+    /// The ACK for our 2xx to an offerless re-INVITE carried the far
+    /// side's answer.
+    ReinviteAcked {
+        /// The SDP answer.
+        sdp: Vec<u8>,
+    },
     /// The call is over; nothing more will be reported.
     Ended(EndReason),
 }
@@ -186,6 +199,15 @@ pub enum UacError {
     /// time): wait for its outcome event.
     #[error("a re-INVITE is already in progress")]
     ReinvitePending,
+    /// `accept_reinvite` or `reject_reinvite` with no far-side re-INVITE
+    /// waiting for an answer.
+    #[error("no re-INVITE from the far side is waiting for an answer")]
+    NoReinviteToAnswer,
+    /// The far side never ACKed our 2xx to its re-INVITE (64·T1); the
+    /// dialog was ended with BYE. Its network path to our Contact is
+    /// probably broken (NAT, firewall).
+    #[error("no ACK for our 2xx to the far side's re-INVITE")]
+    NoAck,
     /// The call has ended or is hanging up: nothing more can be sent.
     #[error("the call has ended")]
     Ended,

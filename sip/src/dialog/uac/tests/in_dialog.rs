@@ -3,6 +3,40 @@
 
 use super::*;
 
+/// The far side's request inside the dialog that `ack` (our ACK) belongs
+/// to, from its Contact.
+fn far_request(ack: &Request, method: &str, seq: u32, branch: &str, body: &str) -> Message {
+    let mut text = format!(
+        "{method} sip:warmline@198.51.100.7:5060 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 192.0.2.30:5062;branch={branch}\r\n\
+From: {}\r\nTo: {}\r\nCall-ID: uac-call-1\r\nCSeq: {seq} {method}\r\n\
+Contact: <sip:rep@192.0.2.30:5062>\r\n",
+        ack.headers.get("To").expect("to"),
+        ack.headers.get("From").expect("from"),
+    );
+    if !body.is_empty() {
+        text.push_str("Content-Type: application/sdp\r\n");
+    }
+    text.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    parse(text.as_bytes(), &Limits::default()).expect("parses")
+}
+
+fn far() -> SocketAddr {
+    addr("192.0.2.30:5062")
+}
+
+fn from_far(call: &mut UacCall, now: Duration, message: Message) {
+    call.on_message(now, message, far(), Transport::Udp)
+        .expect("accepted");
+}
+
+fn status_of(bytes: &[u8]) -> u16 {
+    match parse(bytes, &Limits::default()).expect("parses") {
+        Message::Response(r) => r.status,
+        Message::Request(r) => panic!("expected a response, got {}", r.method),
+    }
+}
+
 #[test]
 fn a_bye_from_the_far_side_ends_the_dialog_with_200() {
     let (mut call, ack) = answered();
@@ -156,24 +190,6 @@ fn a_reinvite_refused_with_491_leaves_the_call_up() {
 }
 
 #[test]
-fn the_far_sides_reinvite_is_refused_with_488_and_the_call_stays_up() {
-    let (mut call, ack) = answered();
-    let reinvite = format!(
-        "INVITE sip:warmline@198.51.100.7:5060 SIP/2.0\r\n\
-Via: SIP/2.0/UDP 192.0.2.30:5062;branch=z9hG4bK-far-re\r\n\
-From: {}\r\nTo: {}\r\nCall-ID: uac-call-1\r\nCSeq: 9 INVITE\r\n\
-Contact: <sip:rep@192.0.2.30:5062>\r\nContent-Length: 0\r\n\r\n",
-        ack.headers.get("To").expect("to"),
-        ack.headers.get("From").expect("from"),
-    );
-    let reinvite = parse(reinvite.as_bytes(), &Limits::default()).expect("parses");
-    feed(&mut call, Duration::from_secs(5), reinvite);
-    let out = sent(&mut call);
-    assert!(String::from_utf8_lossy(&out[0].1).starts_with("SIP/2.0 488"));
-    assert!(!call.is_ended());
-}
-
-#[test]
 fn a_bye_challenged_with_407_is_resent_with_credentials() {
     let (mut call, _) = answered();
     call.bye(Duration::from_secs(1)).expect("bye");
@@ -234,4 +250,107 @@ fn a_reinvite_that_times_out_ends_the_dialog_with_bye() {
             method: Method::Invite
         }))]
     );
+}
+
+#[test]
+fn the_far_sides_reinvite_is_answered_and_its_2xx_resent_until_the_ack() {
+    let (mut call, ack) = answered();
+    let secs = Duration::from_secs;
+    let reinvite = far_request(&ack, "INVITE", 9, "z9hG4bK-far-re", OFFER);
+    from_far(&mut call, secs(5), reinvite);
+    assert_eq!(
+        events(&mut call),
+        vec![UacEvent::ReinviteReceived {
+            sdp: OFFER.as_bytes().to_vec()
+        }]
+    );
+    assert!(sent(&mut call).is_empty(), "the owner answers");
+    call.accept_reinvite(secs(5), ANSWER.as_bytes().to_vec())
+        .expect("accept");
+    assert_eq!(
+        call.accept_reinvite(secs(5), Vec::new()),
+        Err(UacError::NoReinviteToAnswer)
+    );
+    let out = sent(&mut call);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0, far());
+    let ok = match parse(&out[0].1, &Limits::default()).expect("parses") {
+        Message::Response(r) => r,
+        Message::Request(_) => panic!("expected the 200"),
+    };
+    assert_eq!(ok.status, 200);
+    assert_eq!(ok.body, ANSWER.as_bytes());
+    assert!(ok.headers.get("Contact").is_some());
+    // T1 later, no ACK yet: the same 2xx again.
+    let resend_at = call.poll_timeout().expect("armed");
+    assert_eq!(resend_at, secs(5) + Duration::from_millis(500));
+    call.on_timeout(resend_at);
+    assert_eq!(sent(&mut call), out);
+    let ack2xx = far_request(&ack, "ACK", 9, "z9hG4bK-far-ack", "");
+    from_far(&mut call, secs(6), ack2xx);
+    assert!(events(&mut call).is_empty());
+    call.on_timeout(secs(7));
+    assert!(sent(&mut call).is_empty(), "acknowledged: no more re-sends");
+    // Our own re-INVITE may go again.
+    call.reinvite(secs(8), OFFER.as_bytes().to_vec())
+        .expect("reinvite");
+}
+
+#[test]
+fn a_far_side_reinvite_can_be_refused_and_the_call_stays_up() {
+    let (mut call, ack) = answered();
+    let reinvite = far_request(&ack, "INVITE", 9, "z9hG4bK-far-re", OFFER);
+    from_far(&mut call, Duration::from_secs(5), reinvite);
+    events(&mut call);
+    assert!(call.reject_reinvite(Duration::from_secs(5), 200).is_err());
+    call.reject_reinvite(Duration::from_secs(5), 488)
+        .expect("reject");
+    let out = sent(&mut call);
+    assert_eq!(status_of(&out[0].1), 488);
+    assert!(!call.is_ended());
+}
+
+#[test]
+fn a_far_side_reinvite_never_acked_ends_the_dialog_with_bye() {
+    let (mut call, ack) = answered();
+    let reinvite = far_request(&ack, "INVITE", 9, "z9hG4bK-far-re", OFFER);
+    from_far(&mut call, Duration::from_secs(5), reinvite);
+    call.accept_reinvite(Duration::from_secs(5), ANSWER.as_bytes().to_vec())
+        .expect("accept");
+    let mut bye = None;
+    while let Some(at) = call.poll_timeout() {
+        call.on_timeout(at);
+        for (_, bytes) in sent(&mut call) {
+            if bytes.starts_with(b"BYE ") {
+                bye = Some((at, request(&bytes)));
+            }
+        }
+        if bye.is_some() {
+            break;
+        }
+    }
+    let (at, bye) = bye.expect("a BYE after 64*T1");
+    assert_eq!(at, Duration::from_secs(37));
+    feed(&mut call, at, reply(&bye, 200, "", ""));
+    assert_eq!(
+        events(&mut call),
+        vec![
+            UacEvent::ReinviteReceived {
+                sdp: OFFER.as_bytes().to_vec()
+            },
+            UacEvent::Ended(EndReason::Failed(UacError::NoAck))
+        ]
+    );
+}
+
+#[test]
+fn crossing_reinvites_get_491() {
+    let (mut call, ack) = answered();
+    call.reinvite(Duration::from_secs(1), OFFER.as_bytes().to_vec())
+        .expect("reinvite");
+    sent(&mut call);
+    let theirs = far_request(&ack, "INVITE", 9, "z9hG4bK-far-re", OFFER);
+    from_far(&mut call, Duration::from_secs(1), theirs);
+    assert_eq!(status_of(&sent(&mut call)[0].1), 491);
+    assert!(events(&mut call).is_empty());
 }
