@@ -30,9 +30,9 @@
 //!   re-sent until its ACK.
 //!
 //! Not handled: UPDATE and INFO from the far side (501), early dialogs
-//! (PRACK, requests before the 2xx), redirects (a 3xx ends the call as
-//! [`EndReason::Rejected`]), and a forked 2xx from a second dialog
-//! (ignored; that leg gets no ACK and gives up by itself).
+//! (PRACK, requests before the 2xx), and redirects (a 3xx ends the call
+//! as [`EndReason::Rejected`]). A 2xx from a second dialog (a forking
+//! proxy) is ACKed and hung up at once (RFC 3261 §13.2.2.4).
 
 mod build;
 mod remote;
@@ -86,6 +86,9 @@ enum Role {
     Cancel,
     Reinvite,
     Bye,
+    /// BYE for a second dialog a forked INVITE made; its outcome does
+    /// not matter.
+    ForkBye,
 }
 
 /// A client transaction in flight: its role, the request (to re-send with
@@ -101,6 +104,8 @@ struct Outgoing {
 /// An ACK we sent for a 2xx, re-sent for each retransmission of it.
 #[derive(Clone, Debug)]
 struct SentAck {
+    /// The To tag of the 2xx (forks differ).
+    tag: String,
     seq: u32,
     dest: SocketAddr,
     transport: Transport,
@@ -420,7 +425,7 @@ impl UacCall {
                 };
                 self.end(reason);
             }
-            Role::Invite | Role::Cancel => {}
+            Role::Invite | Role::Cancel | Role::ForkBye => {}
             // RFC 3261 §12.2.1.2: a 408 to an in-dialog request ends the
             // dialog.
             Role::Reinvite => {

@@ -9,8 +9,11 @@ use super::{
 };
 use crate::auth::{AuthStep, Challenge, GiveUpReason};
 use crate::dialog::Dialog;
-use crate::message::{Request, Response, SipHeaders};
+use crate::message::{Method, Request, Response, SipHeaders};
 use crate::transaction::ClientTxId;
+
+/// ACKs kept for re-sending: the first INVITE's and the latest others.
+const MAX_ACKS: usize = 8;
 
 impl UacCall {
     /// A response passed up by one of our client transactions.
@@ -22,7 +25,7 @@ impl UacCall {
             Role::Invite => self.on_invite_response(now, id, out, response),
             Role::Reinvite => self.on_reinvite_response(now, id, out, response),
             Role::Bye => self.on_bye_response(now, out, response),
-            Role::Cancel => {}
+            Role::Cancel | Role::ForkBye => {}
         }
     }
 
@@ -37,8 +40,8 @@ impl UacCall {
         if self.invite_tx != Some(id) {
             // A 2xx to an INVITE we re-sent with credentials or cancelled
             // long ago: ACK it if it is our dialog's.
-            if (200..300).contains(&status) {
-                self.resend_ack(&response);
+            if (200..300).contains(&status) && !self.resend_ack(&response) {
+                self.hang_up_fork(now, &out.request, &response);
             }
             return;
         }
@@ -92,7 +95,9 @@ impl UacCall {
     /// or, if we cancelled meanwhile, is hung up.
     fn on_answer(&mut self, now: Duration, invite: &Request, response: Response) {
         if self.phase != Phase::Calling {
-            self.resend_ack(&response);
+            if !self.resend_ack(&response) {
+                self.hang_up_fork(now, invite, &response);
+            }
             return;
         }
         self.auth.on_final_response();
@@ -127,36 +132,60 @@ impl UacCall {
         let seq = invite.cseq()?.seq;
         let bytes = ack.to_bytes();
         self.tx.send_stateless(dest, transport, bytes.clone());
-        self.acks.retain(|a| a.seq != seq);
+        self.acks
+            .retain(|a| a.seq != seq || a.tag != dialog.remote_tag);
         self.acks.push(SentAck {
+            tag: dialog.remote_tag.clone(),
             seq,
             dest,
             transport,
             bytes,
         });
-        // The initial INVITE's ACK and the latest re-INVITE's are enough.
-        if self.acks.len() > 2 {
+        // The initial INVITE's ACK, and the latest few others (re-INVITEs,
+        // forks), are enough.
+        if self.acks.len() > MAX_ACKS {
             self.acks.remove(1);
         }
         Ok(())
     }
 
-    /// A retransmitted 2xx of our dialog: the same ACK again.
-    fn resend_ack(&mut self, response: &Response) {
-        let (Ok(cseq), Ok(to)) = (response.cseq(), response.to()) else {
+    /// A 2xx from a second dialog of a forked INVITE: ACK it, then BYE
+    /// it (RFC 3261 §13.2.2.4); we keep the first. A 2xx that cannot
+    /// make a dialog is dropped.
+    fn hang_up_fork(&mut self, now: Duration, invite: &Request, response: &Response) {
+        let Ok(mut fork) = build::dialog(invite, response, &self.config) else {
             return;
         };
-        let ours = self
-            .dialog
-            .as_ref()
-            .is_some_and(|d| to.tag() == Some(d.remote_tag.as_str()));
-        if !ours {
+        if self.send_ack(&fork, invite).is_err() {
             return;
         }
-        if let Some(ack) = self.acks.iter().find(|a| a.seq == cseq.seq) {
-            self.tx
-                .send_stateless(ack.dest, ack.transport, ack.bytes.clone());
-        }
+        let branch = self.branch();
+        let Ok(bye) = fork.request(
+            Method::Bye,
+            &branch,
+            &self.config.sent_by,
+            &self.config.via_transport,
+        ) else {
+            return;
+        };
+        let (dest, transport) = build::next_hop(&fork, &self.config);
+        // If it cannot be sent, the fork times out by itself.
+        let _ = self.start(now, Role::ForkBye, bye, dest, transport);
+    }
+
+    /// A retransmitted 2xx we already ACKed: the same ACK again. Whether
+    /// it was one (a response without CSeq or To counts as handled).
+    fn resend_ack(&mut self, response: &Response) -> bool {
+        let (Ok(cseq), Ok(to)) = (response.cseq(), response.to()) else {
+            return true;
+        };
+        let tag = to.tag().unwrap_or_default();
+        let Some(ack) = self.acks.iter().find(|a| a.seq == cseq.seq && a.tag == tag) else {
+            return false;
+        };
+        self.tx
+            .send_stateless(ack.dest, ack.transport, ack.bytes.clone());
+        true
     }
 
     fn on_reinvite_response(

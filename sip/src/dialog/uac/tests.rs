@@ -515,3 +515,102 @@ fn a_transport_failure_fails_the_invite_at_once() {
     );
     assert_eq!(call.poll_timeout(), None, "nothing left running");
 }
+
+#[test]
+fn a_second_dialogs_2xx_is_acked_and_byed_and_the_first_kept() {
+    let (mut call, invite) = start();
+    let ms = Duration::from_millis;
+    feed(&mut call, ms(50), reply(&invite, 200, CONTACT, ANSWER));
+    sent(&mut call);
+    events(&mut call);
+    let Message::Response(mut fork) = reply(
+        &invite,
+        200,
+        "Contact: <sip:rep@192.0.2.40:5060>\r\n",
+        ANSWER,
+    ) else {
+        panic!("response");
+    };
+    let to = fork
+        .headers
+        .get("To")
+        .expect("to")
+        .replace("callee", "fork2");
+    fork.headers.set("To", to).expect("set");
+    feed(&mut call, ms(60), Message::Response(fork.clone()));
+    let out = sent(&mut call);
+    let methods: Vec<(SocketAddr, Method)> =
+        out.iter().map(|(d, b)| (*d, request(b).method)).collect();
+    assert_eq!(
+        methods,
+        vec![
+            (addr("192.0.2.40:5060"), Method::Ack),
+            (addr("192.0.2.40:5060"), Method::Bye)
+        ]
+    );
+    let bye = request(&out[1].1);
+    assert_eq!(SipHeaders::to(&bye).expect("to").tag(), Some("fork2"));
+    // Its retransmission is ACKed again, not hung up twice.
+    feed(&mut call, ms(600), Message::Response(fork));
+    let again = sent(&mut call);
+    assert_eq!(again, vec![out[0].clone()]);
+    assert!(events(&mut call).is_empty());
+    assert_eq!(call.dialog().expect("dialog").remote_tag, "callee");
+    assert!(!call.is_ended());
+}
+
+#[test]
+fn no_response_whatever_its_status_or_missing_headers_makes_it_panic() {
+    let statuses = [
+        100, 180, 183, 199, 200, 202, 299, 302, 401, 407, 408, 481, 487, 491, 500, 603, 699,
+    ];
+    let extras = [
+        "",
+        CONTACT,
+        "WWW-Authenticate: Basic realm=\"x\"\r\n",
+        "WWW-Authenticate: Digest nonce=\"\"\r\n",
+        "Proxy-Authenticate: Digest realm=\"r\", nonce=\"n\", qop=\"auth-int\"\r\n",
+        "Contact: *\r\nRecord-Route: <sip:10.0.0.1;lr>\r\n",
+    ];
+    let removals = ["", "Via", "To", "From", "CSeq", "Contact"];
+    // Each scenario: how far the call gets before the noise starts.
+    for scenario in 0..3 {
+        let (mut call, invite) = start();
+        let target = match scenario {
+            0 => invite,
+            1 => {
+                feed(&mut call, Duration::ZERO, reply(&invite, 180, "", ""));
+                call.cancel(Duration::ZERO).expect("cancel");
+                request(&sent(&mut call)[0].1)
+            }
+            _ => {
+                feed(&mut call, Duration::ZERO, reply(&invite, 200, CONTACT, ""));
+                sent(&mut call);
+                call.bye(Duration::ZERO).expect("bye");
+                request(&sent(&mut call)[0].1)
+            }
+        };
+        let mut now = Duration::ZERO;
+        for status in statuses {
+            for extra in extras {
+                for removal in removals {
+                    let Message::Response(mut r) = reply(&target, status, extra, ANSWER) else {
+                        panic!("response");
+                    };
+                    if !removal.is_empty() {
+                        r.headers.remove(removal);
+                    }
+                    now += Duration::from_millis(10);
+                    let _ = call.on_message(now, Message::Response(r), phone(), Transport::Udp);
+                    call.on_timeout(now);
+                    sent(&mut call);
+                }
+            }
+        }
+        let ended = events(&mut call)
+            .iter()
+            .filter(|e| matches!(e, UacEvent::Ended(_)))
+            .count();
+        assert!(ended <= 1, "scenario {scenario}: Ended {ended} times");
+    }
+}
