@@ -10,7 +10,10 @@
 //!   its own sent to the next hop, and re-sent for every retransmitted 2xx;
 //! - CANCEL (only once a provisional came, RFC 3261 §9.1; until then it is
 //!   remembered), and a 2xx that races it is ACKed and hung up with BYE;
-//! - BYE both ways, and our re-INVITE (new SDP, hold) with its ACK;
+//! - our BYE, and the far side's (answered 200, the call ends);
+//! - our re-INVITE (new SDP, hold) with its ACK, and the far side's,
+//!   surfaced as [`UacEvent::ReinviteReceived`] and answered by the owner
+//!   ([`UacCall::accept_reinvite`]), our 2xx re-sent until its ACK;
 //! - digest answers to 401/407 for INVITE, re-INVITE and BYE (CSeq + 1,
 //!   same Call-ID and tags); a second refusal ends the call with
 //!   [`UacError::CredentialsRejected`];
@@ -24,10 +27,6 @@
 //! [`poll_timeout`](UacCall::poll_timeout) then
 //! [`on_timeout`](UacCall::on_timeout). `now` is a [`Duration`] since any
 //! epoch the caller picks, as everywhere in this crate.
-//!
-//! - the far side's BYE (200, the call ends) and re-INVITE, surfaced as
-//!   [`UacEvent::ReinviteReceived`] and answered by the owner, our 2xx
-//!   re-sent until its ACK.
 //!
 //! Not handled: UPDATE and INFO from the far side (501), early dialogs
 //! (PRACK, requests before the 2xx), and redirects (a 3xx ends the call
@@ -263,6 +262,16 @@ impl UacCall {
             }
         }
         Ok(())
+    }
+
+    /// Ends the call whatever its state: [`cancel`](Self::cancel) before
+    /// the answer, [`bye`](Self::bye) after it, nothing once it is ending.
+    pub fn hang_up(&mut self, now: Duration) -> Result<(), UacError> {
+        match self.phase {
+            Phase::Calling => self.cancel(now),
+            Phase::Established => self.bye(now),
+            Phase::Ending(_) | Phase::Ended => Ok(()),
+        }
     }
 
     /// Hangs up the established call with BYE; it ends with

@@ -242,7 +242,7 @@ impl UacCall {
             // RFC 3261 §12.2.1.2: 481 and 408 end the dialog.
             408 | 481 if self.phase == Phase::Established => {
                 self.auth.on_final_response();
-                let error = UacError::BadResponse(format!("{status} to our re-INVITE"));
+                let error = UacError::DialogGone { status };
                 let _ = self.send_bye(now, EndReason::Failed(error));
             }
             _ if self.phase == Phase::Established => {

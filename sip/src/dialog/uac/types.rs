@@ -185,6 +185,13 @@ pub enum UacError {
     /// that does not rise); it was answered 500.
     #[error("request refused: {0}")]
     Dialog(#[from] DialogError),
+    /// The far side answered our re-INVITE with 408 or 481: it no longer
+    /// has the dialog (RFC 3261 §12.2.1.2), so we ended it with BYE.
+    #[error("{status} to our re-INVITE: the far side lost the dialog")]
+    DialogGone {
+        /// 408 or 481.
+        status: u16,
+    },
     /// The message carries another Call-ID: the shell routed it to the
     /// wrong call.
     #[error("message belongs to another call (Call-ID {0:?})")]

@@ -354,3 +354,47 @@ fn crossing_reinvites_get_491() {
     assert_eq!(status_of(&sent(&mut call)[0].1), 491);
     assert!(events(&mut call).is_empty());
 }
+
+#[test]
+fn a_481_to_our_reinvite_ends_the_dialog() {
+    let (mut call, _) = answered();
+    call.reinvite(Duration::from_secs(1), OFFER.as_bytes().to_vec())
+        .expect("reinvite");
+    let reinvite = request(&sent(&mut call)[0].1);
+    feed(
+        &mut call,
+        Duration::from_secs(2),
+        reply(&reinvite, 481, "", ""),
+    );
+    let out = sent(&mut call);
+    let bye = request(&out.last().expect("BYE").1);
+    assert_eq!(bye.method, Method::Bye);
+    assert_eq!(bye.cseq().expect("cseq").seq, 3);
+    feed(&mut call, Duration::from_secs(3), reply(&bye, 481, "", ""));
+    assert_eq!(
+        events(&mut call),
+        vec![UacEvent::Ended(EndReason::Failed(UacError::DialogGone {
+            status: 481
+        }))]
+    );
+}
+
+#[test]
+fn hang_up_cancels_before_the_answer_and_byes_after() {
+    let (mut call, invite) = start();
+    call.hang_up(Duration::ZERO).expect("hang up");
+    assert!(sent(&mut call).is_empty(), "no provisional yet");
+    feed(
+        &mut call,
+        Duration::from_millis(10),
+        reply(&invite, 100, "", ""),
+    );
+    assert_eq!(request(&sent(&mut call)[0].1).method, Method::Cancel);
+
+    let (mut call, _) = answered();
+    call.hang_up(Duration::from_secs(1)).expect("hang up");
+    assert_eq!(request(&sent(&mut call)[0].1).method, Method::Bye);
+    call.hang_up(Duration::from_secs(1))
+        .expect("twice is harmless");
+    assert!(sent(&mut call).is_empty());
+}
