@@ -104,3 +104,46 @@ fn a_challenge_without_credentials_fails_clearly() {
         ))]
     );
 }
+
+#[test]
+fn a_challenged_reinvite_is_resent_with_credentials_and_its_ack_carries_them() {
+    let (mut call, _) = answered();
+    call.reinvite(Duration::from_secs(1), OFFER.as_bytes().to_vec())
+        .expect("reinvite");
+    let reinvite = request(&sent(&mut call)[0].1);
+    let challenge = format!("WWW-Authenticate: {CHALLENGE}\r\n");
+    feed(
+        &mut call,
+        Duration::from_secs(2),
+        reply(&reinvite, 401, &challenge, ""),
+    );
+    let out = sent(&mut call);
+    assert_eq!(out.len(), 2, "the transaction's ACK, then the retry");
+    let again = request(&out[1].1);
+    assert_eq!(again.method, Method::Invite);
+    assert_eq!(again.cseq().expect("cseq").seq, 3);
+    assert_eq!(again.headers.get("To"), reinvite.headers.get("To"));
+    assert_eq!(again.body, reinvite.body);
+    let auth = again.headers.get("Authorization").expect("Authorization");
+    assert!(auth.contains("uri=\"sip:rep@192.0.2.30:5062\""), "{auth}");
+    assert!(events(&mut call).is_empty());
+    assert_eq!(
+        call.reinvite(Duration::from_secs(2), Vec::new()),
+        Err(UacError::ReinvitePending),
+        "the retry is still the re-INVITE in progress"
+    );
+    feed(
+        &mut call,
+        Duration::from_secs(3),
+        reply(&again, 200, CONTACT, ANSWER),
+    );
+    let ack = request(&sent(&mut call)[0].1);
+    assert_eq!(ack.cseq().expect("cseq").seq, 3);
+    assert_eq!(ack.headers.get("Authorization"), Some(auth));
+    assert_eq!(
+        events(&mut call),
+        vec![UacEvent::ReinviteAnswered {
+            sdp: ANSWER.as_bytes().to_vec()
+        }]
+    );
+}
