@@ -1,6 +1,7 @@
 //! Sans-IO SIP for warmline.
 //!
-//! This crate owns the protocol logic of a trunk-facing SIP user agent and
+//! This crate owns the protocol logic of warmline's SIP user agent (a
+//! trunk-facing UAS, the UAC of a B2BUA's outbound legs, a registrar) and
 //! nothing else: it never opens a socket and never reads a clock. Callers
 //! feed it bytes and the current time, and it hands back what to send and
 //! when it next wants to be woken. The tokio shell in warmline's
@@ -11,7 +12,8 @@
 //! - [`auth`]: digest authentication (RFC 2617/7616/8760), both sides.
 //! - [`transaction`]: client and server transactions (RFC 3261 §17, RFC
 //!   6026): matching, retransmission and timers.
-//! - [`dialog`]: UAS dialogs, 2xx retransmission and RFC 4028 session timers.
+//! - [`dialog`]: UAS and UAC dialogs: 2xx retransmission, RFC 4028 session
+//!   timers, and outbound calls ([`dialog::uac`]).
 //! - [`registrar`]: a REGISTER server (RFC 3261 §10): digest, expiry, caps.
 //! - [`refer`]: REFER and its NOTIFYs (RFC 3515, RFC 3420 sipfrag), both sides.
 #![forbid(unsafe_code)]

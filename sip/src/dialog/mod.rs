@@ -1,4 +1,4 @@
-//! Dialogs (RFC 3261 §12) for a UAS, and what runs inside one: the 2xx
+//! Dialogs (RFC 3261 §12) for a UAS and a UAC, and what runs inside one: the 2xx
 //! retransmission the UAS core owes until the ACK arrives (RFC 6026), and
 //! RFC 4028 session timers.
 //!
@@ -7,9 +7,14 @@
 //! and the remote target (the caller's Contact, refreshed by re-INVITE and
 //! UPDATE), and builds our in-dialog requests (BYE, re-INVITE, UPDATE)
 //! from them.
+//!
+//! [`uac`] places outbound calls: [`uac::UacCall`] sends the INVITE and
+//! runs the dialog its 2xx creates (CANCEL, ACK, BYE, re-INVITE, digest
+//! answers), building on the same [`Dialog`].
 
 mod answer;
 mod session_timer;
+pub mod uac;
 
 #[cfg(test)]
 mod tests;
