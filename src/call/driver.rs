@@ -339,6 +339,7 @@ impl CallDriver {
                 "caller audio dropped over the call because the model socket fell behind"
             );
         }
+        let (end_reason, end_detail) = self.end.clone().unwrap_or((EndReason::CallerHungUp, None));
         self.report_end();
         let mut stats = self.core.stats().clone();
         stats.room_mixed_ticks = self.room.stats().map_or(0, |s| s.mixed_ticks);
@@ -354,6 +355,8 @@ impl CallDriver {
             barge_ins = stats.barge_ins.len(),
             reconnects = stats.reconnects,
             responses = stats.responses,
+            reason = end_reason.as_str(),
+            detail = end_detail.as_deref().unwrap_or(""),
             "call ended"
         );
         stats

@@ -88,6 +88,20 @@ pub enum EndReason {
     AdminHungUp,
 }
 
+impl EndReason {
+    /// The name `call.ended` and the records use (snake_case), for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::CallerHungUp => "caller_hung_up",
+            EndReason::AgentEnded => "agent_ended",
+            EndReason::Drained => "drained",
+            EndReason::ModelUnreachable => "model_unreachable",
+            EndReason::ConnectionLost => "connection_lost",
+            EndReason::AdminHungUp => "admin_hung_up",
+        }
+    }
+}
+
 /// What `call.ended` carries.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CallEnded {
@@ -180,6 +194,26 @@ impl CallEvents for FanOut {
                 sink.call_ended(ended.clone());
             }
             last.call_ended(ended);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EndReason;
+
+    #[test]
+    fn each_end_reason_logs_the_name_call_ended_carries() {
+        for reason in [
+            EndReason::CallerHungUp,
+            EndReason::AgentEnded,
+            EndReason::Drained,
+            EndReason::ModelUnreachable,
+            EndReason::ConnectionLost,
+            EndReason::AdminHungUp,
+        ] {
+            let serialised = serde_json::to_value(reason).expect("serialises");
+            assert_eq!(serialised, reason.as_str());
         }
     }
 }

@@ -84,6 +84,9 @@ pub enum RepInput {
     SkipBrief,
     /// Hang up.
     Hangup,
+    /// The rep's softphone vanished: its socket closed without a hang-up
+    /// (a crashed browser, a closed laptop, a lost network).
+    Lost,
     /// Hand the caller back to the AI, with a note for it.
     HandBack {
         /// The rep's note.

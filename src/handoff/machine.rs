@@ -17,7 +17,8 @@
 //!                                                                                        │            ─► Briefing ─(done / skip / timeout)─► Bridge
 //!                                                                                        └─ no brief ─► ToolResult(connected) + Bridge
 //! Bridged ─┬─ rep hangs up ─► Release(ended) + EndCall ─► Done
-//!          └─ rep hands back ─► Release(ended) + HandBack(note) ─► Done
+//!          ├─ rep hands back ─► Release(ended) + HandBack(note) ─► Done
+//!          └─ rep's softphone vanishes ─► Release(ended) + HandBack(what happened) ─► Done
 //! caller hangs up (any state) ─► withdraw ring / release / leave queue ─► Done
 //! ```
 
@@ -394,6 +395,31 @@ impl Escalation {
                     how: Release::CallEnded,
                 });
                 self.actions.push_back(Action::EndCall);
+                self.state = State::Done;
+            }
+            _ => self.on_decline(rep, now),
+        }
+    }
+
+    /// The rep's softphone vanished without hanging up (decision 0035).
+    /// A bridged caller goes back to the AI, told what happened, rather
+    /// than being hung up on or left on a dead line; before the bridge it
+    /// counts as a decline (the next rep, or the AI).
+    pub fn on_rep_lost(&mut self, rep: &RepId, now: Instant) {
+        match &self.state {
+            State::Bridged { rep: r } if r == rep => {
+                self.actions.push_back(Action::Release {
+                    rep: rep.clone(),
+                    how: Release::CallEnded,
+                });
+                self.actions.push_back(Action::HandBack {
+                    rep: rep.clone(),
+                    note: format!(
+                        "The connection to the human rep ({rep}) dropped in the middle of the \
+                         call: the caller is back with you. Apologise for the interruption, \
+                         and offer to connect them to a person again or to take a message."
+                    ),
+                });
                 self.state = State::Done;
             }
             _ => self.on_decline(rep, now),

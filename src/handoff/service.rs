@@ -279,6 +279,7 @@ impl Runner {
                 }
             }
             RepInput::Hangup => esc.on_rep_hangup(rep, t),
+            RepInput::Lost => esc.on_rep_lost(rep, t),
             RepInput::HandBack { note } => esc.on_hand_back(rep, note.as_deref(), t),
         }
     }

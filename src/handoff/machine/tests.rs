@@ -514,3 +514,40 @@ fn an_attach_that_never_completes_is_given_up_after_its_time_box() {
     let ana = sim.dir.status(&rep("ana"), sim.now).expect("known");
     assert_eq!((ana.presence, ana.engaged), (Presence::Available, None));
 }
+
+#[test]
+fn a_rep_lost_mid_bridge_hands_the_caller_back_to_the_ai_saying_so() {
+    let mut sim = Sim::new(config(false), &["ana"]);
+    sim.presence("ana", Presence::Available);
+    sim.start();
+    sim.esc.on_accept(&rep("ana"), sim.now);
+    sim.drain();
+    sim.take();
+    sim.esc.on_rep_lost(&rep("ana"), sim.now);
+    sim.drain();
+    let actions = sim.take();
+    assert_eq!(kinds(&actions), ["release", "handback"], "not an end");
+    let Action::HandBack { note, .. } = &actions[1] else {
+        panic!("handback")
+    };
+    assert!(note.contains("dropped"), "{note}");
+}
+
+#[test]
+fn a_rep_lost_while_ringing_counts_as_a_decline() {
+    let mut sim = Sim::new(config(true), &["ana", "ben"]);
+    sim.presence("ana", Presence::Available);
+    sim.start();
+    sim.presence("ben", Presence::Available);
+    sim.take();
+    sim.esc.on_rep_lost(&rep("ana"), sim.now);
+    sim.drain();
+    let mut lost = Sim::new(config(true), &["ana", "ben"]);
+    lost.presence("ana", Presence::Available);
+    lost.start();
+    lost.presence("ben", Presence::Available);
+    lost.take();
+    lost.esc.on_decline(&rep("ana"), lost.now);
+    lost.drain();
+    assert_eq!(kinds(&sim.take()), kinds(&lost.take()));
+}

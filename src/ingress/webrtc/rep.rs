@@ -8,7 +8,8 @@
 //! hub's pushes (ring, card, call state) to the page. After `accept`, the
 //! rep's `offer` and `candidate`s carry their audio into the call
 //! ([`super::rep_audio`]). A closed socket logs the rep out: offline, and
-//! a call they were in is hung up.
+//! a call they were in goes back to the AI, told what happened (decision
+//! 0035).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -319,7 +320,8 @@ async fn on_message(
     true
 }
 
-/// The page went away: offline, and a call the rep was in ends for them.
+/// The page went away: offline, and a call the rep was in goes on
+/// without them (back to the AI once bridged; the next rep before).
 async fn leave(handoff: &Handoff, rep: &RepId, login: u64) {
     if !handoff.hub().disconnect(rep, login) {
         // A newer login of the same rep is live: it keeps the presence.
@@ -335,7 +337,8 @@ async fn leave(handoff: &Handoff, rep: &RepId, login: u64) {
         .set_presence(rep, Presence::Offline, now());
     handoff.hub().reps_changed();
     if let Some(call_id) = engaged {
-        handoff.hub().answer(rep, &call_id, RepInput::Hangup).await;
+        // Not a hang-up: nobody chose to end the caller's call (0035).
+        handoff.hub().answer(rep, &call_id, RepInput::Lost).await;
     }
     tracing::info!(%rep, "rep logged out");
 }
