@@ -14,15 +14,17 @@
 //! and nothing else, the greeting plays whole with no barge-in.
 
 mod support {
+    pub mod raw_sip;
     pub mod server;
     pub mod sipp;
     pub mod wav;
 }
 
-use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use support::raw_sip::{rtp_packet, RawCall};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_warmline");
 
@@ -50,43 +52,6 @@ fn timestamp_seconds_of_day(stamp: &str) -> f64 {
     h * 3_600.0 + m * 60.0 + s
 }
 
-fn status(message: &str) -> Option<u16> {
-    message.strip_prefix("SIP/2.0 ")?.get(..3)?.parse().ok()
-}
-
-fn header<'a>(message: &'a str, name: &str) -> Option<&'a str> {
-    message.lines().find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        k.trim().eq_ignore_ascii_case(name).then_some(v.trim())
-    })
-}
-
-/// Where the answer's SDP says to send RTP.
-fn answer_rtp_address(answer: &str) -> SocketAddr {
-    let ip = answer
-        .lines()
-        .find_map(|l| l.strip_prefix("c=IN IP4 "))
-        .expect("c= line")
-        .trim();
-    let port = answer
-        .lines()
-        .find_map(|l| l.strip_prefix("m=audio "))
-        .and_then(|l| l.split(' ').next())
-        .and_then(|p| p.parse::<u16>().ok())
-        .expect("m=audio port");
-    format!("{ip}:{port}").parse().expect("RTP address")
-}
-
-/// A PCMU RTP packet.
-fn rtp_packet(seq: u16, timestamp: u32, payload: &[u8]) -> Vec<u8> {
-    let mut p = vec![0x80, 0x00];
-    p.extend_from_slice(&seq.to_be_bytes());
-    p.extend_from_slice(&timestamp.to_be_bytes());
-    p.extend_from_slice(&0x5EED_CA11u32.to_be_bytes());
-    p.extend_from_slice(payload);
-    p
-}
-
 /// One packet warmline sent: when it arrived (seconds of day), whether it
 /// carried sound (anything but μ-law digital silence), and its marker bit
 /// (warmline sets it on the first packet of each talkspurt).
@@ -97,16 +62,10 @@ struct Heard {
     marker: bool,
 }
 
-/// A dialled call: the server, our SIP and RTP sockets, where to send RTP,
-/// and what a BYE needs.
+/// A dialled call: the server and our raw caller.
 struct Dialled {
     server: support::sipp::SipServer,
-    sip: UdpSocket,
-    rtp: UdpSocket,
-    media: SocketAddr,
-    target: String,
-    to: String,
-    sip_port: u16,
+    call: RawCall,
 }
 
 /// Starts the server and places one call to it (INVITE, 200, ACK).
@@ -118,77 +77,14 @@ fn dial(call_id: &str) -> Dialled {
             ("RUST_LOG", Some("warn,warmline::call=info")),
         ],
     );
-    let sip = UdpSocket::bind("127.0.0.1:0").expect("bind SIP");
-    let rtp = UdpSocket::bind("127.0.0.1:0").expect("bind RTP");
-    let (sip_port, rtp_port) = (
-        sip.local_addr().expect("addr").port(),
-        rtp.local_addr().expect("addr").port(),
-    );
-    let target = server.sip.clone();
-    let sdp = format!(
-        "v=0\r\no=caller 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-         m=audio {rtp_port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=ptime:20\r\na=sendrecv\r\n"
-    );
-    let invite = format!(
-        "INVITE sip:+15551230000@{target} SIP/2.0\r\n\
-         Via: SIP/2.0/UDP 127.0.0.1:{sip_port};branch=z9hG4bK-bargein-1;rport\r\n\
-         From: <sip:+15559870000@127.0.0.1>;tag=caller-1\r\n\
-         To: <sip:+15551230000@{target}>\r\n\
-         Call-ID: {call_id}\r\n\
-         CSeq: 1 INVITE\r\n\
-         Contact: <sip:caller@127.0.0.1:{sip_port}>\r\n\
-         Max-Forwards: 70\r\n\
-         Content-Type: application/sdp\r\n\
-         Content-Length: {}\r\n\r\n{sdp}",
-        sdp.len()
-    );
-    sip.send_to(invite.as_bytes(), &target)
-        .expect("send INVITE");
-    sip.set_read_timeout(Some(Duration::from_millis(200)))
-        .expect("timeout");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut buf = [0u8; 65_535];
-    let answer = loop {
-        assert!(Instant::now() < deadline, "no 200 OK to the INVITE");
-        if let Ok((n, _)) = sip.recv_from(&mut buf) {
-            let m = String::from_utf8_lossy(&buf[..n]).into_owned();
-            if status(&m) == Some(200) {
-                break m;
-            }
-        }
-    };
-    let to = header(&answer, "To").expect("To").to_owned();
-    let ack = format!(
-        "ACK sip:warmline@{target} SIP/2.0\r\n\
-         Via: SIP/2.0/UDP 127.0.0.1:{sip_port};branch=z9hG4bK-bargein-ack;rport\r\n\
-         From: <sip:+15559870000@127.0.0.1>;tag=caller-1\r\n\
-         To: {to}\r\nCall-ID: {call_id}\r\nCSeq: 1 ACK\r\n\
-         Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
-    );
-    sip.send_to(ack.as_bytes(), &target).expect("send ACK");
-    let media = answer_rtp_address(&answer);
-    Dialled {
-        server,
-        sip,
-        rtp,
-        media,
-        target,
-        to,
-        sip_port,
-    }
+    let call = support::raw_sip::dial(&server.sip, call_id);
+    Dialled { server, call }
 }
 
 #[test]
 fn barge_in_on_sip_stops_agent_rtp_within_a_frame_and_truncates_to_the_audio_sent() {
-    let Dialled {
-        server,
-        sip,
-        rtp,
-        media,
-        target,
-        to,
-        sip_port,
-    } = dial("barge-in-over-sip");
+    let Dialled { server, call } = dial("barge-in-over-sip");
+    let (rtp, media) = (&call.rtp, call.media);
 
     // Everything warmline sends us, with its arrival time.
     let heard = Arc::new(Mutex::new(Vec::<Heard>::new()));
@@ -252,14 +148,7 @@ fn barge_in_on_sip_stops_agent_rtp_within_a_frame_and_truncates_to_the_audio_sen
     }
     done.store(true, Ordering::Relaxed);
     receiver.join().expect("receiver");
-    let bye = format!(
-        "BYE sip:warmline@{target} SIP/2.0\r\n\
-         Via: SIP/2.0/UDP 127.0.0.1:{sip_port};branch=z9hG4bK-bargein-bye;rport\r\n\
-         From: <sip:+15559870000@127.0.0.1>;tag=caller-1\r\n\
-         To: {to}\r\nCall-ID: barge-in-over-sip\r\nCSeq: 2 BYE\r\n\
-         Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
-    );
-    sip.send_to(bye.as_bytes(), &target).expect("send BYE");
+    call.bye();
     assert!(talking_from.is_some(), "the greeting never arrived");
 
     // The server's record of the barge-in.
@@ -355,15 +244,8 @@ fn barge_in_on_sip_stops_agent_rtp_within_a_frame_and_truncates_to_the_audio_sen
 /// greeting plays whole, with no barge-in and no answer.
 #[test]
 fn sip_greeting_with_echo_fed_back_plays_whole_without_a_pause() {
-    let Dialled {
-        server,
-        sip,
-        rtp,
-        media,
-        target,
-        to,
-        sip_port,
-    } = dial("echo-over-sip");
+    let Dialled { server, call } = dial("echo-over-sip");
+    let (rtp, media) = (&call.rtp, call.media);
     rtp.set_read_timeout(Some(Duration::from_millis(1)))
         .expect("timeout");
     let gain = 10f32.powf(-10.0 / 20.0);
@@ -406,14 +288,7 @@ fn sip_greeting_with_echo_fed_back_plays_whole_without_a_pause() {
             std::thread::sleep(wait);
         }
     }
-    let bye = format!(
-        "BYE sip:warmline@{target} SIP/2.0\r\n\
-         Via: SIP/2.0/UDP 127.0.0.1:{sip_port};branch=z9hG4bK-echo-bye;rport\r\n\
-         From: <sip:+15559870000@127.0.0.1>;tag=caller-1\r\n\
-         To: {to}\r\nCall-ID: echo-over-sip\r\nCSeq: 2 BYE\r\n\
-         Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
-    );
-    sip.send_to(bye.as_bytes(), &target).expect("send BYE");
+    call.bye();
     let logs = server.server.logs();
     let barge_ins: Vec<&String> = logs.iter().filter(|l| l.contains("barge-in")).collect();
     assert!(barge_ins.is_empty(), "cut by its own echo: {barge_ins:?}");

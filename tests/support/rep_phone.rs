@@ -34,6 +34,10 @@ pub enum Finish {
     HangUp(Duration),
     /// Hands the caller back to the AI after this long, with a note.
     HandBack(Duration, String),
+    /// Vanishes after this long: stops sending and answering at once, with
+    /// no message (a crashed browser). Dropping the phone then closes its
+    /// socket without a close frame.
+    Vanish(Duration),
 }
 
 /// What the rep heard and when things happened, after `accept`.
@@ -242,6 +246,12 @@ impl RepPhone {
             }
             // The rep's finish, once bridged long enough.
             if let (Some(bridged), None) = (talk.bridged_at, talk.finished_at) {
+                if let Finish::Vanish(after) = &finish {
+                    if bridged.elapsed() >= *after {
+                        talk.finished_at = Some(Instant::now());
+                        break;
+                    }
+                }
                 let message = match &finish {
                     Finish::HangUp(after) if bridged.elapsed() >= *after => {
                         Some(json!({"type": "hangup", "call_id": call_id}))
