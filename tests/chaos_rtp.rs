@@ -90,7 +90,7 @@ fn a_sip_call_rides_out_bursty_loss_and_200_ms_of_jitter_and_ends_cleanly() {
 
     // The caller's phrase, looped, impaired.
     let speech = support::wav::fixture_mulaw("caller_01.wav");
-    let mut rng = Rng(0x5EED_0F_CA05);
+    let mut rng = Rng(0x005E_ED0F_CA05);
     let lost = bursty_losses(&mut rng, usize::from(PACKETS));
     let dropped = lost.iter().filter(|&&l| l).count();
     let start = Instant::now() + Duration::from_millis(100);
