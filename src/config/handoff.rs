@@ -278,6 +278,24 @@ mod tests {
     }
 
     #[test]
+    fn sip_reps_on_a_wildcard_listen_need_a_domain() {
+        let rep = format!("{REP}sip_password_env = \"ANA_SIP\"\n");
+        let env = [("WARMLINE_REP_ANA", "x"), ("ANA_SIP", "pw")];
+        let wildcard = format!("[sip]\nlisten = \"0.0.0.0:5060\"\n{rep}");
+        let err = load(&wildcard, &env).expect_err("no domain");
+        assert!(err.contains("sip.domain"), "{err}");
+        let named = wildcard.replace("[sip]\n", "[sip]\ndomain = \"pbx.example.com\"\n");
+        let config = load(&named, &env).expect("domain set");
+        assert_eq!(config.sip.registrar_domain(), "pbx.example.com");
+        assert_eq!(
+            load(&rep, &env).expect("loopback").sip.registrar_domain(),
+            "127.0.0.1"
+        );
+        // Without SIP reps a wildcard listen needs nothing more.
+        assert!(load("[sip]\nlisten = \"0.0.0.0:5060\"\n", &[]).is_ok());
+    }
+
+    #[test]
     fn a_rep_token_variable_is_not_taken_for_an_override() {
         // WARMLINE_REP_ANA looks like an override (WARMLINE_ prefix) but a
         // token_env names it: it must be skipped, not refused.

@@ -378,6 +378,37 @@ mod tests {
     }
 
     #[test]
+    fn registrar_keys_are_checked_and_default_to_loopback_and_no_refer() {
+        let config = SipConfig::default();
+        assert!(!config.allow_inbound_refer);
+        assert!(config
+            .register_allow
+            .iter()
+            .any(|n| n.contains("127.0.0.1".parse().expect("ip"))));
+        assert!(!config
+            .register_allow
+            .iter()
+            .any(|n| n.contains("10.0.0.1".parse().expect("ip"))));
+        let v6 = SipConfig {
+            listen: "[::1]:5060".parse().expect("addr"),
+            ..SipConfig::default()
+        };
+        assert_eq!(v6.registrar_domain(), "[::1]");
+        let bad_domain = SipConfig {
+            domain: Some("bad domain".into()),
+            ..SipConfig::default()
+        };
+        assert!(bad_domain
+            .validate()
+            .is_err_and(|e| e.contains("sip.domain")));
+        let bad_algorithm = SipConfig {
+            register_digest_algorithms: vec!["SHA-1".into()],
+            ..SipConfig::default()
+        };
+        assert!(bad_algorithm.validate().is_err_and(|e| e.contains("SHA-1")));
+    }
+
+    #[test]
     fn cidrs_match_their_networks_and_single_addresses_only_themselves() {
         let net = Cidr::parse("203.0.113.0/24").expect("cidr");
         assert!(net.contains("203.0.113.77".parse().expect("ip")));
