@@ -85,6 +85,12 @@ fn gauge_becomes(server: &sipp::SipServer, want: f64) -> Option<f64> {
 /// Sends `method` (without credentials) from a fresh UDP socket and
 /// returns the first line of the answer, or `None` after two seconds.
 fn raw_request(target: &str, method: &str, user: &str) -> Option<String> {
+    raw_request_to(target, method, user, "")
+}
+
+/// [`raw_request`] with `to_params` after the To URI (`;tag=x`: in a
+/// dialog).
+fn raw_request_to(target: &str, method: &str, user: &str, to_params: &str) -> Option<String> {
     let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
     socket
         .set_read_timeout(Some(Duration::from_secs(2)))
@@ -95,7 +101,7 @@ fn raw_request(target: &str, method: &str, user: &str) -> Option<String> {
          Via: SIP/2.0/UDP {local};branch=z9hG4bK-raw-{}-{method};rport\r\n\
          Max-Forwards: 70\r\n\
          From: <sip:{user}@{DOMAIN}>;tag=raw\r\n\
-         To: <sip:{user}@{DOMAIN}>\r\n\
+         To: <sip:{user}@{DOMAIN}>{to_params}\r\n\
          Call-ID: raw-{method}-{}@test\r\n\
          CSeq: 1 {method}\r\n\
          Contact: <sip:{user}@{local}>\r\n\
@@ -160,6 +166,24 @@ fn a_register_from_outside_register_allow_is_dropped() {
     let _ = std::fs::remove_file(&config);
     assert_eq!(options.as_deref(), Some("SIP/2.0 200 OK"));
     assert_eq!(register, None);
+}
+
+#[test]
+fn a_source_that_may_only_register_is_answered_only_for_register_and_dialogs() {
+    // Loopback may register (the default) but no trunk covers it.
+    let trunk = "[[sip.trunks]]\nname = \"carrier\"\nallow = [\"10.0.0.0/8\"]";
+    let (server, config) = server_with(trunk, "register-only");
+    let register = raw_request(&server.sip, "REGISTER", "ana");
+    let options = raw_request(&server.sip, "OPTIONS", "ana");
+    let bye = raw_request_to(&server.sip, "BYE", "ana", ";tag=gone");
+    let _ = std::fs::remove_file(&config);
+    assert_eq!(register.as_deref(), Some("SIP/2.0 401 Unauthorized"));
+    assert_eq!(options, None);
+    // A phone's BYE for a call that is gone: the dialog layer's 481.
+    assert_eq!(
+        bye.as_deref(),
+        Some("SIP/2.0 481 Call/Transaction Does Not Exist")
+    );
 }
 
 #[test]

@@ -470,10 +470,11 @@ pub fn register_metrics() {
 
 /// Whether the endpoint should take `request` from `source` on at all:
 /// a REGISTER from a source that failed too often, or from outside
-/// `register_allow`, and any other request from a source that may only
-/// register, are dropped before the transaction layer sees them (so not
-/// even a `100 Trying` tells a scanner something listens). With
-/// `unknown_source = "reject"` the last two go on and get a 403.
+/// `register_allow`, and any out-of-dialog request but REGISTER from a
+/// source that may only register, are dropped before the transaction
+/// layer sees them (so not even a `100 Trying` tells a scanner something
+/// listens). With `unknown_source = "reject"` the last two go on and get a
+/// 403.
 pub(super) fn admit(endpoint: &Endpoint, request: &Request, source: SocketAddr) -> bool {
     use crate::config::UnknownSource;
     use warmline_sip::message::Method;
@@ -501,7 +502,11 @@ pub(super) fn admit(endpoint: &Endpoint, request: &Request, source: SocketAddr) 
         }
         return true;
     }
-    if drop && endpoint.trunk_for(ip).is_none() {
+    // In-dialog requests (a To tag) go on: a rep's phone hangs up or
+    // re-INVITEs the calls made to it. Anything else from a source that may
+    // only register is dropped like a request from an unknown source.
+    let in_dialog = request.to().ok().is_some_and(|to| to.tag().is_some());
+    if drop && !in_dialog && endpoint.trunk_for(ip).is_none() {
         crate::refusals::refused(
             "sip",
             "unknown_source",
