@@ -348,6 +348,13 @@ pub fn build_with_random(
         )?;
         sip.jitter = config.media.jitter();
         sip.agents = Some(agents.clone());
+        // Reps' phones register here; the rep leg reads their contacts
+        // through `sip.registrations` (decision 0032).
+        let sip = sip.with_reps(
+            &config.reps,
+            &|name| std::env::var(name).ok(),
+            handoff.clone(),
+        )?;
         Some(sip)
     } else {
         None

@@ -484,6 +484,11 @@ impl Config {
             )
             .chain(self.events.named_env())
             .chain(self.reps.iter().map(|r| r.token_env.as_str()))
+            .chain(
+                self.reps
+                    .iter()
+                    .filter_map(|r| r.sip_password_env.as_deref()),
+            )
             .map(str::to_owned)
             .collect()
     }
@@ -515,6 +520,13 @@ impl Config {
             )));
         }
         self.sip.validate().map_err(ConfigError::Inconsistent)?;
+        let sip_reps = self.reps.iter().any(|r| r.sip_password_env.is_some());
+        if sip_reps && self.sip.domain.is_none() && self.sip.listen.ip().is_unspecified() {
+            return Err(ConfigError::Inconsistent(format!(
+                "reps register SIP phones but sip.listen ({}) is a wildcard: set sip.domain to the name or address phones register at",
+                self.sip.listen
+            )));
+        }
         self.webrtc.validate().map_err(ConfigError::Inconsistent)?;
         self.validate_agents().map_err(ConfigError::Inconsistent)
     }

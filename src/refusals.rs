@@ -19,7 +19,7 @@ pub const WINDOW: Duration = Duration::from_secs(10);
 
 /// Every (ingress, reason) refused somewhere in the code: their counters
 /// start at zero.
-pub const KINDS: [(&str, &str); 17] = [
+pub const KINDS: [(&str, &str); 21] = [
     ("twilio", "signature"),
     ("twilio", "not_configured"),
     ("twilio", "stream_token"),
@@ -42,6 +42,14 @@ pub const KINDS: [(&str, &str); 17] = [
     ("webrtc", "unknown_call"),
     // A /rep login with a token no [[reps]] entry holds.
     ("rep", "token"),
+    // A REGISTER from outside `[sip] register_allow` (decision 0032).
+    ("sip", "register_source"),
+    // A REGISTER with wrong credentials, or for another rep's address.
+    ("sip", "register_forbidden"),
+    // A REGISTER dropped: its source failed too often.
+    ("sip", "register_rate_limited"),
+    // An in-dialog REFER from a trunk (a possible toll-fraud attempt).
+    ("sip", "inbound_refer"),
 ];
 
 /// What to do with one refusal.

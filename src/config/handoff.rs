@@ -3,7 +3,9 @@
 //!
 //! A rep's login token is named, never written: `token_env` names the
 //! variable that holds it (the override parser leaves it alone, like every
-//! `*_env` key), and `warmline check` fails while it is unset.
+//! `*_env` key), and `warmline check` fails while it is unset. The same
+//! holds for `sip_password_env`, the digest password of the rep's SIP
+//! phone (decision 0032).
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +31,11 @@ pub struct RepConfig {
     pub skills: Vec<String>,
     /// The variable holding the rep's login token for `/rep`.
     pub token_env: String,
+    /// The variable holding the digest password of the rep's SIP phone,
+    /// which registers as `sip:<id>@<[sip] domain>`. Unset: this rep has
+    /// no SIP phone (a REGISTER for them gets 403).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sip_password_env: Option<String>,
 }
 
 impl RepConfig {
@@ -184,6 +191,14 @@ pub fn validate_reps(reps: &[RepConfig], env: &dyn Fn(&str) -> bool) -> Result<(
                 rep.id, rep.token_env
             ));
         }
+        if let Some(var) = &rep.sip_password_env {
+            if var.is_empty() || !env(var) {
+                return Err(format!(
+                    "reps {:?}: sip_password_env names {var:?}, which is not set (the digest password of the rep's SIP phone)",
+                    rep.id
+                ));
+            }
+        }
     }
     Ok(())
 }
@@ -247,6 +262,37 @@ mod tests {
         assert!(err.contains("WARMLINE_REP_ANA"), "{err}");
         let config = load(REP, &[("WARMLINE_REP_ANA", "s3cret")]).expect("set");
         assert_eq!(config.reps[0].queues(), ["billing"]);
+    }
+
+    #[test]
+    fn a_rep_sip_password_variable_must_be_set_and_is_no_override() {
+        let rep = format!("{REP}sip_password_env = \"WARMLINE_REP_ANA_SIP\"\n");
+        let err = load(&rep, &[("WARMLINE_REP_ANA", "x")]).expect_err("unset password");
+        assert!(err.contains("WARMLINE_REP_ANA_SIP"), "{err}");
+        let env = [("WARMLINE_REP_ANA", "x"), ("WARMLINE_REP_ANA_SIP", "pw")];
+        let config = load(&rep, &env).expect("set, and skipped as an override");
+        assert_eq!(
+            config.reps[0].sip_password_env.as_deref(),
+            Some("WARMLINE_REP_ANA_SIP")
+        );
+    }
+
+    #[test]
+    fn sip_reps_on_a_wildcard_listen_need_a_domain() {
+        let rep = format!("{REP}sip_password_env = \"ANA_SIP\"\n");
+        let env = [("WARMLINE_REP_ANA", "x"), ("ANA_SIP", "pw")];
+        let wildcard = format!("[sip]\nlisten = \"0.0.0.0:5060\"\n{rep}");
+        let err = load(&wildcard, &env).expect_err("no domain");
+        assert!(err.contains("sip.domain"), "{err}");
+        let named = wildcard.replace("[sip]\n", "[sip]\ndomain = \"pbx.example.com\"\n");
+        let config = load(&named, &env).expect("domain set");
+        assert_eq!(config.sip.registrar_domain(), "pbx.example.com");
+        assert_eq!(
+            load(&rep, &env).expect("loopback").sip.registrar_domain(),
+            "127.0.0.1"
+        );
+        // Without SIP reps a wildcard listen needs nothing more.
+        assert!(load("[sip]\nlisten = \"0.0.0.0:5060\"\n", &[]).is_ok());
     }
 
     #[test]

@@ -10,6 +10,11 @@
 //! dropped without an answer by default (a scanner learns nothing, as with
 //! LiveKit's hidden inbound port), or answered 403 with
 //! `unknown_source = "reject"`.
+//!
+//! Reps' SIP phones register (decision 0032) as `sip:<rep id>@<domain>`
+//! from the networks `register_allow` lists (loopback by default), with
+//! the digest password the rep's `sip_password_env` names. A REFER from a
+//! trunk is refused unless `allow_inbound_refer` says otherwise.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -210,6 +215,21 @@ pub struct SipConfig {
     pub tls_cert_file: Option<std::path::PathBuf>,
     /// PEM private key (PKCS#8, PKCS#1 or SEC1) for `tls_cert_file`.
     pub tls_key_file: Option<std::path::PathBuf>,
+    /// The registrar's domain: reps register as `sip:<rep id>@<domain>`,
+    /// and it is the digest realm. Default: the host of `listen`.
+    pub domain: Option<String>,
+    /// Networks whose phones may REGISTER; REGISTERs from elsewhere are
+    /// treated like requests from an unknown source (`unknown_source`).
+    /// Default: loopback only.
+    pub register_allow: Vec<Cidr>,
+    /// Digest algorithms the registrar offers, one challenge each, most
+    /// preferred first: `SHA-256`, `SHA-512-256`, `MD5` (as for trunks).
+    pub register_digest_algorithms: Vec<String>,
+    /// Whether a REFER from a trunk (the caller's side asking us to
+    /// transfer) is considered. Off: 403, logged as a possible toll-fraud
+    /// attempt. On: still `501 Not Implemented`, because following a
+    /// REFER is not built yet.
+    pub allow_inbound_refer: bool,
 }
 
 impl Default for SipConfig {
@@ -230,16 +250,7 @@ impl Default for SipConfig {
             min_se_secs: 90,
             trunks: vec![TrunkConfig {
                 name: "local".into(),
-                allow: vec![
-                    Cidr {
-                        addr: IpAddr::from([127, 0, 0, 0]),
-                        prefix: 8,
-                    },
-                    Cidr {
-                        addr: IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
-                        prefix: 128,
-                    },
-                ],
+                allow: loopback(),
                 record: false,
                 digest_username: None,
                 digest_password_env: None,
@@ -251,13 +262,58 @@ impl Default for SipConfig {
             tls_listen: None,
             tls_cert_file: None,
             tls_key_file: None,
+            domain: None,
+            register_allow: loopback(),
+            register_digest_algorithms: default_algorithms(),
+            allow_inbound_refer: false,
         }
     }
 }
 
+/// 127.0.0.0/8 and ::1/128.
+fn loopback() -> Vec<Cidr> {
+    vec![
+        Cidr {
+            addr: IpAddr::from([127, 0, 0, 0]),
+            prefix: 8,
+        },
+        Cidr {
+            addr: IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+            prefix: 128,
+        },
+    ]
+}
+
 impl SipConfig {
+    /// The registrar's domain: `domain`, or the host of `listen` (an IPv6
+    /// host in brackets, as in a URI).
+    pub fn registrar_domain(&self) -> String {
+        match (&self.domain, self.listen.ip()) {
+            (Some(domain), _) => domain.clone(),
+            (None, IpAddr::V6(v6)) => format!("[{v6}]"),
+            (None, v4) => v4.to_string(),
+        }
+    }
+
     /// Checks relations the types cannot express.
     pub fn validate(&self) -> Result<(), String> {
+        if let Some(domain) = &self.domain {
+            if warmline_sip::message::Host::parse(domain).is_err() {
+                return Err(format!(
+                    "sip.domain {domain:?} is not a host name or IP address"
+                ));
+            }
+        }
+        if self.register_digest_algorithms.is_empty() {
+            return Err("sip.register_digest_algorithms must name at least one algorithm".into());
+        }
+        for a in &self.register_digest_algorithms {
+            if a.parse::<warmline_sip::auth::Algorithm>().is_err() {
+                return Err(format!(
+                    "sip.register_digest_algorithms: {a:?} is not SHA-256, SHA-512-256 or MD5"
+                ));
+            }
+        }
         if self.rtp_port_min >= self.rtp_port_max || !self.rtp_port_min.is_multiple_of(2) {
             return Err(format!(
                 "sip.rtp_port_min ({}) must be even and below sip.rtp_port_max ({})",
@@ -319,6 +375,37 @@ mod tests {
                 .expect("trunk");
         assert_eq!(trunk.srtp, SrtpMode::Required);
         assert!(toml::from_str::<TrunkConfig>("name = \"a\"\nsrtp = \"maybe\"\n").is_err());
+    }
+
+    #[test]
+    fn registrar_keys_are_checked_and_default_to_loopback_and_no_refer() {
+        let config = SipConfig::default();
+        assert!(!config.allow_inbound_refer);
+        assert!(config
+            .register_allow
+            .iter()
+            .any(|n| n.contains("127.0.0.1".parse().expect("ip"))));
+        assert!(!config
+            .register_allow
+            .iter()
+            .any(|n| n.contains("10.0.0.1".parse().expect("ip"))));
+        let v6 = SipConfig {
+            listen: "[::1]:5060".parse().expect("addr"),
+            ..SipConfig::default()
+        };
+        assert_eq!(v6.registrar_domain(), "[::1]");
+        let bad_domain = SipConfig {
+            domain: Some("bad domain".into()),
+            ..SipConfig::default()
+        };
+        assert!(bad_domain
+            .validate()
+            .is_err_and(|e| e.contains("sip.domain")));
+        let bad_algorithm = SipConfig {
+            register_digest_algorithms: vec!["SHA-1".into()],
+            ..SipConfig::default()
+        };
+        assert!(bad_algorithm.validate().is_err_and(|e| e.contains("SHA-1")));
     }
 
     #[test]

@@ -14,7 +14,11 @@
 //!   `offline`, whatever else they do: a queue with only busy or away reps
 //!   makes the caller wait, a queue with nobody answers at once;
 //! - waiting calls are served first come, first served: a call may claim a
-//!   rep only when no call ahead of it waits in the same queue.
+//!   rep only when no call ahead of it waits in the same queue;
+//! - a rep's SIP phone (decision 0032) stands in for the browser while the
+//!   rep is `offline` there: registered, the rep counts as `available`; a
+//!   missed ring makes them `away` until the phone registers again (a
+//!   refresh counts). A presence chosen on the page (not `offline`) wins.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
@@ -57,8 +61,11 @@ pub struct RepStatus {
     pub name: String,
     /// Queues.
     pub skills: Vec<String>,
-    /// Chosen presence.
+    /// Presence: the one chosen on the page, or the SIP phone's while the
+    /// rep is `offline` there (see the module docs).
     pub presence: Presence,
+    /// Whether the rep's SIP phone holds a live registration.
+    pub sip_registered: bool,
     /// Ringing for, or in, a call (`None`: free).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub engaged: Option<String>,
@@ -130,6 +137,14 @@ pub trait RepDirectory: Send + Sync + 'static {
     /// The earliest instant at which a rep in wrap-up becomes offerable
     /// (a waiting call should try again then).
     fn next_wrap_up_end(&self, now: Instant) -> Option<Instant>;
+    /// The rep's SIP phone registered (or refreshed: `true`) or lost its
+    /// last binding (`false`).
+    fn set_sip_registered(
+        &self,
+        rep: &RepId,
+        registered: bool,
+        now: Instant,
+    ) -> Result<RepStatus, DirectoryError>;
 }
 
 #[derive(Debug)]
@@ -142,11 +157,25 @@ struct RepEntry {
     idle_since: Option<Instant>,
     wrap_up_until: Option<Instant>,
     engaged: Option<String>,
+    /// The SIP phone holds a live registration.
+    sip_registered: bool,
+    /// The SIP phone let a ring time out since it last registered.
+    sip_missed: bool,
 }
 
 impl RepEntry {
+    /// The presence calls see: the page's, or the phone's while the page
+    /// says offline.
+    fn presence(&self) -> Presence {
+        match (self.presence, self.sip_registered, self.sip_missed) {
+            (Presence::Offline, true, false) => Presence::Available,
+            (Presence::Offline, true, true) => Presence::Away,
+            (chosen, _, _) => chosen,
+        }
+    }
+
     fn offerable(&self, now: Instant) -> bool {
-        self.presence == Presence::Available
+        self.presence() == Presence::Available
             && self.engaged.is_none()
             && self.wrap_up_until.is_none_or(|t| now >= t)
     }
@@ -165,7 +194,8 @@ impl RepEntry {
             id: RepId(self.config.id.clone()),
             name: self.config.name.clone(),
             skills: self.config.queues(),
-            presence: self.presence,
+            presence: self.presence(),
+            sip_registered: self.sip_registered,
             engaged: self.engaged.clone(),
             wrap_up_ms: self
                 .wrap_up_until
@@ -208,6 +238,8 @@ impl InProcessDirectory {
                         idle_since: None,
                         wrap_up_until: None,
                         engaged: None,
+                        sip_registered: false,
+                        sip_missed: false,
                     },
                 )
             })
@@ -262,10 +294,11 @@ impl RepDirectory for InProcessDirectory {
             .reps
             .get_mut(rep)
             .ok_or_else(|| DirectoryError::UnknownRep(rep.clone()))?;
-        if presence == Presence::Available && entry.presence != Presence::Available {
+        let before = entry.presence();
+        entry.presence = presence;
+        if entry.presence() == Presence::Available && before != Presence::Available {
             entry.idle_since = Some(now);
         }
-        entry.presence = presence;
         Ok(entry.status(now))
     }
 
@@ -278,7 +311,7 @@ impl RepDirectory for InProcessDirectory {
             .reps
             .values()
             .filter(|r| {
-                r.presence != Presence::Offline && r.config.queues().iter().any(|s| s == skill)
+                r.presence() != Presence::Offline && r.config.queues().iter().any(|s| s == skill)
             })
             .count()
     }
@@ -290,7 +323,7 @@ impl RepDirectory for InProcessDirectory {
                 r.config.queues().iter().any(|s| s == skill) && !exclude.contains(id)
             })
         };
-        if candidates().all(|(_, r)| r.presence == Presence::Offline) {
+        if candidates().all(|(_, r)| r.presence() == Presence::Offline) {
             drop(state);
             self.leave_queue(skill, call);
             return Claim::Nobody;
@@ -354,6 +387,9 @@ impl RepDirectory for InProcessDirectory {
         entry.engaged = None;
         match how {
             Release::Declined | Release::Withdrawn => {}
+            // A phone alone has no presence control: its next REGISTER
+            // makes the rep available again.
+            Release::Missed if entry.presence == Presence::Offline => entry.sip_missed = true,
             Release::Missed => entry.presence = Presence::Away,
             Release::CallEnded => {
                 entry.wrap_up_until = Some(now + self.wrap_up);
@@ -366,10 +402,30 @@ impl RepDirectory for InProcessDirectory {
         self.lock()
             .reps
             .values()
-            .filter(|r| r.presence == Presence::Available && r.engaged.is_none())
+            .filter(|r| r.presence() == Presence::Available && r.engaged.is_none())
             .filter_map(|r| r.wrap_up_until)
             .filter(|t| *t > now)
             .min()
+    }
+
+    fn set_sip_registered(
+        &self,
+        rep: &RepId,
+        registered: bool,
+        now: Instant,
+    ) -> Result<RepStatus, DirectoryError> {
+        let mut state = self.lock();
+        let entry = state
+            .reps
+            .get_mut(rep)
+            .ok_or_else(|| DirectoryError::UnknownRep(rep.clone()))?;
+        let before = entry.presence();
+        entry.sip_registered = registered;
+        entry.sip_missed = false;
+        if entry.presence() == Presence::Available && before != Presence::Available {
+            entry.idle_since = Some(now);
+        }
+        Ok(entry.status(now))
     }
 }
 

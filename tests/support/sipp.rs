@@ -88,10 +88,22 @@ impl SippOutcome {
 
 /// Runs `tests/sipp/<scenario>.xml` against `target` (`ip:port`).
 pub fn run(scenario: &str, target: &str, args: &[&str]) -> SippOutcome {
-    let dir = workdir();
+    run_text(&scenario_text(scenario), target, args)
+}
+
+/// The text of `tests/sipp/<scenario>.xml`, to run a variant of it.
+pub fn scenario_text(scenario: &str) -> String {
     let file = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/sipp")
         .join(format!("{scenario}.xml"));
+    std::fs::read_to_string(&file).expect("scenario exists")
+}
+
+/// Runs the scenario `text` against `target` (`ip:port`).
+pub fn run_text(text: &str, target: &str, args: &[&str]) -> SippOutcome {
+    let dir = workdir();
+    let file = dir.join("scenario.xml");
+    std::fs::write(&file, text).expect("scenario written");
     let local_port = super::server::free_port().to_string();
     let media_port = {
         // An even port whose successor is free too.

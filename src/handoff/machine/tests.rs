@@ -39,6 +39,7 @@ impl Sim {
                 name: id.to_string(),
                 skills: vec![],
                 token_env: format!("T_{id}"),
+                sip_password_env: None,
             })
             .collect();
         let dir = InProcessDirectory::new(&reps, Duration::from_secs(10), &|_| None);

@@ -6,6 +6,7 @@ fn rep(id: &str, skills: &[&str]) -> RepConfig {
         name: id.to_uppercase(),
         skills: skills.iter().map(|s| s.to_string()).collect(),
         token_env: format!("TOKEN_{id}"),
+        sip_password_env: None,
     }
 }
 
@@ -147,4 +148,38 @@ fn an_unknown_rep_is_an_error_naming_it() {
         .set_presence(&id("zed"), Presence::Available, t0)
         .expect_err("unknown");
     assert!(err.to_string().contains("zed"));
+}
+
+#[test]
+fn a_registered_sip_phone_makes_an_offline_rep_available_until_it_unregisters() {
+    let (d, t0) = directory();
+    assert_eq!(d.claim("billing", "c1", &[], t0), Claim::Nobody);
+    let status = d.set_sip_registered(&id("ana"), true, t0).expect("known");
+    assert_eq!(
+        (status.presence, status.sip_registered),
+        (Presence::Available, true)
+    );
+    assert_eq!(d.claim("billing", "c1", &[], t0), Claim::Rep(id("ana")));
+    // A missed ring on the phone alone: away until it registers again.
+    d.release(&id("ana"), Release::Missed, t0);
+    assert_eq!(
+        d.status(&id("ana"), t0).map(|s| s.presence),
+        Some(Presence::Away)
+    );
+    d.set_sip_registered(&id("ana"), true, t0).expect("refresh");
+    assert_eq!(d.claim("billing", "c2", &[], t0), Claim::Rep(id("ana")));
+    d.release(&id("ana"), Release::Withdrawn, t0);
+    // A presence chosen on the page wins over the phone.
+    d.set_presence(&id("ana"), Presence::Busy, t0)
+        .expect("known");
+    assert_eq!(
+        d.claim("billing", "c3", &[], t0),
+        Claim::Wait { position: 1 }
+    );
+    d.leave_queue("billing", "c3");
+    d.set_presence(&id("ana"), Presence::Offline, t0)
+        .expect("known");
+    d.set_sip_registered(&id("ana"), false, t0).expect("known");
+    assert_eq!(d.claim("billing", "c4", &[], t0), Claim::Nobody);
+    assert!(d.set_sip_registered(&id("zed"), true, t0).is_err());
 }

@@ -111,6 +111,7 @@ fn setup(brief: bool) -> (Handoff, Arc<FakeRoom>) {
         name: "Ana".into(),
         skills: vec!["billing".into()],
         token_env: "T".into(),
+        sip_password_env: None,
     }];
     let directory = Arc::new(InProcessDirectory::new(
         &reps,

@@ -157,12 +157,14 @@ impl Endpoint {
         Instant::now().saturating_duration_since(self.epoch)
     }
 
-    /// The earliest transaction or call deadline: O(log n) for each.
+    /// The earliest transaction, call or registration deadline.
     fn next_deadline(&self) -> Option<Duration> {
-        match (self.tx.next_timeout(), self.calls.next_deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let expiry = (self.service.registrations.poll_timeout())
+            .map(|at| at.saturating_duration_since(self.epoch.into_std()));
+        [self.tx.next_timeout(), self.calls.next_deadline(), expiry]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Hands queued messages to the transport (never waiting), feeds the
@@ -198,7 +200,8 @@ impl Endpoint {
         // Sources no trunk covers are dropped before anything else, the
         // transaction layer's automatic 100 Trying included: a scanner must
         // learn nothing, not even that something listens.
-        let known = self.trunk_for(inbound.source.ip()).is_some();
+        let known = self.trunk_for(inbound.source.ip()).is_some()
+            || (self.service.registrations).may_register(inbound.source.ip());
         if !known && self.service.config.unknown_source == crate::config::UnknownSource::Drop {
             crate::refusals::refused(
                 "sip",
@@ -228,6 +231,9 @@ impl Endpoint {
         match message {
             Message::Response(response) => self.tx.on_response(now, response, inbound.source),
             Message::Request(request) => {
+                if !super::registrations::admit(self, &request, inbound.source) {
+                    return;
+                }
                 match self
                     .tx
                     .on_request(now, request, inbound.source, inbound.transport)
@@ -299,6 +305,9 @@ impl Endpoint {
         match (&request.method, in_dialog) {
             (Method::Invite, false) => invite::on_invite(self, id, request, source, transport),
             (Method::Cancel, _) => self.on_cancel(id, &request, cancels),
+            (Method::Register, _) => {
+                super::registrations::on_register(self, id, request, source, transport)
+            }
             (Method::Options, false) => {
                 if self.trunk_for(source.ip()).is_some() && self.service.drain.is_draining() {
                     // What a dispatcher such as Kamailio probes: take us out.
@@ -420,6 +429,7 @@ impl Endpoint {
                 self.reply(id, &request, 200, &[]);
             }
             Method::Options => self.reply(id, &request, 200, &capabilities()),
+            Method::Refer => super::inbound_refer::on_refer(self, id, &request, &key),
             _ => self.reply(id, &request, 405, &[("Allow", ALLOW.to_owned())]),
         }
     }
@@ -530,6 +540,7 @@ impl Endpoint {
     /// due (each is re-scheduled at the next settle).
     fn on_timeout(&mut self) {
         let now = self.now();
+        (self.service.registrations).expire(std::time::Instant::now());
         self.tx.handle_timeout(now);
         let mut keys = Vec::new();
         while let Some(key) = self.calls.pop_due(now) {

@@ -9,6 +9,10 @@
 //!   [`calls`]: its calls indexed by dialog and by next deadline.
 //! - [`invite`]: admitting, answering and re-negotiating calls.
 //! - [`trunk`]: allow-lists and digest authentication.
+//! - [`registrations`]: reps' SIP phones registering (decision 0032), and
+//!   the [`Registrations`](registrations::Registrations) handle the rep
+//!   leg reads their contacts through; [`inbound_refer`]: REFERs from
+//!   trunks, refused.
 //! - [`rtp_session`], [`leg`], [`ports`]: each call's RTP/RTCP as a caller
 //!   leg of the call driver, on a media worker.
 //!
@@ -20,9 +24,11 @@
 
 pub mod calls;
 pub mod endpoint;
+pub mod inbound_refer;
 pub mod invite;
 pub mod leg;
 pub mod ports;
+pub mod registrations;
 pub mod route;
 pub mod rtp_session;
 pub mod send_clock;
@@ -85,6 +91,9 @@ pub struct SipService {
     /// Where SIP over TLS listens, once [`start`] bound it (the port that
     /// goes into Contact for calls that came over TLS).
     pub tls_local: Option<SocketAddr>,
+    /// Reps' phones registered with us; no rep can register until
+    /// [`SipService::with_reps`] names them.
+    pub registrations: registrations::Registrations,
 }
 
 /// Why the SIP ingress cannot start.
@@ -99,6 +108,9 @@ pub enum SipError {
     /// The SIP TLS certificate or key is unusable.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    /// The registrar's settings are unusable.
+    #[error(transparent)]
+    Registrations(#[from] registrations::RegistrationsError),
     /// The SIP port could not be bound.
     #[error("cannot listen for SIP on {addr}: {source}")]
     Bind {
@@ -141,6 +153,7 @@ impl SipService {
             ip => ip,
         };
         let send_clock = send_clock::SendClock::new(config.rtp_send_realtime);
+        let registrations = registrations::Registrations::new(&config, &[], &secret, &env)?;
         Ok(SipService {
             ports: RtpPorts::new(rtp_ip, config.rtp_port_min, config.rtp_port_max),
             trunks,
@@ -158,7 +171,29 @@ impl SipService {
             registry: setup.registry,
             random,
             tls_local: None,
+            registrations,
         })
+    }
+
+    /// Lets `reps` (those with `sip_password_env`, read through `env`)
+    /// register their SIP phones, and tells `handoff`'s directory when
+    /// they do. The handle to their contacts is
+    /// [`SipService::registrations`].
+    pub fn with_reps(
+        mut self,
+        reps: &[crate::config::RepConfig],
+        env: &dyn Fn(&str) -> Option<String>,
+        handoff: Option<crate::handoff::Handoff>,
+    ) -> Result<SipService, SipError> {
+        let mut secret = [0u8; 32];
+        self.random.fill(&mut secret)?;
+        let mut registrations =
+            registrations::Registrations::new(&self.config, reps, &secret, env)?;
+        if let Some(handoff) = handoff {
+            registrations = registrations.with_handoff(handoff);
+        }
+        self.registrations = registrations;
+        Ok(self)
     }
 
     /// The address to put in SDP and Contact for a peer at `peer`: the

@@ -164,6 +164,7 @@ mod tests {
                 name: "Ana".into(),
                 skills: vec!["default".into()],
                 presence: Presence::Offline,
+                sip_registered: false,
                 engaged: None,
                 wrap_up_ms: 0,
             },
