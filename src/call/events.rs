@@ -86,6 +86,9 @@ pub enum EndReason {
     /// An operator hung up through the admin API
     /// (`POST /api/v1/calls/{id}/hangup`).
     AdminHungUp,
+    /// The agent handed the caller elsewhere (`transfer_call`, decision
+    /// 0033) and our leg ended.
+    Transferred,
 }
 
 /// What `call.ended` carries.

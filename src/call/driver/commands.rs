@@ -23,6 +23,16 @@ impl CallDriver {
                 self.core.add_context_item(text);
                 let _ = done.send(());
             }
+            CallCommand::HandingOver { detail, done } => {
+                self.handing_over = detail;
+                let _ = done.send(());
+            }
+            CallCommand::TransferCaller { done, .. } => {
+                // The loop hands these to the leg before this point.
+                let _ = done.send(crate::call::blind_transfer::TransferOutcome::Failed {
+                    reason: "the call could not pass the request to its line".into(),
+                });
+            }
             other => self.on_transfer_command(other),
         }
     }
