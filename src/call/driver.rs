@@ -148,6 +148,15 @@ impl CallDriver {
         if let Some(specs) = current {
             setup.session.tools = specs;
         }
+        if let Some(tools) = &setup.tools {
+            // Shaped for this call's agent (`transfer_call`'s targets).
+            let extra = tools.agent_specs(setup.identity.agent.as_deref());
+            setup
+                .session
+                .tools
+                .retain(|s| !extra.iter().any(|e| e.name == s.name));
+            setup.session.tools.extend(extra);
+        }
         let model = setup.backend.open(setup.session.clone());
         let core = CallCore::new(setup.call.clone());
         let (tool_tx, tool_rx) = mpsc::channel(16);

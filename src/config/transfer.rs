@@ -55,8 +55,7 @@ pub fn validate(
     for t in targets {
         let bad = |message: String| Err(format!("transfer target {:?}: {message}", t.name));
         let name_ok = (1..=64).contains(&t.name.len())
-            && t
-                .name
+            && t.name
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if !name_ok {
@@ -99,6 +98,46 @@ pub fn validate(
         }
     }
     Ok(())
+}
+
+/// What `warmline check` prints for transfers: each target and the
+/// agents that may use it, and a warning when Twilio calls could not be
+/// transferred (`TWILIO_ACCOUNT_SID` or `TWILIO_AUTH_TOKEN` unset, read
+/// through `env`).
+pub fn transfer_report(config: &super::Config, env: &dyn Fn(&str) -> bool) -> Vec<String> {
+    let mut lines = Vec::new();
+    for t in &config.transfer_targets {
+        let to = t.number.as_deref().or(t.uri.as_deref()).unwrap_or("");
+        let users: Vec<&str> = if config.agents.is_empty() {
+            vec![super::agents::MODEL_AGENT_ID]
+        } else {
+            config
+                .agents
+                .iter()
+                .filter(|a| a.transfer_targets.contains(&t.name))
+                .map(|a| a.id.as_str())
+                .collect()
+        };
+        let users = if users.is_empty() {
+            "no agent".to_owned()
+        } else {
+            users.join(", ")
+        };
+        lines.push(format!(
+            "transfer target {} -> {to} (used by {users})",
+            t.name
+        ));
+    }
+    if !config.transfer_targets.is_empty()
+        && !(env("TWILIO_ACCOUNT_SID") && env("TWILIO_AUTH_TOKEN"))
+    {
+        lines.push(
+            "warning: TWILIO_ACCOUNT_SID or TWILIO_AUTH_TOKEN is not set: transfer_call on Twilio \
+             calls answers that the line cannot transfer (SIP calls are not affected)"
+                .to_owned(),
+        );
+    }
+    lines
 }
 
 #[cfg(test)]

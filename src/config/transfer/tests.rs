@@ -38,7 +38,9 @@ fn a_number_that_is_not_e164_or_a_uri_that_is_not_sip_is_refused() {
         assert!(validate(&t, &[]).unwrap_err().contains("E.164"), "{number}");
     }
     for uri in ["tel:+14155550100", "https://x.example", "sip:"] {
-        let t = targets(&format!("[[transfer_targets]]\nname = \"x\"\nuri = \"{uri}\"\n"));
+        let t = targets(&format!(
+            "[[transfer_targets]]\nname = \"x\"\nuri = \"{uri}\"\n"
+        ));
         assert!(validate(&t, &[]).is_err(), "{uri}");
     }
 }
@@ -63,4 +65,21 @@ fn an_agent_naming_an_unconfigured_target_is_refused() {
     agent.transfer_targets = vec!["sales".into()];
     let err = validate(&t, &[agent]).unwrap_err();
     assert!(err.contains("\"sales\""), "{err}");
+}
+
+#[test]
+fn check_reports_each_target_and_warns_when_twilio_calls_cannot_be_transferred() {
+    let config: crate::config::Config =
+        toml::from_str("[[transfer_targets]]\nname = \"billing\"\nnumber = \"+14155550100\"\n")
+            .expect("config");
+    let lines = transfer_report(&config, &|_| false);
+    assert_eq!(
+        lines[0],
+        "transfer target billing -> +14155550100 (used by default)"
+    );
+    assert!(
+        lines[1].starts_with("warning: TWILIO_ACCOUNT_SID"),
+        "{lines:?}"
+    );
+    assert_eq!(transfer_report(&config, &|_| true).len(), 1);
 }
