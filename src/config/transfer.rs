@@ -128,9 +128,8 @@ pub fn transfer_report(config: &super::Config, env: &dyn Fn(&str) -> bool) -> Ve
             t.name
         ));
     }
-    if !config.transfer_targets.is_empty()
-        && !(env("TWILIO_ACCOUNT_SID") && env("TWILIO_AUTH_TOKEN"))
-    {
+    let twilio_ready = env("TWILIO_ACCOUNT_SID") && env("TWILIO_AUTH_TOKEN");
+    if !config.transfer_targets.is_empty() && !twilio_ready {
         lines.push(
             "warning: TWILIO_ACCOUNT_SID or TWILIO_AUTH_TOKEN is not set: transfer_call on Twilio \
              calls answers that the line cannot transfer (SIP calls are not affected)"
