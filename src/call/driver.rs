@@ -348,6 +348,10 @@ impl CallDriver {
                 break;
             }
         }
+        if matches!(self.end, Some((EndReason::Transferred, _))) {
+            // The transfer's own answer is on its way: into the record.
+            self.late_tool_results().await;
+        }
         // The call vanishes from the registry now, however it ended.
         self.live = None;
         self.commands = None;
