@@ -83,3 +83,23 @@ fn check_reports_each_target_and_warns_when_twilio_calls_cannot_be_transferred()
     );
     assert_eq!(transfer_report(&config, &|_| true).len(), 1);
 }
+
+#[test]
+fn a_tools_table_cannot_take_the_name_transfer_call() {
+    let text = "[[tools]]\nname = \"transfer_call\"\ndescription = \"x\"\nkind = \"webhook\"\n\
+                url = \"https://x.example/t\"\n";
+    let env = vec![("WARMLINE_TOOLS_SECRET".to_owned(), "s".to_owned())];
+    let err = crate::config::Config::from_toml_and_env(text, std::path::Path::new("t.toml"), env)
+        .expect_err("refused");
+    assert!(err.to_string().contains("[[transfer_targets]]"), "{err}");
+}
+
+#[test]
+fn an_agent_naming_an_unknown_target_fails_the_whole_config() {
+    let text = "[[agents]]\nid = \"a\"\ninstructions = \"x\"\ndefault = true\n\
+                transfer_targets = [\"nowhere\"]\n";
+    let err =
+        crate::config::Config::from_toml_and_env(text, std::path::Path::new("t.toml"), vec![])
+            .expect_err("refused");
+    assert!(err.to_string().contains("\"nowhere\""), "{err}");
+}

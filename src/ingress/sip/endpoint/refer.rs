@@ -197,16 +197,21 @@ impl Endpoint {
         call.refer = None;
         tracing::info!(call = %key, %target, ?outcome, "transfer finished");
         let (answer, hang_up) = outcome_of(&outcome);
+        let detail = match &answer {
+            TransferOutcome::Transferred { detail } => format!("{target}: {detail}"),
+            _ => format!("{target}: {TRANSFERRED}"),
+        };
         if let Some(done) = done {
             let _ = done.send(answer);
         }
         if hang_up {
-            self.end_transferred(key);
+            self.end_transferred(key, detail);
         }
     }
 
-    /// The caller reached the target: our leg ends with BYE.
-    fn end_transferred(&mut self, key: &str) {
+    /// The caller reached the target: our leg ends with BYE; `detail`
+    /// goes into the call's end (`call.ended`).
+    fn end_transferred(&mut self, key: &str, detail: String) {
         let Some(call) = self.calls.get_mut(key) else {
             return;
         };
@@ -214,9 +219,7 @@ impl Endpoint {
             return;
         }
         call.phase = Phase::Ended;
-        let _ = call
-            .control
-            .try_send(LegControl::Transferred(TRANSFERRED.to_owned()));
+        let _ = call.control.try_send(LegControl::Transferred(detail));
         match self.send_in_dialog(key, warmline_sip::message::Method::Bye) {
             Some(id) => {
                 self.clients.insert(id, (key.to_owned(), Purpose::Bye));
