@@ -124,7 +124,8 @@ pub struct AgentConfig {
     pub tools: Vec<String>,
     /// `[[transfer_targets]]` names this agent may blind-transfer calls
     /// to with `transfer_call` (decision 0033); empty: the tool is not
-    /// offered to it.
+    /// offered to it. (The `[model]` agent, used when there are no
+    /// `[[agents]]`, may use every target.)
     #[serde(default)]
     pub transfer_targets: Vec<String>,
     /// The escalation queue.
