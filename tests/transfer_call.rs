@@ -30,6 +30,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const BINARY: &str = env!("CARGO_BIN_EXE_warmline");
 const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
 const CALL_SID: &str = "CA89abcdef0123456789abcdef01234567";
+const ADMIN: &str = "transfer-test-admin";
 
 /// `[[transfer_targets]]` for every test: no `[[agents]]`, so the `[model]`
 /// agent may use both.
@@ -176,6 +177,7 @@ async fn transfer_call_on_twilio_updates_the_call_with_dial_twiml() {
         ("WARMLINE_CONFIG", Some(config.clone())),
         ("TWILIO_ACCOUNT_SID", Some(ACCOUNT_SID.to_owned())),
         ("WARMLINE_TWILIO__API_BASE_URL", Some(base.clone())),
+        ("WARMLINE_ADMIN_TOKEN", Some(ADMIN.to_owned())),
     ]);
     let server = support::server::start(BINARY, &as_env(&env), false);
     let answer = signed_webhook(&server.addr, AUTH, CALL_SID);
@@ -189,6 +191,20 @@ async fn transfer_call_on_twilio_updates_the_call_with_dial_twiml() {
     let output = output_json(first_output(&seen, Duration::ZERO));
     assert_eq!(output["status"], "transferred", "{output}");
     assert_eq!(output["target"], "billing", "{output}");
+    // Twilio runs the new TwiML and stops the stream: the call ended as
+    // transferred, not as a caller hanging up.
+    use futures_util::SinkExt as _;
+    let stop = json!({"event": "stop", "sequenceNumber": "999", "streamSid": call.stream_sid,
+                      "stop": {"accountSid": ACCOUNT_SID, "callSid": CALL_SID}});
+    call.ws
+        .send(tokio_tungstenite::tungstenite::Message::text(
+            stop.to_string(),
+        ))
+        .await
+        .expect("send stop");
+    let record = ended_call(&server.addr).await;
+    assert_eq!(record["outcome"], "transferred", "{record:#}");
+    assert_eq!(record["tool_calls"][0]["result"], "ok", "{record:#}");
 
     let ours = received.lock().expect("lock").first().cloned();
     let ours = ours.expect("warmline called the Twilio REST API");
@@ -241,8 +257,6 @@ async fn transfer_call_on_twilio_updates_the_call_with_dial_twiml() {
     );
     let _ = std::fs::remove_file(&config);
 }
-
-const ADMIN: &str = "transfer-test-admin";
 
 /// Runs `scenario` as the SIP trunk of a call whose model calls
 /// `transfer_call` for `billing`; returns SIPp's outcome, what the model
