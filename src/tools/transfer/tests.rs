@@ -143,3 +143,70 @@ async fn a_twilio_call_without_an_account_sid_is_told_so_and_nothing_is_dialled(
     let with = Transfers::new(&config(TWO_AGENTS), &env).expect("targets");
     assert!(with.twilio_warning().is_none());
 }
+
+/// A one-shot HTTP server answering every request with `status` and `body`.
+async fn answering(status: &'static str, body: &'static str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buf = vec![0u8; 16 * 1024];
+            let _ = socket.read(&mut buf).await;
+            let answer = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(answer.as_bytes()).await;
+        }
+    });
+    base
+}
+
+#[tokio::test]
+async fn a_twilio_error_is_told_to_the_model_and_the_call_is_not_left_marked_as_transferring() {
+    let base = answering(
+        "404 Not Found",
+        r#"{"code":20404,"message":"The requested resource was not found","status":404}"#,
+    )
+    .await;
+    let text = format!("[twilio]\napi_base_url = \"{base}\"\n{TWO_AGENTS}");
+    let env = |name: &str| Some(format!("{name}-value"));
+    let transfers = Transfers::new(&config(&text), &env).expect("targets");
+    let registry: SharedRegistry = Arc::new(crate::call::registry::InProcessRegistry::new());
+    let mut twilio = call("sales", "twilio");
+    twilio.provider_id = "CA0123".into();
+    let id = twilio.id.parse().expect("an id");
+    let (handle, mut commands) = command_queue(id);
+    let _listed = registry
+        .register(CallSummary::connecting(&twilio).expect("summary"), handle)
+        .expect("registered");
+    let marks = tokio::spawn(async move {
+        let mut marks = Vec::new();
+        while let Some(command) = commands.recv().await {
+            if let CallCommand::HandingOver { detail, done } = command {
+                marks.push(detail);
+                let _ = done.send(());
+                if marks.len() == 2 {
+                    break;
+                }
+            }
+        }
+        marks
+    });
+    let output = transfers
+        .run(&client(), Some(&registry), &twilio, r#"{"target":"desk"}"#)
+        .await;
+    assert_eq!(output["error"]["kind"], "transfer_failed", "{output}");
+    let message = output["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("HTTP 404"), "{message}");
+    assert!(message.contains("was not found"), "{message}");
+    let marks = tokio::time::timeout(Duration::from_secs(2), marks)
+        .await
+        .expect("both marks")
+        .expect("ran");
+    assert!(marks[0].is_some(), "marked before the request: {marks:?}");
+    assert_eq!(marks[1], None, "and taken back after the error");
+}
