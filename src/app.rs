@@ -265,6 +265,15 @@ pub fn build_with_random(
                 Some(h) => sidecar.with_escalator(Arc::new(h.clone())),
                 None => sidecar,
             };
+            // Blind transfers (decision 0033) reach calls through the registry.
+            let transfers =
+                crate::tools::transfer::Transfers::new(config, &|name| std::env::var(name).ok());
+            if let Some(warning) = transfers.as_ref().and_then(|t| t.twilio_warning()) {
+                tracing::warn!("{warning}");
+            }
+            let sidecar = sidecar
+                .with_transfers(transfers)
+                .with_registry(Some(registry.clone()));
             Some(Arc::new(crate::tools::reload::ReloadableSidecar::new(
                 sidecar,
             )))

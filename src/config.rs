@@ -41,6 +41,8 @@ pub mod webrtc;
 pub use webrtc::{TryAccess, WebConfig, WebRtcConfig};
 pub mod handoff;
 pub use handoff::{AgentAfterBridge, HandoffConfig, RepConfig};
+pub mod transfer;
+pub use transfer::TransferTargetConfig;
 
 /// Prefix of override variables.
 pub const ENV_PREFIX: &str = "WARMLINE_";
@@ -130,6 +132,10 @@ pub struct Config {
     pub reps: Vec<RepConfig>,
     /// `[handoff]`: how a warm transfer waits, rings and bridges.
     pub handoff: HandoffConfig,
+    /// `[[transfer_targets]]`: where `transfer_call` may send a call
+    /// (decision 0033).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub transfer_targets: Vec<TransferTargetConfig>,
 }
 
 /// `[twilio]`
@@ -145,6 +151,23 @@ pub struct TwilioConfig {
     /// Development only: accept unsigned Twilio requests when no
     /// `TWILIO_AUTH_TOKEN` is set. Logged loudly at start-up.
     pub insecure_skip_signature: bool,
+    /// Where Twilio's REST API is (`transfer_call` updates calls there);
+    /// [`TWILIO_API_BASE`] when absent. Tests point it at a fake.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_base_url: Option<String>,
+}
+
+/// Twilio's REST API.
+pub const TWILIO_API_BASE: &str = "https://api.twilio.com";
+
+impl TwilioConfig {
+    /// `api_base_url`, or Twilio's own, without a trailing `/`.
+    pub fn api_base(&self) -> &str {
+        self.api_base_url
+            .as_deref()
+            .unwrap_or(TWILIO_API_BASE)
+            .trim_end_matches('/')
+    }
 }
 
 /// `[server]`
@@ -528,6 +551,17 @@ impl Config {
             )));
         }
         self.webrtc.validate().map_err(ConfigError::Inconsistent)?;
+        if let Some(base) = &self.twilio.api_base_url {
+            let ok = reqwest::Url::parse(base)
+                .is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.has_host());
+            if !ok {
+                return Err(ConfigError::Inconsistent(format!(
+                    "twilio.api_base_url {base:?} must be an http(s) URL such as https://api.twilio.com"
+                )));
+            }
+        }
+        transfer::validate(&self.transfer_targets, &self.agents)
+            .map_err(ConfigError::Inconsistent)?;
         self.validate_agents().map_err(ConfigError::Inconsistent)
     }
 }

@@ -65,6 +65,10 @@ fn main() -> ExitCode {
                     for line in warmline::config::records::records_report(&config) {
                         println!("{line}");
                     }
+                    let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.is_empty());
+                    for line in warmline::config::transfer::transfer_report(&config, &set) {
+                        println!("{line}");
+                    }
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

@@ -133,7 +133,10 @@ impl Reloader {
                     &|name| std::env::var(name).ok(),
                     runtime.clone(),
                 )
-                .map_err(|e| ReloadError::Build(e.to_string()))?,
+                .map_err(|e| ReloadError::Build(e.to_string()))?
+                .with_transfers(crate::tools::transfer::Transfers::new(config, &|name| {
+                    std::env::var(name).ok()
+                })),
             ),
             _ => None,
         };

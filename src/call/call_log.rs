@@ -179,6 +179,12 @@ impl CallLog {
     }
 
     /// A tool's answer reached the call at `now`.
+    /// Tool calls still waiting for their result.
+    pub fn tools_pending(&self) -> usize {
+        self.tools.iter().filter(|t| t.latency_ms.is_none()).count()
+    }
+
+    /// Records a tool call's result.
     pub fn on_tool_result(&mut self, now: Duration, call_id: &str, output: &str) {
         let Some(record) = self
             .tools

@@ -114,6 +114,9 @@ pub struct CallDriver {
     recording: Option<super::recording::RecordingTap>,
     /// A warm transfer's bookkeeping (`driver/transfer.rs`).
     transfer: transfer::TransferSide,
+    /// The provider is taking the caller elsewhere (a blind transfer):
+    /// what it was asked. The leg's end then counts as the transfer.
+    handing_over: Option<String>,
 }
 
 impl std::fmt::Debug for CallDriver {
@@ -144,6 +147,15 @@ impl CallDriver {
             });
         if let Some(specs) = current {
             setup.session.tools = specs;
+        }
+        if let Some(tools) = &setup.tools {
+            // Shaped for this call's agent (`transfer_call`'s targets).
+            let extra = tools.agent_specs(setup.identity.agent.as_deref());
+            setup
+                .session
+                .tools
+                .retain(|s| !extra.iter().any(|e| e.name == s.name));
+            setup.session.tools.extend(extra);
         }
         let model = setup.backend.open(setup.session.clone());
         let core = CallCore::new(setup.call.clone());
@@ -199,6 +211,7 @@ impl CallDriver {
             room: room::RoomSide::default(),
             recording,
             transfer: transfer::TransferSide::default(),
+            handing_over: None,
         }
     }
 
@@ -257,7 +270,14 @@ impl CallDriver {
                 }
                 // Cancel safe: a dropped `recv()` loses nothing.
                 Some(command) = super::live::next_command(self.commands.as_mut()) => {
-                    self.on_command(command);
+                    match command {
+                        // Only the leg can hand its caller elsewhere.
+                        super::registry::CallCommand::TransferCaller { target, done } => {
+                            tracing::info!(target = %target.name, "transferring the caller");
+                            leg.transfer(target, done);
+                        }
+                        other => self.on_command(other),
+                    }
                 }
                 Some((leg, up)) = room::next_up(self.room.up.as_mut()) => {
                     self.on_leg_up(leg, up);
@@ -327,6 +347,10 @@ impl CallDriver {
                 leg.hang_up().await;
                 break;
             }
+        }
+        if matches!(self.end, Some((EndReason::Transferred, _))) {
+            // The transfer's own answer is on its way: into the record.
+            self.late_tool_results().await;
         }
         // The call vanishes from the registry now, however it ended.
         self.live = None;
@@ -414,7 +438,15 @@ impl CallDriver {
             LegEvent::Mark(name) => self.core.on_mark(&name),
             LegEvent::Ended(reason) => {
                 tracing::info!(%reason, "caller leg ended");
-                self.end_because(EndReason::CallerHungUp, Some(reason));
+                match self.handing_over.take() {
+                    Some(detail) => self.end_because(EndReason::Transferred, Some(detail)),
+                    None => self.end_because(EndReason::CallerHungUp, Some(reason)),
+                }
+                return false;
+            }
+            LegEvent::Transferred(detail) => {
+                tracing::info!(%detail, "the caller was transferred");
+                self.end_because(EndReason::Transferred, Some(detail));
                 return false;
             }
         }

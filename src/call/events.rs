@@ -86,6 +86,9 @@ pub enum EndReason {
     /// An operator hung up through the admin API
     /// (`POST /api/v1/calls/{id}/hangup`).
     AdminHungUp,
+    /// The agent handed the caller elsewhere (`transfer_call`, decision
+    /// 0033) and our leg ended.
+    Transferred,
 }
 
 impl EndReason {
@@ -98,6 +101,7 @@ impl EndReason {
             EndReason::ModelUnreachable => "model_unreachable",
             EndReason::ConnectionLost => "connection_lost",
             EndReason::AdminHungUp => "admin_hung_up",
+            EndReason::Transferred => "transferred",
         }
     }
 }
@@ -211,6 +215,7 @@ mod tests {
             EndReason::ModelUnreachable,
             EndReason::ConnectionLost,
             EndReason::AdminHungUp,
+            EndReason::Transferred,
         ] {
             let serialised = serde_json::to_value(reason).expect("serialises");
             assert_eq!(serialised, reason.as_str());

@@ -7,6 +7,7 @@ use std::future::Future;
 
 use tokio::time::Instant;
 
+use super::blind_transfer::{TransferDone, TransferOutcome, TransferTarget};
 use super::DtmfSlot;
 
 /// Samples in a 20 ms frame at 8 kHz.
@@ -27,6 +28,9 @@ pub enum LegEvent {
     Mark(String),
     /// The caller is gone, or the leg failed; the call ends.
     Ended(String),
+    /// The caller was handed elsewhere (a blind transfer succeeded) and
+    /// our leg is gone; the call ends as transferred.
+    Transferred(String),
 }
 
 /// What a call tells a leg that can show it (the WebRTC leg pushes it to
@@ -109,6 +113,17 @@ pub trait CallerLeg {
         slot: &DtmfSlot,
     ) -> impl Future<Output = Result<Sent, LegError>> {
         self.send_frame(due, &slot.mulaw, None)
+    }
+
+    /// Hand the caller to `target` (a blind transfer, decision 0033) and
+    /// answer on `done` when it is known how that went. It must not wait:
+    /// the leg passes the request to its signalling side. By default the
+    /// leg cannot, and says so.
+    fn transfer(&mut self, target: TransferTarget, done: TransferDone) {
+        let _ = target;
+        let _ = done.send(TransferOutcome::NotSupported {
+            reason: "this kind of call cannot be transferred".into(),
+        });
     }
 
     /// Something the caller may want to see. It must not wait: a leg that

@@ -13,6 +13,7 @@
 //! runs its tool calls elsewhere and answers on a channel.
 
 mod barge_in;
+pub mod blind_transfer;
 pub mod call_log;
 mod core;
 pub mod driver;

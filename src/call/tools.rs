@@ -104,6 +104,14 @@ pub trait ToolSidecar: Send + Sync + std::fmt::Debug {
         None
     }
 
+    /// Specs offered to calls of `agent` beyond the `[[tools]]` entries,
+    /// shaped for that agent (`transfer_call` lists its targets, decision
+    /// 0033). Empty by default.
+    fn agent_specs(&self, agent: Option<&str>) -> Vec<crate::model::ToolSpec> {
+        let _ = agent;
+        Vec::new()
+    }
+
     /// Starts serving one call. Outputs go to `results`; dropping the
     /// returned handle cancels every tool call of the call still running.
     fn open(&self, call: CallIdentity, results: ToolResults) -> Box<dyn CallTools>;

@@ -122,8 +122,10 @@ pub struct AgentConfig {
     /// is always offered.
     #[serde(default)]
     pub tools: Vec<String>,
-    /// Names this agent may transfer calls to (kept for the transfer
-    /// work; checked to be non-empty names).
+    /// `[[transfer_targets]]` names this agent may blind-transfer calls
+    /// to with `transfer_call` (decision 0033); empty: the tool is not
+    /// offered to it. (The `[model]` agent, used when there are no
+    /// `[[agents]]`, may use every target.)
     #[serde(default)]
     pub transfer_targets: Vec<String>,
     /// The escalation queue.

@@ -197,6 +197,13 @@ pub fn validate(tools: &[ToolConfig], env: &dyn Fn(&str) -> bool) -> Result<(), 
                 tool.filler_after_ms
             ));
         }
+        if name == "transfer_call" {
+            return bad(
+                "transfer_call is warmline's own blind transfer: configure it with \
+                 [[transfer_targets]] and the agents' transfer_targets (decision 0033)"
+                    .into(),
+            );
+        }
         match tool.kind {
             ToolKind::Mcp => {
                 validate_mcp(tool, env).or_else(bad)?;

@@ -63,6 +63,8 @@ impl Outcome {
         }
         match ended.reason {
             EndReason::ModelUnreachable | EndReason::ConnectionLost => Outcome::Failed,
+            // A blind transfer (decision 0033).
+            EndReason::Transferred => Outcome::Transferred,
             EndReason::CallerHungUp
                 if !ended.transcript.iter().any(|l| l.speaker == Speaker::Agent) =>
             {

@@ -13,6 +13,7 @@ pub mod events;
 pub mod mcp;
 pub mod reload;
 pub mod signing;
+pub mod transfer;
 pub mod webhook;
 
 use std::collections::{HashMap, HashSet};
@@ -147,6 +148,11 @@ pub struct Sidecar {
     /// Where `escalate_to_human` goes (`crate::handoff`, decision 0028);
     /// none: it answers that no reps are configured.
     escalator: Option<Arc<dyn crate::handoff::Escalator>>,
+    /// `transfer_call`'s targets (decision 0033); none: not offered.
+    transfers: Option<Arc<transfer::Transfers>>,
+    /// Where calls' handles are found (`transfer_call` reaches the
+    /// caller's leg through it); a reload keeps it.
+    registry: Option<crate::call::registry::SharedRegistry>,
 }
 
 /// The MCP entries and their connection tasks, aborted when the last
@@ -259,7 +265,29 @@ impl Sidecar {
             fixed: Arc::new(fixed),
             mcp: Arc::new(mcp),
             escalator: None,
+            transfers: None,
+            registry: None,
         })
+    }
+
+    /// Finds calls' handles in `registry` (for `transfer_call`).
+    pub fn with_registry(
+        mut self,
+        registry: Option<crate::call::registry::SharedRegistry>,
+    ) -> Sidecar {
+        self.registry = registry;
+        self
+    }
+
+    /// Where calls' handles are found, if anywhere: a reload keeps it.
+    pub fn registry(&self) -> Option<crate::call::registry::SharedRegistry> {
+        self.registry.clone()
+    }
+
+    /// Offers `transfer_call` with `transfers`' targets.
+    pub fn with_transfers(mut self, transfers: Option<transfer::Transfers>) -> Sidecar {
+        self.transfers = transfers.map(Arc::new);
+        self
     }
 
     /// Sends `escalate_to_human` to `escalator` (reps, queues and warm
@@ -342,6 +370,12 @@ impl ToolSidecar for Sidecar {
         Some(self.specs_of(entries))
     }
 
+    fn agent_specs(&self, agent: Option<&str>) -> Vec<ToolSpec> {
+        transfer::agent_spec(self.transfers.as_ref(), agent)
+            .into_iter()
+            .collect()
+    }
+
     fn open(&self, call: CallIdentity, results: ToolResults) -> Box<dyn CallTools> {
         Box::new(CallHandle {
             sidecar: self.clone(),
@@ -410,6 +444,7 @@ impl Sidecar {
     fn label<'a>(&self, name: &'a str) -> &'a str {
         if self.webhooks.contains_key(name)
             || crate::config::tools::BUILTINS.contains(&name)
+            || name == transfer::TRANSFER_CALL
             || self.mcp.servers.iter().any(|s| s.offers(name))
         {
             name
@@ -460,6 +495,17 @@ impl Sidecar {
             "escalate_to_human" => match &self.escalator {
                 Some(escalator) => escalator.escalate(call, &tool_call.arguments).await,
                 None => escalate_to_human(&tool_call.arguments),
+            },
+            transfer::TRANSFER_CALL => match &self.transfers {
+                Some(transfers) => {
+                    transfers
+                        .run(&self.client, self.registry.as_ref(), call, &tool_call.arguments)
+                        .await
+                }
+                None => webhook::error(
+                    "unknown_tool",
+                    "No transfer targets are configured on this line, so the call cannot be transferred; nothing was dialled.".into(),
+                ),
             },
             name => webhook::error(
                 "unknown_tool",

@@ -37,7 +37,9 @@ impl ReloadableSidecar {
     /// escalator of the current one.
     pub fn replace(&self, next: Sidecar) {
         let current = self.current();
-        let next = next.with_approvals(current.approvals().clone());
+        let next = next
+            .with_approvals(current.approvals().clone())
+            .with_registry(current.registry());
         // The escalator is the process's reps, not a tool definition: a
         // reload of [[tools]] keeps escalations going to them.
         let next = Arc::new(match current.escalator() {
@@ -58,6 +60,10 @@ impl ToolSidecar for ReloadableSidecar {
 
     fn current_specs_of(&self, entries: &[&str]) -> Option<Vec<ToolSpec>> {
         Some(self.current().specs_of(entries))
+    }
+
+    fn agent_specs(&self, agent: Option<&str>) -> Vec<ToolSpec> {
+        self.current().agent_specs(agent)
     }
 
     fn open(&self, call: CallIdentity, results: ToolResults) -> Box<dyn CallTools> {

@@ -269,7 +269,10 @@ impl CallDriver {
             // The driver's own commands and the transfer's (`on_command`
             // and `on_transfer_command` handle them and pass only room
             // commands here).
-            other @ (CallCommand::HangUp { .. } | CallCommand::AddText { .. }) => {
+            other @ (CallCommand::HangUp { .. }
+            | CallCommand::AddText { .. }
+            | CallCommand::HandingOver { .. }
+            | CallCommand::TransferCaller { .. }) => {
                 self.on_command(other);
             }
             other @ (CallCommand::Snapshot { .. }

@@ -131,6 +131,23 @@ pub enum CallCommand {
         /// Answered once queued.
         done: oneshot::Sender<()>,
     },
+    /// Hand the caller to a resolved target through the caller's leg
+    /// (decision 0033): the leg answers when the outcome is known.
+    TransferCaller {
+        /// Where.
+        target: crate::call::blind_transfer::TransferTarget,
+        /// Answered with the outcome.
+        done: crate::call::blind_transfer::TransferDone,
+    },
+    /// The provider is taking the caller elsewhere (`Some(detail)`), or
+    /// no longer (`None`): if the caller's leg ends meanwhile, the call
+    /// ended as transferred.
+    HandingOver {
+        /// What the provider was asked, or `None` to forget it.
+        detail: Option<String>,
+        /// Answered at once.
+        done: oneshot::Sender<()>,
+    },
 }
 
 impl std::fmt::Debug for dyn crate::call::room::FrameSource {
@@ -262,6 +279,33 @@ impl CallHandle {
     /// speak.
     pub async fn attach_agent(&self, note: String) -> Result<(), CommandError> {
         self.room(|done| CallCommand::AttachAgent { note, done })
+            .await
+    }
+}
+
+impl CallHandle {
+    /// Asks the caller's leg to hand the caller to `target` (a blind
+    /// transfer) and waits for the outcome; bound the wait yourself (a
+    /// SIP transfer may ring its target for minutes).
+    pub async fn transfer_caller(
+        &self,
+        target: crate::call::blind_transfer::TransferTarget,
+    ) -> Result<crate::call::blind_transfer::TransferOutcome, CommandError> {
+        let permit = match tokio::time::timeout(COMMAND_WAIT, self.commands.reserve()).await {
+            Err(_) => return Err(CommandError::Busy),
+            Ok(Err(_)) => return Err(CommandError::Ended),
+            Ok(Ok(permit)) => permit,
+        };
+        let (done, answer) = oneshot::channel();
+        permit.send(CallCommand::TransferCaller { target, done });
+        answer.await.map_err(|_| CommandError::Ended)
+    }
+
+    /// Tells the call that its provider is taking the caller elsewhere
+    /// (`Some`) or not after all (`None`), so that the end of its leg
+    /// counts as a transfer.
+    pub async fn handing_over(&self, detail: Option<String>) -> Result<(), CommandError> {
+        self.send(|done| CallCommand::HandingOver { detail, done })
             .await
     }
 }

@@ -13,6 +13,8 @@
 //! - In-dialog requests go to the remote target when its host is an IP
 //!   literal, else back to where the INVITE came from: resolving host
 //!   names is left out (carriers put addresses in Contact).
+//! - A blind transfer (`transfer_call`, decision 0033) sends a REFER in
+//!   the caller's dialog and follows its NOTIFYs (`endpoint/refer.rs`).
 //! - Delayed offer (INVITE without SDP) is answered 488: carrier trunks
 //!   offer in the INVITE, and answering an offer we make in the 200
 //!   from the ACK is left for when a trunk needs it.
@@ -42,7 +44,7 @@ use super::transport::{Bound, Inbound, Sender, Undelivered};
 use super::SipService;
 
 /// What our OPTIONS and 200s advertise.
-pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO";
+pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO, NOTIFY";
 /// Extensions we support.
 pub const SUPPORTED: &str = "timer";
 
@@ -73,6 +75,8 @@ pub(super) struct SipCall {
     pub timer: Option<SessionTimer>,
     pub control: mpsc::Sender<LegControl>,
     pub remote_allows_update: bool,
+    /// A blind transfer under way (`refer.rs`).
+    pub refer: Option<refer::OutgoingRefer>,
     /// Counts the call for the drain until the endpoint forgets it (after
     /// the BYE's answer, so the process does not exit before it).
     pub _counted: crate::drain::CallGuard,
@@ -83,6 +87,8 @@ pub(super) struct SipCall {
 enum Purpose {
     Bye,
     Refresh,
+    /// Our REFER (`refer.rs`, decision 0033).
+    Refer,
 }
 
 /// The endpoint's state.
@@ -430,6 +436,7 @@ impl Endpoint {
             }
             Method::Options => self.reply(id, &request, 200, &capabilities()),
             Method::Refer => super::inbound_refer::on_refer(self, id, &request, &key),
+            Method::Notify => self.on_notify(id, request, &key),
             _ => self.reply(id, &request, 405, &[("Allow", ALLOW.to_owned())]),
         }
     }
@@ -525,6 +532,9 @@ impl Endpoint {
 
     fn on_leg_request(&mut self, request: LegRequest) {
         match request {
+            LegRequest::Transfer { call, target, done } => {
+                self.start_transfer(&call, target, done);
+            }
             LegRequest::HangUp {
                 call,
                 reason,
@@ -583,6 +593,7 @@ impl Endpoint {
             if answer_now {
                 invite::answer(self, &key);
             }
+            self.on_refer_timeout(&key);
             if let Some((bytes, dest, transport)) = resend {
                 self.tx.send_stateless(dest, transport, bytes);
             }
@@ -607,6 +618,7 @@ impl Endpoint {
                 }
                 self.clients.remove(&id);
                 match purpose {
+                    Purpose::Refer => self.on_refer_response(&key, &response),
                     Purpose::Bye => self.end_call(&key, "BYE answered"),
                     Purpose::Refresh if (200..300).contains(&response.status) => {
                         invite::refreshed(self, &key, &response);
@@ -621,6 +633,7 @@ impl Endpoint {
                 if let Some((key, purpose)) = self.clients.remove(&id) {
                     tracing::warn!(call = %key, ?purpose, "no answer to our request");
                     match purpose {
+                        Purpose::Refer => self.on_refer_lost(&key, "no answer"),
                         Purpose::Bye => self.end_call(&key, "BYE timed out"),
                         Purpose::Refresh => self.hang_up(&key, "session refresh timed out"),
                     }
@@ -633,6 +646,7 @@ impl Endpoint {
                 if let Some((key, purpose)) = self.clients.remove(&id) {
                     tracing::warn!(call = %key, ?purpose, "our request could not be delivered");
                     match purpose {
+                        Purpose::Refer => self.on_refer_lost(&key, "undeliverable"),
                         Purpose::Bye => self.end_call(&key, "BYE undeliverable"),
                         Purpose::Refresh => self.hang_up(&key, "session refresh undeliverable"),
                     }
@@ -725,5 +739,6 @@ fn in_dialog_destination(call: &SipCall) -> (SocketAddr, Transport) {
     }
 }
 
+mod refer;
 #[cfg(test)]
 mod tests;

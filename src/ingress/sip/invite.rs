@@ -367,6 +367,7 @@ pub(super) fn on_invite(
         timer: None,
         control: control_tx,
         remote_allows_update,
+        refer: None,
         _counted: ep.service.drain.call_started(),
     });
     if ep.service.config.answer_delay_ms == 0 {
@@ -604,6 +605,7 @@ impl Scheduled for SipCall {
         consider(self.answer.as_ref().and_then(|(r, _, _)| r.next_deadline()));
         if self.phase == Phase::Answered {
             consider(self.timer.as_ref().map(SessionTimer::next_deadline));
+            consider(self.refer.as_ref().and_then(|r| r.deadline));
         }
         Schedule {
             deadline,

@@ -21,6 +21,7 @@ use tokio::time::Instant;
 
 use super::rtp_session::{RtpCallStats, RtpSession};
 use super::send_clock::{CallSender, SendClock, LEAD};
+use crate::call::blind_transfer::{TransferDone, TransferOutcome, TransferTarget};
 use crate::call::leg::{CallerLeg, LegError, LegEvent, Sent, FRAME_SAMPLES_8K};
 use crate::call::DtmfSlot;
 
@@ -38,10 +39,13 @@ pub enum LegControl {
     Dtmf(char),
     /// The caller hung up (BYE or CANCEL); nothing more to send.
     Ended(String),
+    /// The caller was transferred elsewhere (a REFER succeeded) and our
+    /// BYE is on its way; nothing more to send.
+    Transferred(String),
 }
 
 /// What a leg asks of the signalling side.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug)]
 pub enum LegRequest {
     /// Send BYE for this call (we end it), with the media figures.
     HangUp {
@@ -51,6 +55,16 @@ pub enum LegRequest {
         reason: String,
         /// Media figures at the end.
         stats: RtpCallStats,
+    },
+    /// Send a REFER handing the caller to `target` (decision 0033) and
+    /// answer on `done` once the NOTIFYs say how it went.
+    Transfer {
+        /// The call's key in the signalling layer.
+        call: String,
+        /// Where.
+        target: TransferTarget,
+        /// The outcome goes here.
+        done: TransferDone,
     },
 }
 
@@ -182,6 +196,11 @@ impl SipLeg {
                 self.ended_by_caller = true;
                 self.pending.push_back(LegEvent::Ended(reason));
             }
+            Some(LegControl::Transferred(detail)) => {
+                // The endpoint sends the BYE itself.
+                self.ended_by_caller = true;
+                self.pending.push_back(LegEvent::Transferred(detail));
+            }
             None => {
                 self.ended_by_caller = true;
                 self.pending
@@ -292,6 +311,24 @@ impl CallerLeg for SipLeg {
             }
         }
         Ok(self.send_slot(due, None))
+    }
+
+    fn transfer(&mut self, target: TransferTarget, done: TransferDone) {
+        // Never waits: a signalling queue that is full says so at once.
+        let request = LegRequest::Transfer {
+            call: self.key.clone(),
+            target,
+            done,
+        };
+        if let Err(e) = self.requests.try_send(request) {
+            let (mpsc::error::TrySendError::Full(request)
+            | mpsc::error::TrySendError::Closed(request)) = e;
+            if let LegRequest::Transfer { done, .. } = request {
+                let _ = done.send(TransferOutcome::Failed {
+                    reason: "the SIP signalling is busy; try again shortly".into(),
+                });
+            }
+        }
     }
 
     async fn clear(&mut self) -> Result<(), LegError> {
