@@ -348,6 +348,22 @@ pub fn build_with_random(
         )?;
         sip.jitter = config.media.jitter();
         sip.agents = Some(agents.clone());
+        // Reps on SIP phones are rung from this endpoint (decision 0034).
+        if let Some(handoff) = handoff.as_ref() {
+            if config.reps.iter().any(|r| r.sip_uri.is_some()) {
+                let card_base = config
+                    .twilio
+                    .public_base_url
+                    .clone()
+                    .unwrap_or_else(|| format!("http://{}", config.server.http_listen));
+                sip.reps = Some(crate::ingress::sip::rep::SipReps::from_config(
+                    handoff.clone(),
+                    &config.reps,
+                    &config.handoff.sip_hand_back_dtmf,
+                    &card_base,
+                ));
+            }
+        }
         Some(sip)
     } else {
         None

@@ -119,6 +119,7 @@ fn handoff() -> Handoff {
         name: "Ana Ruiz".into(),
         skills: vec!["billing".into()],
         token_env: "WARMLINE_REP_ANA_TOKEN".into(),
+        sip_uri: None,
     }];
     let directory =
         InProcessDirectory::new(&reps, Duration::from_secs(10), &|_| Some(TOKEN.into()));

@@ -29,6 +29,13 @@ pub struct RepConfig {
     pub skills: Vec<String>,
     /// The variable holding the rep's login token for `/rep`.
     pub token_env: String,
+    /// A SIP phone that takes this rep's calls (decision 0034): a static
+    /// `sip:user@ip:port` (a desk phone or softphone listening on a known
+    /// address; the host must be an IP address). Such a rep is available
+    /// from startup and is rung with an INVITE instead of the softphone
+    /// page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sip_uri: Option<String>,
 }
 
 impl RepConfig {
@@ -65,9 +72,16 @@ pub struct HandoffConfig {
     pub queue_max_wait_secs: u64,
     /// How long one rep rings before the next is tried, seconds.
     pub ring_timeout_secs: u64,
-    /// Whether the AI speaks its summary to the rep (the caller on hold)
-    /// before the bridge. The rep can skip it.
+    /// Whether the AI speaks its summary to a browser rep (the caller on
+    /// hold) before the bridge. The rep can skip it.
     pub brief: bool,
+    /// The same for reps reached by SIP (`sip_uri`): on by default, since
+    /// a desk phone has no screen for the card.
+    pub sip_brief: bool,
+    /// The keys a SIP rep presses during the bridge to hand the caller
+    /// back to the AI (RFC 4733 or SIP INFO digits: `0`–`9`, `*`, `#`,
+    /// `A`–`D`; 1 to 8 of them).
+    pub sip_hand_back_dtmf: String,
     /// `close` or `listen`: the agent's session after the bridge.
     pub agent_after_bridge: AgentAfterBridge,
     /// Hold audio (8 kHz mono 16-bit WAV, at most 60 s, looped; relative
@@ -91,6 +105,8 @@ impl Default for HandoffConfig {
             queue_max_wait_secs: 120,
             ring_timeout_secs: 20,
             brief: true,
+            sip_brief: true,
+            sip_hand_back_dtmf: "*9".to_owned(),
             agent_after_bridge: AgentAfterBridge::Close,
             hold_wav: None,
             position_wavs: Vec::new(),
@@ -140,6 +156,17 @@ impl HandoffConfig {
                 self.announce_every_secs
             ));
         }
+        let keys_ok = (1..=8).contains(&self.sip_hand_back_dtmf.len())
+            && self
+                .sip_hand_back_dtmf
+                .chars()
+                .all(|c| matches!(c, '0'..='9' | '*' | '#' | 'A'..='D'));
+        if !keys_ok {
+            return Err(format!(
+                "handoff.sip_hand_back_dtmf ({:?}) must be 1 to 8 of 0-9 * # A-D",
+                self.sip_hand_back_dtmf
+            ));
+        }
         if let Some(path) = &self.hold_wav {
             load_prompt_wav("handoff.hold_wav", path, MAX_HOLD_SECS)?;
         }
@@ -178,6 +205,9 @@ pub fn validate_reps(reps: &[RepConfig], env: &dyn Fn(&str) -> bool) -> Result<(
         if rep.token_env.is_empty() {
             return Err(format!("reps {:?}: token_env must name a variable", rep.id));
         }
+        if let Some(uri) = &rep.sip_uri {
+            rep_sip_uri(uri).map_err(|e| format!("reps {:?}: sip_uri {uri:?}: {e}", rep.id))?;
+        }
         if !env(&rep.token_env) {
             return Err(format!(
                 "reps {:?}: token_env names {}, which is not set (the rep's /rep login token)",
@@ -186,6 +216,21 @@ pub fn validate_reps(reps: &[RepConfig], env: &dyn Fn(&str) -> bool) -> Result<(
         }
     }
     Ok(())
+}
+
+/// A rep's `sip_uri` checked: a `sip:` URI whose host is an IP address
+/// (names are not resolved: reach such phones through a PBX's address).
+pub fn rep_sip_uri(uri: &str) -> Result<warmline_sip::message::Uri, String> {
+    let parsed = warmline_sip::message::Uri::parse(uri).map_err(|e| e.to_string())?;
+    if !uri.starts_with("sip:") {
+        return Err("must be a sip: URI (sips: and tel: are not supported)".into());
+    }
+    match parsed.host {
+        warmline_sip::message::Host::Ip(_) => Ok(parsed),
+        warmline_sip::message::Host::Name(_) => {
+            Err("the host must be an IP address (host names are not resolved)".into())
+        }
+    }
 }
 
 /// Reads a prompt: 8 kHz mono 16-bit PCM, at most `max_secs` long.

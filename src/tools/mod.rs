@@ -625,6 +625,7 @@ mod tests {
             name: "Ana".into(),
             skills: vec![],
             token_env: "T".into(),
+            sip_uri: None,
         }];
         let directory = InProcessDirectory::new(&reps, Duration::from_secs(10), &|_| None);
         let handoff = Handoff::new(

@@ -6,6 +6,7 @@ fn rep(id: &str, skills: &[&str]) -> RepConfig {
         name: id.to_uppercase(),
         skills: skills.iter().map(|s| s.to_string()).collect(),
         token_env: format!("TOKEN_{id}"),
+        sip_uri: None,
     }
 }
 

@@ -111,6 +111,7 @@ fn setup(brief: bool) -> (Handoff, Arc<FakeRoom>) {
         name: "Ana".into(),
         skills: vec!["billing".into()],
         token_env: "T".into(),
+        sip_uri: None,
     }];
     let directory = Arc::new(InProcessDirectory::new(
         &reps,
@@ -123,6 +124,7 @@ fn setup(brief: bool) -> (Handoff, Arc<FakeRoom>) {
         ring_timeout: Duration::from_secs(20),
         announce_every: Duration::from_secs(30),
         brief,
+        phone_brief: true,
         agent_after_bridge: AgentAfterBridge::Close,
     };
     let skills = HashMap::from([("billing-agent".to_owned(), "billing".to_owned())]);

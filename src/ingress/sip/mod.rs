@@ -23,6 +23,7 @@ pub mod endpoint;
 pub mod invite;
 pub mod leg;
 pub mod ports;
+pub mod rep;
 pub mod route;
 pub mod rtp_session;
 pub mod send_clock;
@@ -32,6 +33,7 @@ pub mod tcp;
 pub mod tls;
 pub mod transport;
 pub mod trunk;
+pub mod uac;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -85,6 +87,13 @@ pub struct SipService {
     /// Where SIP over TLS listens, once [`start`] bound it (the port that
     /// goes into Contact for calls that came over TLS).
     pub tls_local: Option<SocketAddr>,
+    /// Places calls from this endpoint (reps' phones, decision 0034).
+    pub outbound: uac::Outbound,
+    /// The endpoint's end of `outbound`, taken when it starts.
+    pub(crate) outbound_requests:
+        std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<uac::Request>>>,
+    /// The SIP reps to ring from this endpoint, started with it.
+    pub reps: Option<rep::SipReps>,
 }
 
 /// Why the SIP ingress cannot start.
@@ -141,7 +150,11 @@ impl SipService {
             ip => ip,
         };
         let send_clock = send_clock::SendClock::new(config.rtp_send_realtime);
+        let (outbound, outbound_requests) = uac::Outbound::new();
         Ok(SipService {
+            outbound,
+            outbound_requests: std::sync::Mutex::new(Some(outbound_requests)),
+            reps: None,
             ports: RtpPorts::new(rtp_ip, config.rtp_port_min, config.rtp_port_max),
             trunks,
             config,
@@ -196,7 +209,12 @@ pub async fn start(mut service: SipService) -> Result<SocketAddr, SipError> {
         })?;
     let local = bound.local;
     service.tls_local = start_tls(&service.config, &bound.sender).await?;
-    tokio::spawn(endpoint::run(Arc::new(service), bound));
+    let reps = service.reps.take();
+    let service = Arc::new(service);
+    if let Some(reps) = reps {
+        reps.start(service.clone());
+    }
+    tokio::spawn(endpoint::run(service, bound));
     Ok(local)
 }
 

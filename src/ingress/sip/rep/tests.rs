@@ -1,0 +1,68 @@
+//! The seam: which SIP address a rep is called at.
+
+use super::*;
+
+fn rep(id: &str, sip_uri: Option<&str>) -> RepConfig {
+    RepConfig {
+        id: id.into(),
+        name: id.into(),
+        skills: vec![],
+        token_env: "T".into(),
+        sip_uri: sip_uri.map(str::to_owned),
+    }
+}
+
+#[derive(Debug)]
+struct Registered(SipTarget);
+
+impl RepSipTargets for Registered {
+    fn target(&self, rep: &RepId, _now: Instant) -> Option<SipTarget> {
+        (rep.0 == "ana").then(|| self.0.clone())
+    }
+}
+
+#[test]
+fn a_static_sip_uri_is_called_at_its_own_address_and_reps_without_one_are_not() {
+    let reps = [
+        rep("ana", Some("sip:ana@127.0.0.1:5070")),
+        rep("bo", None),
+        rep("cy", Some("sip:cy@10.0.0.9")),
+    ];
+    let targets = StaticSipUris::from_config(&reps);
+    let now = Instant::now();
+    let ana = targets.target(&RepId("ana".into()), now).expect("ana");
+    assert_eq!(ana.peer, "127.0.0.1:5070".parse().expect("addr"));
+    assert_eq!(ana.uri.to_string(), "sip:ana@127.0.0.1:5070");
+    assert_eq!(ana.transport, Transport::Udp);
+    let cy = targets.target(&RepId("cy".into()), now).expect("cy");
+    assert_eq!(cy.peer.port(), 5060, "the default port");
+    assert!(targets.target(&RepId("bo".into()), now).is_none());
+}
+
+#[test]
+fn a_registered_contact_wins_over_the_static_uri() {
+    let reps = [rep("ana", Some("sip:ana@127.0.0.1:5070"))];
+    let registered = SipTarget {
+        uri: Uri::parse("sip:ana@192.0.2.7:40000").expect("uri"),
+        peer: "192.0.2.7:40000".parse().expect("addr"),
+        transport: Transport::Tcp,
+    };
+    let targets = FirstOf(vec![
+        Arc::new(Registered(registered.clone())),
+        Arc::new(StaticSipUris::from_config(&reps)),
+    ]);
+    let ana = targets.target(&RepId("ana".into()), Instant::now());
+    assert_eq!(ana, Some(registered));
+}
+
+#[test]
+fn the_hand_back_keys_match_only_the_whole_sequence_in_order() {
+    let mut keys = edge::KeyMatch::new("*9");
+    assert!(!keys.press('9'));
+    assert!(!keys.press('*'));
+    assert!(keys.press('9'));
+    assert!(!keys.press('9'), "matched once, then starts again");
+    assert!(!keys.press('1'));
+    assert!(!keys.press('*'));
+    assert!(keys.press('9'));
+}
