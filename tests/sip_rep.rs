@@ -95,7 +95,11 @@ impl MediaPeer {
                 if let Ok((n, from)) = socket.recv_from(&mut buf) {
                     if n > 12 && buf[1] & 0x7f == 0 {
                         remote.get_or_insert(from);
-                        heard.extend(buf[12..n].iter().map(|&c| warmline::media::g711::ulaw_decode(c)));
+                        heard.extend(
+                            buf[12..n]
+                                .iter()
+                                .map(|&c| warmline::media::g711::ulaw_decode(c)),
+                        );
                     }
                 }
                 let Some(to) = remote else { continue };
@@ -124,14 +128,14 @@ impl MediaPeer {
     }
 }
 
-fn rep_config(dir: &Path, rep_port: u16, extra: &str) -> std::path::PathBuf {
+fn rep_config(dir: &Path, rep_uri: &str, extra: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(dir).expect("tmp");
     let config = dir.join("reps.toml");
     std::fs::write(
         &config,
         format!(
             "[[reps]]\nid = \"ana\"\nname = \"Ana Ruiz\"\ntoken_env = \"{TOKEN_VAR}\"\n\
-             sip_uri = \"sip:ana@127.0.0.1:{rep_port}\"\n\n\
+             sip_uri = \"{rep_uri}\"\n\n\
              [handoff]\nwrap_up_secs = 0\n{extra}"
         ),
     )
@@ -162,7 +166,8 @@ async fn a_baresip_rep_takes_a_sipp_callers_escalation_and_both_hear_each_other(
     .await;
     let rep_port = baresip::free_port_pair();
     let dir = std::env::temp_dir().join(format!("warmline-siprep-{}", std::process::id()));
-    let config = rep_config(&dir, rep_port, "");
+    // baresip answers only its account's user.
+    let config = rep_config(&dir, &format!("sip:rep@127.0.0.1:{rep_port}"), "");
     let server = start_server(&config, &url);
 
     let caller_voice = fixture("caller_03.wav");
@@ -178,7 +183,15 @@ async fn a_baresip_rep_takes_a_sipp_callers_escalation_and_both_hear_each_other(
     let peer = MediaPeer::start(caller_voice.clone());
     let (sip, peer_port) = (server.sip.clone(), peer.port.to_string());
     let caller = tokio::task::spawn_blocking(move || {
-        let args = ["-m", "1", "-timeout", "40", "-key", "media_peer_port", &peer_port];
+        let args = [
+            "-m",
+            "1",
+            "-timeout",
+            "40",
+            "-key",
+            "media_peer_port",
+            &peer_port,
+        ];
         sipp::run("wait_for_bye_media_peer", &sip, &args)
     });
     let outcome = caller.await.expect("sipp ran");
@@ -199,11 +212,15 @@ async fn a_baresip_rep_takes_a_sipp_callers_escalation_and_both_hear_each_other(
         "baresip was called: {trace:?}"
     );
     assert!(
-        trace.iter().any(|(_, line, cseq)| line.starts_with("BYE ") && cseq.ends_with("BYE")),
+        trace
+            .iter()
+            .any(|(_, line, cseq)| line.starts_with("BYE ") && cseq.ends_with("BYE")),
         "baresip hung up with BYE: {trace:?}"
     );
     let output = seen.lock().expect("lock").outputs[0].1.clone();
     assert!(output.contains("connected"), "{output}");
+    // A SIP rep is briefed by default (`[handoff] sip_brief`).
+    assert!(output.contains("speaking privately to the rep"), "{output}");
 
     // The rep heard the caller, and the caller the rep.
     let (at_rep, rate) = run.recording("-dec.wav");
@@ -216,7 +233,10 @@ async fn a_baresip_rep_takes_a_sipp_callers_escalation_and_both_hear_each_other(
         "caller's voice in baresip's recording: correlation {rep_heard:.3}; \
          baresip's voice at the caller: {caller_heard:.3}"
     );
-    assert!(rep_heard > 0.8, "rep heard the caller: {rep_heard:.3}\n{tail}");
+    assert!(
+        rep_heard > 0.8,
+        "rep heard the caller: {rep_heard:.3}\n{tail}"
+    );
     assert!(
         caller_heard > 0.8,
         "caller heard the rep: {caller_heard:.3}\n{tail}"
@@ -262,7 +282,8 @@ async fn an_unanswered_sip_rep_gets_a_cancel_and_the_escalation_moves_on() {
     .await;
     let rep_port = support::server::free_port();
     let dir = std::env::temp_dir().join(format!("warmline-siprep-cancel-{}", std::process::id()));
-    let config = rep_config(&dir, rep_port, "ring_timeout_secs = 5\n");
+    let uri = format!("sip:ana@127.0.0.1:{rep_port}");
+    let config = rep_config(&dir, &uri, "ring_timeout_secs = 5\n");
     let rep = tokio::task::spawn_blocking(move || {
         sipp_uas(
             "rep_rings_unanswered",

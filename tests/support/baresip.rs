@@ -137,7 +137,12 @@ pub fn call_with(
     )
     .expect("accounts");
 
-    run(dir, sip, &["-e".to_owned(), format!("/dial {uri}")], seconds)
+    run(
+        dir,
+        sip,
+        &["-e".to_owned(), format!("/dial {uri}")],
+        seconds,
+    )
 }
 
 /// baresip as a phone that answers: it listens on `127.0.0.1:port` (from

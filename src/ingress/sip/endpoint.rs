@@ -219,8 +219,8 @@ impl Endpoint {
         // Sources no trunk covers are dropped before anything else, the
         // transaction layer's automatic 100 Trying included: a scanner must
         // learn nothing, not even that something listens.
-        let known = self.trunk_for(inbound.source.ip()).is_some()
-            || self.uac.expects(inbound.source.ip());
+        let known =
+            self.trunk_for(inbound.source.ip()).is_some() || self.uac.expects(inbound.source.ip());
         if !known && self.service.config.unknown_source == crate::config::UnknownSource::Drop {
             crate::refusals::refused(
                 "sip",

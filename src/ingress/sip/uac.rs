@@ -88,10 +88,7 @@ impl Outbound {
 
     /// Places `call`; its events arrive on the receiver, the last one
     /// [`UacEvent::Ended`].
-    pub async fn place(
-        &self,
-        call: PlaceCall,
-    ) -> Result<mpsc::Receiver<UacEvent>, OutboundError> {
+    pub async fn place(&self, call: PlaceCall) -> Result<mpsc::Receiver<UacEvent>, OutboundError> {
         let (tx, rx) = mpsc::channel(EVENT_QUEUE);
         self.requests
             .send(Request::Place(Box::new(call), tx))

@@ -105,13 +105,13 @@ async fn ring(
     let our_offer = offer(&LocalMedia::new(ip, rtp_port, session_id));
     let sip_call_id = format!("wl-rep-{}", crate::random::hex(&*service.random, 12)?);
     let card_url = format!("{}/rep/calls/{}", shared.reps.card_base, card.call_id);
+    let number = presented(&card.caller);
     let place = PlaceCall {
         target: target.uri.clone(),
         peer: target.peer,
         transport: target.transport,
-        from_user: presented(&card.caller),
-        from_display: Some(card.caller.chars().filter(|c| *c != '"').take(64).collect())
-            .filter(|d: &String| !d.is_empty()),
+        from_display: (number != "anonymous").then(|| number.clone()),
+        from_user: number,
         call_id: sip_call_id.clone(),
         local_tag: crate::random::hex(&*service.random, 8)?,
         sdp: our_offer.to_string().into_bytes(),

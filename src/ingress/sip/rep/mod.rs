@@ -73,7 +73,14 @@ impl StaticSipUris {
                 let Host::Ip(ip) = uri.host else { return None };
                 let peer = SocketAddr::new(ip, uri.port.unwrap_or(5060));
                 let transport = Transport::Udp;
-                Some((RepId(r.id.clone()), SipTarget { uri, peer, transport }))
+                Some((
+                    RepId(r.id.clone()),
+                    SipTarget {
+                        uri,
+                        peer,
+                        transport,
+                    },
+                ))
             })
             .collect();
         StaticSipUris { targets }
