@@ -247,14 +247,20 @@ async fn a_baresip_rep_takes_a_sipp_callers_escalation_and_both_hear_each_other(
 /// Runs `tests/sipp/<scenario>.xml` as a UAS listening on `port`.
 fn sipp_uas(scenario: &str, port: u16, args: &[&str]) -> sipp::SippOutcome {
     let dir = sipp::workdir();
-    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/sipp")
-        .join(format!("{scenario}.xml"));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(
+        root.join("fixtures/dtmf/dtmf_2833_star.pcap"),
+        dir.join("dtmf_star.pcap"),
+    )
+    .expect("dtmf capture");
+    let file = root.join("tests/sipp").join(format!("{scenario}.xml"));
+    let media_port = support::server::free_port() & !1;
     let output = Command::new("sipp")
         .current_dir(&dir)
         .arg("-sf")
         .arg(&file)
         .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-mi", "127.0.0.1", "-mp", &media_port.to_string()])
         .args(["-nostdin", "-trace_err", "-timeout_error"])
         .args(args)
         .output()
@@ -323,5 +329,62 @@ async fn an_unanswered_sip_rep_gets_a_cancel_and_the_escalation_moves_on() {
         "the tool answered after {answered_after:?}, before the ring timeout"
     );
     assert!(caller.passed(), "SIPp caller: {}\n{tail}", caller.errors);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sip_rep_pressing_star_9_hands_the_caller_back_to_the_ai_and_gets_a_bye() {
+    let (url, seen) = fake_tool_model::start_once_with_audio(
+        "escalate_to_human",
+        json!({"reason": "wants a person"}),
+        Vec::new(),
+    )
+    .await;
+    let rep_port = support::server::free_port();
+    let dir = std::env::temp_dir().join(format!("warmline-siprep-back-{}", std::process::id()));
+    let uri = format!("sip:ana@127.0.0.1:{rep_port}");
+    let config = rep_config(&dir, &uri, "");
+    let rep = tokio::task::spawn_blocking(move || {
+        let outcome = sipp_uas(
+            "rep_answers_then_hands_back",
+            rep_port,
+            &["-m", "1", "-timeout", "30"],
+        );
+        (outcome, Instant::now())
+    });
+    let server = start_server(&config, &url);
+    let sip = server.sip.clone();
+    let caller = tokio::task::spawn_blocking(move || {
+        let outcome = sipp::run(
+            "call_rtp",
+            &sip,
+            &["-m", "1", "-d", "14000", "-timeout", "30"],
+        );
+        (outcome, Instant::now())
+    });
+    let (rep, rep_done) = rep.await.expect("sipp rep ran");
+    let (caller, caller_done) = caller.await.expect("sipp caller ran");
+    let logs = server.server.logs();
+    let tail = logs[logs.len().saturating_sub(60)..].join("\n");
+    // The rep pressed *9 while bridged and got warmline's BYE.
+    assert!(rep.passed(), "SIPp rep: {}\n{tail}", rep.errors);
+    assert!(caller.passed(), "SIPp caller: {}\n{tail}", caller.errors);
+    // The rep's BYE came from the keys, not from the caller hanging up.
+    assert!(
+        rep_done + Duration::from_secs(4) < caller_done,
+        "the rep was hung up {:?} before the caller hung up",
+        caller_done.saturating_duration_since(rep_done)
+    );
+    let seen = seen.lock().expect("lock");
+    assert!(
+        seen.outputs[0].1.contains("connected"),
+        "{:?}",
+        seen.outputs
+    );
+    let handed_back = seen
+        .items
+        .iter()
+        .any(|item| item.to_string().contains("handed the call back"));
+    assert!(handed_back, "the agent was told: {:?}\n{tail}", seen.items);
     let _ = std::fs::remove_dir_all(&dir);
 }
