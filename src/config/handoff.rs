@@ -79,7 +79,7 @@ pub struct HandoffConfig {
     /// a desk phone has no screen for the card.
     pub sip_brief: bool,
     /// The keys a SIP rep presses during the bridge to hand the caller
-    /// back to the AI (RFC 4733 or SIP INFO digits: `0`–`9`, `*`, `#`,
+    /// back to the AI (RFC 4733 telephone-events: `0`–`9`, `*`, `#`,
     /// `A`–`D`; 1 to 8 of them).
     pub sip_hand_back_dtmf: String,
     /// `close` or `listen`: the agent's session after the bridge.
@@ -322,5 +322,26 @@ mod tests {
             listen.handoff.agent_after_bridge,
             super::AgentAfterBridge::Listen
         );
+    }
+
+    #[test]
+    fn a_rep_s_sip_uri_needs_an_ip_host_and_the_hand_back_keys_are_checked() {
+        let env = [("WARMLINE_REP_ANA", "x")];
+        let with = |uri: &str| format!("{REP}sip_uri = \"{uri}\"\n");
+        let config = load(&with("sip:ana@127.0.0.1:5070"), &env).expect("an IP");
+        assert_eq!(
+            config.reps[0].sip_uri.as_deref(),
+            Some("sip:ana@127.0.0.1:5070")
+        );
+        assert!(
+            load(&with("sip:ana@pbx.example.com"), &env).is_err_and(|e| e.contains("IP address"))
+        );
+        assert!(load(&with("tel:+15550001"), &env).is_err_and(|e| e.contains("sip_uri")));
+        let h = &load("", &[]).expect("defaults").handoff;
+        assert_eq!((h.sip_brief, h.sip_hand_back_dtmf.as_str()), (true, "*9"));
+        assert!(load("[handoff]\nsip_hand_back_dtmf = \"#\"\n", &[]).is_ok());
+        assert!(load("[handoff]\nsip_hand_back_dtmf = \"*x\"\n", &[])
+            .is_err_and(|e| e.contains("sip_hand_back_dtmf")));
+        assert!(load("[handoff]\nsip_hand_back_dtmf = \"\"\n", &[]).is_err());
     }
 }
