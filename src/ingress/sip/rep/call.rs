@@ -138,7 +138,7 @@ async fn ring(
                 let Some(event) = event else { break };
                 match event {
                     UacEvent::Provisional { status, .. } => {
-                        tracing::info!(%rep, status, "SIP rep's phone rings");
+                        tracing::info!(%rep, sip_call = %sip_call_id, status, "SIP rep's phone rings");
                     }
                     UacEvent::Answered { sdp } => {
                         let media = SessionDescription::parse(&sdp)
