@@ -1,12 +1,14 @@
 //! The SIP rep's media as a linked leg of the call's room: the edge task
 //! that runs on the call's worker (decision 0024's `LegLink`).
 //!
-//! One clock: the room's. Each mix the room hands down is one 20 ms tick;
-//! on it the edge takes one frame from the jitter buffer (the rep's voice,
-//! μ-law → 8 kHz → 16 kHz) up to the room, and sends one RTP packet of the
-//! mix (16 kHz → 8 kHz → the negotiated law) to the phone. Packets from
-//! the phone only fill the jitter buffer; RFC 4733 keys are matched
-//! against the hand-back sequence here and reported, never acted on.
+//! One clock: the room's. Each mix the room hands down is one 20 ms tick,
+//! sent at once as one RTP packet (16 kHz → 8 kHz → the negotiated law).
+//! The rep's voice goes up (μ-law → 8 kHz → 16 kHz) as soon as the jitter
+//! buffer releases it: it is asked on every packet and on every tick, so a
+//! frame waits its buffer's target depth and not for the next tick too
+//! (the room queues and trims what a leg hands it, decision 0031). RFC
+//! 4733 keys are matched against the hand-back sequence here and
+//! reported, never acted on.
 
 use std::net::UdpSocket as StdUdpSocket;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -24,6 +26,44 @@ use crate::media::halfband::{Downsampler2, Upsampler2};
 /// Samples of a 20 ms frame at 8 kHz and at 16 kHz.
 const NARROW: usize = 160;
 const WIDE: usize = 320;
+/// Frames the edge takes from the jitter buffer at one go, at most (after
+/// a stall, the rest follow on the next packets and ticks).
+const UP_BURST: usize = 3;
+
+/// The rep's voice on its way up: 8 kHz μ-law → 16 kHz frames.
+struct Up {
+    resampler: Upsampler2,
+    narrow: [i16; NARROW],
+    wide: [i16; WIDE],
+    frames: u64,
+}
+
+impl Up {
+    /// Hands the room what the jitter buffer releases at `now`.
+    fn drain(
+        &mut self,
+        session: &mut RtpSession,
+        now: Duration,
+        port: &mut LegPort,
+    ) -> Result<(), crate::call::room::LinkClosed> {
+        for _ in 0..UP_BURST {
+            let Some(heard) = session.pop_audio(now) else {
+                return Ok(());
+            };
+            // The session hands μ-law whatever the wire's law.
+            for (s, &c) in self.narrow.iter_mut().zip(heard.iter()) {
+                *s = Law::Ulaw.decode(c);
+            }
+            self.resampler.process(&self.narrow, &mut self.wide);
+            let at = MediaTime(self.frames * WIDE as u64);
+            self.frames += 1;
+            if let Ok(frame) = Frame::from_samples(SampleRate::Hz16000, at, &self.wide) {
+                port.send_frame(frame)?;
+            }
+        }
+        Ok(())
+    }
+}
 
 /// What the edge needs from the rep's call.
 pub(super) struct EdgeParts {
@@ -116,10 +156,15 @@ async fn run(parts: EdgeParts, mut port: LegPort, rtp: UdpSocket, rtcp: UdpSocke
     let law = session.law;
     let mut session = RtpSession::new(session, Duration::ZERO);
     let mut keys_in = KeyMatch::new(&hand_back);
-    let (mut up, mut down) = (Upsampler2::new(), Downsampler2::new());
-    let (mut narrow, mut wide, mut mulaw) = ([0i16; NARROW], [0i16; WIDE], [0u8; NARROW]);
+    let mut up = Up {
+        resampler: Upsampler2::new(),
+        narrow: [0; NARROW],
+        wide: [0; WIDE],
+        frames: 0,
+    };
+    let mut down = Downsampler2::new();
+    let (mut narrow, mut mulaw) = ([0i16; NARROW], [0u8; NARROW]);
     let (mut buf, mut rtcp_buf) = (vec![0u8; 2048], vec![0u8; 2048]);
-    let mut ticks: u64 = 0;
     let ended = loop {
         tokio::select! {
             received = rtp.recv_from(&mut buf) => {
@@ -130,6 +175,9 @@ async fn run(parts: EdgeParts, mut port: LegPort, rtp: UdpSocket, rtcp: UdpSocke
                         if keys_in.press(key) && keys.try_send(()).is_err() {
                             tracing::debug!("hand-back keys pressed again while one is pending");
                         }
+                    }
+                    if up.drain(&mut session, now, &mut port).is_err() {
+                        break None;
                     }
                 }
             }
@@ -142,20 +190,9 @@ async fn run(parts: EdgeParts, mut port: LegPort, rtp: UdpSocket, rtcp: UdpSocke
             mix = port.next_mix() => {
                 let Some(mix) = mix else { break None };
                 let now = epoch.elapsed();
-                if let Some(heard) = session.pop_audio(now) {
-                    // The session hands μ-law whatever the wire's law.
-                    for (s, &c) in narrow.iter_mut().zip(heard.iter()) {
-                        *s = Law::Ulaw.decode(c);
-                    }
-                    up.process(&narrow, &mut wide);
-                    let at = MediaTime(ticks * WIDE as u64);
-                    if let Ok(frame) = Frame::from_samples(SampleRate::Hz16000, at, &wide) {
-                        if port.send_frame(frame).is_err() {
-                            break None;
-                        }
-                    }
+                if up.drain(&mut session, now, &mut port).is_err() {
+                    break None;
                 }
-                ticks += 1;
                 down.process(mix.samples(), &mut narrow);
                 for (c, &s) in mulaw.iter_mut().zip(narrow.iter()) {
                     *c = Law::Ulaw.encode(s);
@@ -171,7 +208,8 @@ async fn run(parts: EdgeParts, mut port: LegPort, rtp: UdpSocket, rtcp: UdpSocke
             _ = &mut stop => break Some("the rep's phone call ended".to_owned()),
         }
     };
-    tracing::info!(stats = ?session.stats(), ?law, "SIP rep leg media over");
+    let jitter_depth = session.jitter_depth();
+    tracing::info!(stats = ?session.stats(), ?law, ?jitter_depth, "SIP rep leg media over");
     if let Some(reason) = ended {
         port.end(reason).await;
     }
