@@ -33,6 +33,9 @@ use warmline::media::g711::{ulaw_decode, ulaw_encode};
 const BIN: &str = env!("CARGO_BIN_EXE_warmline");
 const TOKEN_VAR: &str = "WARMLINE_REP_SIPFIG_TOKEN";
 const RINGS: usize = 10;
+/// The figures are measured one at a time: two servers, SIPp and the
+/// peers side by side on a small machine skew each other.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn server(rep_uri: &str, model_url: &str) -> sipp::SipServer {
     let dir = std::env::temp_dir().join(format!("warmline-sipfig-{}", std::process::id()));
@@ -79,6 +82,7 @@ fn stamp_and_field(line: &str, field: &str) -> Option<(f64, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sip_rep_s_ring_reaches_warmline_within_50_ms_at_p95() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let (url, _seen) = fake_tool_model::start_per_call_with_summaries(
         "escalate_to_human",
         json!({"reason": "measure"}),
@@ -381,6 +385,7 @@ fn phone(sip: UdpSocket, rtp_port: u16, talk: Duration) -> Instant {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bridge_to_a_sip_rep_adds_at_most_40_ms_one_way() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let (url, _seen) = fake_tool_model::start_once_with_audio(
         "escalate_to_human",
         json!({"reason": "measure"}),
