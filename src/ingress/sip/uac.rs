@@ -10,6 +10,8 @@
 //! - **Sources**: responses and in-dialog requests from a placed call's
 //!   peer are taken even when no trunk covers that address (the phone is
 //!   ours to call, not a trunk).
+//! - **Re-INVITEs** from the far side (a session refresh, hold) are
+//!   answered here with our SDP as it was: the media stays where it is.
 //! - **Bounds**: at most [`MAX_OUTBOUND_CALLS`] at once (more are refused
 //!   with [`OutboundError::TooMany`]); a call reports a handful of events,
 //!   queued [`EVENT_QUEUE`] deep, so none is lost unless its owner stopped
@@ -111,6 +113,9 @@ struct Entry {
     call: UacCall,
     events: mpsc::Sender<UacEvent>,
     peer: IpAddr,
+    /// Our SDP: the answer to the far side's re-INVITEs (the session
+    /// stays as it is).
+    sdp: Vec<u8>,
 }
 
 /// The endpoint's outbound calls, by Call-ID.
@@ -179,6 +184,7 @@ impl Endpoint {
                             call,
                             events,
                             peer: place.peer.ip(),
+                            sdp: place.sdp.clone(),
                         };
                         self.uac.calls.insert(place.call_id.clone(), entry);
                     }
@@ -237,6 +243,17 @@ impl Endpoint {
         let sender = &self.sender;
         let now = self.now();
         self.uac.calls.retain(|call_id, entry| {
+            while let Some(event) = entry.call.poll_event() {
+                if let UacEvent::ReinviteReceived { .. } = &event {
+                    // A refresh or hold from the phone: our session stays.
+                    if let Err(e) = entry.call.accept_reinvite(now, entry.sdp.clone()) {
+                        tracing::debug!(call = %call_id, error = %e, "re-INVITE not answered");
+                    }
+                }
+                if entry.events.try_send(event).is_err() {
+                    tracing::warn!(call = %call_id, "an outbound call's owner is not reading its events");
+                }
+            }
             while let Some(t) = entry.call.poll_transmit() {
                 let (dest, owner) = (t.dest, t.owner);
                 if let Err(e) = sender.send(t) {
@@ -244,11 +261,6 @@ impl Endpoint {
                     if let Some(owner) = owner {
                         entry.call.on_transport_error(now, owner);
                     }
-                }
-            }
-            while let Some(event) = entry.call.poll_event() {
-                if entry.events.try_send(event).is_err() {
-                    tracing::warn!(call = %call_id, "an outbound call's owner is not reading its events");
                 }
             }
             !(entry.call.is_ended() && entry.call.poll_timeout().is_none())
