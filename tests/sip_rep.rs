@@ -388,3 +388,55 @@ async fn a_sip_rep_pressing_star_9_hands_the_caller_back_to_the_ai_and_gets_a_by
     assert!(handed_back, "the agent was told: {:?}\n{tail}", seen.items);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_hanging_up_hangs_up_the_sip_rep_with_a_bye() {
+    let (url, seen) = fake_tool_model::start_once_with_audio(
+        "escalate_to_human",
+        json!({"reason": "wants a person"}),
+        Vec::new(),
+    )
+    .await;
+    let rep_port = support::server::free_port();
+    let dir = std::env::temp_dir().join(format!("warmline-siprep-bye-{}", std::process::id()));
+    let uri = format!("sip:ana@127.0.0.1:{rep_port}");
+    let config = rep_config(&dir, &uri, "");
+    let rep = tokio::task::spawn_blocking(move || {
+        let outcome = sipp_uas(
+            "rep_answers_waits_for_bye",
+            rep_port,
+            &["-m", "1", "-timeout", "30"],
+        );
+        (outcome, Instant::now())
+    });
+    let server = start_server(&config, &url);
+    let sip = server.sip.clone();
+    // The caller talks 6 s and hangs up with BYE.
+    let caller = tokio::task::spawn_blocking(move || {
+        let outcome = sipp::run(
+            "call_rtp",
+            &sip,
+            &["-m", "1", "-d", "6000", "-timeout", "30"],
+        );
+        (outcome, Instant::now())
+    });
+    let (caller, caller_done) = caller.await.expect("sipp caller ran");
+    let (rep, rep_done) = rep.await.expect("sipp rep ran");
+    let logs = server.server.logs();
+    let tail = logs[logs.len().saturating_sub(60)..].join("\n");
+    assert!(caller.passed(), "SIPp caller: {}\n{tail}", caller.errors);
+    assert!(
+        seen.lock().expect("lock").outputs[0]
+            .1
+            .contains("connected"),
+        "the rep was bridged"
+    );
+    // The rep's phone got its BYE once the caller had hung up.
+    assert!(rep.passed(), "SIPp rep: {}\n{tail}", rep.errors);
+    let after = rep_done.saturating_duration_since(caller_done);
+    assert!(
+        rep_done + Duration::from_millis(500) >= caller_done && after < Duration::from_secs(3),
+        "the rep's BYE came {after:?} after the caller's"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
