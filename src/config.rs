@@ -468,6 +468,15 @@ impl Config {
             .validate(&read)
             .map_err(ConfigError::Inconsistent)?;
         handoff::validate_reps(&config.reps, &set).map_err(ConfigError::Inconsistent)?;
+        if let Some(rep) = config.reps.iter().find(|r| r.sip_uri.is_some()) {
+            if !config.sip.enabled {
+                return Err(ConfigError::Inconsistent(format!(
+                    "reps {:?}: sip_uri needs [sip] enabled = true (the rep's phone is called \
+                     from the SIP endpoint)",
+                    rep.id
+                )));
+            }
+        }
         Ok(config)
     }
 

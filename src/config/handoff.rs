@@ -327,7 +327,7 @@ mod tests {
     #[test]
     fn a_rep_s_sip_uri_needs_an_ip_host_and_the_hand_back_keys_are_checked() {
         let env = [("WARMLINE_REP_ANA", "x")];
-        let with = |uri: &str| format!("{REP}sip_uri = \"{uri}\"\n");
+        let with = |uri: &str| format!("[sip]\nenabled = true\n\n{REP}sip_uri = \"{uri}\"\n");
         let config = load(&with("sip:ana@127.0.0.1:5070"), &env).expect("an IP");
         assert_eq!(
             config.reps[0].sip_uri.as_deref(),
@@ -337,6 +337,8 @@ mod tests {
             load(&with("sip:ana@pbx.example.com"), &env).is_err_and(|e| e.contains("IP address"))
         );
         assert!(load(&with("tel:+15550001"), &env).is_err_and(|e| e.contains("sip_uri")));
+        let no_sip = format!("[sip]\nenabled = false\n\n{REP}sip_uri = \"sip:ana@127.0.0.1\"\n");
+        assert!(load(&no_sip, &env).is_err_and(|e| e.contains("[sip] enabled")));
         let h = &load("", &[]).expect("defaults").handoff;
         assert_eq!((h.sip_brief, h.sip_hand_back_dtmf.as_str()), (true, "*9"));
         assert!(load("[handoff]\nsip_hand_back_dtmf = \"#\"\n", &[]).is_ok());

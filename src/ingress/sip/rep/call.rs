@@ -140,6 +140,9 @@ async fn ring(
                     UacEvent::Provisional { status, .. } => {
                         tracing::info!(%rep, sip_call = %sip_call_id, status, "SIP rep's phone rings");
                     }
+                    UacEvent::Answered { .. } if hung_up => {
+                        // An answer that raced our CANCEL: the UAC hangs it up.
+                    }
                     UacEvent::Answered { sdp } => {
                         let media = SessionDescription::parse(&sdp)
                             .map_err(|e| e.to_string())
