@@ -359,8 +359,9 @@ pub fn build_with_random(
                 sip.reps = Some(crate::ingress::sip::rep::SipReps::from_config(
                     handoff.clone(),
                     &config.reps,
-                    &config.handoff.sip_hand_back_dtmf,
-                    &card_base,
+                    &config.sip.outbound,
+                    &|name| std::env::var(name).ok(),
+                    (&config.handoff.sip_hand_back_dtmf, &card_base),
                 ));
             }
         }

@@ -440,3 +440,65 @@ async fn a_caller_hanging_up_hangs_up_the_sip_rep_with_a_bye() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rep_behind_an_outbound_trunk_is_called_through_it_with_digest() {
+    let (url, seen) = fake_tool_model::start_once_with_audio(
+        "escalate_to_human",
+        json!({"reason": "wants a person"}),
+        Vec::new(),
+    )
+    .await;
+    let pbx_port = support::server::free_port();
+    let dir = std::env::temp_dir().join(format!("warmline-siprep-pbx-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let config = dir.join("reps.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[sip.outbound]]\nname = \"pbx\"\naddress = \"127.0.0.1:{pbx_port}\"\n\
+             username = \"warmline\"\npassword_env = \"SIPREP_PBX_PASSWORD\"\n\n\
+             [[reps]]\nid = \"ana\"\nname = \"Ana Ruiz\"\ntoken_env = \"{TOKEN_VAR}\"\n\
+             sip_uri = \"sip:2001@pbx.example.com\"\noutbound = \"pbx\"\n\n\
+             [handoff]\nwrap_up_secs = 0\n"
+        ),
+    )
+    .expect("config");
+    let pbx = tokio::task::spawn_blocking(move || {
+        sipp_uas(
+            "rep_behind_pbx_challenges",
+            pbx_port,
+            &["-m", "1", "-timeout", "20"],
+        )
+    });
+    let server = sipp::start(
+        BIN,
+        &[
+            ("WARMLINE_CONFIG", config.to_str()),
+            (TOKEN_VAR, Some("rep-token-siprep")),
+            ("SIPREP_PBX_PASSWORD", Some("pbx-secret")),
+            ("WARMLINE_MODEL__OPENAI_URL", Some(&url)),
+            ("WARMLINE_MODEL__BACKEND", Some("openai")),
+            ("OPENAI_API_KEY", Some("sk-test-fake")),
+        ],
+    );
+    let sip = server.sip.clone();
+    let caller = tokio::task::spawn_blocking(move || {
+        sipp::run(
+            "call_rtp",
+            &sip,
+            &["-m", "1", "-d", "4000", "-timeout", "30"],
+        )
+    });
+    let pbx = pbx.await.expect("sipp pbx ran");
+    let caller = caller.await.expect("sipp caller ran");
+    let logs = server.server.logs();
+    let tail = logs[logs.len().saturating_sub(60)..].join("\n");
+    // The PBX took our digest answer for the rep's URI, and its 486 was
+    // a decline: nobody else, back to the AI.
+    assert!(pbx.passed(), "SIPp PBX: {}\n{tail}", pbx.errors);
+    assert!(caller.passed(), "SIPp caller: {}\n{tail}", caller.errors);
+    let output = seen.lock().expect("lock").outputs[0].1.clone();
+    assert!(output.contains("nobody_answered"), "{output}\n{tail}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

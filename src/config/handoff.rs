@@ -36,6 +36,11 @@ pub struct RepConfig {
     /// page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sip_uri: Option<String>,
+    /// The `[[sip.outbound]]` trunk `sip_uri` is reached through (a phone
+    /// behind a PBX): the INVITE goes to the trunk's address with the
+    /// trunk's credentials, and `sip_uri`'s host may then be a name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbound: Option<String>,
 }
 
 impl RepConfig {
@@ -205,8 +210,28 @@ pub fn validate_reps(reps: &[RepConfig], env: &dyn Fn(&str) -> bool) -> Result<(
         if rep.token_env.is_empty() {
             return Err(format!("reps {:?}: token_env must name a variable", rep.id));
         }
-        if let Some(uri) = &rep.sip_uri {
-            rep_sip_uri(uri).map_err(|e| format!("reps {:?}: sip_uri {uri:?}: {e}", rep.id))?;
+        match (&rep.sip_uri, &rep.outbound) {
+            (Some(uri), None) => {
+                rep_sip_uri(uri).map_err(|e| format!("reps {:?}: sip_uri {uri:?}: {e}", rep.id))?;
+            }
+            (Some(uri), Some(_)) => {
+                let parsed = warmline_sip::message::Uri::parse(uri)
+                    .ok()
+                    .filter(|_| uri.starts_with("sip:"));
+                if parsed.is_none() {
+                    return Err(format!(
+                        "reps {:?}: sip_uri {uri:?} is not a sip: URI",
+                        rep.id
+                    ));
+                }
+            }
+            (None, Some(_)) => {
+                return Err(format!(
+                    "reps {:?}: outbound names a trunk for sip_uri, which is not set",
+                    rep.id
+                ));
+            }
+            (None, None) => {}
         }
         if !env(&rep.token_env) {
             return Err(format!(
@@ -345,5 +370,19 @@ mod tests {
         assert!(load("[handoff]\nsip_hand_back_dtmf = \"*x\"\n", &[])
             .is_err_and(|e| e.contains("sip_hand_back_dtmf")));
         assert!(load("[handoff]\nsip_hand_back_dtmf = \"\"\n", &[]).is_err());
+    }
+
+    #[test]
+    fn a_rep_s_outbound_trunk_must_exist_and_have_its_password() {
+        let trunk = "[[sip.outbound]]\nname = \"pbx\"\naddress = \"192.0.2.1:5060\"\n\
+                     username = \"wl\"\npassword_env = \"PBX_PW\"\n\n";
+        let rep = format!("{REP}sip_uri = \"sip:2001@pbx.example.com\"\noutbound = \"pbx\"\n");
+        let env = [("WARMLINE_REP_ANA", "x"), ("PBX_PW", "pw")];
+        let config = load(&format!("{trunk}{rep}"), &env).expect("a host name behind a trunk");
+        assert_eq!(config.sip.outbound[0].name, "pbx");
+        assert!(load(&format!("{trunk}{rep}"), &env[..1]).is_err_and(|e| e.contains("PBX_PW")));
+        assert!(load(&rep, &env).is_err_and(|e| e.contains("names no [[sip.outbound]]")));
+        let no_uri = format!("{REP}outbound = \"pbx\"\n");
+        assert!(load(&format!("{trunk}{no_uri}"), &env).is_err_and(|e| e.contains("sip_uri")));
     }
 }

@@ -43,6 +43,7 @@ impl Sim {
                 skills: vec![],
                 token_env: format!("T_{id}"),
                 sip_uri: None,
+                outbound: None,
             })
             .collect();
         let dir = InProcessDirectory::new(&reps, Duration::from_secs(10), &|_| None);

@@ -112,6 +112,7 @@ fn setup(brief: bool) -> (Handoff, Arc<FakeRoom>) {
         skills: vec!["billing".into()],
         token_env: "T".into(),
         sip_uri: None,
+        outbound: None,
     }];
     let directory = Arc::new(InProcessDirectory::new(
         &reps,

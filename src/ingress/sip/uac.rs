@@ -55,6 +55,8 @@ pub struct PlaceCall {
     pub sdp: Vec<u8>,
     /// Extra INVITE headers.
     pub headers: Vec<(String, String)>,
+    /// What to answer a digest challenge with.
+    pub credentials: Option<warmline_sip::auth::ClientCredentials>,
 }
 
 /// Why an outbound call could not be placed.
@@ -173,7 +175,7 @@ impl Endpoint {
                     via_transport: via.to_owned(),
                     sdp: place.sdp.clone(),
                     headers: place.headers.clone(),
-                    credentials: None,
+                    credentials: place.credentials.clone(),
                     timers: TimerConfig::default(),
                     target: place.target.clone(),
                 };

@@ -119,6 +119,7 @@ async fn ring(
             ("X-Warmline-Call-Id".to_owned(), card.call_id.clone()),
             ("X-Warmline-Card".to_owned(), card_url),
         ],
+        credentials: target.credentials.clone(),
     };
     let mut events = service.outbound.place(place).await?;
     tracing::info!(%rep, call = %card.call_id, sip_call = %sip_call_id, uri = %target.uri, "ringing SIP rep");

@@ -29,11 +29,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
+use warmline_sip::auth::ClientCredentials;
 use warmline_sip::message::{Host, Uri};
 use warmline_sip::transaction::Transport;
 
 use super::SipService;
-use crate::config::RepConfig;
+use crate::config::{OutboundConfig, OutboundTransport, RepConfig};
 use crate::handoff::{Handoff, Presence, RepId, RepPush};
 
 /// Where and how to call a rep's phone.
@@ -46,6 +47,8 @@ pub struct SipTarget {
     pub peer: SocketAddr,
     /// Over what.
     pub transport: Transport,
+    /// What to answer a digest challenge with (an outbound trunk's).
+    pub credentials: Option<ClientCredentials>,
 }
 
 /// How to reach a rep by SIP: the seam between the ringer and whatever
@@ -55,8 +58,9 @@ pub trait RepSipTargets: Send + Sync + std::fmt::Debug {
     fn target(&self, rep: &RepId, now: Instant) -> Option<SipTarget>;
 }
 
-/// `[[reps]] sip_uri`: a fixed address per rep (its host an IP address,
-/// port 5060 when none is written), over UDP.
+/// `[[reps]] sip_uri`: a fixed address per rep, over UDP (its host an
+/// IP address, port 5060 when none is written), or through the rep's
+/// `[[sip.outbound]]` trunk (its address, transport and credentials).
 #[derive(Debug, Default)]
 pub struct StaticSipUris {
     targets: std::collections::HashMap<RepId, SipTarget>,
@@ -64,23 +68,23 @@ pub struct StaticSipUris {
 
 impl StaticSipUris {
     /// The targets of the reps that have a valid `sip_uri` (`check`
-    /// refuses invalid ones).
-    pub fn from_config(reps: &[RepConfig]) -> StaticSipUris {
+    /// refuses invalid ones); trunk passwords are read through `env`.
+    pub fn from_config(
+        reps: &[RepConfig],
+        trunks: &[OutboundConfig],
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> StaticSipUris {
         let targets = reps
             .iter()
             .filter_map(|r| {
-                let uri = crate::config::handoff::rep_sip_uri(r.sip_uri.as_deref()?).ok()?;
-                let Host::Ip(ip) = uri.host else { return None };
-                let peer = SocketAddr::new(ip, uri.port.unwrap_or(5060));
-                let transport = Transport::Udp;
-                Some((
-                    RepId(r.id.clone()),
-                    SipTarget {
-                        uri,
-                        peer,
-                        transport,
-                    },
-                ))
+                let target = match &r.outbound {
+                    None => direct(r.sip_uri.as_deref()?)?,
+                    Some(name) => {
+                        let trunk = trunks.iter().find(|t| &t.name == name)?;
+                        through(r.sip_uri.as_deref()?, trunk, env)?
+                    }
+                };
+                Some((RepId(r.id.clone()), target))
             })
             .collect();
         StaticSipUris { targets }
@@ -90,6 +94,38 @@ impl StaticSipUris {
     pub fn reps(&self) -> impl Iterator<Item = &RepId> {
         self.targets.keys()
     }
+}
+
+fn direct(sip_uri: &str) -> Option<SipTarget> {
+    let uri = crate::config::handoff::rep_sip_uri(sip_uri).ok()?;
+    let Host::Ip(ip) = uri.host else { return None };
+    let peer = SocketAddr::new(ip, uri.port.unwrap_or(5060));
+    Some(SipTarget {
+        uri,
+        peer,
+        transport: Transport::Udp,
+        credentials: None,
+    })
+}
+
+fn through(
+    sip_uri: &str,
+    trunk: &OutboundConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<SipTarget> {
+    let credentials = match (&trunk.username, &trunk.password_env) {
+        (Some(user), Some(var)) => Some(ClientCredentials::new(user.clone(), env(var)?)),
+        _ => None,
+    };
+    Some(SipTarget {
+        uri: Uri::parse(sip_uri).ok()?,
+        peer: trunk.address,
+        transport: match trunk.transport {
+            OutboundTransport::Udp => Transport::Udp,
+            OutboundTransport::Tcp => Transport::Tcp,
+        },
+        credentials,
+    })
 }
 
 impl RepSipTargets for StaticSipUris {
@@ -125,14 +161,17 @@ pub struct SipReps {
 }
 
 impl SipReps {
-    /// The reps of `reps` with a `sip_uri`, reached through `handoff`.
+    /// The reps of `reps` with a `sip_uri` (through `trunks` when they
+    /// name one; passwords through `env`), reached through `handoff`.
     pub fn from_config(
         handoff: Handoff,
         reps: &[RepConfig],
-        hand_back: &str,
-        card_base: &str,
+        trunks: &[OutboundConfig],
+        env: &dyn Fn(&str) -> Option<String>,
+        texts: (&str, &str),
     ) -> SipReps {
-        let targets = StaticSipUris::from_config(reps);
+        let (hand_back, card_base) = texts;
+        let targets = StaticSipUris::from_config(reps, trunks, env);
         let mut lines: Vec<RepId> = targets.reps().cloned().collect();
         lines.sort();
         SipReps {

@@ -9,6 +9,7 @@ fn rep(id: &str, sip_uri: Option<&str>) -> RepConfig {
         skills: vec![],
         token_env: "T".into(),
         sip_uri: sip_uri.map(str::to_owned),
+        outbound: None,
     }
 }
 
@@ -28,7 +29,7 @@ fn a_static_sip_uri_is_called_at_its_own_address_and_reps_without_one_are_not() 
         rep("bo", None),
         rep("cy", Some("sip:cy@10.0.0.9")),
     ];
-    let targets = StaticSipUris::from_config(&reps);
+    let targets = StaticSipUris::from_config(&reps, &[], &|_| None);
     let now = Instant::now();
     let ana = targets.target(&RepId("ana".into()), now).expect("ana");
     assert_eq!(ana.peer, "127.0.0.1:5070".parse().expect("addr"));
@@ -40,16 +41,42 @@ fn a_static_sip_uri_is_called_at_its_own_address_and_reps_without_one_are_not() 
 }
 
 #[test]
+fn a_rep_behind_an_outbound_trunk_is_called_at_the_trunk_with_its_credentials() {
+    let mut ana = rep("ana", Some("sip:2001@pbx.example.com"));
+    ana.outbound = Some("pbx".into());
+    let trunk = OutboundConfig {
+        name: "pbx".into(),
+        address: "192.0.2.1:5080".parse().expect("addr"),
+        transport: OutboundTransport::Tcp,
+        username: Some("warmline".into()),
+        password_env: Some("PBX_PASSWORD".into()),
+    };
+    let env = |name: &str| (name == "PBX_PASSWORD").then(|| "s3cret".to_owned());
+    let targets = StaticSipUris::from_config(&[ana], &[trunk], &env);
+    let target = targets
+        .target(&RepId("ana".into()), Instant::now())
+        .expect("through the trunk");
+    assert_eq!(target.uri.to_string(), "sip:2001@pbx.example.com");
+    assert_eq!(target.peer, "192.0.2.1:5080".parse().expect("addr"));
+    assert_eq!(target.transport, Transport::Tcp);
+    assert_eq!(
+        target.credentials,
+        Some(ClientCredentials::new("warmline", "s3cret"))
+    );
+}
+
+#[test]
 fn a_registered_contact_wins_over_the_static_uri() {
     let reps = [rep("ana", Some("sip:ana@127.0.0.1:5070"))];
     let registered = SipTarget {
         uri: Uri::parse("sip:ana@192.0.2.7:40000").expect("uri"),
         peer: "192.0.2.7:40000".parse().expect("addr"),
         transport: Transport::Tcp,
+        credentials: None,
     };
     let targets = FirstOf(vec![
         Arc::new(Registered(registered.clone())),
-        Arc::new(StaticSipUris::from_config(&reps)),
+        Arc::new(StaticSipUris::from_config(&reps, &[], &|_| None)),
     ]);
     let ana = targets.target(&RepId("ana".into()), Instant::now());
     assert_eq!(ana, Some(registered));
