@@ -211,7 +211,9 @@ impl Endpoint {
     /// The transport took a message but could not deliver it.
     fn on_undelivered(&mut self, failed: Undelivered) {
         tracing::debug!(dest = %failed.dest, owner = ?failed.owner, "SIP message undelivered");
-        self.tx.on_transport_error(failed.owner);
+        if !self.outbound_undelivered(failed.dest, failed.owner) {
+            self.tx.on_transport_error(failed.owner);
+        }
     }
 
     fn on_inbound(&mut self, inbound: Inbound) {

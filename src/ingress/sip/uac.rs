@@ -114,7 +114,7 @@ impl Outbound {
 struct Entry {
     call: UacCall,
     events: mpsc::Sender<UacEvent>,
-    peer: IpAddr,
+    peer: SocketAddr,
     /// Our SDP: the answer to the far side's re-INVITEs (the session
     /// stays as it is).
     sdp: Vec<u8>,
@@ -129,7 +129,7 @@ pub(super) struct UacTable {
 impl UacTable {
     /// Whether a placed call expects messages from `ip`.
     pub(super) fn expects(&self, ip: IpAddr) -> bool {
-        !self.calls.is_empty() && self.calls.values().any(|e| e.peer == ip)
+        !self.calls.is_empty() && self.calls.values().any(|e| e.peer.ip() == ip)
     }
 
     /// The earliest timer of any call.
@@ -185,7 +185,7 @@ impl Endpoint {
                         let entry = Entry {
                             call,
                             events,
-                            peer: place.peer.ip(),
+                            peer: place.peer,
                             sdp: place.sdp.clone(),
                         };
                         self.uac.calls.insert(place.call_id.clone(), entry);
@@ -227,6 +227,24 @@ impl Endpoint {
             tracing::debug!(error = %e, "message for an outbound call not acted on");
         }
         None
+    }
+
+    /// A message to `dest` could not be delivered: true when it was an
+    /// outbound call's (its own transaction layer hears it; the ids of
+    /// the endpoint's layer are another numbering).
+    pub(super) fn outbound_undelivered(
+        &mut self,
+        dest: SocketAddr,
+        owner: warmline_sip::transaction::TxIdEither,
+    ) -> bool {
+        let now = self.now();
+        match self.uac.calls.values_mut().find(|e| e.peer == dest) {
+            Some(entry) => {
+                entry.call.on_transport_error(now, owner);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Fires the outbound calls' due timers.
