@@ -144,16 +144,23 @@ fn rep_config(dir: &Path, rep_uri: &str, extra: &str) -> std::path::PathBuf {
 }
 
 fn start_server(config: &Path, model_url: &str) -> sipp::SipServer {
-    sipp::start(
-        BIN,
-        &[
-            ("WARMLINE_CONFIG", config.to_str()),
-            (TOKEN_VAR, Some("rep-token-siprep")),
-            ("WARMLINE_MODEL__OPENAI_URL", Some(model_url)),
-            ("WARMLINE_MODEL__BACKEND", Some("openai")),
-            ("OPENAI_API_KEY", Some("sk-test-fake")),
-        ],
-    )
+    start_server_with(config, model_url, &[])
+}
+
+fn start_server_with(
+    config: &Path,
+    model_url: &str,
+    extra: &[(&str, Option<&str>)],
+) -> sipp::SipServer {
+    let mut env: Vec<(&str, Option<&str>)> = vec![
+        ("WARMLINE_CONFIG", config.to_str()),
+        (TOKEN_VAR, Some("rep-token-siprep")),
+        ("WARMLINE_MODEL__OPENAI_URL", Some(model_url)),
+        ("WARMLINE_MODEL__BACKEND", Some("openai")),
+        ("OPENAI_API_KEY", Some("sk-test-fake")),
+    ];
+    env.extend_from_slice(extra);
+    sipp::start(BIN, &env)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -500,5 +507,57 @@ async fn a_rep_behind_an_outbound_trunk_is_called_through_it_with_digest() {
     assert!(caller.passed(), "SIPp caller: {}\n{tail}", caller.errors);
     let output = seen.lock().expect("lock").outputs[0].1.clone();
     assert!(output.contains("nobody_answered"), "{output}\n{tail}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sip_rep_whose_phone_sends_no_audio_is_hung_up_and_the_caller_goes_back_to_the_ai() {
+    let (url, seen) = fake_tool_model::start_once_with_audio(
+        "escalate_to_human",
+        json!({"reason": "wants a person"}),
+        Vec::new(),
+    )
+    .await;
+    let rep_port = support::server::free_port();
+    let dir = std::env::temp_dir().join(format!("warmline-siprep-mute-{}", std::process::id()));
+    let uri = format!("sip:ana@127.0.0.1:{rep_port}");
+    let config = rep_config(&dir, &uri, "");
+    // This phone answers and never sends RTP.
+    let rep = tokio::task::spawn_blocking(move || {
+        sipp_uas(
+            "rep_answers_waits_for_bye",
+            rep_port,
+            &["-m", "1", "-timeout", "30"],
+        )
+    });
+    let timeout = [("WARMLINE_SIP__MEDIA_TIMEOUT_SECS", Some("4"))];
+    let server = start_server_with(&config, &url, &timeout);
+    let sip = server.sip.clone();
+    let caller = tokio::task::spawn_blocking(move || {
+        sipp::run(
+            "call_rtp",
+            &sip,
+            &["-m", "1", "-d", "12000", "-timeout", "30"],
+        )
+    });
+    let rep = rep.await.expect("sipp rep ran");
+    let caller = caller.await.expect("sipp caller ran");
+    let logs = server.server.logs();
+    let tail = logs[logs.len().saturating_sub(60)..].join("\n");
+    // The phone got a BYE long before the caller hung up, and the caller
+    // stayed on with the AI, which was told why.
+    assert!(rep.passed(), "SIPp rep: {}\n{tail}", rep.errors);
+    assert!(caller.passed(), "SIPp caller: {}\n{tail}", caller.errors);
+    let seen = seen.lock().expect("lock");
+    assert!(
+        seen.outputs[0].1.contains("connected"),
+        "{:?}",
+        seen.outputs
+    );
+    let told = seen
+        .items
+        .iter()
+        .any(|item| item.to_string().contains("lost its audio"));
+    assert!(told, "the agent was told: {:?}\n{tail}", seen.items);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use warmline_sip::dialog::uac::{EndReason, UacEvent};
 use warmline_sip::sdp::{accept_answer, offer, LocalMedia, SessionDescription};
 
-use super::edge::{self, EdgeParts};
+use super::edge::{self, EdgeEvent, EdgeParts};
 use super::Shared;
 use crate::handoff::{RepId, RepInput, ScreenPop};
 use crate::ingress::sip::rtp_session::RtpSessionConfig;
@@ -124,7 +124,7 @@ async fn ring(
     let mut events = service.outbound.place(place).await?;
     tracing::info!(%rep, call = %card.call_id, sip_call = %sip_call_id, uri = %target.uri, "ringing SIP rep");
     let mut sockets = Some(sockets);
-    let (keys_tx, mut keys) = mpsc::channel(1);
+    let (edge_tx, mut edge_events) = mpsc::channel(2);
     let mut edge_stop: Option<oneshot::Sender<()>> = None;
     let mut answered = false;
     let mut hung_up = false;
@@ -175,7 +175,10 @@ async fn ring(
                         let link = edge::link(sockets, EdgeParts {
                             session,
                             hand_back: shared.reps.hand_back.clone(),
-                            keys: keys_tx.clone(),
+                            media_timeout: std::time::Duration::from_secs(
+                                service.config.media_timeout_secs,
+                            ),
+                            events: edge_tx.clone(),
                             stop: stop_rx,
                         });
                         shared.reps.handoff.rep_media().offer(rep, &card.call_id, link);
@@ -208,10 +211,24 @@ async fn ring(
                 tracing::info!(%rep, "the escalation ends the SIP rep's call");
                 service.outbound.hang_up(&sip_call_id).await?;
             }
-            Some(()) = keys.recv() => {
-                tracing::info!(%rep, "SIP rep pressed the hand-back keys");
-                answer(RepInput::HandBack { note: None }).await;
-            }
+            Some(event) = edge_events.recv() => match event {
+                EdgeEvent::HandBack => {
+                    tracing::info!(%rep, "SIP rep pressed the hand-back keys");
+                    answer(RepInput::HandBack { note: None }).await;
+                }
+                EdgeEvent::MediaLost if !hung_up => {
+                    // The phone vanished without a BYE: the caller goes
+                    // back to the AI (or, before the bridge, the rep
+                    // counts as gone) and the phone gets a BYE.
+                    tracing::warn!(%rep, "no RTP from the SIP rep's phone: hanging it up");
+                    let note = "The rep's phone lost its audio.".to_owned();
+                    answer(RepInput::HandBack { note: Some(note) }).await;
+                    answer(RepInput::Hangup).await;
+                    hung_up = true;
+                    service.outbound.hang_up(&sip_call_id).await?;
+                }
+                EdgeEvent::MediaLost => {}
+            },
         }
     }
     drop(edge_stop);

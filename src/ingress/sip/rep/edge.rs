@@ -8,7 +8,8 @@
 //! frame waits its buffer's target depth and not for the next tick too
 //! (the room queues and trims what a leg hands it, decision 0031). RFC
 //! 4733 keys are matched against the hand-back sequence here and
-//! reported, never acted on.
+//! reported, never acted on; so is a phone that sends no RTP for `[sip]
+//! media_timeout_secs`.
 
 use std::net::UdpSocket as StdUdpSocket;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -71,10 +72,21 @@ pub(super) struct EdgeParts {
     pub session: RtpSessionConfig,
     /// The hand-back key sequence.
     pub hand_back: String,
-    /// Told once per hand-back sequence pressed.
-    pub keys: mpsc::Sender<()>,
+    /// No RTP from the phone for this long is reported (zero: never).
+    pub media_timeout: Duration,
+    /// What the rep call task must act on.
+    pub events: mpsc::Sender<EdgeEvent>,
     /// Fires (or drops) when the rep's dialog is over.
     pub stop: oneshot::Receiver<()>,
+}
+
+/// What the edge reports to the rep's call task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum EdgeEvent {
+    /// The hand-back keys were pressed.
+    HandBack,
+    /// No RTP from the phone for the media timeout (once per call).
+    MediaLost,
 }
 
 /// The rep's phone as a linked leg, on `sockets` (RTP, RTCP: bound off
@@ -149,9 +161,11 @@ async fn run(parts: EdgeParts, mut port: LegPort, rtp: UdpSocket, rtcp: UdpSocke
     let EdgeParts {
         session,
         hand_back,
-        keys,
+        media_timeout,
+        events,
         mut stop,
     } = parts;
+    let mut lost = false;
     let epoch = Instant::now();
     let law = session.law;
     let mut session = RtpSession::new(session, Duration::ZERO);
@@ -172,7 +186,7 @@ async fn run(parts: EdgeParts, mut port: LegPort, rtp: UdpSocket, rtcp: UdpSocke
                     let now = epoch.elapsed();
                     session.on_rtp(now, wall(), &buf[..n], source);
                     while let Some(key) = session.poll_digit() {
-                        if keys_in.press(key) && keys.try_send(()).is_err() {
+                        if keys_in.press(key) && events.try_send(EdgeEvent::HandBack).is_err() {
                             tracing::debug!("hand-back keys pressed again while one is pending");
                         }
                     }
@@ -192,6 +206,12 @@ async fn run(parts: EdgeParts, mut port: LegPort, rtp: UdpSocket, rtcp: UdpSocke
                 let now = epoch.elapsed();
                 if up.drain(&mut session, now, &mut port).is_err() {
                     break None;
+                }
+                let heard = session.last_received().unwrap_or_default();
+                if !lost && !media_timeout.is_zero() && now.saturating_sub(heard) >= media_timeout {
+                    // Reported once; the call task acts (a full queue means
+                    // it is acting on keys already, and the next tick tells).
+                    lost = events.try_send(EdgeEvent::MediaLost).is_ok();
                 }
                 down.process(mix.samples(), &mut narrow);
                 for (c, &s) in mulaw.iter_mut().zip(narrow.iter()) {
