@@ -36,9 +36,10 @@ pub(super) enum RepCallError {
     /// The SIP endpoint is gone or full.
     #[error(transparent)]
     Outbound(#[from] crate::ingress::sip::uac::OutboundError),
-    /// The phone's SDP answer is unusable (no G.711): check its codecs.
-    #[error("the phone's SDP answer is unusable: {0}")]
-    Answer(String),
+    /// The RTP socket just bound has no local address (the OS refused):
+    /// check the `[sip] rtp_port_min..max` range and the host's sockets.
+    #[error("the rep's RTP socket is unusable: {0}")]
+    Socket(#[from] std::io::Error),
 }
 
 /// The caller's number as a SIP user part: digits and `+` only, else
@@ -93,11 +94,7 @@ async fn ring(
         .target(rep, now)
         .ok_or(RepCallError::NoTarget)?;
     let sockets = service.ports.allocate()?;
-    let rtp_port = sockets
-        .0
-        .local_addr()
-        .map_err(|e| RepCallError::Answer(e.to_string()))?
-        .port();
+    let rtp_port = sockets.0.local_addr()?.port();
     let ip = service.advertised_ip(target.peer);
     let mut ids = [0u8; 16];
     service.random.fill(&mut ids)?;
@@ -149,6 +146,8 @@ async fn ring(
                             .map_err(|e| e.to_string())
                             .and_then(|a| accept_answer(&our_offer, &a).map_err(|e| e.to_string()));
                         let (Ok(media), Some(sockets)) = (media, sockets.take()) else {
+                            // No G.711 in the phone's answer: check its codecs.
+                            tracing::warn!(%rep, "the SIP rep's SDP answer is unusable; hanging up");
                             let _ = service.outbound.hang_up(&sip_call_id).await;
                             hung_up = true;
                             answer(RepInput::Decline).await;
