@@ -212,7 +212,8 @@ pub async fn start(mut service: SipService) -> Result<SocketAddr, SipError> {
     let reps = service.reps.take();
     let service = Arc::new(service);
     if let Some(reps) = reps {
-        reps.start(service.clone());
+        // A registrar keeps these to bring registered phones' lines up.
+        let _lines = reps.start(service.clone());
     }
     tokio::spawn(endpoint::run(service, bound));
     Ok(local)

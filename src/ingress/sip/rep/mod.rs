@@ -134,6 +134,25 @@ impl RepSipTargets for StaticSipUris {
     }
 }
 
+/// A source from a function: how a registrar plugs in, e.g.
+/// `TargetsFrom(move |rep, now| registrations.contact(&rep.0, now).map(…))`.
+pub struct TargetsFrom<F>(pub F);
+
+impl<F> std::fmt::Debug for TargetsFrom<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TargetsFrom")
+    }
+}
+
+impl<F> RepSipTargets for TargetsFrom<F>
+where
+    F: Fn(&RepId, Instant) -> Option<SipTarget> + Send + Sync,
+{
+    fn target(&self, rep: &RepId, now: Instant) -> Option<SipTarget> {
+        (self.0)(rep, now)
+    }
+}
+
 /// The first source that knows the rep wins (a registered phone before
 /// the static `sip_uri`).
 #[derive(Debug)]
@@ -185,18 +204,45 @@ impl SipReps {
 
     /// Logs each line in (available at once) and starts its ringer.
     /// Call on the main runtime.
-    pub fn start(self, service: Arc<SipService>) {
-        let lines = self.lines.clone();
-        let shared = Arc::new(Shared {
+    pub fn start(self, service: Arc<SipService>) -> SipLines {
+        let lines = SipLines(Arc::new(Shared {
+            lines: self.lines.clone(),
             reps: self,
             service,
-        });
-        for rep in lines {
-            let (_, pushes) = shared.reps.handoff.hub().connect_phone(&rep);
-            set_available(&shared.reps.handoff, &rep);
-            tracing::info!(%rep, "SIP rep line up: available");
-            tokio::spawn(ringer(shared.clone(), rep, pushes));
+        }));
+        for rep in &lines.0.lines {
+            lines.line_up(rep);
         }
+        lines
+    }
+
+    /// Asks `first` before the configured `sip_uri`s (a registrar's
+    /// bindings: `Registrations::contact(rep, now)` as a [`SipTarget`]
+    /// whose `peer` is the binding's source).
+    pub fn with_targets_first(mut self, first: Arc<dyn RepSipTargets>) -> SipReps {
+        self.targets = Arc::new(FirstOf(vec![first, self.targets]));
+        self
+    }
+}
+
+/// The running SIP rep lines, for whoever brings more up (a registrar
+/// when a rep's phone registers).
+#[derive(Clone, Debug)]
+pub struct SipLines(Arc<Shared>);
+
+impl SipLines {
+    /// Logs `rep` in as a phone line (available at once) and starts its
+    /// ringer; nothing when it is a phone line already. Call on the main
+    /// runtime.
+    pub fn line_up(&self, rep: &RepId) {
+        let handoff = &self.0.reps.handoff;
+        if handoff.hub().is_phone(rep) {
+            return;
+        }
+        let (_, pushes) = handoff.hub().connect_phone(rep);
+        set_available(handoff, rep);
+        tracing::info!(%rep, "SIP rep line up: available");
+        tokio::spawn(ringer(self.0.clone(), rep.clone(), pushes));
     }
 }
 
@@ -204,6 +250,8 @@ impl SipReps {
 #[derive(Debug)]
 struct Shared {
     reps: SipReps,
+    /// The lines up from startup.
+    lines: Vec<RepId>,
     service: Arc<SipService>,
 }
 

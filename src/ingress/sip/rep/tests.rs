@@ -13,15 +13,6 @@ fn rep(id: &str, sip_uri: Option<&str>) -> RepConfig {
     }
 }
 
-#[derive(Debug)]
-struct Registered(SipTarget);
-
-impl RepSipTargets for Registered {
-    fn target(&self, rep: &RepId, _now: Instant) -> Option<SipTarget> {
-        (rep.0 == "ana").then(|| self.0.clone())
-    }
-}
-
 #[test]
 fn a_static_sip_uri_is_called_at_its_own_address_and_reps_without_one_are_not() {
     let reps = [
@@ -74,8 +65,11 @@ fn a_registered_contact_wins_over_the_static_uri() {
         transport: Transport::Tcp,
         credentials: None,
     };
+    let from_registrar = registered.clone();
     let targets = FirstOf(vec![
-        Arc::new(Registered(registered.clone())),
+        Arc::new(TargetsFrom(move |rep: &RepId, _now| {
+            (rep.0 == "ana").then(|| from_registrar.clone())
+        })),
         Arc::new(StaticSipUris::from_config(&reps, &[], &|_| None)),
     ]);
     let ana = targets.target(&RepId("ana".into()), Instant::now());
