@@ -359,11 +359,35 @@ pub fn build_with_random(
         sip.agents = Some(agents.clone());
         // Reps' phones register here; the rep leg reads their contacts
         // through `sip.registrations` (decision 0032).
-        let sip = sip.with_reps(
+        let mut sip = sip.with_reps(
             &config.reps,
             &|name| std::env::var(name).ok(),
             handoff.clone(),
         )?;
+        // Reps on SIP phones are rung from this endpoint (decision 0034):
+        // a registered phone first, then the rep's static `sip_uri`.
+        if let Some(handoff) = handoff.as_ref() {
+            let phones = config
+                .reps
+                .iter()
+                .any(|r| r.sip_uri.is_some() || r.sip_password_env.is_some());
+            if phones {
+                let card_base = config
+                    .twilio
+                    .public_base_url
+                    .clone()
+                    .unwrap_or_else(|| format!("http://{}", config.server.http_listen));
+                let reps = crate::ingress::sip::rep::SipReps::from_config(
+                    handoff.clone(),
+                    &config.reps,
+                    &config.sip.outbound,
+                    &|name| std::env::var(name).ok(),
+                    (&config.handoff.sip_hand_back_dtmf, &card_base),
+                )
+                .with_targets_first(sip.registrations.targets());
+                sip.reps = Some(reps);
+            }
+        }
         Some(sip)
     } else {
         None

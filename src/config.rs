@@ -24,7 +24,9 @@ use serde::{Deserialize, Serialize};
 mod media;
 pub use media::EARSHOT_THRESHOLD;
 mod sip;
-pub use sip::{Cidr, SipConfig, SrtpMode, TrunkConfig, UnknownSource};
+pub use sip::{
+    Cidr, OutboundConfig, OutboundTransport, SipConfig, SrtpMode, TrunkConfig, UnknownSource,
+};
 pub mod tools;
 pub use tools::{ToolConfig, ToolKind};
 pub mod call;
@@ -491,6 +493,29 @@ impl Config {
             .validate(&read)
             .map_err(ConfigError::Inconsistent)?;
         handoff::validate_reps(&config.reps, &set).map_err(ConfigError::Inconsistent)?;
+        for rep in &config.reps {
+            let Some(name) = &rep.outbound else { continue };
+            let Some(trunk) = config.sip.outbound.iter().find(|o| &o.name == name) else {
+                return Err(ConfigError::Inconsistent(format!(
+                    "reps {:?}: outbound {name:?} names no [[sip.outbound]]",
+                    rep.id
+                )));
+            };
+            if let Some(var) = trunk.password_env.as_deref().filter(|v| !set(v)) {
+                return Err(ConfigError::Inconsistent(format!(
+                    "sip.outbound {name:?}: password_env names {var}, which is not set"
+                )));
+            }
+        }
+        if let Some(rep) = config.reps.iter().find(|r| r.sip_uri.is_some()) {
+            if !config.sip.enabled {
+                return Err(ConfigError::Inconsistent(format!(
+                    "reps {:?}: sip_uri needs [sip] enabled = true (the rep's phone is called \
+                     from the SIP endpoint)",
+                    rep.id
+                )));
+            }
+        }
         Ok(config)
     }
 
@@ -504,6 +529,12 @@ impl Config {
                     .trunks
                     .iter()
                     .filter_map(|t| t.digest_password_env.as_deref()),
+            )
+            .chain(
+                self.sip
+                    .outbound
+                    .iter()
+                    .filter_map(|o| o.password_env.as_deref()),
             )
             .chain(self.events.named_env())
             .chain(self.reps.iter().map(|r| r.token_env.as_str()))

@@ -117,6 +117,8 @@ async fn escalation_to_ring_on_the_rep_socket_is_within_300_ms_at_p95() {
         skills: vec![],
         token_env: "WARMLINE_REP_BO_TOKEN".into(),
         sip_password_env: None,
+        sip_uri: None,
+        outbound: None,
     }];
     let directory =
         InProcessDirectory::new(&reps, Duration::from_secs(10), &|_| Some(TOKEN.into()));

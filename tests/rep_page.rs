@@ -120,6 +120,8 @@ fn handoff() -> Handoff {
         skills: vec!["billing".into()],
         token_env: "WARMLINE_REP_ANA_TOKEN".into(),
         sip_password_env: None,
+        sip_uri: None,
+        outbound: None,
     }];
     let directory =
         InProcessDirectory::new(&reps, Duration::from_secs(10), &|_| Some(TOKEN.into()));

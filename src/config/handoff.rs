@@ -36,6 +36,18 @@ pub struct RepConfig {
     /// no SIP phone (a REGISTER for them gets 403).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sip_password_env: Option<String>,
+    /// A SIP phone that takes this rep's calls (decision 0034): a static
+    /// `sip:user@ip:port` (a desk phone or softphone listening on a known
+    /// address; the host must be an IP address). Such a rep is available
+    /// from startup and is rung with an INVITE instead of the softphone
+    /// page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sip_uri: Option<String>,
+    /// The `[[sip.outbound]]` trunk `sip_uri` is reached through (a phone
+    /// behind a PBX): the INVITE goes to the trunk's address with the
+    /// trunk's credentials, and `sip_uri`'s host may then be a name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbound: Option<String>,
 }
 
 impl RepConfig {
@@ -72,9 +84,16 @@ pub struct HandoffConfig {
     pub queue_max_wait_secs: u64,
     /// How long one rep rings before the next is tried, seconds.
     pub ring_timeout_secs: u64,
-    /// Whether the AI speaks its summary to the rep (the caller on hold)
-    /// before the bridge. The rep can skip it.
+    /// Whether the AI speaks its summary to a browser rep (the caller on
+    /// hold) before the bridge. The rep can skip it.
     pub brief: bool,
+    /// The same for reps reached by SIP (`sip_uri`): on by default, since
+    /// a desk phone has no screen for the card.
+    pub sip_brief: bool,
+    /// The keys a SIP rep presses during the bridge to hand the caller
+    /// back to the AI (RFC 4733 telephone-events: `0`–`9`, `*`, `#`,
+    /// `A`–`D`; 1 to 8 of them).
+    pub sip_hand_back_dtmf: String,
     /// `close` or `listen`: the agent's session after the bridge.
     pub agent_after_bridge: AgentAfterBridge,
     /// Hold audio (8 kHz mono 16-bit WAV, at most 60 s, looped; relative
@@ -98,6 +117,8 @@ impl Default for HandoffConfig {
             queue_max_wait_secs: 120,
             ring_timeout_secs: 20,
             brief: true,
+            sip_brief: true,
+            sip_hand_back_dtmf: "*9".to_owned(),
             agent_after_bridge: AgentAfterBridge::Close,
             hold_wav: None,
             position_wavs: Vec::new(),
@@ -147,6 +168,17 @@ impl HandoffConfig {
                 self.announce_every_secs
             ));
         }
+        let keys_ok = (1..=8).contains(&self.sip_hand_back_dtmf.len())
+            && self
+                .sip_hand_back_dtmf
+                .chars()
+                .all(|c| matches!(c, '0'..='9' | '*' | '#' | 'A'..='D'));
+        if !keys_ok {
+            return Err(format!(
+                "handoff.sip_hand_back_dtmf ({:?}) must be 1 to 8 of 0-9 * # A-D",
+                self.sip_hand_back_dtmf
+            ));
+        }
         if let Some(path) = &self.hold_wav {
             load_prompt_wav("handoff.hold_wav", path, MAX_HOLD_SECS)?;
         }
@@ -185,6 +217,29 @@ pub fn validate_reps(reps: &[RepConfig], env: &dyn Fn(&str) -> bool) -> Result<(
         if rep.token_env.is_empty() {
             return Err(format!("reps {:?}: token_env must name a variable", rep.id));
         }
+        match (&rep.sip_uri, &rep.outbound) {
+            (Some(uri), None) => {
+                rep_sip_uri(uri).map_err(|e| format!("reps {:?}: sip_uri {uri:?}: {e}", rep.id))?;
+            }
+            (Some(uri), Some(_)) => {
+                let parsed = warmline_sip::message::Uri::parse(uri)
+                    .ok()
+                    .filter(|_| uri.starts_with("sip:"));
+                if parsed.is_none() {
+                    return Err(format!(
+                        "reps {:?}: sip_uri {uri:?} is not a sip: URI",
+                        rep.id
+                    ));
+                }
+            }
+            (None, Some(_)) => {
+                return Err(format!(
+                    "reps {:?}: outbound names a trunk for sip_uri, which is not set",
+                    rep.id
+                ));
+            }
+            (None, None) => {}
+        }
         if !env(&rep.token_env) {
             return Err(format!(
                 "reps {:?}: token_env names {}, which is not set (the rep's /rep login token)",
@@ -201,6 +256,21 @@ pub fn validate_reps(reps: &[RepConfig], env: &dyn Fn(&str) -> bool) -> Result<(
         }
     }
     Ok(())
+}
+
+/// A rep's `sip_uri` checked: a `sip:` URI whose host is an IP address
+/// (names are not resolved: reach such phones through a PBX's address).
+pub fn rep_sip_uri(uri: &str) -> Result<warmline_sip::message::Uri, String> {
+    let parsed = warmline_sip::message::Uri::parse(uri).map_err(|e| e.to_string())?;
+    if !uri.starts_with("sip:") {
+        return Err("must be a sip: URI (sips: and tel: are not supported)".into());
+    }
+    match parsed.host {
+        warmline_sip::message::Host::Ip(_) => Ok(parsed),
+        warmline_sip::message::Host::Name(_) => {
+            Err("the host must be an IP address (host names are not resolved)".into())
+        }
+    }
 }
 
 /// Reads a prompt: 8 kHz mono 16-bit PCM, at most `max_secs` long.
@@ -323,5 +393,42 @@ mod tests {
             listen.handoff.agent_after_bridge,
             super::AgentAfterBridge::Listen
         );
+    }
+
+    #[test]
+    fn a_rep_s_sip_uri_needs_an_ip_host_and_the_hand_back_keys_are_checked() {
+        let env = [("WARMLINE_REP_ANA", "x")];
+        let with = |uri: &str| format!("[sip]\nenabled = true\n\n{REP}sip_uri = \"{uri}\"\n");
+        let config = load(&with("sip:ana@127.0.0.1:5070"), &env).expect("an IP");
+        assert_eq!(
+            config.reps[0].sip_uri.as_deref(),
+            Some("sip:ana@127.0.0.1:5070")
+        );
+        assert!(
+            load(&with("sip:ana@pbx.example.com"), &env).is_err_and(|e| e.contains("IP address"))
+        );
+        assert!(load(&with("tel:+15550001"), &env).is_err_and(|e| e.contains("sip_uri")));
+        let no_sip = format!("[sip]\nenabled = false\n\n{REP}sip_uri = \"sip:ana@127.0.0.1\"\n");
+        assert!(load(&no_sip, &env).is_err_and(|e| e.contains("[sip] enabled")));
+        let h = &load("", &[]).expect("defaults").handoff;
+        assert_eq!((h.sip_brief, h.sip_hand_back_dtmf.as_str()), (true, "*9"));
+        assert!(load("[handoff]\nsip_hand_back_dtmf = \"#\"\n", &[]).is_ok());
+        assert!(load("[handoff]\nsip_hand_back_dtmf = \"*x\"\n", &[])
+            .is_err_and(|e| e.contains("sip_hand_back_dtmf")));
+        assert!(load("[handoff]\nsip_hand_back_dtmf = \"\"\n", &[]).is_err());
+    }
+
+    #[test]
+    fn a_rep_s_outbound_trunk_must_exist_and_have_its_password() {
+        let trunk = "[[sip.outbound]]\nname = \"pbx\"\naddress = \"192.0.2.1:5060\"\n\
+                     username = \"wl\"\npassword_env = \"PBX_PW\"\n\n";
+        let rep = format!("{REP}sip_uri = \"sip:2001@pbx.example.com\"\noutbound = \"pbx\"\n");
+        let env = [("WARMLINE_REP_ANA", "x"), ("PBX_PW", "pw")];
+        let config = load(&format!("{trunk}{rep}"), &env).expect("a host name behind a trunk");
+        assert_eq!(config.sip.outbound[0].name, "pbx");
+        assert!(load(&format!("{trunk}{rep}"), &env[..1]).is_err_and(|e| e.contains("PBX_PW")));
+        assert!(load(&rep, &env).is_err_and(|e| e.contains("names no [[sip.outbound]]")));
+        let no_uri = format!("{REP}outbound = \"pbx\"\n");
+        assert!(load(&format!("{trunk}{no_uri}"), &env).is_err_and(|e| e.contains("sip_uri")));
     }
 }

@@ -230,6 +230,41 @@ pub struct SipConfig {
     /// attempt. On: still `501 Not Implemented`, because following a
     /// REFER is not built yet.
     pub allow_inbound_refer: bool,
+    /// `[[sip.outbound]]`: PBXs and carriers warmline places calls
+    /// through (a rep's `sip_uri` with `outbound = "<name>"`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub outbound: Vec<OutboundConfig>,
+}
+
+/// How an outbound trunk is reached.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OutboundTransport {
+    /// UDP.
+    #[default]
+    Udp,
+    /// TCP.
+    Tcp,
+}
+
+/// `[[sip.outbound]]`: a PBX or carrier that takes our INVITEs for the
+/// URIs behind it (decision 0034).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundConfig {
+    /// The name reps refer to (`[[reps]] outbound`).
+    pub name: String,
+    /// Where the INVITEs go, `ip:port` (names are not resolved).
+    pub address: SocketAddr,
+    /// `udp` (default) or `tcp`.
+    #[serde(default)]
+    pub transport: OutboundTransport,
+    /// The digest user name to answer a 401/407 with.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// The variable holding the digest password (with `username`).
+    #[serde(default)]
+    pub password_env: Option<String>,
 }
 
 impl Default for SipConfig {
@@ -266,6 +301,7 @@ impl Default for SipConfig {
             register_allow: loopback(),
             register_digest_algorithms: default_algorithms(),
             allow_inbound_refer: false,
+            outbound: Vec::new(),
         }
     }
 }
@@ -336,6 +372,21 @@ impl SipConfig {
                 "sip.tls_listen, sip.tls_cert_file and sip.tls_key_file go together: set all three for SIP over TLS, or none"
                     .into(),
             );
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for o in &self.outbound {
+            if o.name.is_empty() || !names.insert(o.name.as_str()) {
+                return Err(format!(
+                    "sip.outbound name {:?} must be set and unique",
+                    o.name
+                ));
+            }
+            if o.username.is_some() != o.password_env.is_some() {
+                return Err(format!(
+                    "sip.outbound {:?}: set username and password_env together",
+                    o.name
+                ));
+            }
         }
         for t in &self.trunks {
             if t.digest_username.is_some() != t.digest_password_env.is_some() {

@@ -101,6 +101,9 @@ type InputSender = mpsc::Sender<(RepId, RepInput)>;
 #[derive(Debug)]
 pub struct RepHub {
     sockets: Mutex<HashMap<RepId, (u64, mpsc::Sender<RepPush>)>>,
+    /// Reps whose current login is a phone line (a SIP rep's ringer), not
+    /// a softphone page: they get the phone defaults (`sip_brief`).
+    phones: Mutex<std::collections::HashSet<RepId>>,
     logins: std::sync::atomic::AtomicU64,
     escalations: Mutex<HashMap<String, (u64, InputSender)>>,
     changes: watch::Sender<u64>,
@@ -110,6 +113,7 @@ impl Default for RepHub {
     fn default() -> Self {
         RepHub {
             sockets: Mutex::default(),
+            phones: Mutex::default(),
             logins: std::sync::atomic::AtomicU64::new(0),
             escalations: Mutex::default(),
             changes: watch::channel(0).0,
@@ -132,7 +136,22 @@ impl RepHub {
             .logins
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         lock(&self.sockets).insert(rep.clone(), (login, tx));
+        lock(&self.phones).remove(rep);
         (login, rx)
+    }
+
+    /// [`RepHub::connect`] for a phone line: the ringer of a rep reached by
+    /// SIP (`ingress::sip::rep`) takes the pushes and answers for the
+    /// phone, and [`RepHub::is_phone`] says so.
+    pub fn connect_phone(&self, rep: &RepId) -> (u64, mpsc::Receiver<RepPush>) {
+        let connected = self.connect(rep);
+        lock(&self.phones).insert(rep.clone());
+        connected
+    }
+
+    /// Whether the rep's current login is a phone line.
+    pub fn is_phone(&self, rep: &RepId) -> bool {
+        lock(&self.phones).contains(rep)
     }
 
     /// A rep's softphone went away; true when it was the current login (a
@@ -141,6 +160,7 @@ impl RepHub {
         let mut sockets = lock(&self.sockets);
         if sockets.get(rep).is_some_and(|(l, _)| *l == login) {
             sockets.remove(rep);
+            lock(&self.phones).remove(rep);
             true
         } else {
             false

@@ -31,7 +31,7 @@ use super::card::{CallSummary, EscalateRequest, ScreenPop};
 use super::presence::{Claim, Release, RepId};
 
 mod actions;
-pub use actions::{Action, EscalationConfig, Phase, Unavailable};
+pub use actions::{Action, EscalationConfig, Phase, RepKind, Unavailable};
 
 /// A waiting call asks the directory again this often (besides every
 /// presence change the shell reports).
@@ -287,8 +287,9 @@ impl Escalation {
         };
     }
 
-    /// The rep's audio joined the call: the brief, or the bridge.
-    pub fn on_rep_attached(&mut self, rep: &RepId, now: Instant) {
+    /// The rep's audio joined the call: the brief (`brief` for a browser
+    /// rep, `phone_brief` for a phone), or the bridge.
+    pub fn on_rep_attached(&mut self, rep: &RepId, kind: RepKind, now: Instant) {
         let State::Connecting {
             rep: connecting, ..
         } = &self.state
@@ -299,7 +300,11 @@ impl Escalation {
             return;
         }
         let rep = rep.clone();
-        if self.config.brief {
+        let brief = match kind {
+            RepKind::Browser => self.config.brief,
+            RepKind::Phone => self.config.phone_brief,
+        };
+        if brief {
             self.actions
                 .push_back(Action::StartBrief { rep: rep.clone() });
             self.answer_connected(&rep, true);

@@ -399,7 +399,13 @@ impl Runner {
                     None => Err(RoomError::Ended),
                 };
                 match attached {
-                    Ok(()) => esc.on_rep_attached(&rep, now()),
+                    Ok(()) => {
+                        let kind = match service.hub.is_phone(&rep) {
+                            true => super::machine::RepKind::Phone,
+                            false => super::machine::RepKind::Browser,
+                        };
+                        esc.on_rep_attached(&rep, kind, now());
+                    }
                     Err(RoomError::Ended) => esc.on_caller_hangup(now()),
                     Err(e) => {
                         tracing::warn!(%rep, error = %e, "the rep's leg did not attach; trying the next rep");

@@ -672,6 +672,8 @@ mod tests {
             skills: vec![],
             token_env: "T".into(),
             sip_password_env: None,
+            sip_uri: None,
+            outbound: None,
         }];
         let directory = InProcessDirectory::new(&reps, Duration::from_secs(10), &|_| None);
         let handoff = Handoff::new(

@@ -123,14 +123,7 @@ pub fn call_with(
     extra_config: &str,
     account_params: &str,
 ) -> BaresipRun {
-    static N: AtomicU16 = AtomicU16::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "warmline-baresip-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("rec")).expect("baresip dir");
+    let dir = fresh_dir();
     write_wav(&dir.join("mic.wav"), mic);
     let port = free_port_pair();
     let sip = format!("127.0.0.1:{port}");
@@ -144,12 +137,80 @@ pub fn call_with(
     )
     .expect("accounts");
 
+    run(
+        dir,
+        sip,
+        &["-e".to_owned(), format!("/dial {uri}")],
+        seconds,
+    )
+}
+
+/// baresip as a phone that answers: it listens on `127.0.0.1:port` (from
+/// [`free_port_pair`]) with an account that never registers and
+/// auto-answers (`answermode=auto`), plays `mic` (8 kHz mono 16-bit) to
+/// whoever calls, records both directions, and quits after `seconds`,
+/// hanging up any call with a BYE first. Blocks until it exits.
+pub fn answer(port: u16, mic: &[i16], seconds: u32) -> BaresipRun {
+    let dir = fresh_dir();
+    write_wav(&dir.join("mic.wav"), mic);
+    let sip = format!("127.0.0.1:{port}");
+    std::fs::write(dir.join("config"), config(&dir, &sip)).expect("config");
+    std::fs::write(
+        dir.join("accounts"),
+        "<sip:rep@127.0.0.1>;regint=0;answermode=auto\n",
+    )
+    .expect("accounts");
+    run(dir, sip, &[], seconds)
+}
+
+/// [`answer`], with an account that registers `user` (digest password
+/// `password`) with the registrar at `registrar` (`ip:port`) every 60 s,
+/// as a rep's softphone does: its AOR is `sip:<user>@<registrar's ip>`.
+pub fn register_and_answer(
+    port: u16,
+    registrar: &str,
+    user: &str,
+    password: &str,
+    mic: &[i16],
+    seconds: u32,
+) -> BaresipRun {
+    let dir = fresh_dir();
+    write_wav(&dir.join("mic.wav"), mic);
+    let sip = format!("127.0.0.1:{port}");
+    std::fs::write(dir.join("config"), config(&dir, &sip)).expect("config");
+    let domain = registrar.split(':').next().unwrap_or(registrar);
+    std::fs::write(
+        dir.join("accounts"),
+        format!(
+            "<sip:{user}@{domain}>;auth_pass={password};outbound=\"sip:{registrar}\";\
+             regint=60;answermode=auto\n"
+        ),
+    )
+    .expect("accounts");
+    run(dir, sip, &[], seconds)
+}
+
+fn fresh_dir() -> PathBuf {
+    static N: AtomicU16 = AtomicU16::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "warmline-baresip-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("rec")).expect("baresip dir");
+    dir
+}
+
+/// Runs baresip in `dir` with `extra` arguments until it quits after
+/// `seconds` (killed, and the test failed, 15 s later).
+fn run(dir: PathBuf, sip: String, extra: &[String], seconds: u32) -> BaresipRun {
     let mut child = Command::new("baresip")
         .current_dir(&dir)
         .arg("-f")
         .arg(&dir)
-        .args(["-n", "127.0.0.1", "-s", "-e"])
-        .arg(format!("/dial {uri}"))
+        .args(["-n", "127.0.0.1", "-s"])
+        .args(extra)
         .args(["-t", &seconds.to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -18,8 +18,10 @@ pub struct EscalationConfig {
     pub ring_timeout: Duration,
     /// `announce_every_secs`.
     pub announce_every: Duration,
-    /// `brief`.
+    /// `brief`: the brief for browser reps.
     pub brief: bool,
+    /// `sip_brief`: the brief for reps on a phone line.
+    pub phone_brief: bool,
     /// `agent_after_bridge`.
     pub agent_after_bridge: AgentAfterBridge,
 }
@@ -31,9 +33,20 @@ impl From<&HandoffConfig> for EscalationConfig {
             ring_timeout: Duration::from_secs(c.ring_timeout_secs),
             announce_every: Duration::from_secs(c.announce_every_secs),
             brief: c.brief,
+            phone_brief: c.sip_brief,
             agent_after_bridge: c.agent_after_bridge,
         }
     }
+}
+
+/// What a rep answers on: it picks the brief default (`brief` or
+/// `sip_brief`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RepKind {
+    /// The softphone page (a screen shows the card).
+    Browser,
+    /// A phone line (SIP): no screen, so the brief is on by default.
+    Phone,
 }
 
 /// Why an escalation returned to the AI without a rep.

@@ -12,6 +12,8 @@ struct Sim {
     dir: InProcessDirectory,
     esc: Escalation,
     log: Vec<Action>,
+    /// What the attached rep answers on.
+    kind: RepKind,
     /// The room refuses the rep's leg.
     attach_fails: bool,
 }
@@ -22,6 +24,7 @@ fn config(brief: bool) -> EscalationConfig {
         ring_timeout: Duration::from_secs(20),
         announce_every: Duration::from_secs(30),
         brief,
+        phone_brief: true,
         agent_after_bridge: AgentAfterBridge::Close,
     }
 }
@@ -40,6 +43,8 @@ impl Sim {
                 skills: vec![],
                 token_env: format!("T_{id}"),
                 sip_password_env: None,
+                sip_uri: None,
+                outbound: None,
             })
             .collect();
         let dir = InProcessDirectory::new(&reps, Duration::from_secs(10), &|_| None);
@@ -61,6 +66,7 @@ impl Sim {
             dir,
             esc: Escalation::new(config, &request, card),
             log: Vec::new(),
+            kind: RepKind::Browser,
             attach_fails: false,
         }
     }
@@ -90,7 +96,7 @@ impl Sim {
                     if self.attach_fails {
                         self.esc.on_attach_failed(&rep, self.now);
                     } else {
-                        self.esc.on_rep_attached(&rep, self.now);
+                        self.esc.on_rep_attached(&rep, self.kind, self.now);
                     }
                     continue;
                 }
@@ -234,6 +240,19 @@ fn without_the_brief_accept_bridges_at_once() {
     sim.esc.on_accept(&rep("ana"), sim.now);
     sim.drain();
     assert_eq!(kinds(&sim.take()), ["attach", "result", "bridge"]);
+}
+
+#[test]
+fn a_phone_rep_is_briefed_by_default_when_browser_reps_are_not() {
+    let mut sim = Sim::new(config(false), &["ana"]);
+    sim.kind = RepKind::Phone;
+    sim.presence("ana", Presence::Available);
+    sim.start();
+    sim.take();
+    sim.esc.on_accept(&rep("ana"), sim.now);
+    sim.drain();
+    assert_eq!(kinds(&sim.take()), ["attach", "brief", "result"]);
+    assert_eq!(sim.esc.phase(), Phase::Briefing);
 }
 
 #[test]

@@ -7,6 +7,8 @@ fn rep(id: &str, skills: &[&str]) -> RepConfig {
         skills: skills.iter().map(|s| s.to_string()).collect(),
         token_env: format!("TOKEN_{id}"),
         sip_password_env: None,
+        sip_uri: None,
+        outbound: None,
     }
 }
 

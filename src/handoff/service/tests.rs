@@ -112,6 +112,8 @@ fn setup(brief: bool) -> (Handoff, Arc<FakeRoom>) {
         skills: vec!["billing".into()],
         token_env: "T".into(),
         sip_password_env: None,
+        sip_uri: None,
+        outbound: None,
     }];
     let directory = Arc::new(InProcessDirectory::new(
         &reps,
@@ -124,6 +126,7 @@ fn setup(brief: bool) -> (Handoff, Arc<FakeRoom>) {
         ring_timeout: Duration::from_secs(20),
         announce_every: Duration::from_secs(30),
         brief,
+        phone_brief: true,
         agent_after_bridge: AgentAfterBridge::Close,
     };
     let skills = HashMap::from([("billing-agent".to_owned(), "billing".to_owned())]);

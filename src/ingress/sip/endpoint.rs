@@ -102,6 +102,8 @@ pub struct Endpoint {
     by_invite: HashMap<ServerTxId, String>,
     clients: HashMap<ClientTxId, (String, Purpose)>,
     pub(super) leg_requests: mpsc::Sender<LegRequest>,
+    /// Calls we placed (reps' phones), by Call-ID.
+    pub(super) uac: super::uac::UacTable,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -135,7 +137,9 @@ pub async fn run(service: Arc<SipService>, transport: Bound) {
         by_invite: HashMap::new(),
         clients: HashMap::new(),
         leg_requests: leg_tx,
+        uac: super::uac::UacTable::default(),
     };
+    let mut outbound = service_outbound(&endpoint.service);
     loop {
         let deadline = endpoint.next_deadline().map(|d| endpoint.epoch + d);
         tokio::select! {
@@ -144,11 +148,23 @@ pub async fn run(service: Arc<SipService>, transport: Bound) {
                 endpoint.on_inbound(message);
             }
             Some(request) = leg_rx.recv() => endpoint.on_leg_request(request),
+            Some(request) = outbound.recv() => endpoint.on_outbound(request),
             Some(failed) = undelivered.recv() => endpoint.on_undelivered(failed),
             () = sleep_opt(deadline) => endpoint.on_timeout(),
         }
         endpoint.flush();
     }
+}
+
+/// The outbound calls' request queue (once: a second endpoint of the same
+/// service gets a closed one).
+fn service_outbound(service: &SipService) -> mpsc::Receiver<super::uac::Request> {
+    let taken = service
+        .outbound_requests
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    taken.unwrap_or_else(|| mpsc::channel(1).1)
 }
 
 async fn sleep_opt(at: Option<Instant>) {
@@ -167,10 +183,15 @@ impl Endpoint {
     fn next_deadline(&self) -> Option<Duration> {
         let expiry = (self.service.registrations.poll_timeout())
             .map(|at| at.saturating_duration_since(self.epoch.into_std()));
-        [self.tx.next_timeout(), self.calls.next_deadline(), expiry]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.tx.next_timeout(),
+            self.calls.next_deadline(),
+            self.uac.next_deadline(),
+            expiry,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Hands queued messages to the transport (never waiting), feeds the
@@ -192,13 +213,16 @@ impl Endpoint {
             };
             self.on_tx_event(event);
         }
+        self.flush_outbound();
         self.calls.settle();
     }
 
     /// The transport took a message but could not deliver it.
     fn on_undelivered(&mut self, failed: Undelivered) {
         tracing::debug!(dest = %failed.dest, owner = ?failed.owner, "SIP message undelivered");
-        self.tx.on_transport_error(failed.owner);
+        if !self.outbound_undelivered(failed.dest, failed.owner) {
+            self.tx.on_transport_error(failed.owner);
+        }
     }
 
     fn on_inbound(&mut self, inbound: Inbound) {
@@ -207,7 +231,8 @@ impl Endpoint {
         // transaction layer's automatic 100 Trying included: a scanner must
         // learn nothing, not even that something listens.
         let known = self.trunk_for(inbound.source.ip()).is_some()
-            || (self.service.registrations).may_register(inbound.source.ip());
+            || (self.service.registrations).may_register(inbound.source.ip())
+            || self.uac.expects(inbound.source.ip());
         if !known && self.service.config.unknown_source == crate::config::UnknownSource::Drop {
             crate::refusals::refused(
                 "sip",
@@ -233,6 +258,9 @@ impl Endpoint {
                 }
                 return;
             }
+        };
+        let Some(message) = self.route_outbound(message, inbound.source, inbound.transport) else {
+            return;
         };
         match message {
             Message::Response(response) => self.tx.on_response(now, response, inbound.source),
@@ -552,6 +580,7 @@ impl Endpoint {
         let now = self.now();
         (self.service.registrations).expire(std::time::Instant::now());
         self.tx.handle_timeout(now);
+        self.outbound_timeout();
         let mut keys = Vec::new();
         while let Some(key) = self.calls.pop_due(now) {
             keys.push(key);

@@ -343,7 +343,8 @@ impl CallerLeg for SipLeg {
 
     async fn hang_up(&mut self) {
         let stats = self.session.stats();
-        tracing::info!(?stats, "call media figures");
+        let jitter_depth = self.session.jitter_depth();
+        tracing::info!(?stats, ?jitter_depth, "call media figures");
         if !std::mem::replace(&mut self.figures_recorded, true) {
             use crate::metrics as m;
             metrics::counter!(m::RTP_RECEIVED).increment(stats.received);

@@ -29,6 +29,7 @@ pub mod invite;
 pub mod leg;
 pub mod ports;
 pub mod registrations;
+pub mod rep;
 pub mod route;
 pub mod rtp_session;
 pub mod send_clock;
@@ -38,6 +39,7 @@ pub mod tcp;
 pub mod tls;
 pub mod transport;
 pub mod trunk;
+pub mod uac;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -94,6 +96,13 @@ pub struct SipService {
     /// Reps' phones registered with us; no rep can register until
     /// [`SipService::with_reps`] names them.
     pub registrations: registrations::Registrations,
+    /// Places calls from this endpoint (reps' phones, decision 0034).
+    pub outbound: uac::Outbound,
+    /// The endpoint's end of `outbound`, taken when it starts.
+    pub(crate) outbound_requests:
+        std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<uac::Request>>>,
+    /// The SIP reps to ring from this endpoint, started with it.
+    pub reps: Option<rep::SipReps>,
 }
 
 /// Why the SIP ingress cannot start.
@@ -154,7 +163,11 @@ impl SipService {
         };
         let send_clock = send_clock::SendClock::new(config.rtp_send_realtime);
         let registrations = registrations::Registrations::new(&config, &[], &secret, &env)?;
+        let (outbound, outbound_requests) = uac::Outbound::new();
         Ok(SipService {
+            outbound,
+            outbound_requests: std::sync::Mutex::new(Some(outbound_requests)),
+            reps: None,
             ports: RtpPorts::new(rtp_ip, config.rtp_port_min, config.rtp_port_max),
             trunks,
             config,
@@ -231,7 +244,19 @@ pub async fn start(mut service: SipService) -> Result<SocketAddr, SipError> {
         })?;
     let local = bound.local;
     service.tls_local = start_tls(&service.config, &bound.sender).await?;
-    tokio::spawn(endpoint::run(Arc::new(service), bound));
+    let reps = service.reps.take();
+    let service = Arc::new(service);
+    // The registrar brings registered phones' lines up through these; the
+    // endpoint task keeps them alive (the registrar's handle is weak: the
+    // lines hold the service, which holds the registrar).
+    let lines = reps.map(|reps| reps.start(service.clone()));
+    if let Some(lines) = &lines {
+        service.registrations.set_lines(lines.downgrade());
+    }
+    tokio::spawn(async move {
+        let _lines = lines;
+        endpoint::run(service, bound).await;
+    });
     Ok(local)
 }
 

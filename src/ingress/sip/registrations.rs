@@ -151,6 +151,9 @@ struct Inner {
     state: Mutex<State>,
     /// Told when a rep gains or loses their phone.
     handoff: OnceLock<Handoff>,
+    /// The SIP rep lines: a registered phone's line comes up through them
+    /// (weak: the lines hold the endpoint's service, which holds this).
+    lines: OnceLock<super::rep::WeakSipLines>,
 }
 
 struct State {
@@ -221,7 +224,33 @@ impl Registrations {
                 reachable: BTreeSet::new(),
             }),
             handoff: OnceLock::new(),
+            lines: OnceLock::new(),
         })))
+    }
+
+    /// Brings a registered phone's line up through `lines` on each
+    /// successful REGISTER (the first call wins).
+    pub fn set_lines(&self, lines: super::rep::WeakSipLines) {
+        let _ = self.0.lines.set(lines);
+    }
+
+    /// Where the rep leg finds a registered phone (decision 0034's seam):
+    /// the live contact with the highest q, sent to the address its
+    /// REGISTER came from, so that a phone behind NAT is reached.
+    pub fn targets(&self) -> Arc<dyn super::rep::RepSipTargets> {
+        let registrations = self.clone();
+        Arc::new(super::rep::TargetsFrom(
+            move |rep: &crate::handoff::RepId, now: Instant| {
+                let contact = registrations.contact(&rep.0, now)?;
+                let uri = warmline_sip::message::Uri::parse(&contact.uri).ok()?;
+                Some(super::rep::SipTarget {
+                    uri,
+                    peer: contact.source,
+                    transport: contact.transport,
+                    credentials: None,
+                })
+            },
+        ))
     }
 
     /// Tells `handoff`'s directory when reps gain or lose their phone
@@ -361,6 +390,11 @@ impl Registrations {
                 tracing::warn!(%rep, error = %e, "rep's SIP registration not reflected in presence");
             }
             tracing::info!(%rep, reachable = change.reachable, "rep's SIP phone");
+            if change.reachable {
+                if let Some(lines) = self.0.lines.get() {
+                    lines.line_up_registered(&rep);
+                }
+            }
         }
         handoff.hub().reps_changed();
     }

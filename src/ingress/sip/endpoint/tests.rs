@@ -76,6 +76,7 @@ async fn an_invite_when_the_random_source_fails_gets_503_and_starts_no_call() {
         by_invite: HashMap::new(),
         clients: HashMap::new(),
         leg_requests,
+        uac: Default::default(),
     };
     let client = tokio::net::UdpSocket::bind("127.0.0.1:0")
         .await

@@ -23,6 +23,8 @@ fn rep(id: &str, password_env: Option<&str>) -> RepConfig {
         skills: Vec::new(),
         token_env: format!("T_{id}"),
         sip_password_env: password_env.map(str::to_owned),
+        sip_uri: None,
+        outbound: None,
     }
 }
 
@@ -48,6 +50,7 @@ fn setup() -> (Registrations, Handoff) {
             ring_timeout: Duration::from_secs(20),
             announce_every: Duration::from_secs(30),
             brief: true,
+            phone_brief: true,
             agent_after_bridge: AgentAfterBridge::Close,
         },
         HashMap::new(),
