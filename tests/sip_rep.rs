@@ -272,7 +272,7 @@ async fn a_baresip_rep_that_registers_with_digest_is_called_at_its_binding() {
             "[sip]\nregister_digest_algorithms = [\"MD5\"]\n\n\
              [[reps]]\nid = \"rep\"\nname = \"Rae Phone\"\ntoken_env = \"{TOKEN_VAR}\"\n\
              sip_password_env = \"{PASSWORD_VAR}\"\n\n\
-             [handoff]\nwrap_up_secs = 0\nsip_brief = false\n"
+             [handoff]\nwrap_up_secs = 0\n"
         ),
     )
     .expect("config");
@@ -335,8 +335,14 @@ async fn a_baresip_rep_that_registers_with_digest_is_called_at_its_binding() {
         trace.iter().any(|(_, line, _)| line.starts_with("INVITE ")),
         "baresip was called at its binding: {trace:?}\n{tail}"
     );
-    let output = seen.lock().expect("lock").outputs[0].1.clone();
-    assert!(output.contains("connected"), "{output}");
+    // The tool's answer reaches the model during the brief (a phone's
+    // default), before the agent leaves the bridge.
+    let output = seen.lock().expect("lock").outputs.first().cloned();
+    let output = output.map(|(_, o)| o).unwrap_or_default();
+    assert!(
+        output.contains("connected"),
+        "the tool said {output:?}\n{tail}"
+    );
     let (at_rep, _) = run.recording("-dec.wav");
     let rep_heard = best_match(&at_rep, loudest(&caller_voice, 2_000));
     println!(
