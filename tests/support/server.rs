@@ -47,21 +47,26 @@ impl Drop for ServerProcess {
 /// asking for an ephemeral one (chromedriver, a fake peer in a test
 /// running beside this one), and the server then fails to start while the
 /// readiness probe connects to the stranger. Ports above the range are
-/// never handed out that way; two tests picking the same one at random is
-/// left to the bind check and the readiness check below.
+/// never handed out that way; tests in one binary never pick the same one
+/// (a counter), and a port another process holds fails the bind check.
 pub fn free_port() -> u16 {
     use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
     const FIRST: u16 = 61_000;
     const COUNT: u64 = 4_500;
-    loop {
+    // Tests in one binary run side by side: a counter keeps their picks
+    // apart (a stride prime to COUNT visits every port), and a random
+    // start per process keeps binaries from retracing each other.
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    static START: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let start = *START.get_or_init(|| {
         let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
         hasher.write_u32(std::process::id());
-        hasher.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos()),
-        );
-        let port = FIRST + (hasher.finish() % COUNT) as u16;
+        hasher.finish() % COUNT
+    });
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = FIRST + ((start + n * 997) % COUNT) as u16;
         let tcp = std::net::TcpListener::bind(("127.0.0.1", port));
         let udp = std::net::UdpSocket::bind(("127.0.0.1", port));
         if tcp.is_ok() && udp.is_ok() {
@@ -144,6 +149,12 @@ pub fn start_with(
         }
         assert!(Instant::now() < deadline, "server did not start");
         std::thread::sleep(Duration::from_millis(20));
+    }
+    // The port answering is not proof it is ours: a server that lost the
+    // port to another process exits at once.
+    std::thread::sleep(Duration::from_millis(50));
+    if let Ok(Some(status)) = child.try_wait() {
+        panic!("warmline exited ({status}): something else answers on {addr}");
     }
     ServerProcess { child, addr, logs }
 }
