@@ -449,8 +449,11 @@ impl Room {
     pub fn tick(&mut self, agent: Option<&[i16]>) -> TickOut {
         let blend = self.blend();
         let caller8 = self.caller_queue.pop_front();
-        let quiet = self.caller_queue.front().is_none_or(|f| is_quiet(f));
-        if self.caller_trim.after_tick(self.caller_queue.len(), quiet) {
+        let head = self.caller_queue.front();
+        if self
+            .caller_trim
+            .after_tick(self.caller_queue.len(), || head.is_none_or(|f| is_quiet(f)))
+        {
             self.caller_queue.pop_front();
             self.stats.trimmed_frames += 1;
         }
@@ -482,8 +485,10 @@ impl Room {
             if let Some(frame) = leg.queue.pop_front() {
                 let _ = self.mixer.put_frame(mixer_id(leg.id), &frame);
             }
-            let quiet = leg.queue.front().is_none_or(|f| is_quiet(f.samples()));
-            if leg.trim.after_tick(leg.queue.len(), quiet) {
+            let head = leg.queue.front();
+            if leg.trim.after_tick(leg.queue.len(), || {
+                head.is_none_or(|f| is_quiet(f.samples()))
+            }) {
                 leg.queue.pop_front();
                 self.stats.trimmed_frames += 1;
             }

@@ -40,13 +40,15 @@ pub struct StandingTrim {
 impl StandingTrim {
     /// Called once per tick after the tick took its frame: `left` frames
     /// are still queued and `head_is_quiet` says whether the next one is
-    /// quiet. Returns whether to drop that head frame now.
-    pub fn after_tick(&mut self, left: usize, head_is_quiet: bool) -> bool {
+    /// quiet (asked only while a surplus frame waits, so the audio path
+    /// measures nothing on the ticks that cannot drop). Returns whether to
+    /// drop that head frame now.
+    pub fn after_tick(&mut self, left: usize, head_is_quiet: impl FnOnce() -> bool) -> bool {
         if let Some(waited) = self.waiting {
             if left == 0 {
                 // Drained by itself: nothing stands any more.
                 self.waiting = None;
-            } else if head_is_quiet || waited >= FORCE_AFTER_TICKS {
+            } else if waited >= FORCE_AFTER_TICKS || head_is_quiet() {
                 self.waiting = None;
                 self.restart_window();
                 return true;
@@ -89,7 +91,7 @@ mod tests {
     /// ticks (0-based) at which a drop was asked for.
     fn drops(trim: &mut StandingTrim, ticks: u32, left: usize, quiet: bool) -> Vec<u32> {
         (0..ticks)
-            .filter(|_| trim.after_tick(left, quiet))
+            .filter(|_| trim.after_tick(left, || quiet))
             .collect()
     }
 
@@ -98,7 +100,7 @@ mod tests {
         let mut trim = StandingTrim::default();
         assert_eq!(drops(&mut trim, WINDOW_TICKS, 1, true), Vec::<u32>::new());
         assert!(
-            trim.after_tick(1, true),
+            trim.after_tick(1, || true),
             "the first quiet head after the window"
         );
     }
@@ -108,7 +110,7 @@ mod tests {
         let mut trim = StandingTrim::default();
         for t in 0..10 * WINDOW_TICKS {
             let left = usize::from(t % WINDOW_TICKS != 7);
-            assert!(!trim.after_tick(left, true), "tick {t}");
+            assert!(!trim.after_tick(left, || true), "tick {t}");
         }
     }
 
@@ -122,14 +124,14 @@ mod tests {
         // A pause comes sooner on the next surplus frame.
         drops(&mut trim, WINDOW_TICKS, 1, false);
         assert_eq!(drops(&mut trim, 3, 1, false), Vec::<u32>::new());
-        assert!(trim.after_tick(1, true));
+        assert!(trim.after_tick(1, || true));
     }
 
     #[test]
     fn a_surplus_that_drains_by_itself_is_not_dropped() {
         let mut trim = StandingTrim::default();
         drops(&mut trim, WINDOW_TICKS, 2, false);
-        assert!(!trim.after_tick(0, true));
+        assert!(!trim.after_tick(0, || true));
         assert_eq!(
             drops(&mut trim, WINDOW_TICKS - 1, 0, true),
             Vec::<u32>::new()
@@ -142,7 +144,7 @@ mod tests {
         let mut left = 2;
         let mut dropped_at = Vec::new();
         for t in 0..4 * WINDOW_TICKS {
-            if trim.after_tick(left, true) {
+            if trim.after_tick(left, || true) {
                 left -= 1;
                 dropped_at.push(t);
             }
