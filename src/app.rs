@@ -328,6 +328,11 @@ pub fn build_with_random(
             )
             .collect(),
     );
+    // The desk's figures, aggregated by the store (decision 0036).
+    let analytics_api = crate::http::analytics::routes(
+        history.clone(),
+        crate::http::admin::AdminToken::new(secrets.admin_token.as_deref()),
+    );
     let calls_api = crate::http::calls::routes_with_history(
         registry.clone(),
         state.drain().clone(),
@@ -426,6 +431,7 @@ pub fn build_with_random(
         .merge(routes(service))
         .merge(approvals)
         .merge(calls_api)
+        .merge(analytics_api)
         .merge(recordings)
         // The supervisor's desk holds no data: it reads the API with the
         // admin token its user types in (decision 0030).

@@ -8,8 +8,9 @@
 //! (`ingress::webrtc`). Every `/api/v1` route sits behind the admin token
 //! layer of [`admin`] (with [`rate_limit`] on wrong tokens): the approval
 //! gate's (`crate::tools::approval::api`), the live calls' ([`calls`],
-//! docs/API.md), the call history's ([`history`], from the records store)
-//! and the recordings' ([`recordings`]). `docs/openapi.yaml` describes
+//! docs/API.md), the call history's ([`history`], from the records store),
+//! the analytics' ([`analytics`], aggregated by the store) and the
+//! recordings' ([`recordings`]). `docs/openapi.yaml` describes
 //! them all; [`security`] adds the security headers to every answer.
 //!
 //! `/healthz` answers 200 while the process runs (liveness). `/readyz`
@@ -32,6 +33,7 @@ use tokio::net::TcpListener;
 use crate::drain::{Drain, DrainPhase};
 
 pub mod admin;
+pub mod analytics;
 pub mod calls;
 pub mod dashboard;
 pub mod history;
