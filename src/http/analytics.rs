@@ -96,20 +96,28 @@ impl AnalyticsQuery {
         now: jiff::Timestamp,
     ) -> Result<(Window, GroupBy, u32), AnalyticsQueryError> {
         let span = jiff::SignedDuration::from_hours(24 * DEFAULT_DAYS);
+        // Out of jiff's range (years ±9999) is as malformed as text.
+        let back = |to: jiff::Timestamp, name| {
+            to.checked_sub(span)
+                .map_err(|_| AnalyticsQueryError::Time { name })
+        };
         let (from, to) = match (&self.from, &self.to) {
             (Some(from), Some(to)) => (time(from, "from")?, time(to, "to")?),
             (Some(from), None) => {
                 let from = time(from, "from")?;
                 // At most the default span, never past today.
-                (from, end_of_today(now).min(from + span))
+                let to = from
+                    .checked_add(span)
+                    .map_or(end_of_today(now), |to| to.min(end_of_today(now)));
+                (from, to)
             }
             (None, Some(to)) => {
                 let to = time(to, "to")?;
-                (to - span, to)
+                (back(to, "to")?, to)
             }
             (None, None) => {
                 let to = end_of_today(now);
-                (to - span, to)
+                (back(to, "to")?, to)
             }
         };
         let by = match self.by.as_deref() {
@@ -218,6 +226,14 @@ mod tests {
         assert_eq!(
             refused(q(Some("2026-01-01"), Some("2026-12-01"), None, None)),
             Some(AnalyticsQueryError::Window(WindowError::TooLong))
+        );
+        assert_eq!(
+            refused(q(None, Some("-009999-01-01T00:00:00Z"), None, None)),
+            Some(AnalyticsQueryError::Time { name: "to" })
+        );
+        assert_eq!(
+            refused(q(Some("1969-12-31"), Some("1970-01-02"), None, None)),
+            Some(AnalyticsQueryError::Window(WindowError::BeforeEpoch))
         );
         assert_eq!(
             refused(q(Some("2026-12-02"), Some("2026-12-01"), None, None)),
