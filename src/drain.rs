@@ -5,9 +5,10 @@
 //! [`Drain`] owns two things and nothing else: the drain [`DrainPhase`]
 //! (a `watch` channel every call driver listens to) and the count of live
 //! calls (a [`CallGuard`] per call, counted from the moment an ingress
-//! accepts it: the SIP INVITE, the Twilio webhook). A later issue builds a
-//! full live-call registry; this is the minimum a drain needs: knowing
-//! when no call is left, and telling every call to wind down.
+//! accepts it: the SIP INVITE, the Twilio webhook). What a call *is*
+//! lives in the live-call registry (`call::registry`); the drain needs
+//! only this much: knowing when no call is left, and telling every call
+//! to wind down, even one the registry has not listed yet.
 //!
 //! The phases only move forward:
 //! 1. [`Serving`](DrainPhase::Serving): normal operation.
