@@ -30,6 +30,7 @@ let tokenOf = () => null;
 let timer = null;
 let root = null;
 let generation = 0; // a newer load wins over a slower older one
+let resizeTimer = null;
 
 const TEMPLATE = `
   <header class="an-head">
@@ -56,8 +57,8 @@ const TEMPLATE = `
       <div id="an-groups" class="chart-box"></div>
       <table class="grid an-table" id="an-table">
         <thead><tr>
-          <th scope="col" id="an-key-head">Agent</th><th scope="col" class="num">Calls</th><th scope="col" class="num">Contained</th>
-          <th scope="col" class="num">Escalated</th><th scope="col" class="num">Handle time</th><th scope="col" class="num">To a human</th>
+          <th scope="col" id="an-key-head">Agent</th><th scope="col" class="num">Calls</th><th scope="col" class="num">Containment</th>
+          <th scope="col" class="num">Escalation</th><th scope="col" class="num">Handle time</th><th scope="col" class="num">To a human</th>
           <th scope="col" class="num">Barge-ins</th><th scope="col" class="num">False int.</th><th scope="col" class="num">Tool p95</th><th scope="col" class="num">CSAT</th>
         </tr></thead>
         <tbody id="an-rows"></tbody>
@@ -258,15 +259,16 @@ function render() {
   const { days, groups, versions } = view.data;
   $('an-window').textContent = `${days.from.slice(0, 10)} to ${new Date(Date.parse(days.to) - 1).toISOString().slice(0, 10)} (UTC)`;
   renderKpis(days.total);
-  $('an-days').replaceChildren(stackedDays(days.groups));
+  const width = (id) => $(id).clientWidth;
+  $('an-days').replaceChildren(stackedDays(days.groups, width('an-days')));
   $('an-rates').replaceChildren(rateLines(days.groups, [
     { field: 'containment_rate', label: 'containment', cls: 'line-contained' },
     { field: 'escalation_rate', label: 'escalation', cls: 'line-escalation' },
-  ]));
+  ], width('an-rates')));
   const by = view.by;
   $('an-groups-title').textContent = `By ${Object.fromEntries(GROUPINGS)[by].toLowerCase()}`;
   const shown = by === 'day' ? groups.groups.filter((g) => g.calls > 0) : groups.groups;
-  $('an-groups').replaceChildren(shown.length ? groupBars(shown, (g) => keyLabel(by, g)) : emptyNote());
+  $('an-groups').replaceChildren(shown.length ? groupBars(shown, (g) => keyLabel(by, g), width('an-groups')) : emptyNote());
   $('an-omitted').textContent = groups.groups_omitted ? `${groups.groups_omitted} smaller groups not shown` : '';
   renderTable(by, groups);
   renderVersions(versions);
@@ -315,6 +317,12 @@ function controls() {
   segmented($('an-by'), GROUPINGS, view.by, (b) => { view.by = b; controls(); load(); });
 }
 
+// Charts are drawn at their box's width: draw again when it changes.
+function onResize() {
+  clearTimeout(resizeTimer);
+  resizeTimer = setTimeout(() => { if (timer && view.data) render(); }, 150);
+}
+
 function onShow() {
   view.shownAt = Date.now();
   clearInterval(timer);
@@ -343,5 +351,6 @@ export function initAnalytics({ token }) {
     return s;
   }));
   controls();
+  window.addEventListener('resize', onResize);
   registerView('analytics', { onShow, onHide });
 }

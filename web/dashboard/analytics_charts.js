@@ -45,11 +45,18 @@ export function dayLabel(day) {
   return d.toLocaleDateString('en-GB', { weekday: 'short', day: 'numeric', timeZone: 'UTC' });
 }
 
-const W = 720; // viewBox width; the chart scales to its box
+// Charts are drawn at their box's width in CSS pixels (`W`, set per
+// chart), so text keeps its size; the viewBox still scales them if the
+// box changes before the next draw.
+let W = 720;
 const PAD = { left: 40, right: 12, top: 12, bottom: 28 };
 
 function frame(height, label) {
-  return el('svg', { viewBox: `0 0 ${W} ${height}`, class: 'chart', role: 'img', 'aria-label': label, preserveAspectRatio: 'xMidYMid meet' });
+  return el('svg', { viewBox: `0 0 ${W} ${height}`, width: W, height, class: 'chart', role: 'img', 'aria-label': label, preserveAspectRatio: 'xMidYMid meet' });
+}
+
+function sized(width) {
+  W = Math.max(280, Math.round(width || 720));
 }
 
 function gridY(svg, height, top, step, format) {
@@ -71,14 +78,15 @@ function xLabels(svg, height, days, x, band) {
 }
 
 // Calls per day, one stacked bar a day, segments by outcome.
-export function stackedDays(groups, height = 230) {
+export function stackedDays(groups, width, height = 230) {
+  sized(width);
   const svg = frame(height, 'Calls per day by outcome');
   const max = Math.max(0, ...groups.map((g) => g.calls));
   const { top, step } = niceScale(max);
   gridY(svg, height, top, step, (v) => String(v));
   const inner = height - PAD.top - PAD.bottom;
   const slot = (W - PAD.left - PAD.right) / Math.max(1, groups.length);
-  const band = Math.min(44, slot * 0.68);
+  const band = Math.min(48, slot * 0.62);
   const x = (i) => PAD.left + i * slot + (slot - band) / 2;
   groups.forEach((g, i) => {
     let base = PAD.top + inner;
@@ -104,7 +112,8 @@ export function stackedDays(groups, height = 230) {
 
 // Rates per day (0–100 %), one line per series; a day without handled
 // calls has no point, and the line breaks there.
-export function rateLines(groups, series, height = 200) {
+export function rateLines(groups, series, width, height = 230) {
+  sized(width);
   const svg = frame(height, 'Rates per day');
   gridY(svg, height, 1, 0.25, (v) => `${Math.round(v * 100)}%`);
   const inner = height - PAD.top - PAD.bottom;
@@ -134,18 +143,19 @@ export function rateLines(groups, series, height = 200) {
 
 // One horizontal bar per group, its calls split by outcome; the label
 // on the left, the total on the right.
-export function groupBars(groups, labelOf) {
+export function groupBars(groups, labelOf, width) {
+  sized(width);
   const row = 30;
-  const left = 170;
+  const left = 190;
   const right = 56;
   const height = Math.max(1, groups.length) * row + 8;
-  const svg = el('svg', { viewBox: `0 0 ${W} ${height}`, class: 'chart', role: 'img', 'aria-label': 'Calls by group and outcome' });
+  const svg = frame(height, 'Calls by group and outcome');
   const max = Math.max(1, ...groups.map((g) => g.calls));
   const span = W - left - right;
   groups.forEach((g, i) => {
     const y = 4 + i * row;
     const label = labelOf(g);
-    svg.append(titled(el('text', { x: left - 10, y: y + row / 2 + 4, class: 'row-label', 'text-anchor': 'end' }, label.length > 22 ? `${label.slice(0, 21)}…` : label), label));
+    svg.append(titled(el('text', { x: left - 10, y: y + row / 2 + 4, class: 'row-label', 'text-anchor': 'end' }, label.length > 26 ? `${label.slice(0, 25)}…` : label), label));
     svg.append(el('rect', { x: left, y: y + 5, width: span, height: row - 12, rx: 3, class: 'track' }));
     let at = left;
     const bar = el('g', { class: 'bar', 'data-key': g.key === null ? '' : g.key, 'data-calls': g.calls });
