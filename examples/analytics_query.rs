@@ -44,15 +44,17 @@ fn seeded(n: u64, start_ms: i64) -> StoredCall {
     };
     let agent = n % 5;
     let version = format!("sha256:{:064x}", agent * 2 + (n / 7) % 2);
-    let escalation = (n % 4 == 0).then(|| {
-        let answered = (n % 8 == 0).then(|| time(start_ms + 30_000 + (n % 90) as i64 * 1_000));
+    let escalation = n.is_multiple_of(4).then(|| {
+        let answered = n
+            .is_multiple_of(8)
+            .then(|| time(start_ms + 30_000 + (n % 90) as i64 * 1_000));
         json!({"reason": "asked", "requested_at": time(start_ms + 30_000), "answered_at": answered,
                "outcome": if answered.is_some() { "answered" } else { "nobody_answered" }})
     });
     StoredCall {
         id: format!("0193e0f4-0000-7000-8000-{n:012}"),
         provider_id: format!("CA{n}"),
-        ingress: if n % 3 == 0 { "sip" } else { "twilio" }.into(),
+        ingress: if n.is_multiple_of(3) { "sip" } else { "twilio" }.into(),
         agent: Some(format!("agent-{agent}")),
         trunk: Some(["twilio", "carrier-a", "carrier-b"][(n % 3) as usize].into()),
         from: format!("+1555{:07}", n % 10_000_000),
@@ -69,7 +71,7 @@ fn seeded(n: u64, start_ms: i64) -> StoredCall {
         false_interruptions: (n % 3) as u32,
         summary: None,
         recording_url: None,
-        csat: (n % 3 == 0).then_some((n % 5 + 1) as u8),
+        csat: n.is_multiple_of(3).then_some((n % 5 + 1) as u8),
         versions: BTreeMap::from([("agent".to_owned(), version)]),
         omitted: 0,
         transcript: Vec::new(),
