@@ -16,6 +16,7 @@ pub mod page;
 pub mod ports;
 pub mod rep;
 pub mod rep_audio;
+mod rep_card;
 pub mod rep_signal;
 pub mod signal;
 
