@@ -480,7 +480,15 @@ impl Config {
         config
             .validate_records(origin)
             .map_err(ConfigError::Inconsistent)?;
+        for outbound in &mut config.sip.outbound {
+            outbound.resolve(origin);
+        }
         config.validate()?;
+        for outbound in &config.sip.outbound {
+            outbound
+                .check_ca_file()
+                .map_err(ConfigError::Inconsistent)?;
+        }
         let set = |name: &str| env.iter().any(|(k, v)| k == name && !v.is_empty());
         tools::validate(&config.tools, &set).map_err(ConfigError::Inconsistent)?;
         config
@@ -504,6 +512,19 @@ impl Config {
             if let Some(var) = trunk.password_env.as_deref().filter(|v| !set(v)) {
                 return Err(ConfigError::Inconsistent(format!(
                     "sip.outbound {name:?}: password_env names {var}, which is not set"
+                )));
+            }
+            let sips = rep
+                .sip_uri
+                .as_deref()
+                .and_then(|uri| warmline_sip::message::Uri::parse(uri).ok())
+                .is_some_and(|uri| uri.scheme == warmline_sip::message::Scheme::Sips);
+            if sips && !trunk.is_tls() {
+                return Err(ConfigError::Inconsistent(format!(
+                    "reps {:?}: sip_uri is a sips: URI, which must travel over TLS, but sip.outbound \
+                     {name:?} has transport = \"{}\": use a trunk with transport = \"tls\"",
+                    rep.id,
+                    trunk.transport.as_str()
                 )));
             }
         }
