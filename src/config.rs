@@ -501,33 +501,8 @@ impl Config {
             .validate(&read)
             .map_err(ConfigError::Inconsistent)?;
         handoff::validate_reps(&config.reps, &set).map_err(ConfigError::Inconsistent)?;
-        for rep in &config.reps {
-            let Some(name) = &rep.outbound else { continue };
-            let Some(trunk) = config.sip.outbound.iter().find(|o| &o.name == name) else {
-                return Err(ConfigError::Inconsistent(format!(
-                    "reps {:?}: outbound {name:?} names no [[sip.outbound]]",
-                    rep.id
-                )));
-            };
-            if let Some(var) = trunk.password_env.as_deref().filter(|v| !set(v)) {
-                return Err(ConfigError::Inconsistent(format!(
-                    "sip.outbound {name:?}: password_env names {var}, which is not set"
-                )));
-            }
-            let sips = rep
-                .sip_uri
-                .as_deref()
-                .and_then(|uri| warmline_sip::message::Uri::parse(uri).ok())
-                .is_some_and(|uri| uri.scheme == warmline_sip::message::Scheme::Sips);
-            if sips && !trunk.is_tls() {
-                return Err(ConfigError::Inconsistent(format!(
-                    "reps {:?}: sip_uri is a sips: URI, which must travel over TLS, but sip.outbound \
-                     {name:?} has transport = \"{}\": use a trunk with transport = \"tls\"",
-                    rep.id,
-                    trunk.transport.as_str()
-                )));
-            }
-        }
+        handoff::validate_rep_trunks(&config.reps, &config.sip.outbound, &set)
+            .map_err(ConfigError::Inconsistent)?;
         if let Some(rep) = config.reps.iter().find(|r| r.sip_uri.is_some()) {
             if !config.sip.enabled {
                 return Err(ConfigError::Inconsistent(format!(

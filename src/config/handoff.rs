@@ -263,6 +263,44 @@ pub fn validate_reps(reps: &[RepConfig], env: &dyn Fn(&str) -> bool) -> Result<(
     Ok(())
 }
 
+/// Checks each rep's `outbound` against `[[sip.outbound]]`: the trunk
+/// exists, its password variable is set (`env` answers whether one is),
+/// and a `sips:` URI goes through a TLS trunk only (decision 0039).
+pub fn validate_rep_trunks(
+    reps: &[RepConfig],
+    trunks: &[super::OutboundConfig],
+    env: &dyn Fn(&str) -> bool,
+) -> Result<(), String> {
+    for rep in reps {
+        let Some(name) = &rep.outbound else { continue };
+        let Some(trunk) = trunks.iter().find(|o| &o.name == name) else {
+            return Err(format!(
+                "reps {:?}: outbound {name:?} names no [[sip.outbound]]",
+                rep.id
+            ));
+        };
+        if let Some(var) = trunk.password_env.as_deref().filter(|v| !env(v)) {
+            return Err(format!(
+                "sip.outbound {name:?}: password_env names {var}, which is not set"
+            ));
+        }
+        let sips = rep
+            .sip_uri
+            .as_deref()
+            .and_then(|uri| warmline_sip::message::Uri::parse(uri).ok())
+            .is_some_and(|uri| uri.scheme == warmline_sip::message::Scheme::Sips);
+        if sips && !trunk.is_tls() {
+            return Err(format!(
+                "reps {:?}: sip_uri is a sips: URI, which must travel over TLS, but sip.outbound \
+                 {name:?} has transport = \"{}\": use a trunk with transport = \"tls\"",
+                rep.id,
+                trunk.transport.as_str()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A rep's `sip_uri` called directly (no `outbound`), checked: a `sip:`
 /// URI whose host is an IP address (names are not resolved: reach such
 /// phones through a PBX's address), called over UDP. A phone over TCP or

@@ -308,3 +308,42 @@ impl Endpoint {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn place(target: &str, transport: Transport) -> PlaceCall {
+        PlaceCall {
+            target: Uri::parse(target).expect("uri"),
+            peer: "192.0.2.20:5061".parse().expect("addr"),
+            transport,
+            from_user: "+15550001111".into(),
+            from_display: None,
+            call_id: "c".into(),
+            local_tag: "t".into(),
+            sdp: Vec::new(),
+            headers: Vec::new(),
+            credentials: None,
+        }
+    }
+
+    #[test]
+    fn the_contact_names_the_stream_and_is_sips_toward_a_sips_target() {
+        let ip = IpAddr::from([198, 51, 100, 7]);
+        let udp = contact(ip, 5060, &place("sip:2001@pbx", Transport::Udp), "UDP");
+        assert_eq!(udp.to_string(), "sip:warmline@198.51.100.7:5060");
+        let tcp = contact(ip, 5060, &place("sip:2001@pbx", Transport::Tcp), "TCP");
+        assert_eq!(
+            tcp.to_string(),
+            "sip:warmline@198.51.100.7:5060;transport=tcp"
+        );
+        let tls = contact(ip, 5061, &place("sip:2001@pbx", Transport::Tcp), "TLS");
+        assert_eq!(
+            tls.to_string(),
+            "sip:warmline@198.51.100.7:5061;transport=tls"
+        );
+        let sips = contact(ip, 5061, &place("sips:2001@pbx", Transport::Tcp), "TLS");
+        assert_eq!(sips.to_string(), "sips:warmline@198.51.100.7:5061");
+    }
+}

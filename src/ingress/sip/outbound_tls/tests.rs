@@ -187,6 +187,41 @@ Call-ID: out-tls-1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
 }
 
 #[tokio::test]
+async fn a_plain_connection_under_a_tls_trunks_address_is_never_written_to() {
+    let ca = TestCa::new("plain-entry");
+    let (addr, mut accepted) = tls_server(ca.leaf(PBX)).await;
+    let peers = TlsPeers::from_config(&[trunk(addr, Some(ca.file()))]).expect("peers");
+    let (tcp, _inbound, _undelivered) = transport(peers);
+    // A plain stream registered under the trunk's address, as if the peer
+    // had connected to our TCP port from it.
+    let (ours, mut theirs) = tokio::io::duplex(4_096);
+    tcp.adopt_stream(ours, addr, false);
+    tcp.send(
+        addr,
+        Outbound {
+            bytes: OPTIONS.to_vec(),
+            owner: None,
+        },
+    )
+    .expect("queued");
+    let mut server = tokio::time::timeout(Duration::from_secs(3), accepted.recv())
+        .await
+        .expect("a TLS connection within 3 s")
+        .expect("server running")
+        .expect("the handshake succeeds");
+    let mut got = vec![0u8; OPTIONS.len()];
+    server.read_exact(&mut got).await.expect("read");
+    assert_eq!(got, OPTIONS);
+    // The plain stream got nothing; it was closed when the TLS connection
+    // took its place in the registry.
+    let mut leaked = Vec::new();
+    let plain =
+        tokio::time::timeout(Duration::from_millis(500), theirs.read_to_end(&mut leaked)).await;
+    assert!(leaked.is_empty(), "the plain stream got {leaked:?}");
+    assert!(matches!(plain, Ok(Ok(0))), "closed: {plain:?}");
+}
+
+#[tokio::test]
 async fn a_trunk_presenting_a_certificate_for_another_name_is_refused_and_the_transaction_fails() {
     let ca = TestCa::new("name");
     // Trusted issuer, wrong name: only the name check can refuse it.
