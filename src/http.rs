@@ -32,12 +32,14 @@ use tokio::net::TcpListener;
 use crate::drain::{Drain, DrainPhase};
 
 pub mod admin;
+pub mod audit;
 pub mod calls;
 pub mod dashboard;
 pub mod history;
 pub mod rate_limit;
 pub mod recordings;
 pub mod security;
+pub mod sessions;
 
 /// State shared by the HTTP handlers.
 #[derive(Clone, Debug, Default)]

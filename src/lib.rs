@@ -35,6 +35,7 @@
 
 pub mod agents;
 pub mod app;
+pub mod audit;
 pub mod banner;
 pub mod call;
 pub mod config;
