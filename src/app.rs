@@ -109,6 +109,7 @@ pub fn call_config(config: &Config, session: &SessionConfig) -> CallConfig {
         filler: filler_config(config),
         silence_reprompt_secs: config.call.silence_reprompt_secs,
         silence_hangup_secs: config.call.silence_hangup_secs,
+        long_silence: std::time::Duration::from_secs(config.call.long_silence_secs),
         survey: survey_config(config),
         announcement: prompt(
             "recording.announcement_wav",

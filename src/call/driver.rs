@@ -29,6 +29,7 @@ use crate::model::{ModelCommand, SessionConfig};
 mod clock;
 mod commands;
 mod ending;
+mod long_silence;
 mod model;
 mod room;
 mod transfer;
@@ -536,6 +537,10 @@ impl CallDriver {
                 }
                 // Turns matter to other backends.
                 CallOutput::CallerTurn { .. } => true,
+                CallOutput::LongSilence(change) => {
+                    self.long_silence(change);
+                    true
+                }
             };
             if !sent {
                 return Err(());

@@ -711,13 +711,14 @@ mod tests {
             name: "escalate_to_human".into(),
             arguments: r#"{"reason":"wants a person","urgency":"high"}"#.into(),
         });
-        let (id, output) = tokio::time::timeout(Duration::from_secs(1), rx.recv())
+        let answer = tokio::time::timeout(Duration::from_secs(1), rx.recv())
             .await
             .expect("answered within 1 s")
             .expect("a result");
         assert!(started.elapsed() < Duration::from_secs(1));
-        assert_eq!(id, "call_1");
-        let output: Value = serde_json::from_str(&output).expect("json");
+        assert_eq!(answer.call_id, "call_1");
+        assert_eq!(answer.approval, None, "no gate, no approval");
+        let output: Value = serde_json::from_str(&answer.output).expect("json");
         assert_eq!(output["status"], "unavailable");
         assert_eq!(
             output["reason"], "nobody_logged_in",
