@@ -78,7 +78,7 @@ function describe(entry) {
 }
 
 function row(entry) {
-  const time = el('td', { className: 'num at', title: entry.at }, when(entry.at));
+  const time = el('td', { className: 'at', title: entry.at }, when(entry.at));
   time.dataset.at = entry.at;
   const action = el('span', { className: 'action', dataset: { action: entry.action } }, ACTIONS[entry.action] || entry.action);
   if (entry.action === 'approve' && entry.detail && entry.detail.edited) action.textContent += ' (edited)';
@@ -140,7 +140,7 @@ function build(section) {
       el('p', { className: 'hint' }, 'Every action taken on this server’s desk, newest first: who (the name they logged in with), what, when (the server’s time) and on which call.'),
       el('table', { id: 'audit-table', className: 'grid audit-grid' },
         el('thead', {}, el('tr', {},
-          el('th', { scope: 'col', className: 'num' }, 'Time'),
+          el('th', { scope: 'col' }, 'Time'),
           el('th', { scope: 'col' }, 'Who'),
           el('th', { scope: 'col' }, 'Action'),
           el('th', { scope: 'col' }, 'Call'),
