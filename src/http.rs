@@ -8,9 +8,11 @@
 //! (`ingress::webrtc`). Every `/api/v1` route sits behind the admin token
 //! layer of [`admin`] (with [`rate_limit`] on wrong tokens): the approval
 //! gate's (`crate::tools::approval::api`), the live calls' ([`calls`],
-//! docs/API.md), the call history's ([`history`], from the records store)
-//! and the recordings' ([`recordings`]). `docs/openapi.yaml` describes
-//! them all; [`security`] adds the security headers to every answer.
+//! docs/API.md), the call history's ([`history`], from the records store),
+//! the recordings' ([`recordings`]), the supervisors' sessions
+//! ([`sessions`], whose tokens the admin layer accepts too) and the audit
+//! log ([`audit`]). `docs/openapi.yaml` describes them all; [`security`]
+//! adds the security headers to every answer.
 //!
 //! `/healthz` answers 200 while the process runs (liveness). `/readyz`
 //! answers 200 while the server takes new calls and 503 once shutdown has

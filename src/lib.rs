@@ -30,6 +30,8 @@
 //!   of refused requests.
 //! - [`tls`] owns the process-wide rustls crypto provider; [`random`] the
 //!   one source of randomness for secrets and tokens.
+//! - [`audit`] says who a request acts as and records supervisors'
+//!   actions (through [`store`]'s writer, never blocking a request).
 
 #![forbid(unsafe_code)]
 

@@ -405,11 +405,23 @@ parameters = {{ type = "object", properties = {{ order = {{ type = "string" }}, 
         .as_array()
         .map(|rows| {
             rows.iter()
-                .map(|r| (r["who"].as_str().unwrap_or(""), r["action"].as_str().unwrap_or("")))
+                .map(|r| {
+                    (
+                        r["who"].as_str().unwrap_or(""),
+                        r["action"].as_str().unwrap_or(""),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default();
-    let newest_first = ["hang_up", "take_over", "approve", "whisper", "listen", "login"];
+    let newest_first = [
+        "hang_up",
+        "take_over",
+        "approve",
+        "whisper",
+        "listen",
+        "login",
+    ];
     assert_eq!(
         on_page,
         newest_first.map(|a| (SUPERVISOR, a)),
@@ -424,7 +436,15 @@ parameters = {{ type = "object", properties = {{ order = {{ type = "string" }}, 
     let actions: Vec<&str> = audit.iter().filter_map(|e| e["action"].as_str()).collect();
     assert_eq!(
         actions,
-        ["logout", "hang_up", "take_over", "approve", "whisper", "listen", "login"]
+        [
+            "logout",
+            "hang_up",
+            "take_over",
+            "approve",
+            "whisper",
+            "listen",
+            "login"
+        ]
     );
     assert!(audit.iter().all(|e| e["who"] == SUPERVISOR), "{audit:?}");
     let session_id = &audit[0]["detail"]["session"];
@@ -437,7 +457,12 @@ parameters = {{ type = "object", properties = {{ order = {{ type = "string" }}, 
             .expect("recorded");
         chrono_secs(entry["at"].as_str().expect("at"))
     };
-    let for_call = |action: &str| audit.iter().find(|e| e["action"] == action).map(|e| e["call_id"].clone());
+    let for_call = |action: &str| {
+        audit
+            .iter()
+            .find(|e| e["action"] == action)
+            .map(|e| e["call_id"].clone())
+    };
     for action in ["listen", "whisper", "approve", "take_over", "hang_up"] {
         assert_eq!(for_call(action), Some(json!(id)), "{action}");
     }
@@ -447,8 +472,16 @@ parameters = {{ type = "object", properties = {{ order = {{ type = "string" }}, 
         ("login", 0.0, page_at(&row, "row_at")),
         ("listen", at("login"), page_at(&whispered, "whispered_at")),
         ("whisper", at("listen"), page_at(&whispered, "whispered_at")),
-        ("approve", page_at(&whispered, "whispered_at"), page_at(&approved, "approved_at")),
-        ("take_over", page_at(&approved, "approved_at"), page_at(&hung, "hung_up_at")),
+        (
+            "approve",
+            page_at(&whispered, "whispered_at"),
+            page_at(&approved, "approved_at"),
+        ),
+        (
+            "take_over",
+            page_at(&approved, "approved_at"),
+            page_at(&hung, "hung_up_at"),
+        ),
         ("hang_up", page_at(&hung, "hung_up_at"), opened),
         ("logout", opened, now_secs()),
     ];
@@ -459,11 +492,17 @@ parameters = {{ type = "object", properties = {{ order = {{ type = "string" }}, 
             "{action} at {t:.3}, not within {after:.3}..{before:.3}"
         );
     }
-    let approve = audit.iter().find(|e| e["action"] == "approve").expect("approve");
+    let approve = audit
+        .iter()
+        .find(|e| e["action"] == "approve")
+        .expect("approve");
     assert_eq!(approve["detail"]["tool"], "refund", "{approve}");
     assert_eq!(approve["detail"]["edited"], true, "{approve}");
     assert_eq!(approve["detail"]["arguments"]["amount"], 40, "{approve}");
-    let whisper = audit.iter().find(|e| e["action"] == "whisper").expect("whisper");
+    let whisper = audit
+        .iter()
+        .find(|e| e["action"] == "whisper")
+        .expect("whisper");
     assert_eq!(whisper["detail"]["text"], WHISPER);
     let refused_after = http
         .get(format!("http://{addr}/api/v1/calls"))

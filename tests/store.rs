@@ -17,13 +17,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::json;
+use warmline::audit::{Action, Actor, Audit, AuditEntry, AuditSink};
 use warmline::call::events::{
     CallEnded, CallEvents, CallQuality, EndReason, Speaker, ToolCallRecord, TranscriptLine,
 };
 use warmline::call::tools::CallIdentity;
 use warmline::config::store::StoreTarget;
 use warmline::store::writer::StoreSink;
-use warmline::audit::{Action, Actor, Audit, AuditEntry, AuditSink};
 use warmline::store::{Outcome, Record, Store, StoredCall};
 
 /// An audit entry as `who` would leave it, on `call` when given.
@@ -219,10 +219,13 @@ async fn same_store_tests(target: StoreTarget) {
     store.write_records(&records).await.expect("replays");
     let newest: Vec<AuditEntry> = store.audit(10, None).await.expect("reads");
     assert_eq!(newest, [listen.clone(), whisper.clone(), login.clone()]);
-    assert_eq!(store.audit(1, None).await.expect("reads"), [listen.clone()]);
+    assert_eq!(
+        store.audit(1, None).await.expect("reads"),
+        std::slice::from_ref(&listen)
+    );
     assert_eq!(
         store.audit(10, Some(&first.id)).await.expect("reads"),
-        [whisper.clone()]
+        std::slice::from_ref(&whisper)
     );
     assert_eq!(newest[1].detail["session"], "session-1");
     assert_eq!(newest[1].who, "Ada");
@@ -231,10 +234,13 @@ async fn same_store_tests(target: StoreTarget) {
     // audit entries through the same queue.
     let spool = temp_dir("sink").join("spool.jsonl");
     let (sink, _history) = StoreSink::start_with(target.clone(), spool).expect("starts");
-    for i in 0..100 {
+    for i in 0..100_usize {
         sink.call_ended(ended(&format!("CA_sink_{i}"), 10 + (i % 40) as u32, 4));
         if i % 10 == 0 {
-            AuditSink::record(&*sink, entry("Linus", Action::HangUp, None, 10 + i / 10));
+            AuditSink::record(
+                &*sink,
+                entry("Linus", Action::HangUp, None, 10 + (i / 10) as u32),
+            );
         }
     }
     let stored = wait_for(&store, 103).await;

@@ -68,7 +68,10 @@ mod tests {
             .filter_map(|l| l.split(" from ").nth(1))
             .map(|l| l.trim_matches(|c| c == '\'' || c == ';' || c == '"'))
             .collect();
-        assert_eq!(imports, ["./api.js", "./audit.js", "./media.js", "./views.js"]);
+        assert_eq!(
+            imports,
+            ["./api.js", "./audit.js", "./media.js", "./views.js"]
+        );
         // The Audit view's own imports are served too.
         let audit: Vec<&str> = AUDIT
             .lines()

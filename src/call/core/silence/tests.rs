@@ -280,7 +280,11 @@ fn with_no_re_prompt_ten_seconds_of_nobody_flags_a_long_silence_until_the_caller
         call.step(&frame);
     }
     let (lowered_at, change) = call.silences[1];
-    let SilenceChange::Ended { since: began, lasted } = change else {
+    let SilenceChange::Ended {
+        since: began,
+        lasted,
+    } = change
+    else {
         panic!("the flag comes down: {change:?}");
     };
     assert_eq!(began, since);
