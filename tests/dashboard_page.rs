@@ -249,6 +249,7 @@ parameters = {{ type = "object", properties = {{ order = {{ type = "string" }}, 
         "the admin token was kept: {ready}"
     );
     assert_eq!(ready["who"], SUPERVISOR, "{ready}");
+    assert_eq!(ready["resumed"], true, "a reload kept the session: {ready}");
 
     // The caller: the tone, 100 ms at a time, between the page's steps.
     let answer = signed_webhook(&addr, AUTH, "CA_dashboard");

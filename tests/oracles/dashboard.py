@@ -7,9 +7,10 @@ time.time()); waits for a line "go" on stdin where the Rust test
 (tests/dashboard_page.rs) checks the server's side before the next step:
 
 1. logs in as "Ada Lovelace" (the name and the admin token exchanged for a
-   session, decision 0038), after a wrong token is refused:
-   {"ready": true, "refused": {"error", "kept", "desk_shown"}, "kept",
-    "storage": every sessionStorage value, "who"}
+   session, decision 0038), after a wrong token is refused, and reloads
+   the page (the session resumes): {"ready": true, "refused": {"error",
+   "kept", "desk_shown"}, "resumed", "kept", "storage": every
+   sessionStorage value, "who"}
 2. waits for the live call's row and the pending approval:
    {"row_at", "call_id", "flags", "approval_at"}
 3. selects the call, listens ("l"), samples getStats() of the received
@@ -175,7 +176,11 @@ def main():
         field.send_keys(token)
         field.submit()
         state = wait_for(driver, lambda s: s["stream"] == "live", 10)
-        say({"ready": state is not None, "refused": refused,
+        # A reload resumes the tab's session (GET /api/v1/sessions/current).
+        kept_before = driver.execute_script(KEPT)
+        driver.refresh()
+        state = state and wait_for(driver, lambda s: s["stream"] == "live", 10)
+        say({"ready": state is not None, "refused": refused, "resumed": driver.execute_script(KEPT) == kept_before,
              "kept": driver.execute_script(KEPT), "storage": driver.execute_script(STORAGE),
              "who": driver.find_element(By.ID, "who").text})
         if mode == "coach":
