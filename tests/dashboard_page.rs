@@ -32,22 +32,25 @@
 //! (docs/dashboard.png is the first).
 
 mod support {
+    pub mod desk_page;
     pub mod fake_tool_model;
     pub mod server;
     pub mod twilio_sim;
     pub mod webrtc_peer;
 }
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{ChildStdin, Command, Stdio};
+use std::path::PathBuf;
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::routing::post;
 use axum::Router;
 use serde_json::{json, Value};
+use support::desk_page::{
+    chrono_secs, live_call, now_secs, open_page, power, wait_for_audit, wait_for_record,
+    write_microphone,
+};
 use support::server::AUTH;
 use support::twilio_sim::{connect_stream, signed_webhook, stream_of, SimCall};
 use warmline::media::g711::ulaw_encode;
@@ -76,92 +79,6 @@ async fn refund(State(seen): State<Arc<Mutex<Vec<Value>>>>, body: String) -> axu
         seen.push(body);
     }
     axum::Json(json!({ "refunded": amount }))
-}
-
-/// The page's reports, one JSON line each, read on a thread.
-struct Page {
-    lines: mpsc::Receiver<String>,
-    stdin: ChildStdin,
-}
-
-impl Page {
-    /// The next report, waiting up to `secs`.
-    async fn next(&mut self, secs: u64) -> Value {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-        loop {
-            match self.lines.try_recv() {
-                Ok(line) => return serde_json::from_str(&line).expect("a JSON report"),
-                Err(mpsc::TryRecvError::Disconnected) => panic!("the page script stopped"),
-                Err(mpsc::TryRecvError::Empty) => {}
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the page reported nothing"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    fn go(&mut self) {
-        writeln!(self.stdin, "go").expect("the page script reads");
-    }
-}
-
-/// Starts tests/oracles/dashboard.py on the server at `addr`, with
-/// `extra` arguments (the coach mode).
-fn open_page(addr: &str, dir: &Path, extra: &[&str]) -> (Page, std::process::Child) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracles/dashboard.py");
-    let mut child = Command::new("python3")
-        .arg(&script)
-        .arg(format!("http://{addr}"))
-        .arg(ADMIN)
-        .arg(dir)
-        .args(extra)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3 with selenium (scripts/install-deps)");
-    let stdout = child.stdout.take().expect("stdout");
-    let (lines_tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
-    });
-    let stdin = child.stdin.take().expect("stdin");
-    (Page { lines, stdin }, child)
-}
-
-/// Mean power of the received audio over a run of `getStats()` samples.
-fn power(samples: &Value) -> (f64, f64) {
-    let samples: Vec<&Value> = samples
-        .as_array()
-        .map(|s| s.iter().filter(|s| s["energy"].is_f64()).collect())
-        .unwrap_or_default();
-    let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
-        return (0.0, 0.0);
-    };
-    let f = |s: &Value, k: &str| s[k].as_f64().unwrap_or(0.0);
-    let duration = f(last, "duration") - f(first, "duration");
-    let energy = f(last, "energy") - f(first, "energy");
-    (energy / duration.max(1e-3), duration)
-}
-
-fn now_secs() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("1970")
-        .as_secs_f64()
-}
-
-async fn live_call(http: &reqwest::Client, addr: &str, id: &str) -> Value {
-    let answer = http
-        .get(format!("http://{addr}/api/v1/calls/{id}"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .expect("the API answers");
-    answer.json().await.expect("JSON")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -223,7 +140,7 @@ parameters = {{ type = "object", properties = {{ order = {{ type = "string" }}, 
     warmline::tls::install_crypto_provider();
     let http = reqwest::Client::new();
 
-    let (mut page, mut child) = open_page(&addr, &dir, &[]);
+    let (mut page, mut child) = open_page(&addr, ADMIN, &dir, &[]);
     let ready = page.next(60).await;
     assert_eq!(ready["ready"], true, "the desk never went live: {ready}");
     let refused = &ready["refused"];
@@ -271,7 +188,7 @@ parameters = {{ type = "object", properties = {{ order = {{ type = "string" }}, 
         .as_str()
         .expect("the row names its call")
         .to_owned();
-    let listed = live_call(&http, &addr, &id).await;
+    let listed = live_call(&http, &addr, ADMIN, &id).await;
     let started = chrono_secs(listed["started_at"].as_str().expect("started_at"));
     let shown = row["row_at"].as_f64().expect("the call never showed") - started;
     assert!(shown < 3.0, "the call showed {shown:.2} s after it started");
@@ -375,7 +292,7 @@ parameters = {{ type = "object", properties = {{ order = {{ type = "string" }}, 
         over > 1.5 && taken > 1e-3,
         "after the take-over the page heard mean power {taken:.5} over {over:.2} s: {took}"
     );
-    let legs = live_call(&http, &addr, &id).await["legs"].clone();
+    let legs = live_call(&http, &addr, ADMIN, &id).await["legs"].clone();
     let roles: Vec<&str> = legs
         .as_array()
         .map(|l| l.iter().filter_map(|l| l["role"].as_str()).collect())
@@ -433,7 +350,7 @@ parameters = {{ type = "object", properties = {{ order = {{ type = "string" }}, 
     assert_eq!(audited["kept_after"], Value::Null, "logged out: {audited}");
     assert_eq!(audited["login_shown"], true, "{audited}");
 
-    let audit = wait_for_audit(&http, &addr, 7).await;
+    let audit = wait_for_audit(&http, &addr, ADMIN, 7).await;
     let actions: Vec<&str> = audit.iter().filter_map(|e| e["action"].as_str()).collect();
     assert_eq!(
         actions,
@@ -515,7 +432,7 @@ parameters = {{ type = "object", properties = {{ order = {{ type = "string" }}, 
         .as_u16();
     assert_eq!(refused_after, 401, "the logged-out session still works");
     // The approval's record keeps who approved it.
-    let tool = wait_for_record(&http, &addr, &id).await;
+    let tool = wait_for_record(&http, &addr, ADMIN, &id).await;
     assert_eq!(tool["approval"], "approved", "{tool}");
     assert_eq!(tool["approved_by"], SUPERVISOR, "{tool}");
 
@@ -530,70 +447,6 @@ parameters = {{ type = "object", properties = {{ order = {{ type = "string" }}, 
         ended_after,
         audit.len()
     );
-}
-
-/// `GET /api/v1/audit` (as the admin token) once it holds `n` entries
-/// (at most 5 s).
-async fn wait_for_audit(http: &reqwest::Client, addr: &str, n: usize) -> Vec<Value> {
-    let until = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let answer: Value = http
-            .get(format!("http://{addr}/api/v1/audit?limit=50"))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .expect("answers")
-            .json()
-            .await
-            .expect("JSON");
-        let entries = answer["entries"].as_array().cloned().unwrap_or_default();
-        if entries.len() >= n || tokio::time::Instant::now() > until {
-            return entries;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// The first tool call of ended call `id`, once the store has it (at most
-/// 5 s).
-async fn wait_for_record(http: &reqwest::Client, addr: &str, id: &str) -> Value {
-    let until = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let call = live_call(http, addr, id).await;
-        if call["state"] == "ended" || tokio::time::Instant::now() > until {
-            return call["tool_calls"][0].clone();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Seconds since 1970 of an RFC 3339 UTC time as the API writes it.
-fn chrono_secs(at: &str) -> f64 {
-    let at: jiff::Timestamp = at.parse().expect("RFC 3339");
-    at.as_millisecond() as f64 / 1000.0
-}
-
-/// 10 s at 48 kHz: 400 ms of a 1100 Hz tone, 400 ms of quiet (bursts, so
-/// the browser's noise suppression does not learn the tone as noise).
-fn write_microphone(path: &Path) {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 48_000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec).expect("create wav");
-    for i in 0..480_000u32 {
-        let on = (i / 19_200) % 2 == 0;
-        let t = f64::from(i) / 48_000.0;
-        let s = if on {
-            10_000.0 * (2.0 * std::f64::consts::PI * 1_100.0 * t).sin()
-        } else {
-            0.0
-        };
-        w.write_sample(s as i16).expect("write");
-    }
-    w.finalize().expect("finalize");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -619,7 +472,7 @@ async fn coaching_from_the_desk_reaches_the_rep_and_not_the_caller() {
     );
     let addr = server.addr.clone();
     let mic = microphone.to_str().expect("utf-8 path");
-    let (mut page, mut child) = open_page(&addr, &dir, &["coach", mic]);
+    let (mut page, mut child) = open_page(&addr, ADMIN, &dir, &["coach", mic]);
     let ready = page.next(60).await;
     assert_eq!(ready["ready"], true, "the desk never went live: {ready}");
 
@@ -660,7 +513,7 @@ async fn coaching_from_the_desk_reaches_the_rep_and_not_the_caller() {
     );
     warmline::tls::install_crypto_provider();
     let http = reqwest::Client::new();
-    let listed = live_call(&http, &addr, &id).await;
+    let listed = live_call(&http, &addr, ADMIN, &id).await;
     assert_eq!(listed["silent_since"], since, "{listed}");
     assert!(dir.join("dashboard-silence.png").exists());
     // Wait out the greeting: 1 s without sound reaching the caller.
