@@ -8,9 +8,11 @@
 //! (`ingress::webrtc`). Every `/api/v1` route sits behind the admin token
 //! layer of [`admin`] (with [`rate_limit`] on wrong tokens): the approval
 //! gate's (`crate::tools::approval::api`), the live calls' ([`calls`],
-//! docs/API.md), the call history's ([`history`], from the records store)
-//! and the recordings' ([`recordings`]). `docs/openapi.yaml` describes
-//! them all; [`security`] adds the security headers to every answer.
+//! docs/API.md), the call history's ([`history`], from the records store),
+//! the recordings' ([`recordings`]), the supervisors' sessions
+//! ([`sessions`], whose tokens the admin layer accepts too) and the audit
+//! log ([`audit`]). `docs/openapi.yaml` describes them all; [`security`]
+//! adds the security headers to every answer.
 //!
 //! `/healthz` answers 200 while the process runs (liveness). `/readyz`
 //! answers 200 while the server takes new calls and 503 once shutdown has
@@ -32,12 +34,14 @@ use tokio::net::TcpListener;
 use crate::drain::{Drain, DrainPhase};
 
 pub mod admin;
+pub mod audit;
 pub mod calls;
 pub mod dashboard;
 pub mod history;
 pub mod rate_limit;
 pub mod recordings;
 pub mod security;
+pub mod sessions;
 
 /// State shared by the HTTP handlers.
 #[derive(Clone, Debug, Default)]

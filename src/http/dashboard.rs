@@ -1,8 +1,9 @@
 //! `/dashboard`: the supervisor's desk (issue 17, decision 0030). Plain
 //! HTML, CSS and ES modules under web/dashboard/, compiled into the binary
 //! (no build step). The page itself is public and holds no data: it logs
-//! in with the admin token and reads everything through `/api/v1` with
-//! it as a bearer token, and joins calls through `/webrtc/ws`.
+//! in by exchanging the admin token and a name for a supervisor's session
+//! (decision 0038), reads everything through `/api/v1` with that session
+//! token as a bearer token, and joins calls through `/webrtc/ws`.
 
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -15,6 +16,8 @@ const SCRIPT: &str = include_str!("../../web/dashboard/dashboard.js");
 const API: &str = include_str!("../../web/dashboard/api.js");
 const MEDIA: &str = include_str!("../../web/dashboard/media.js");
 const VIEWS: &str = include_str!("../../web/dashboard/views.js");
+const AUDIT: &str = include_str!("../../web/dashboard/audit.js");
+const AUDIT_STYLE: &str = include_str!("../../web/dashboard/audit.css");
 
 const HTML: &str = "text/html; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
@@ -38,6 +41,11 @@ pub fn routes() -> Router {
         .route("/dashboard/api.js", get(|| async { asset(JS, API) }))
         .route("/dashboard/media.js", get(|| async { asset(JS, MEDIA) }))
         .route("/dashboard/views.js", get(|| async { asset(JS, VIEWS) }))
+        .route("/dashboard/audit.js", get(|| async { asset(JS, AUDIT) }))
+        .route(
+            "/dashboard/audit.css",
+            get(|| async { asset("text/css; charset=utf-8", AUDIT_STYLE) }),
+        )
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -60,7 +68,19 @@ mod tests {
             .filter_map(|l| l.split(" from ").nth(1))
             .map(|l| l.trim_matches(|c| c == '\'' || c == ';' || c == '"'))
             .collect();
-        assert_eq!(imports, ["./api.js", "./media.js", "./views.js"]);
+        assert_eq!(
+            imports,
+            ["./api.js", "./audit.js", "./media.js", "./views.js"]
+        );
+        // The Audit view's own imports are served too.
+        let audit: Vec<&str> = AUDIT
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("import "))
+            .filter_map(|l| l.split(" from ").nth(1))
+            .map(|l| l.trim_matches(|c| c == '\'' || c == ';' || c == '"'))
+            .collect();
+        assert_eq!(audit, ["./api.js", "./views.js"]);
+        assert!(INDEX.contains("/dashboard/audit.css"));
         assert!(INDEX.contains("/dashboard/dashboard.js"));
         assert!(INDEX.contains("/dashboard/dashboard.css"));
     }
