@@ -114,6 +114,8 @@ fn record(i: u64, lines: u64, call_secs: u64) -> CallEnded {
         at: call.started_at.clone(),
         offset_ms: 20_000,
         latency_ms: Some(180),
+        approval: None,
+        approved_by: None,
     };
     CallEnded {
         transcript,

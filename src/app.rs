@@ -109,6 +109,7 @@ pub fn call_config(config: &Config, session: &SessionConfig) -> CallConfig {
         filler: filler_config(config),
         silence_reprompt_secs: config.call.silence_reprompt_secs,
         silence_hangup_secs: config.call.silence_hangup_secs,
+        long_silence: std::time::Duration::from_secs(config.call.long_silence_secs),
         survey: survey_config(config),
         announcement: prompt(
             "recording.announcement_wav",
@@ -280,22 +281,23 @@ pub fn build_with_random(
         }
         Err(_) => None,
     };
-    // The approval API serves the sidecar's registry (an empty one without
-    // a sidecar), behind WARMLINE_ADMIN_TOKEN.
-    let approvals = crate::tools::approval::api::routes(
-        sidecar
-            .as_ref()
-            .map(|s| s.current().approvals().clone())
-            .unwrap_or_default(),
-        crate::http::admin::AdminToken::new(secrets.admin_token.as_deref()),
-    );
+    let approval_registry = sidecar
+        .as_ref()
+        .map(|s| s.current().approvals().clone())
+        .unwrap_or_default();
     let reloader = crate::reload::Reloader::new(config, secrets, agents.clone(), sidecar.clone());
     let tools: Option<crate::call::tools::SharedSidecar> =
         sidecar.map(|s| s as crate::call::tools::SharedSidecar);
-    let recordings = crate::http::recordings::routes(
-        config.recording.dir.clone(),
-        crate::http::admin::AdminToken::new(secrets.admin_token.as_deref()),
+    // One credential check for every admin route and the `join`: the
+    // admin token or a supervisor's session (decision 0038), sharing one
+    // bucket of refused attempts.
+    let admin = crate::http::admin::AdminToken::new(secrets.admin_token.as_deref()).with_sessions(
+        crate::http::sessions::Sessions::new(
+            Arc::new(crate::http::sessions::InMemorySessions::default()),
+            random.clone(),
+        ),
     );
+    let recordings = crate::http::recordings::routes(config.recording.dir.clone(), admin.clone());
     // Event deliveries run on the same runtime as the tools.
     let events = match tokio::runtime::Handle::try_current() {
         Ok(runtime) => crate::tools::events::EventSink::new(
@@ -328,17 +330,30 @@ pub fn build_with_random(
             )
             .collect(),
     );
-    // The desk's figures, aggregated by the store (decision 0036).
-    let analytics_api = crate::http::analytics::routes(
-        history.clone(),
-        crate::http::admin::AdminToken::new(secrets.admin_token.as_deref()),
+    // Supervisors' actions go through the same writer as call records
+    // (decision 0038); with the store off, to the log only.
+    let audit = match &store {
+        Some(sink) => crate::audit::Audit::new(sink.clone()),
+        None => crate::audit::Audit::off(),
+    };
+    // The approval API serves the sidecar's registry (an empty one without
+    // a sidecar), behind the admin credentials.
+    let approvals = crate::tools::approval::api::routes_with_audit(
+        approval_registry,
+        admin.clone(),
+        audit.clone(),
     );
     let calls_api = crate::http::calls::routes_with_history(
         registry.clone(),
         state.drain().clone(),
-        crate::http::admin::AdminToken::new(secrets.admin_token.as_deref()),
-        history,
+        admin.clone(),
+        history.clone(),
+        audit.clone(),
     );
+    // The desk's figures, aggregated by the store (decision 0036).
+    let analytics_api = crate::http::analytics::routes(history.clone(), admin.clone());
+    let supervisors = crate::http::sessions::api::routes(admin.clone(), audit.clone())
+        .merge(crate::http::audit::routes(history, admin.clone()));
     let sip = if config.sip.enabled {
         let setup = CallSetup {
             tool_entries: None,
@@ -432,13 +447,16 @@ pub fn build_with_random(
         .merge(approvals)
         .merge(calls_api)
         .merge(analytics_api)
+        .merge(supervisors)
         .merge(recordings)
         // The supervisor's desk holds no data: it reads the API with the
         // admin token its user types in (decision 0030).
         .merge(crate::http::dashboard::routes());
     if let Some(mut webrtc) = webrtc {
-        // A browser joining a live call shows the admin token (0024).
-        webrtc.admin = crate::http::admin::AdminToken::new(secrets.admin_token.as_deref());
+        // A browser joining a live call shows the admin token or a
+        // session's (0024, 0038); the join is audited.
+        webrtc.admin = admin.clone();
+        webrtc.audit = audit.clone();
         router = router.merge(crate::ingress::webrtc::routes(Arc::new(webrtc)));
     }
     if let Some(handoff) = handoff {
@@ -562,6 +580,7 @@ fn webrtc_service(
         ports,
         public_ip,
         admin: crate::http::admin::AdminToken::new(None),
+        audit: crate::audit::Audit::off(),
         try_calls: false,
     }
 }

@@ -480,7 +480,15 @@ impl Config {
         config
             .validate_records(origin)
             .map_err(ConfigError::Inconsistent)?;
+        for outbound in &mut config.sip.outbound {
+            outbound.resolve(origin);
+        }
         config.validate()?;
+        for outbound in &config.sip.outbound {
+            outbound
+                .check_ca_file()
+                .map_err(ConfigError::Inconsistent)?;
+        }
         let set = |name: &str| env.iter().any(|(k, v)| k == name && !v.is_empty());
         tools::validate(&config.tools, &set).map_err(ConfigError::Inconsistent)?;
         config
@@ -493,20 +501,8 @@ impl Config {
             .validate(&read)
             .map_err(ConfigError::Inconsistent)?;
         handoff::validate_reps(&config.reps, &set).map_err(ConfigError::Inconsistent)?;
-        for rep in &config.reps {
-            let Some(name) = &rep.outbound else { continue };
-            let Some(trunk) = config.sip.outbound.iter().find(|o| &o.name == name) else {
-                return Err(ConfigError::Inconsistent(format!(
-                    "reps {:?}: outbound {name:?} names no [[sip.outbound]]",
-                    rep.id
-                )));
-            };
-            if let Some(var) = trunk.password_env.as_deref().filter(|v| !set(v)) {
-                return Err(ConfigError::Inconsistent(format!(
-                    "sip.outbound {name:?}: password_env names {var}, which is not set"
-                )));
-            }
-        }
+        handoff::validate_rep_trunks(&config.reps, &config.sip.outbound, &set)
+            .map_err(ConfigError::Inconsistent)?;
         if let Some(rep) = config.reps.iter().find(|r| r.sip_uri.is_some()) {
             if !config.sip.enabled {
                 return Err(ConfigError::Inconsistent(format!(

@@ -30,11 +30,14 @@
 //!   of refused requests.
 //! - [`tls`] owns the process-wide rustls crypto provider; [`random`] the
 //!   one source of randomness for secrets and tokens.
+//! - [`audit`] says who a request acts as and records supervisors'
+//!   actions (through [`store`]'s writer, never blocking a request).
 
 #![forbid(unsafe_code)]
 
 pub mod agents;
 pub mod app;
+pub mod audit;
 pub mod banner;
 pub mod call;
 pub mod config;

@@ -107,7 +107,7 @@ async fn the_analytics_view_shows_the_hand_computed_figures_within_3_s() {
         std::env::var_os("WT_ECHO").is_some(),
     );
     let (mut page, mut child) =
-        support::desk_page::open_page("dashboard_analytics.py", &server.addr, ADMIN, &dir, &[]);
+        support::desk_page::open_script("dashboard_analytics.py", &server.addr, ADMIN, &dir, &[]);
 
     // The view as first shown: the last 7 UTC days, by agent.
     let shown = page.next(60).await;

@@ -3,7 +3,9 @@
 //! 700 Hz tone, and a scripted Realtime model whose first response asks
 //! for `refund`, a tool gated by `approval = "required"` whose webhook is
 //! served here. The page (tests/oracles/dashboard.py) refuses a wrong
-//! token, logs in with the admin token (kept in sessionStorage) and must:
+//! token, logs in as "Ada Lovelace" (the admin token exchanged for a
+//! session token, which alone is kept in sessionStorage; decision 0038)
+//! and must:
 //! - show the live call within 3 s of its server-side `started_at`, with
 //!   the approval waiting, flagged on the row;
 //! - listen in: received audio with `getStats()` energy above silence;
@@ -12,16 +14,22 @@
 //! - approve with edited arguments: the webhook gets the edit;
 //! - take over: the agent's leg leaves the call, the page's rep leg is in
 //!   and hears the caller; its hang-up ends the call (and a monitor's
-//!   `take_over` is refused).
-//!
+//!   `take_over` is refused);
+//! - show each of those actions in its Audit view, under the name, and
+//!   `GET /api/v1/audit` the same with the server's timestamps inside the
+//!   page's steps; the approval's record keeps `approved_by`; its log-out
+//!   ends the session (the token answers 401).
 //!
 //! A second test coaches: a rep (a str0m peer, tests/support/webrtc_peer.rs)
 //! is in a call with the demo agent; the page's Coach sends Chromium's
 //! microphone (bursts of a tone from a WAV) into the call, and the rep
-//! hears it while the caller does not.
+//! hears it while the caller does not. Before that, the silent call is
+//! flagged "long silence" on its row within 3 s of the server's bound
+//! (`[call] long_silence_secs = 2` there).
 //!
-//! Saves `dashboard.png` and `dashboard-take-over.png` under the test's
-//! target tmpdir (docs/dashboard.png is the first).
+//! Saves `dashboard.png`, `dashboard-take-over.png`, `dashboard-audit.png`
+//! and `dashboard-silence.png` under the test's target tmpdir
+//! (docs/dashboard.png is the first).
 
 mod support {
     pub mod desk_page;
@@ -31,15 +39,18 @@ mod support {
     pub mod webrtc_peer;
 }
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::routing::post;
 use axum::Router;
 use serde_json::{json, Value};
-use support::desk_page::{chrono_secs, Page};
+use support::desk_page::{
+    chrono_secs, live_call, now_secs, open_page, power, wait_for_audit, wait_for_record,
+    write_microphone,
+};
 use support::server::AUTH;
 use support::twilio_sim::{connect_stream, signed_webhook, stream_of, SimCall};
 use warmline::media::g711::ulaw_encode;
@@ -47,6 +58,8 @@ use warmline::media::g711::ulaw_encode;
 const ADMIN: &str = "admin-token-dashboard-7f3c";
 const SECRET: &str = "whsec_dashboard_test";
 const WHISPER: &str = "The caller is a premium customer: offer a callback.";
+/// Who the page logs in as.
+const SUPERVISOR: &str = "Ada Lovelace";
 
 /// `ms` of the caller's 700 Hz tone, from sample `from` on.
 fn caller_tone(from: usize, ms: usize) -> Vec<u8> {
@@ -66,44 +79,6 @@ async fn refund(State(seen): State<Arc<Mutex<Vec<Value>>>>, body: String) -> axu
         seen.push(body);
     }
     axum::Json(json!({ "refunded": amount }))
-}
-
-/// Starts tests/oracles/dashboard.py on the server at `addr`, with
-/// `extra` arguments (the coach mode).
-fn open_page(addr: &str, dir: &Path, extra: &[&str]) -> (Page, std::process::Child) {
-    support::desk_page::open_page("dashboard.py", addr, ADMIN, dir, extra)
-}
-
-/// Mean power of the received audio over a run of `getStats()` samples.
-fn power(samples: &Value) -> (f64, f64) {
-    let samples: Vec<&Value> = samples
-        .as_array()
-        .map(|s| s.iter().filter(|s| s["energy"].is_f64()).collect())
-        .unwrap_or_default();
-    let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
-        return (0.0, 0.0);
-    };
-    let f = |s: &Value, k: &str| s[k].as_f64().unwrap_or(0.0);
-    let duration = f(last, "duration") - f(first, "duration");
-    let energy = f(last, "energy") - f(first, "energy");
-    (energy / duration.max(1e-3), duration)
-}
-
-fn now_secs() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("1970")
-        .as_secs_f64()
-}
-
-async fn live_call(http: &reqwest::Client, addr: &str, id: &str) -> Value {
-    let answer = http
-        .get(format!("http://{addr}/api/v1/calls/{id}"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .expect("the API answers");
-    answer.json().await.expect("JSON")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,7 +140,7 @@ parameters = {{ type = "object", properties = {{ order = {{ type = "string" }}, 
     warmline::tls::install_crypto_provider();
     let http = reqwest::Client::new();
 
-    let (mut page, mut child) = open_page(&addr, &dir, &[]);
+    let (mut page, mut child) = open_page(&addr, ADMIN, &dir, &[]);
     let ready = page.next(60).await;
     assert_eq!(ready["ready"], true, "the desk never went live: {ready}");
     let refused = &ready["refused"];
@@ -181,10 +156,17 @@ parameters = {{ type = "object", properties = {{ order = {{ type = "string" }}, 
         "a refused token was kept: {ready}"
     );
     assert_eq!(refused["desk_shown"], false, "{ready}");
-    assert_eq!(
-        ready["kept"], ADMIN,
-        "the session is the tab's sessionStorage"
+    let session = ready["kept"]
+        .as_str()
+        .filter(|t| t.starts_with("wls_"))
+        .unwrap_or_else(|| panic!("the session token is the tab's sessionStorage: {ready}"))
+        .to_owned();
+    assert!(
+        !ready["storage"].to_string().contains(ADMIN),
+        "the admin token was kept: {ready}"
     );
+    assert_eq!(ready["who"], SUPERVISOR, "{ready}");
+    assert_eq!(ready["resumed"], true, "a reload kept the session: {ready}");
 
     // The caller: the tone, 100 ms at a time, between the page's steps.
     let answer = signed_webhook(&addr, AUTH, "CA_dashboard");
@@ -206,7 +188,7 @@ parameters = {{ type = "object", properties = {{ order = {{ type = "string" }}, 
         .as_str()
         .expect("the row names its call")
         .to_owned();
-    let listed = live_call(&http, &addr, &id).await;
+    let listed = live_call(&http, &addr, ADMIN, &id).await;
     let started = chrono_secs(listed["started_at"].as_str().expect("started_at"));
     let shown = row["row_at"].as_f64().expect("the call never showed") - started;
     assert!(shown < 3.0, "the call showed {shown:.2} s after it started");
@@ -310,7 +292,7 @@ parameters = {{ type = "object", properties = {{ order = {{ type = "string" }}, 
         over > 1.5 && taken > 1e-3,
         "after the take-over the page heard mean power {taken:.5} over {over:.2} s: {took}"
     );
-    let legs = live_call(&http, &addr, &id).await["legs"].clone();
+    let legs = live_call(&http, &addr, ADMIN, &id).await["legs"].clone();
     let roles: Vec<&str> = legs
         .as_array()
         .map(|l| l.iter().filter_map(|l| l["role"].as_str()).collect())
@@ -327,37 +309,144 @@ parameters = {{ type = "object", properties = {{ order = {{ type = "string" }}, 
         sample += 800;
     }
     assert_eq!(hung["rows_after"], 0, "{hung}");
+    let ended_after = now_secs() - hung["hung_up_at"].as_f64().unwrap_or(0.0);
+
+    // The Audit view, then GET /api/v1/audit: each action under the name.
+    let audited = page.next(20).await;
+    let opened = audited["audit_opened_at"].as_f64().expect("opened");
+    let shown_after = audited["audit_shown_at"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("the audit view never showed six actions: {audited}"))
+        - opened;
+    assert!(shown_after < 3.0, "the audit view took {shown_after:.2} s");
+    let on_page: Vec<(&str, &str)> = audited["audit"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .map(|r| {
+                    (
+                        r["who"].as_str().unwrap_or(""),
+                        r["action"].as_str().unwrap_or(""),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let newest_first = [
+        "hang_up",
+        "take_over",
+        "approve",
+        "whisper",
+        "listen",
+        "login",
+    ];
+    assert_eq!(
+        on_page,
+        newest_first.map(|a| (SUPERVISOR, a)),
+        "the audit view: {audited}"
+    );
+    let filtered = audited["filtered"].as_array().expect("filtered rows");
+    assert_eq!(filtered.len(), 5, "only the call's entries: {audited}");
+    assert_eq!(audited["kept_after"], Value::Null, "logged out: {audited}");
+    assert_eq!(audited["login_shown"], true, "{audited}");
+
+    let audit = wait_for_audit(&http, &addr, ADMIN, 7).await;
+    let actions: Vec<&str> = audit.iter().filter_map(|e| e["action"].as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "logout",
+            "hang_up",
+            "take_over",
+            "approve",
+            "whisper",
+            "listen",
+            "login"
+        ]
+    );
+    assert!(audit.iter().all(|e| e["who"] == SUPERVISOR), "{audit:?}");
+    let session_id = &audit[0]["detail"]["session"];
+    assert!(session_id.is_string(), "{audit:?}");
+    assert!(audit.iter().all(|e| &e["detail"]["session"] == session_id));
+    let at = |action: &str| {
+        let entry = audit
+            .iter()
+            .find(|e| e["action"] == action)
+            .expect("recorded");
+        chrono_secs(entry["at"].as_str().expect("at"))
+    };
+    let for_call = |action: &str| {
+        audit
+            .iter()
+            .find(|e| e["action"] == action)
+            .map(|e| e["call_id"].clone())
+    };
+    for action in ["listen", "whisper", "approve", "take_over", "hang_up"] {
+        assert_eq!(for_call(action), Some(json!(id)), "{action}");
+    }
+    // The server's times fall inside the page's steps (one clock).
+    let page_at = |report: &Value, key: &str| report[key].as_f64().expect(key);
+    let steps = [
+        ("login", 0.0, page_at(&row, "row_at")),
+        ("listen", at("login"), page_at(&whispered, "whispered_at")),
+        ("whisper", at("listen"), page_at(&whispered, "whispered_at")),
+        (
+            "approve",
+            page_at(&whispered, "whispered_at"),
+            page_at(&approved, "approved_at"),
+        ),
+        (
+            "take_over",
+            page_at(&approved, "approved_at"),
+            page_at(&hung, "hung_up_at"),
+        ),
+        ("hang_up", page_at(&hung, "hung_up_at"), opened),
+        ("logout", opened, now_secs()),
+    ];
+    for (action, after, before) in steps {
+        let t = at(action);
+        assert!(
+            t >= after - 0.01 && t <= before + 0.01,
+            "{action} at {t:.3}, not within {after:.3}..{before:.3}"
+        );
+    }
+    let approve = audit
+        .iter()
+        .find(|e| e["action"] == "approve")
+        .expect("approve");
+    assert_eq!(approve["detail"]["tool"], "refund", "{approve}");
+    assert_eq!(approve["detail"]["edited"], true, "{approve}");
+    assert_eq!(approve["detail"]["arguments"]["amount"], 40, "{approve}");
+    let whisper = audit
+        .iter()
+        .find(|e| e["action"] == "whisper")
+        .expect("whisper");
+    assert_eq!(whisper["detail"]["text"], WHISPER);
+    let refused_after = http
+        .get(format!("http://{addr}/api/v1/calls"))
+        .bearer_auth(&session)
+        .send()
+        .await
+        .expect("answers")
+        .status()
+        .as_u16();
+    assert_eq!(refused_after, 401, "the logged-out session still works");
+    // The approval's record keeps who approved it.
+    let tool = wait_for_record(&http, &addr, ADMIN, &id).await;
+    assert_eq!(tool["approval"], "approved", "{tool}");
+    assert_eq!(tool["approved_by"], SUPERVISOR, "{tool}");
+
     let status = child.wait().expect("python exits");
     assert!(status.success());
     assert!(dir.join("dashboard.png").exists());
+    assert!(dir.join("dashboard-audit.png").exists());
     println!(
         "row {shown:.2} s after start; listen power {heard:.4}, after the take-over {taken:.4}; whisper as a system item, \
-         no response; approved amount 40; took over: {roles:?}; ended {:.2} s after the hang-up",
-        now_secs() - hung["hung_up_at"].as_f64().unwrap_or(0.0)
+         no response; approved amount 40; took over: {roles:?}; ended {:.2} s after the hang-up; audit view in {shown_after:.2} s \
+         with {} entries under {SUPERVISOR:?}",
+        ended_after,
+        audit.len()
     );
-}
-
-/// 10 s at 48 kHz: 400 ms of a 1100 Hz tone, 400 ms of quiet (bursts, so
-/// the browser's noise suppression does not learn the tone as noise).
-fn write_microphone(path: &Path) {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 48_000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec).expect("create wav");
-    for i in 0..480_000u32 {
-        let on = (i / 19_200) % 2 == 0;
-        let t = f64::from(i) / 48_000.0;
-        let s = if on {
-            10_000.0 * (2.0 * std::f64::consts::PI * 1_100.0 * t).sin()
-        } else {
-            0.0
-        };
-        w.write_sample(s as i16).expect("write");
-    }
-    w.finalize().expect("finalize");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -369,7 +458,7 @@ async fn coaching_from_the_desk_reaches_the_rep_and_not_the_caller() {
     let config = dir.join("coach.toml");
     std::fs::write(
         &config,
-        "[call]\nsilence_reprompt_secs = 0\nsilence_hangup_secs = 0\n",
+        "[call]\nsilence_reprompt_secs = 0\nsilence_hangup_secs = 0\nlong_silence_secs = 2\n",
     )
     .expect("config");
     let server = support::server::start(
@@ -383,7 +472,7 @@ async fn coaching_from_the_desk_reaches_the_rep_and_not_the_caller() {
     );
     let addr = server.addr.clone();
     let mic = microphone.to_str().expect("utf-8 path");
-    let (mut page, mut child) = open_page(&addr, &dir, &["coach", mic]);
+    let (mut page, mut child) = open_page(&addr, ADMIN, &dir, &["coach", mic]);
     let ready = page.next(60).await;
     assert_eq!(ready["ready"], true, "the desk never went live: {ready}");
 
@@ -406,6 +495,27 @@ async fn coaching_from_the_desk_reaches_the_rep_and_not_the_caller() {
         .as_str()
         .expect("the row names its call")
         .to_owned();
+    // The silent call was flagged within 3 s of the server's bound: 2 s
+    // after its silence began.
+    let since = row["silent_since"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no long-silence flag: {row}"));
+    assert!(
+        row["silence_text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Long silence")),
+        "{row}"
+    );
+    let flagged = row["silence_at"].as_f64().expect("silence_at") - (chrono_secs(since) + 2.0);
+    assert!(
+        (-0.05..3.0).contains(&flagged),
+        "the flag showed {flagged:.2} s after the server's bound"
+    );
+    warmline::tls::install_crypto_provider();
+    let http = reqwest::Client::new();
+    let listed = live_call(&http, &addr, ADMIN, &id).await;
+    assert_eq!(listed["silent_since"], since, "{listed}");
+    assert!(dir.join("dashboard-silence.png").exists());
     // Wait out the greeting: 1 s without sound reaching the caller.
     let until = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
@@ -476,5 +586,7 @@ async fn coaching_from_the_desk_reaches_the_rep_and_not_the_caller() {
     assert_eq!(left["left"], true, "{left}");
     let status = child.wait().expect("python exits");
     assert!(status.success());
-    println!("coaching: the rep heard {rep_loud} loud frames, the caller {caller_loud}");
+    println!(
+        "long silence flagged {flagged:.2} s after the bound; coaching: the rep heard {rep_loud} loud frames, the caller {caller_loud}"
+    );
 }

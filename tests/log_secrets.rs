@@ -5,9 +5,11 @@
 //! crate, every level), takes a simulated Twilio call and a SIPp call that
 //! authenticates with digest, each running the agent's start-up lookup (a
 //! signed webhook with the secret header) against the fake Realtime
-//! server, and answers admin API requests. Then every byte of its stdout
-//! and stderr is searched for each secret (and its base64, as HTTP Basic
-//! or a token echoed in JSON would carry it).
+//! server, and answers admin API requests, including a supervisor's login,
+//! a request with the session token and its log-out (decision 0038). Then
+//! every byte of its stdout and stderr is searched for each secret, the
+//! session token included (and their base64, as HTTP Basic or a token
+//! echoed in JSON would carry it); the audit lines name the supervisor.
 
 mod support {
     pub mod fake_realtime;
@@ -239,6 +241,32 @@ async fn a_trace_level_run_with_every_secret_set_logs_none_of_them() {
         .await
         .expect("api");
     assert_eq!(refused.status(), 401);
+    // A supervisor's session: made, used, ended; audited by name.
+    let login: serde_json::Value = client
+        .post(format!("http://{http}/api/v1/sessions"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&serde_json::json!({"name": "Log Checker"}))
+        .send()
+        .await
+        .expect("api")
+        .json()
+        .await
+        .expect("JSON");
+    let session = login["token"].as_str().expect("a session token").to_owned();
+    let used = client
+        .get(format!("http://{http}/api/v1/calls"))
+        .bearer_auth(&session)
+        .send()
+        .await
+        .expect("api");
+    assert_eq!(used.status(), 200);
+    let ended = client
+        .delete(format!("http://{http}/api/v1/sessions/current"))
+        .bearer_auth(&session)
+        .send()
+        .await
+        .expect("api");
+    assert_eq!(ended.status(), 200);
 
     // The lookups ran, with the secret header, and the model was used.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -276,7 +304,18 @@ async fn a_trace_level_run_with_every_secret_set_logs_none_of_them() {
         "a trace-level run logs a lot: {lines} lines"
     );
     println!("{lines} log lines searched");
-    for (name, form) in forms() {
+    let audited = logs
+        .lines()
+        .filter(|l| l.contains("supervisor action") && l.contains("Log Checker"))
+        .count();
+    assert_eq!(audited, 2, "the login and the log-out are logged by name");
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let session_forms = [
+        ("a session token", session.clone()),
+        ("a session token", session[4..].to_owned()),
+        ("a session token", b64(&session)),
+    ];
+    for (name, form) in forms().into_iter().chain(session_forms) {
         if let Some(at) = logs.find(&form) {
             let line = logs[..at].rsplit('\n').next().unwrap_or_default();
             let end = logs[at..].find('\n').map_or(logs.len(), |e| at + e);

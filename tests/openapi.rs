@@ -152,6 +152,7 @@ async fn each_documented_operation_reaches_a_route_of_the_assembled_server() {
         let request = match method.as_str() {
             "get" => http.get(&url),
             "post" => http.post(&url),
+            "delete" => http.delete(&url),
             other => panic!("no test for {other}"),
         };
         let status = request.send().await.expect("answers").status().as_u16();

@@ -5,8 +5,11 @@
 //! The page rings with the card, accepts, sends its audio, is bridged,
 //! hears the caller (`getStats()` `totalAudioEnergy` above silence), the
 //! caller hears the rep's tone, and the rep's hang-up closes the Twilio
-//! stream. Saves `rep-call-ringing.png` and `rep-call-bridged.png` under
-//! the test's target tmpdir (docs/rep-call.png is one of them).
+//! stream. Then the call's card page (`/rep/calls/{id}`, decision 0040)
+//! in a new tab asks for the rep token and shows the card, and the card
+//! API answers only the rep's token (401, then 429 past the burst).
+//! Saves `rep-call-ringing.png`, `rep-call-bridged.png` and `rep-card.png`
+//! under the test's target tmpdir (docs/rep-call.png is one of them).
 
 mod support {
     pub mod rep_phone;
@@ -215,6 +218,49 @@ async fn chromium_takes_a_live_call_on_the_rep_page_and_talks_both_ways() {
         "closed {:?} after the hang-up",
         closed.checked_duration_since(hung_up_at)
     );
+    // The card page, opened after the call in a new tab (decision 0040):
+    // it asked for the token, then showed the same next action, ended.
+    let page = &report["card_page"];
+    assert_eq!(page["asked_token"], true, "{page}");
+    assert_eq!(page["state"], "ended", "{page}");
+    assert_eq!(page["next_action"], report["next_action"], "{page}");
+    assert!(page["lines"].as_u64().is_some_and(|n| n >= 1), "{page}");
+    assert!(dir.join("rep-card.png").exists());
+    let call_id = report["call_id"].as_str().expect("the page knew its call");
+    warmline::tls::install_crypto_provider();
+    let http = reqwest::Client::new();
+    let card = |id: String, token: &'static str| {
+        http.get(format!("http://{addr}/rep/calls/{id}/card"))
+            .bearer_auth(token)
+            .send()
+    };
+    let answer = card(call_id.to_owned(), TOKEN).await.expect("card");
+    assert_eq!(answer.status(), 200);
+    let shelved: Value = answer.json().await.expect("JSON");
+    assert_eq!(shelved["card"]["call_id"], call_id);
+    assert_eq!(shelved["state"], "ended");
+    let unknown = card("0193aaaa-0000-7000-8000-000000000000".into(), TOKEN)
+        .await
+        .expect("card");
+    assert_eq!(unknown.status(), 404, "a call never offered to the rep");
+    // Wrong rep tokens: 401, then 429 past the burst, while the right
+    // token still passes.
+    let mut statuses = Vec::new();
+    for _ in 0..25 {
+        let wrong = card(call_id.to_owned(), "not-a-rep-token")
+            .await
+            .expect("card");
+        statuses.push(wrong.status().as_u16());
+    }
+    assert_eq!(statuses[0], 401, "{statuses:?}");
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    let me = http
+        .get(format!("http://{addr}/rep/me"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("me");
+    assert_eq!(me.status(), 200, "the right token is never limited");
     assert!(dir.join("rep-call-ringing.png").exists());
     assert!(dir.join("rep-call-bridged.png").exists());
     println!(

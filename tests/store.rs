@@ -3,7 +3,10 @@
 //! the test on a loopback port): a record reads back whole, a replayed
 //! record is stored once, lists come newest first, and records handed to
 //! the sink while PostgreSQL is down are spooled and stored, once, when
-//! it returns.
+//! it returns. The audit log of supervisor actions (decision 0038) goes
+//! the same way: entries read back newest first, by call, once however
+//! often replayed, and spooled through an outage; a gated tool call keeps
+//! who approved it.
 
 mod support {
     pub mod postgres;
@@ -14,13 +17,26 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::json;
+use warmline::audit::{Action, Actor, Audit, AuditEntry, AuditSink};
 use warmline::call::events::{
     CallEnded, CallEvents, CallQuality, EndReason, Speaker, ToolCallRecord, TranscriptLine,
 };
 use warmline::call::tools::CallIdentity;
 use warmline::config::store::StoreTarget;
 use warmline::store::writer::StoreSink;
-use warmline::store::{Outcome, Store, StoredCall};
+use warmline::store::{Outcome, Record, Store, StoredCall};
+
+/// An audit entry as `who` would leave it, on `call` when given.
+fn entry(who: &str, action: Action, call: Option<&str>, at_second: u32) -> AuditEntry {
+    let mut entry = Audit::off().record(
+        &Actor::supervisor(who, "session-1"),
+        action,
+        call,
+        json!({"text": format!("{who} at {at_second}")}),
+    );
+    entry.at = format!("2026-12-04T04:00:{at_second:02}.000Z");
+    entry
+}
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
@@ -64,6 +80,8 @@ fn ended(provider: &str, minute: u32, lines: usize) -> CallEnded {
         at: call.started_at.clone(),
         offset_ms: 5_000,
         latency_ms: Some(12),
+        approval: (name == "escalate_to_human").then(|| "approved".to_owned()),
+        approved_by: (name == "escalate_to_human").then(|| "Ada".to_owned()),
     };
     CallEnded {
         transcript,
@@ -144,6 +162,9 @@ async fn same_store_tests(target: StoreTarget) {
     assert_eq!(tools, ["escalate_to_human", "end_call"]);
     assert_eq!(detail.tool_calls[0].arguments["reason"], "caller pressed 0");
     assert_eq!(detail.tool_calls[0].latency_ms, Some(12));
+    assert_eq!(detail.tool_calls[0].approval.as_deref(), Some("approved"));
+    assert_eq!(detail.tool_calls[0].approved_by.as_deref(), Some("Ada"));
+    assert_eq!(detail.tool_calls[1].approved_by, None);
     assert_eq!(detail.escalations.len(), 1);
     assert_eq!(
         detail.escalations[0].reason.as_deref(),
@@ -183,14 +204,52 @@ async fn same_store_tests(target: StoreTarget) {
     assert_eq!(callbacks[0].message.as_deref(), Some("after 5 pm"));
     assert_eq!(callbacks[0].call_id, first.id);
 
-    // The sink: 100 records handed over without waiting, all stored.
+    // The audit log: written beside calls, once however often replayed,
+    // read newest first and by call.
+    let whisper = entry("Ada", Action::Whisper, Some(&first.id), 1);
+    let listen = entry("Grace", Action::Listen, Some(&second.id), 2);
+    let login = entry("Grace", Action::Login, None, 0);
+    let records: Vec<Record> = vec![
+        login.clone().into(),
+        whisper.clone().into(),
+        second.clone().into(),
+        listen.clone().into(),
+    ];
+    store.write_records(&records).await.expect("writes");
+    store.write_records(&records).await.expect("replays");
+    let newest: Vec<AuditEntry> = store.audit(10, None).await.expect("reads");
+    assert_eq!(newest, [listen.clone(), whisper.clone(), login.clone()]);
+    assert_eq!(
+        store.audit(1, None).await.expect("reads"),
+        std::slice::from_ref(&listen)
+    );
+    assert_eq!(
+        store.audit(10, Some(&first.id)).await.expect("reads"),
+        std::slice::from_ref(&whisper)
+    );
+    assert_eq!(newest[1].detail["session"], "session-1");
+    assert_eq!(newest[1].who, "Ada");
+
+    // The sink: 100 records handed over without waiting, all stored, and
+    // audit entries through the same queue.
     let spool = temp_dir("sink").join("spool.jsonl");
     let (sink, _history) = StoreSink::start_with(target.clone(), spool).expect("starts");
-    for i in 0..100 {
+    for i in 0..100_usize {
         sink.call_ended(ended(&format!("CA_sink_{i}"), 10 + (i % 40) as u32, 4));
+        if i % 10 == 0 {
+            AuditSink::record(
+                &*sink,
+                entry("Linus", Action::HangUp, None, 10 + (i / 10) as u32),
+            );
+        }
     }
     let stored = wait_for(&store, 103).await;
     assert_eq!(stored, (103, 8 + 1 + 400, 6 + 200));
+    assert!(sink.wait_idle(Duration::from_secs(10)));
+    let latest = store.audit(100, None).await.expect("reads");
+    assert_eq!(latest.len(), 3 + 10);
+    assert_eq!(latest[0].who, "Linus");
+    assert_eq!(latest[0].at, "2026-12-04T04:00:19.000Z");
     assert!(sink.close(Duration::from_secs(10)));
     assert_eq!(sink.spooled(), 0);
     store.close().await;
@@ -238,10 +297,11 @@ async fn records_handed_over_while_postgresql_is_down_are_stored_once_when_it_re
     pg.down();
     for i in 0..10 {
         sink.call_ended(ended(&format!("CA_during_{i}"), 20 + i, 3));
+        AuditSink::record(&*sink, entry("Ada", Action::Whisper, None, i));
     }
     // The writer finds the database gone and spools the records.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while sink.spooled() < 10 {
+    while sink.spooled() < 20 {
         assert!(std::time::Instant::now() < deadline, "nothing spooled");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -260,6 +320,9 @@ async fn records_handed_over_while_postgresql_is_down_are_stored_once_when_it_re
     }
     assert!(sink.close(Duration::from_secs(10)));
     assert_eq!(store.counts().await.expect("counts"), (30, 90, 60));
+    let audit = store.audit(100, None).await.expect("reads");
+    assert_eq!(audit.len(), 10, "each entry of the outage once");
+    assert_eq!(audit[0].at, "2026-12-04T04:00:09.000Z");
     store.close().await;
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -123,11 +123,11 @@ async fn run(sidecar: &Sidecar, name: &str, arguments: Value) -> Value {
         name: name.into(),
         arguments: arguments.to_string(),
     });
-    let (_, output) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+    let answer = tokio::time::timeout(Duration::from_secs(10), rx.recv())
         .await
         .expect("the tool answers in time")
         .expect("an output");
-    serde_json::from_str(&output).expect("the output is JSON")
+    serde_json::from_str(&answer.output).expect("the output is JSON")
 }
 
 /// A caller leg that only starts and then waits.

@@ -186,12 +186,12 @@ async fn run(sidecar: &Sidecar, call: &CallIdentity, name: &str, id: &str) -> Va
         name: name.into(),
         arguments: r#"{"order":"A17"}"#.into(),
     });
-    let (call_id, output) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+    let answer = tokio::time::timeout(Duration::from_secs(10), rx.recv())
         .await
         .expect("the tool answers in time")
         .expect("an output");
-    assert_eq!(call_id, id);
-    serde_json::from_str(&output).expect("the output is JSON")
+    assert_eq!(answer.call_id, id);
+    serde_json::from_str(&answer.output).expect("the output is JSON")
 }
 
 fn now_unix() -> u64 {
@@ -322,12 +322,12 @@ async fn hanging_up_cancels_the_calls_tools_and_the_cap_refuses_extra_calls() {
     };
     tools.run(hang("fc_a"));
     tools.run(hang("fc_b"));
-    let (id, output) = tokio::time::timeout(Duration::from_secs(1), rx.recv())
+    let answer = tokio::time::timeout(Duration::from_secs(1), rx.recv())
         .await
         .expect("the refusal is immediate")
         .expect("an output");
-    assert_eq!(id, "fc_b");
-    assert!(output.contains("busy"), "{output}");
+    assert_eq!(answer.call_id, "fc_b");
+    assert!(answer.output.contains("busy"), "{}", answer.output);
     // Wait for the first request to reach the server, then hang up.
     for _ in 0..100 {
         if !server.seen("hang").is_empty() {

@@ -147,6 +147,8 @@ impl CallLog {
                     at: self.at(now),
                     offset_ms: now.as_millis() as u64,
                     latency_ms: done.then_some(0),
+                    approval: None,
+                    approved_by: None,
                 });
             }
             _ => {}
@@ -182,6 +184,23 @@ impl CallLog {
     /// Tool calls still waiting for their result.
     pub fn tools_pending(&self) -> usize {
         self.tools.iter().filter(|t| t.latency_ms.is_none()).count()
+    }
+
+    /// Records a tool call's answer from the sidecar: its result, and how
+    /// its approval went when it had a gate.
+    pub fn on_tool_output(&mut self, now: Duration, answer: &super::tools::ToolOutput) {
+        if let Some(approval) = &answer.approval {
+            if let Some(record) = self
+                .tools
+                .iter_mut()
+                .rev()
+                .find(|t| t.id == answer.call_id && t.latency_ms.is_none())
+            {
+                record.approval = Some(approval.decision.clone());
+                record.approved_by = approval.by.clone();
+            }
+        }
+        self.on_tool_result(now, &answer.call_id, &answer.output);
     }
 
     /// Records a tool call's result.

@@ -60,6 +60,10 @@ pub struct CallConfig {
     /// Seconds of the caller's silence before the agent says goodbye and
     /// the call ends; 0 never ends it (`silence`).
     pub silence_hangup_secs: u64,
+    /// Neither side heard for this long while the AI holds the call
+    /// raises the long-silence flag for supervisors (`long_silence`);
+    /// zero: never.
+    pub long_silence: Duration,
     /// The agent's time limit, from the stream start: then it says
     /// goodbye and the call ends (`core/agent.rs`).
     pub max_duration: Option<Duration>,
@@ -96,6 +100,7 @@ impl Default for CallConfig {
             filler: FillerConfig::default(),
             silence_reprompt_secs: 8,
             silence_hangup_secs: 30,
+            long_silence: Duration::from_secs(10),
             max_duration: None,
             lookup: None,
             survey: None,
@@ -177,6 +182,8 @@ pub enum CallOutput {
     /// One 20 ms slot of the keys `send_dtmf` presses, in place of agent
     /// audio (see `core/dtmf.rs`).
     SendDtmf(DtmfSlot),
+    /// The long-silence flag went up or down (`core/long_silence.rs`).
+    LongSilence(SilenceChange),
 }
 
 /// Per-call figures reported as they happen (barge-ins have their own
@@ -284,6 +291,7 @@ pub struct CallCore {
     dtmf: dtmf::DtmfOut,
     filler: filler::Filler,
     silence: silence::Silence,
+    long_silence: long_silence::LongSilence,
     agent: agent::AgentState,
     presence: room::Presence,
     survey: survey::Survey,
@@ -336,6 +344,7 @@ impl CallCore {
             }),
             filler: filler::Filler::default(),
             silence: silence::Silence::default(),
+            long_silence: long_silence::LongSilence::new(config.long_silence),
             config,
             agent: agent::AgentState::default(),
             presence: room::Presence::default(),
@@ -690,6 +699,7 @@ impl CallCore {
     /// Runs the playout clock up to `now`.
     pub fn on_tick(&mut self, now: Duration) {
         self.agent_tick(now);
+        let mut agent_voice = false;
         loop {
             // Keys being sent own the slot; the agent's audio waits.
             let dtmf = self.dtmf_takes_next_slot(now);
@@ -706,6 +716,7 @@ impl CallCore {
                     self.aec.far_end(f.frame.samples());
                     if f.source.0 != HOLD_SOURCE && !filler::is_filler(f.source.0) {
                         self.agent_audio_released(now);
+                        agent_voice = true;
                     }
                     let mulaw: Vec<u8> =
                         f.frame.samples().iter().map(|&s| ulaw_encode(s)).collect();
@@ -736,6 +747,7 @@ impl CallCore {
         self.maybe_end_turn(now);
         self.filler_tick(now);
         self.silence_tick(now);
+        self.long_silence_tick(now, agent_voice);
         self.survey_tick(now);
         self.maybe_hang_up();
     }
@@ -765,6 +777,7 @@ mod agent;
 mod dtmf;
 mod filler;
 mod items;
+mod long_silence;
 mod room;
 mod silence;
 mod survey;
@@ -773,6 +786,7 @@ mod turn;
 
 pub use dtmf::{DtmfSlot, KeyPress};
 pub use filler::FillerConfig;
+pub use long_silence::{LongSilence, SilenceChange};
 pub use silence::{GOODBYE_HANGUP, GOODBYE_INSTRUCTIONS, REPROMPT_INSTRUCTIONS};
 pub use survey::SurveyConfig;
 

@@ -29,6 +29,7 @@ use crate::model::{ModelCommand, SessionConfig};
 mod clock;
 mod commands;
 mod ending;
+mod long_silence;
 mod model;
 mod room;
 mod transfer;
@@ -80,8 +81,8 @@ pub struct CallDriver {
     reconnect_attempts: u32,
     reconnect_at: Option<Instant>,
     /// Keeps the results channel open while no tool call holds a sender.
-    _tool_tx: mpsc::Sender<(String, String)>,
-    tool_rx: mpsc::Receiver<(String, String)>,
+    _tool_tx: mpsc::Sender<super::tools::ToolOutput>,
+    tool_rx: mpsc::Receiver<super::tools::ToolOutput>,
     /// The call's tools; dropped with the driver, which cancels them.
     tools: Option<Box<dyn CallTools>>,
     hangup: bool,
@@ -282,15 +283,15 @@ impl CallDriver {
                 Some((leg, up)) = room::next_up(self.room.up.as_mut()) => {
                     self.on_leg_up(leg, up);
                 }
-                Some((call_id, output)) = self.tool_rx.recv() => {
+                Some(answer) = self.tool_rx.recv() => {
                     if let Some(live) = &mut self.live {
-                        live.on_tool_result(&call_id);
+                        live.on_tool_result(&answer.call_id);
                     }
                     let now = self.now();
                     if let Some(log) = &mut self.log {
-                        log.on_tool_result(now, &call_id, &output);
+                        log.on_tool_output(now, &answer);
                     }
-                    self.core.on_tool_result(&call_id, &output);
+                    self.core.on_tool_result(&answer.call_id, &answer.output);
                 }
                 () = tokio::time::sleep_until(tick_at) => {
                     let now = self.now();
@@ -536,6 +537,10 @@ impl CallDriver {
                 }
                 // Turns matter to other backends.
                 CallOutput::CallerTurn { .. } => true,
+                CallOutput::LongSilence(change) => {
+                    self.long_silence(change);
+                    true
+                }
             };
             if !sent {
                 return Err(());

@@ -67,6 +67,14 @@ pub struct ToolCallRecord {
     /// From the model asking to the answer reaching the call, ms (none
     /// when cancelled).
     pub latency_ms: Option<u64>,
+    /// For a tool with an approval gate: `approved`, `rejected`,
+    /// `timeout` or `busy` (absent for other tools).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<String>,
+    /// Who approved or rejected it: a supervisor's name, or `admin token`
+    /// (absent when nobody decided).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
 }
 
 /// Why a call ended.

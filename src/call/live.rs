@@ -128,6 +128,20 @@ impl LiveCall {
         self.registration.set_state(state);
     }
 
+    /// The long-silence flag went up or down; `began` is when the
+    /// silence began, RFC 3339 UTC.
+    pub fn on_long_silence(&mut self, change: super::SilenceChange, began: String) {
+        match change {
+            super::SilenceChange::Began { .. } => {
+                self.registration.set_silent(Some(began.clone()), &began, 0)
+            }
+            super::SilenceChange::Ended { lasted, .. } => {
+                self.registration
+                    .set_silent(None, &began, lasted.as_millis() as u64)
+            }
+        }
+    }
+
     /// The call is hanging up.
     pub fn ending(&mut self) {
         self.registration.set_state(CallState::Ending);

@@ -38,6 +38,7 @@ pub use core::{
 };
 pub use core::{DtmfSlot, KeyPress};
 pub use core::{FillerConfig, GOODBYE_HANGUP, GOODBYE_INSTRUCTIONS, REPROMPT_INSTRUCTIONS};
+pub use core::{LongSilence, SilenceChange};
 pub use core::{LOOKUP_CALL_ID, TIME_LIMIT_GOODBYE};
 pub use echo_gate::{EchoConfig, EchoGate, EchoVerdict};
 pub use playback::PlaybackTracking;

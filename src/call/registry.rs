@@ -132,6 +132,9 @@ pub struct CallSummary {
     pub legs: Vec<LegSummary>,
     /// When it started, RFC 3339 UTC.
     pub started_at: String,
+    /// While the long-silence flag is up: when the silence began, RFC
+    /// 3339 UTC (decision 0038); null otherwise.
+    pub silent_since: Option<String>,
 }
 
 impl CallSummary {
@@ -160,6 +163,7 @@ impl CallSummary {
                 },
             ],
             started_at: identity.started_at.clone(),
+            silent_since: None,
         })
     }
 }
@@ -251,6 +255,18 @@ pub enum LiveEventKind {
         /// The legs now.
         legs: Vec<LegSummary>,
     },
+    /// Neither side has been heard for the long-silence bound while the
+    /// AI holds the call (`silent: true`), or the silence ended
+    /// (`silent: false`: someone spoke, or the AI no longer holds the
+    /// call). Decision 0038.
+    LongSilence {
+        /// Whether the flag is up now.
+        silent: bool,
+        /// When the silence began, RFC 3339 UTC.
+        since: String,
+        /// How long it has lasted, ms.
+        silent_ms: u64,
+    },
 }
 
 /// What a subscriber gets next.
@@ -331,6 +347,18 @@ impl Registration {
         if changed {
             self.publish(LiveEventKind::Legs { legs });
         }
+    }
+
+    /// Raises (`Some(since)`) or lowers (`None`) the long-silence flag
+    /// in the summary, and publishes the change with how long it lasted.
+    pub fn set_silent(&self, since: Option<String>, began: &str, silent_ms: u64) {
+        let silent = since.is_some();
+        self.summary.send_modify(|s| s.silent_since = since);
+        self.publish(LiveEventKind::LongSilence {
+            silent,
+            since: began.to_owned(),
+            silent_ms,
+        });
     }
 
     /// The call's current summary.

@@ -89,8 +89,42 @@ pub struct ToolCall {
     pub arguments: String,
 }
 
-/// Where a call's tool outputs come back: `(tool call id, output JSON)`.
-pub type ToolResults = mpsc::Sender<(String, String)>;
+/// How a gated tool call's approval went (decision 0016), for its record
+/// (`call.ended`'s tool calls, the store's `approval` and `approved_by`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApprovalRecord {
+    /// `approved`, `rejected`, `timeout` (nobody decided in time) or
+    /// `busy` (too many approvals were pending).
+    pub decision: String,
+    /// Who decided: a supervisor's name, or `admin token` (none for a
+    /// timeout or busy).
+    pub by: Option<String>,
+}
+
+/// A tool's answer as it comes back to its call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToolOutput {
+    /// The model's id for the call.
+    pub call_id: String,
+    /// The output JSON, as the model gets it.
+    pub output: String,
+    /// How its approval went, when the tool has an approval gate.
+    pub approval: Option<ApprovalRecord>,
+}
+
+impl ToolOutput {
+    /// An output with no approval gate behind it.
+    pub fn plain(call_id: String, output: String) -> ToolOutput {
+        ToolOutput {
+            call_id,
+            output,
+            approval: None,
+        }
+    }
+}
+
+/// Where a call's tool outputs come back.
+pub type ToolResults = mpsc::Sender<ToolOutput>;
 
 /// Runs tools for calls. One per process; cheap to share.
 pub trait ToolSidecar: Send + Sync + std::fmt::Debug {

@@ -26,6 +26,10 @@ pub struct CallSection {
     /// Seconds of the caller's silence before the agent says goodbye and
     /// ends the call; 0: never.
     pub silence_hangup_secs: u64,
+    /// Seconds with neither side heard, while the AI holds the call,
+    /// before the call is flagged "long silence" for supervisors (the
+    /// live-call event `long_silence`, decision 0038); 0: never.
+    pub long_silence_secs: u64,
 }
 
 impl Default for CallSection {
@@ -35,6 +39,7 @@ impl Default for CallSection {
             filler_wav: None,
             silence_reprompt_secs: call.silence_reprompt_secs,
             silence_hangup_secs: call.silence_hangup_secs,
+            long_silence_secs: call.long_silence.as_secs(),
         }
     }
 }
@@ -57,6 +62,12 @@ impl CallSection {
             return Err(format!(
                 "call.silence_reprompt_secs ({reprompt}) must be ≤ 600 and \
                  call.silence_hangup_secs ({hangup}) ≤ 3600 (0 turns either off)"
+            ));
+        }
+        if self.long_silence_secs > 600 {
+            return Err(format!(
+                "call.long_silence_secs ({}) must be ≤ 600 (0 turns the flag off)",
+                self.long_silence_secs
             ));
         }
         if reprompt > 0 && hangup > 0 && hangup <= reprompt {

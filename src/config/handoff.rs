@@ -222,12 +222,17 @@ pub fn validate_reps(reps: &[RepConfig], env: &dyn Fn(&str) -> bool) -> Result<(
                 rep_sip_uri(uri).map_err(|e| format!("reps {:?}: sip_uri {uri:?}: {e}", rep.id))?;
             }
             (Some(uri), Some(_)) => {
-                let parsed = warmline_sip::message::Uri::parse(uri)
-                    .ok()
-                    .filter(|_| uri.starts_with("sip:"));
+                // The trunk's transport decides whether a sips: URI may
+                // go through it (checked with the trunks).
+                let parsed = warmline_sip::message::Uri::parse(uri).ok().filter(|u| {
+                    matches!(
+                        u.scheme,
+                        warmline_sip::message::Scheme::Sip | warmline_sip::message::Scheme::Sips
+                    )
+                });
                 if parsed.is_none() {
                     return Err(format!(
-                        "reps {:?}: sip_uri {uri:?} is not a sip: URI",
+                        "reps {:?}: sip_uri {uri:?} is not a sip: or sips: URI",
                         rep.id
                     ));
                 }
@@ -258,12 +263,75 @@ pub fn validate_reps(reps: &[RepConfig], env: &dyn Fn(&str) -> bool) -> Result<(
     Ok(())
 }
 
-/// A rep's `sip_uri` checked: a `sip:` URI whose host is an IP address
-/// (names are not resolved: reach such phones through a PBX's address).
+/// Checks each rep's `outbound` against `[[sip.outbound]]`: the trunk
+/// exists, its password variable is set (`env` answers whether one is),
+/// and a `sips:` URI goes through a TLS trunk only (decision 0039).
+pub fn validate_rep_trunks(
+    reps: &[RepConfig],
+    trunks: &[super::OutboundConfig],
+    env: &dyn Fn(&str) -> bool,
+) -> Result<(), String> {
+    for rep in reps {
+        let Some(name) = &rep.outbound else { continue };
+        let Some(trunk) = trunks.iter().find(|o| &o.name == name) else {
+            return Err(format!(
+                "reps {:?}: outbound {name:?} names no [[sip.outbound]]",
+                rep.id
+            ));
+        };
+        if let Some(var) = trunk.password_env.as_deref().filter(|v| !env(v)) {
+            return Err(format!(
+                "sip.outbound {name:?}: password_env names {var}, which is not set"
+            ));
+        }
+        let sips = rep
+            .sip_uri
+            .as_deref()
+            .and_then(|uri| warmline_sip::message::Uri::parse(uri).ok())
+            .is_some_and(|uri| uri.scheme == warmline_sip::message::Scheme::Sips);
+        if sips && !trunk.is_tls() {
+            return Err(format!(
+                "reps {:?}: sip_uri is a sips: URI, which must travel over TLS, but sip.outbound \
+                 {name:?} has transport = \"{}\": use a trunk with transport = \"tls\"",
+                rep.id,
+                trunk.transport.as_str()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A rep's `sip_uri` called directly (no `outbound`), checked: a `sip:`
+/// URI whose host is an IP address (names are not resolved: reach such
+/// phones through a PBX's address), called over UDP. A phone over TCP or
+/// TLS is a `[[sip.outbound]]` entry of its own (decision 0039): TLS needs
+/// the certificate's name and trust anchors, which a URI cannot carry, so
+/// `sips:` and `;transport=` other than `udp` are refused here rather than
+/// sent over UDP.
 pub fn rep_sip_uri(uri: &str) -> Result<warmline_sip::message::Uri, String> {
+    const THROUGH_OUTBOUND: &str = "declare the phone as a [[sip.outbound]] entry (address = its \
+         ip:port, transport = \"tls\" with tls_server_name, or \"tcp\") and set outbound = \
+         \"<its name>\" on the rep";
     let parsed = warmline_sip::message::Uri::parse(uri).map_err(|e| e.to_string())?;
-    if !uri.starts_with("sip:") {
-        return Err("must be a sip: URI (sips: and tel: are not supported)".into());
+    match parsed.scheme {
+        warmline_sip::message::Scheme::Sip => {}
+        warmline_sip::message::Scheme::Sips => {
+            return Err(format!(
+                "a sips: URI must be called over TLS, which needs the certificate's name: \
+                 {THROUGH_OUTBOUND}"
+            ))
+        }
+        warmline_sip::message::Scheme::Tel => {
+            return Err("must be a sip: URI (tel: is not supported)".into())
+        }
+    }
+    match parsed.transport().as_deref() {
+        None | Some("udp") => {}
+        Some(other) => {
+            return Err(format!(
+                "a phone called directly is called over UDP, not {other}: {THROUGH_OUTBOUND}"
+            ))
+        }
     }
     match parsed.host {
         warmline_sip::message::Host::Ip(_) => Ok(parsed),

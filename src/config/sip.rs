@@ -245,6 +245,20 @@ pub enum OutboundTransport {
     Udp,
     /// TCP.
     Tcp,
+    /// TLS over TCP (RFC 3261 §26.2), the server's certificate verified
+    /// against `tls_server_name` (decision 0039).
+    Tls,
+}
+
+impl OutboundTransport {
+    /// The name as written in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboundTransport::Udp => "udp",
+            OutboundTransport::Tcp => "tcp",
+            OutboundTransport::Tls => "tls",
+        }
+    }
 }
 
 /// `[[sip.outbound]]`: a PBX or carrier that takes our INVITEs for the
@@ -256,9 +270,20 @@ pub struct OutboundConfig {
     pub name: String,
     /// Where the INVITEs go, `ip:port` (names are not resolved).
     pub address: SocketAddr,
-    /// `udp` (default) or `tcp`.
+    /// `udp` (default), `tcp` or `tls`.
     #[serde(default)]
     pub transport: OutboundTransport,
+    /// With `tls`: the name the trunk's certificate must carry (a DNS name,
+    /// or an IP address for a certificate issued to one); also sent as
+    /// SNI. Required, because `address` is an IP address and names are
+    /// not resolved.
+    #[serde(default)]
+    pub tls_server_name: Option<String>,
+    /// With `tls`: PEM certificates to trust for this trunk instead of the
+    /// Mozilla root set built into warmline (a PBX's private CA). A
+    /// relative path is taken from the config file's directory.
+    #[serde(default)]
+    pub tls_ca_file: Option<std::path::PathBuf>,
     /// The digest user name to answer a 401/407 with.
     #[serde(default)]
     pub username: Option<String>,
@@ -320,7 +345,86 @@ fn loopback() -> Vec<Cidr> {
     ]
 }
 
+impl OutboundConfig {
+    /// Whether calls through this trunk go over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.transport == OutboundTransport::Tls
+    }
+
+    /// Resolves a relative `tls_ca_file` against the config file's
+    /// directory, as other file keys are.
+    pub fn resolve(&mut self, origin: &std::path::Path) {
+        if let Some(file) = self.tls_ca_file.as_ref().filter(|f| f.is_relative()) {
+            let base = origin.parent().unwrap_or(std::path::Path::new("."));
+            self.tls_ca_file = Some(base.join(file));
+        }
+    }
+
+    /// Reads `tls_ca_file`, which must hold usable PEM certificates
+    /// (`warmline check` and the start both call it).
+    pub fn check_ca_file(&self) -> Result<(), String> {
+        match &self.tls_ca_file {
+            Some(path) => crate::tls::roots_from_pem_file(path)
+                .map(|_| ())
+                .map_err(|e| format!("sip.outbound {:?}: tls_ca_file: {e}", self.name)),
+            None => Ok(()),
+        }
+    }
+}
+
 impl SipConfig {
+    /// The TLS keys of one `[[sip.outbound]]` entry: a server name that
+    /// rustls can verify when the transport is `tls`, no TLS keys on a
+    /// plain entry, a TLS listener for the peer's in-dialog requests, and
+    /// one way of reaching each address.
+    fn validate_outbound_tls(&self, o: &OutboundConfig) -> Result<(), String> {
+        if !o.is_tls() {
+            if o.tls_server_name.is_some() || o.tls_ca_file.is_some() {
+                return Err(format!(
+                    "sip.outbound {:?}: tls_server_name and tls_ca_file apply only to transport = \"tls\"",
+                    o.name
+                ));
+            }
+            return Ok(());
+        }
+        let Some(name) = o.tls_server_name.as_deref() else {
+            return Err(format!(
+                "sip.outbound {:?}: transport = \"tls\" needs tls_server_name, the name its certificate \
+                 carries (address is an IP address, and names are not resolved)",
+                o.name
+            ));
+        };
+        if rustls::pki_types::ServerName::try_from(name).is_err() {
+            return Err(format!(
+                "sip.outbound {:?}: tls_server_name {name:?} is not a DNS name or IP address",
+                o.name
+            ));
+        }
+        if self.tls_listen.is_none() {
+            return Err(format!(
+                "sip.outbound {:?}: transport = \"tls\" needs [sip] tls_listen (with tls_cert_file and \
+                 tls_key_file): the trunk sends its requests in the call (BYE, re-INVITE) to our Contact \
+                 over TLS",
+                o.name
+            ));
+        }
+        let clash = self.outbound.iter().find(|other| {
+            other.address == o.address
+                && other.transport != OutboundTransport::Udp
+                && (other.transport != o.transport
+                    || other.tls_server_name != o.tls_server_name
+                    || other.tls_ca_file != o.tls_ca_file)
+        });
+        if let Some(other) = clash {
+            return Err(format!(
+                "sip.outbound {:?} and {:?} reach {} over streams in different ways: entries sharing an \
+                 address over TLS must agree on transport, tls_server_name and tls_ca_file",
+                o.name, other.name, o.address
+            ));
+        }
+        Ok(())
+    }
+
     /// The registrar's domain: `domain`, or the host of `listen` (an IPv6
     /// host in brackets, as in a URI).
     pub fn registrar_domain(&self) -> String {
@@ -387,6 +491,7 @@ impl SipConfig {
                     o.name
                 ));
             }
+            self.validate_outbound_tls(o)?;
         }
         for t in &self.trunks {
             if t.digest_username.is_some() != t.digest_password_env.is_some() {
@@ -407,75 +512,4 @@ impl SipConfig {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tls_keys_go_together_and_srtp_modes_parse() {
-        let mut config = SipConfig {
-            tls_listen: Some(SocketAddr::from(([0, 0, 0, 0], 5061))),
-            ..SipConfig::default()
-        };
-        let error = config.validate().expect_err("listen without cert");
-        assert!(error.contains("tls_cert_file"), "{error}");
-        config.tls_cert_file = Some("/etc/warmline/sip.crt".into());
-        config.tls_key_file = Some("/etc/warmline/sip.key".into());
-        assert!(config.validate().is_ok());
-        let trunk: TrunkConfig =
-            toml::from_str("name = \"a\"\nallow = [\"10.0.0.0/8\"]\nsrtp = \"required\"\n")
-                .expect("trunk");
-        assert_eq!(trunk.srtp, SrtpMode::Required);
-        assert!(toml::from_str::<TrunkConfig>("name = \"a\"\nsrtp = \"maybe\"\n").is_err());
-    }
-
-    #[test]
-    fn registrar_keys_are_checked_and_default_to_loopback_and_no_refer() {
-        let config = SipConfig::default();
-        assert!(!config.allow_inbound_refer);
-        assert!(config
-            .register_allow
-            .iter()
-            .any(|n| n.contains("127.0.0.1".parse().expect("ip"))));
-        assert!(!config
-            .register_allow
-            .iter()
-            .any(|n| n.contains("10.0.0.1".parse().expect("ip"))));
-        let v6 = SipConfig {
-            listen: "[::1]:5060".parse().expect("addr"),
-            ..SipConfig::default()
-        };
-        assert_eq!(v6.registrar_domain(), "[::1]");
-        let bad_domain = SipConfig {
-            domain: Some("bad domain".into()),
-            ..SipConfig::default()
-        };
-        assert!(bad_domain
-            .validate()
-            .is_err_and(|e| e.contains("sip.domain")));
-        let bad_algorithm = SipConfig {
-            register_digest_algorithms: vec!["SHA-1".into()],
-            ..SipConfig::default()
-        };
-        assert!(bad_algorithm.validate().is_err_and(|e| e.contains("SHA-1")));
-    }
-
-    #[test]
-    fn cidrs_match_their_networks_and_single_addresses_only_themselves() {
-        let net = Cidr::parse("203.0.113.0/24").expect("cidr");
-        assert!(net.contains("203.0.113.77".parse().expect("ip")));
-        assert!(!net.contains("203.0.114.1".parse().expect("ip")));
-        assert!(net.contains("::ffff:203.0.113.9".parse().expect("mapped")));
-        let one = Cidr::parse("198.51.100.7").expect("ip");
-        assert!(one.contains("198.51.100.7".parse().expect("ip")));
-        assert!(!one.contains("198.51.100.8".parse().expect("ip")));
-        let v6 = Cidr::parse("2001:db8::/32").expect("v6");
-        assert!(v6.contains("2001:db8:1::5".parse().expect("ip")));
-        assert!(!v6.contains("10.0.0.1".parse().expect("ip")));
-        assert!(Cidr::parse("0.0.0.0/0")
-            .expect("any")
-            .contains("8.8.8.8".parse().expect("ip")));
-        for bad in ["10.0.0.0/33", "nope", "10.0.0.1/x", "::/129"] {
-            assert!(Cidr::parse(bad).is_err(), "{bad}");
-        }
-    }
-}
+mod tests;

@@ -1,6 +1,7 @@
 //! The softphones' switchboard: pushes to logged-in reps (ring, card,
 //! state), their answers back to the escalation of the call they name,
-//! and a change counter that wakes calls waiting in a queue.
+//! a change counter that wakes calls waiting in a queue, and the shelf of
+//! cards shown to each rep (`cards`, for the card page).
 //!
 //! In-process: a rep's socket task holds the receiving end of its pushes;
 //! each running escalation holds the receiving end of its inputs. Both
@@ -16,6 +17,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 
 use super::card::ScreenPop;
+use super::cards::{CardShelf, ShelvedCard};
 use super::presence::{RepId, RepStatus};
 
 /// Pushes queued towards one rep's socket.
@@ -107,6 +109,8 @@ pub struct RepHub {
     logins: std::sync::atomic::AtomicU64,
     escalations: Mutex<HashMap<String, (u64, InputSender)>>,
     changes: watch::Sender<u64>,
+    /// The cards shown to each rep, for the card page.
+    cards: Mutex<CardShelf>,
 }
 
 impl Default for RepHub {
@@ -117,6 +121,7 @@ impl Default for RepHub {
             logins: std::sync::atomic::AtomicU64::new(0),
             escalations: Mutex::default(),
             changes: watch::channel(0).0,
+            cards: Mutex::default(),
         }
     }
 }
@@ -175,6 +180,10 @@ impl RepHub {
     /// Sends a push; false when the rep is not connected or its queue
     /// stayed full for [`PUSH_WAIT`].
     pub async fn push(&self, rep: &RepId, push: RepPush) -> bool {
+        // Shelved whether or not it reaches them: the card page shows
+        // what the rep was offered even when their softphone is closed
+        // (a SIP rep's desktop, say).
+        lock(&self.cards).saw(rep, &push);
         let Some((_, tx)) = lock(&self.sockets).get(rep).cloned() else {
             return false;
         };
@@ -221,6 +230,12 @@ impl RepHub {
         // Answers are control: wait for room (the escalation reads
         // promptly; its queue holds 16).
         tx.send((rep.clone(), input)).await.is_ok()
+    }
+
+    /// The card of `call_id` for `rep`: None when the call was never
+    /// offered to them (or has left the shelf).
+    pub fn card_for(&self, rep: &RepId, call_id: &str) -> Option<ShelvedCard> {
+        lock(&self.cards).card_for(rep, call_id)
     }
 
     /// Some rep's presence changed: waiting calls try again.

@@ -1,6 +1,7 @@
 //! Warm transfer to people (issue 14, decision 0028): reps, their presence
 //! and queues (`presence`, behind [`RepDirectory`]), the sans-IO
-//! escalation of one call (`machine`), the screen-pop card (`card`), the
+//! escalation of one call (`machine`), the screen-pop card (`card`) and
+//! the shelf of cards each rep was shown (`cards`, for `/rep/calls/{id}`), the
 //! seam to a live call's room ([`RoomControl`]), the rep softphone's hub
 //! (`hub`: pushes to logged-in reps, their answers back to escalations)
 //! and the service the tool sidecar's `escalate_to_human` calls
@@ -11,6 +12,7 @@
 //! talks to a call only through [`RoomControl`].
 
 pub mod card;
+pub mod cards;
 pub mod hold;
 pub mod hub;
 pub mod live_room;

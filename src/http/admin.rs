@@ -1,14 +1,19 @@
-//! The admin API's bearer token: one reusable layer that every `/api/v1`
-//! route sits behind (`Authorization: Bearer <WARMLINE_ADMIN_TOKEN>`).
+//! The admin API's credentials: one reusable layer that every `/api/v1`
+//! route sits behind (`Authorization: Bearer <token>`), taking either the
+//! admin token itself or a supervisor's live session token
+//! ([`super::sessions`], decision 0038).
 //!
-//! The token is read from the environment only, never from the config
-//! file. Without it the admin API is off: every protected route answers
-//! 401 with a body saying which variable to set, so a deployment that
-//! forgot it is closed, not open. The comparison is in constant time
-//! (aws-lc-rs's HMAC verifier over the presented token; see [`AdminToken`]).
+//! The admin token is read from the environment only, never from the
+//! config file. Without it the admin API is off: every protected route
+//! answers 401 with a body saying which variable to set, so a deployment
+//! that forgot it is closed, not open (and no session can be made). The
+//! admin token is compared in constant time (aws-lc-rs's HMAC verifier
+//! over the presented token; see [`AdminToken`]); a session token is
+//! looked up by its SHA-256.
 //!
 //! Use [`protect`] on a router: it answers 401 before the handler runs
-//! and before the body is read.
+//! and before the body is read, and hands the handler the [`Actor`] the
+//! request acts as (an `Extension<Actor>`: who the audit log records).
 
 use aws_lc_rs::hmac;
 use axum::extract::{Request, State};
@@ -18,7 +23,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use serde_json::json;
+use std::time::SystemTime;
 
+use super::sessions::{SessionError, Sessions};
+use crate::audit::Actor;
 use crate::config::tools::ADMIN_TOKEN_VAR;
 
 /// The key both sides of the comparison are MACed with. It need not be
@@ -26,13 +34,17 @@ use crate::config::tools::ADMIN_TOKEN_VAR;
 /// aws-lc-rs compares in constant time, whatever length the client sent.
 const COMPARE_KEY: &[u8] = b"warmline admin token comparison";
 
-/// The expected admin token, or none (the admin API is off).
+/// The expected admin token, or none (the admin API is off), and the
+/// supervisors' sessions it accepts too. Clones share the sessions and
+/// the rate limit of refused attempts.
 #[derive(Clone)]
 pub struct AdminToken {
     key: hmac::Key,
     expected: Option<hmac::Tag>,
     /// Wrong or missing tokens, rate limited (429 past the burst).
     failures: std::sync::Arc<std::sync::Mutex<super::rate_limit::FailureBucket>>,
+    /// Supervisors' sessions; none: only the admin token is accepted.
+    sessions: Option<Sessions>,
 }
 
 impl std::fmt::Debug for AdminToken {
@@ -51,11 +63,17 @@ pub enum AdminAuthError {
     #[error("the admin API is off: set {ADMIN_TOKEN_VAR} in the server's environment")]
     NotConfigured,
     /// No `Authorization: Bearer …` header.
-    #[error("send Authorization: Bearer <{ADMIN_TOKEN_VAR}>")]
+    #[error(
+        "send Authorization: Bearer <{ADMIN_TOKEN_VAR}> or a session token (POST /api/v1/sessions)"
+    )]
     Missing,
-    /// A bearer token that is not the admin token.
-    #[error("wrong admin token")]
+    /// A bearer token that is neither the admin token nor a live session's.
+    #[error("wrong admin token (or an unknown session token)")]
     Wrong,
+    /// A session token whose session has ended (idle or past its
+    /// absolute bound).
+    #[error("the session has expired: log in again with the admin token")]
+    Expired,
 }
 
 impl AdminToken {
@@ -69,6 +87,45 @@ impl AdminToken {
             key,
             expected,
             failures: Default::default(),
+            sessions: None,
+        }
+    }
+
+    /// Accepts the live sessions of `sessions` too.
+    pub fn with_sessions(mut self, sessions: Sessions) -> AdminToken {
+        self.sessions = Some(sessions);
+        self
+    }
+
+    /// The sessions accepted, if any.
+    pub fn sessions(&self) -> Option<&Sessions> {
+        self.sessions.as_ref()
+    }
+
+    /// Whom a presented token stands for at `now`: the admin token
+    /// (compared in constant time) or a live session.
+    fn actor(&self, presented: &str, now: SystemTime) -> Result<Actor, AdminAuthError> {
+        let expected = self.expected.ok_or(AdminAuthError::NotConfigured)?;
+        if presented.is_empty() {
+            return Err(AdminAuthError::Missing);
+        }
+        if hmac::verify(&self.key, presented.as_bytes(), expected.as_ref()).is_ok() {
+            return Ok(Actor::admin_token());
+        }
+        let sessions = self.sessions.as_ref().ok_or(AdminAuthError::Wrong)?;
+        match sessions.check(presented, now) {
+            Ok(session) => Ok(session.actor()),
+            Err(SessionError::Expired) => Err(AdminAuthError::Expired),
+            Err(_) => Err(AdminAuthError::Wrong),
+        }
+    }
+
+    /// A refused attempt: `Some(retry_after)` once the failure bucket is
+    /// empty (answer 429), else `None` (answer 401).
+    pub fn refused(&self) -> Option<std::time::Duration> {
+        match self.failures.lock() {
+            Ok(mut bucket) => bucket.refused(std::time::Instant::now()).err(),
+            Err(_) => None,
         }
     }
 
@@ -78,38 +135,38 @@ impl AdminToken {
     }
 
     /// Checks a token presented outside a header (a WebSocket message,
-    /// where a browser cannot set one), in constant time like [`check`]
+    /// where a browser cannot set one) at `now`, like [`check`]
     /// (Self::check).
     ///
     /// # Errors
     /// As [`check`](Self::check).
-    pub fn check_token(&self, presented: &str) -> Result<(), AdminAuthError> {
-        let expected = self.expected.ok_or(AdminAuthError::NotConfigured)?;
-        if presented.is_empty() {
-            return Err(AdminAuthError::Missing);
-        }
-        hmac::verify(&self.key, presented.as_bytes(), expected.as_ref())
-            .map_err(|_| AdminAuthError::Wrong)
+    pub fn check_token(&self, presented: &str, now: SystemTime) -> Result<Actor, AdminAuthError> {
+        self.actor(presented, now)
     }
 
-    /// Checks a request's headers.
-    pub fn check(&self, headers: &HeaderMap) -> Result<(), AdminAuthError> {
-        let expected = self.expected.ok_or(AdminAuthError::NotConfigured)?;
-        let presented = headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                // The scheme is case-insensitive (RFC 9110 §11.1).
-                let (scheme, token) = v.split_once(' ')?;
-                scheme
-                    .eq_ignore_ascii_case("bearer")
-                    .then(|| token.trim_start_matches(' '))
-            })
-            .filter(|t| !t.is_empty())
-            .ok_or(AdminAuthError::Missing)?;
-        hmac::verify(&self.key, presented.as_bytes(), expected.as_ref())
-            .map_err(|_| AdminAuthError::Wrong)
+    /// Checks a request's headers at `now`: whom the request acts as.
+    pub fn check(&self, headers: &HeaderMap, now: SystemTime) -> Result<Actor, AdminAuthError> {
+        if self.expected.is_none() {
+            return Err(AdminAuthError::NotConfigured);
+        }
+        let presented = bearer(headers).ok_or(AdminAuthError::Missing)?;
+        self.actor(presented, now)
     }
+}
+
+/// The bearer token of a request's `Authorization` header, if any.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            // The scheme is case-insensitive (RFC 9110 §11.1).
+            let (scheme, token) = v.split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| token.trim_start_matches(' '))
+        })
+        .filter(|t| !t.is_empty())
 }
 
 impl IntoResponse for AdminAuthError {
@@ -123,8 +180,10 @@ impl IntoResponse for AdminAuthError {
     }
 }
 
-/// Puts every route of `router` behind the admin token: a request without
-/// the right bearer token gets 401 and never reaches its handler.
+/// Puts every route of `router` behind the admin token or a live
+/// session: a request without one gets 401 (429 past the failure
+/// bucket) and never reaches its handler; one with it reaches the handler
+/// with its [`Actor`] as an extension.
 pub fn protect<S>(router: Router<S>, token: AdminToken) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
@@ -132,14 +191,14 @@ where
     router.route_layer(axum::middleware::from_fn_with_state(token, require))
 }
 
-async fn require(State(token): State<AdminToken>, request: Request, next: Next) -> Response {
-    match token.check(request.headers()) {
-        Ok(()) => next.run(request).await,
+async fn require(State(token): State<AdminToken>, mut request: Request, next: Next) -> Response {
+    match token.check(request.headers(), SystemTime::now()) {
+        Ok(actor) => {
+            request.extensions_mut().insert(actor);
+            next.run(request).await
+        }
         Err(e) => {
-            let limited = match token.failures.lock() {
-                Ok(mut bucket) => bucket.refused(std::time::Instant::now()).err(),
-                Err(_) => None,
-            };
+            let limited = token.refused();
             tracing::debug!(path = %request.uri().path(), reason = %e, limited = limited.is_some(), "admin API request refused");
             match limited {
                 Some(retry) => (
@@ -167,46 +226,80 @@ mod tests {
         h
     }
 
+    const NOW: SystemTime = SystemTime::UNIX_EPOCH;
+
+    fn check(token: &AdminToken, authorization: Option<&str>) -> Result<Actor, AdminAuthError> {
+        token.check(&headers(authorization), NOW)
+    }
+
     #[test]
     fn only_the_configured_bearer_token_is_accepted() {
         let token = AdminToken::new(Some("s3cret-admin"));
-        assert_eq!(token.check(&headers(Some("Bearer s3cret-admin"))), Ok(()));
-        assert_eq!(token.check(&headers(Some("bearer s3cret-admin"))), Ok(()));
+        let admin = Ok(Actor::admin_token());
+        assert_eq!(check(&token, Some("Bearer s3cret-admin")), admin);
+        assert_eq!(check(&token, Some("bearer s3cret-admin")), admin);
         assert_eq!(
-            token.check(&headers(Some("Bearer s3cret-admiN"))),
+            check(&token, Some("Bearer s3cret-admiN")),
             Err(AdminAuthError::Wrong)
         );
         assert_eq!(
-            token.check(&headers(Some("Bearer s3cret-admin-and-more"))),
+            check(&token, Some("Bearer s3cret-admin-and-more")),
             Err(AdminAuthError::Wrong)
         );
         assert_eq!(
-            token.check(&headers(Some("Basic czNjcmV0LWFkbWlu"))),
+            check(&token, Some("Basic czNjcmV0LWFkbWlu")),
             Err(AdminAuthError::Missing)
         );
-        assert_eq!(
-            token.check(&headers(Some("Bearer "))),
-            Err(AdminAuthError::Missing)
-        );
-        assert_eq!(token.check(&headers(None)), Err(AdminAuthError::Missing));
+        assert_eq!(check(&token, Some("Bearer ")), Err(AdminAuthError::Missing));
+        assert_eq!(check(&token, None), Err(AdminAuthError::Missing));
     }
 
     #[test]
     fn without_a_configured_token_nothing_is_accepted() {
         for unset in [AdminToken::new(None), AdminToken::new(Some(""))] {
+            let unset = unset.with_sessions(Sessions::in_memory());
             assert!(!unset.is_set());
+            assert_eq!(check(&unset, None), Err(AdminAuthError::NotConfigured));
             assert_eq!(
-                unset.check(&headers(None)),
-                Err(AdminAuthError::NotConfigured)
-            );
-            assert_eq!(
-                unset.check(&headers(Some("Bearer anything"))),
+                check(&unset, Some("Bearer anything")),
                 Err(AdminAuthError::NotConfigured)
             );
         }
         assert!(AdminAuthError::NotConfigured
             .to_string()
             .contains("WARMLINE_ADMIN_TOKEN"));
+    }
+
+    #[test]
+    fn a_live_session_token_acts_as_its_supervisor_and_an_ended_one_is_refused() {
+        let sessions = Sessions::in_memory();
+        let token = AdminToken::new(Some("s3cret-admin")).with_sessions(sessions.clone());
+        let ada = sessions.login("Ada", NOW).expect("a session");
+        let bearer = format!("Bearer {}", ada.token);
+        let actor = check(&token, Some(&bearer)).expect("accepted");
+        assert_eq!(actor, Actor::supervisor("Ada", &ada.session.id));
+        assert_eq!(
+            token
+                .check_token(&ada.token, NOW)
+                .expect("in a join too")
+                .name,
+            "Ada"
+        );
+        // A session token is not accepted where no sessions are.
+        assert_eq!(
+            check(&AdminToken::new(Some("s3cret-admin")), Some(&bearer)),
+            Err(AdminAuthError::Wrong)
+        );
+        let late = NOW + super::super::sessions::IDLE_TTL;
+        assert_eq!(
+            token.check(&headers(Some(&bearer)), late),
+            Err(AdminAuthError::Expired)
+        );
+        assert_eq!(
+            token.check(&headers(Some(&bearer)), late),
+            Err(AdminAuthError::Wrong),
+            "an expired session is forgotten"
+        );
     }
 
     #[test]

@@ -13,6 +13,9 @@
 //! transcript, tool calls, escalations and recording URL, and
 //! `GET /api/v1/callbacks` (see [`super::history`]).
 //!
+//! Hang-ups and whispers are recorded in the audit log ([`Audit`],
+//! decision 0038) with who asked.
+//!
 //! It serves any [`CallRegistry`]; the registry and the calls know
 //! nothing of HTTP.
 
@@ -25,13 +28,14 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use futures_util::Stream;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::broadcast;
 
 use super::admin::{protect, AdminToken};
+use crate::audit::{Action, Actor, Audit};
 use crate::call::registry::{
     next_event, CallFilter, CallId, CommandError, LiveEvent, Received, SharedRegistry,
 };
@@ -48,16 +52,18 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// event stream ends once `drain` has begun and no call is left, so that
 /// an open stream never holds up the server's shutdown.
 pub fn routes(registry: SharedRegistry, drain: Drain, token: AdminToken) -> Router {
-    routes_with_history(registry, drain, token, None)
+    routes_with_history(registry, drain, token, None, Audit::off())
 }
 
 /// [`routes`], with ended calls and callbacks served from `history`
-/// (none: the store is off, and `state=ended|all` answers 400).
+/// (none: the store is off, and `state=ended|all` answers 400), and
+/// hang-ups and whispers recorded in `audit`.
 pub fn routes_with_history(
     registry: SharedRegistry,
     drain: Drain,
     token: AdminToken,
     history: Option<History>,
+    audit: Audit,
 ) -> Router {
     let router = Router::new()
         .route("/api/v1/calls", get(list))
@@ -72,6 +78,7 @@ pub fn routes_with_history(
             registry,
             drain,
             history,
+            audit,
         });
     protect(router, token)
 }
@@ -82,6 +89,7 @@ pub(super) struct Api {
     registry: SharedRegistry,
     drain: Drain,
     pub(super) history: Option<History>,
+    audit: Audit,
 }
 
 impl axum::extract::FromRef<Api> for SharedRegistry {
@@ -238,15 +246,23 @@ fn command_failed(id: &str, e: CommandError) -> Response {
     }
 }
 
-async fn hang_up(State(registry): State<SharedRegistry>, Path(id): Path<String>) -> Response {
+async fn hang_up(
+    State(api): State<Api>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<String>,
+) -> Response {
     let Some(call) = parse(&id) else {
         return not_found(&id);
     };
-    let Some(handle) = registry.handle(&call) else {
+    let Some(handle) = api.registry.handle(&call) else {
         return not_found(&id);
     };
     match handle.hang_up().await {
-        Ok(()) => Json(json!({ "id": id, "state": "ending" })).into_response(),
+        Ok(()) => {
+            api.audit
+                .record(&actor, Action::HangUp, Some(&id), json!({}));
+            Json(json!({ "id": id, "state": "ending" })).into_response()
+        }
         Err(e) => command_failed(&id, e),
     }
 }
@@ -258,7 +274,8 @@ struct SayBody {
 }
 
 async fn say(
-    State(registry): State<SharedRegistry>,
+    State(api): State<Api>,
+    Extension(actor): Extension<Actor>,
     Path(id): Path<String>,
     body: Result<Json<SayBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
@@ -281,11 +298,15 @@ async fn say(
             format!("text must be 1 to {MAX_SAY_BYTES} bytes"),
         );
     }
-    let Some(handle) = registry.handle(&call) else {
+    let Some(handle) = api.registry.handle(&call) else {
         return not_found(&id);
     };
-    match handle.add_text(text).await {
-        Ok(()) => Json(json!({ "id": id, "added": true })).into_response(),
+    match handle.add_text(text.clone()).await {
+        Ok(()) => {
+            api.audit
+                .record(&actor, Action::Whisper, Some(&id), json!({ "text": text }));
+            Json(json!({ "id": id, "added": true })).into_response()
+        }
         Err(e) => command_failed(&id, e),
     }
 }

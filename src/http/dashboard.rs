@@ -1,10 +1,12 @@
 //! `/dashboard`: the supervisor's desk (issue 17, decision 0030). Plain
 //! HTML, CSS and ES modules under web/dashboard/, compiled into the binary
 //! (no build step). The page itself is public and holds no data: it logs
-//! in with the admin token and reads everything through `/api/v1` with
-//! it as a bearer token, and joins calls through `/webrtc/ws`. Each view
-//! is a module of its own, registered with views.js: the Analytics view is
-//! analytics.js with analytics_charts.js and analytics.css (decision 0036).
+//! in by exchanging the admin token and a name for a supervisor's session
+//! (decision 0038), reads everything through `/api/v1` with that session
+//! token as a bearer token, and joins calls through `/webrtc/ws`. Each
+//! view is a module of its own, registered with views.js: the Analytics
+//! view is analytics.js with analytics_charts.js and analytics.css
+//! (decision 0036), the Audit view audit.js and audit.css (0038).
 
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -20,6 +22,8 @@ const VIEWS: &str = include_str!("../../web/dashboard/views.js");
 const ANALYTICS: &str = include_str!("../../web/dashboard/analytics.js");
 const ANALYTICS_CHARTS: &str = include_str!("../../web/dashboard/analytics_charts.js");
 const ANALYTICS_STYLE: &str = include_str!("../../web/dashboard/analytics.css");
+const AUDIT: &str = include_str!("../../web/dashboard/audit.js");
+const AUDIT_STYLE: &str = include_str!("../../web/dashboard/audit.css");
 
 const HTML: &str = "text/html; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
@@ -55,6 +59,11 @@ pub fn routes() -> Router {
             "/dashboard/analytics.css",
             get(|| async { asset("text/css; charset=utf-8", ANALYTICS_STYLE) }),
         )
+        .route("/dashboard/audit.js", get(|| async { asset(JS, AUDIT) }))
+        .route(
+            "/dashboard/audit.css",
+            get(|| async { asset("text/css; charset=utf-8", AUDIT_STYLE) }),
+        )
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -82,8 +91,17 @@ mod tests {
     fn the_main_module_imports_only_modules_the_routes_serve() {
         assert_eq!(
             imports(SCRIPT),
-            ["./api.js", "./media.js", "./views.js", "./analytics.js"]
+            [
+                "./analytics.js",
+                "./api.js",
+                "./audit.js",
+                "./media.js",
+                "./views.js"
+            ]
         );
+        // The Audit view's own imports are served too.
+        assert_eq!(imports(AUDIT), ["./api.js", "./views.js"]);
+        assert!(INDEX.contains("/dashboard/audit.css"));
         assert!(INDEX.contains("/dashboard/dashboard.js"));
         assert!(INDEX.contains("/dashboard/dashboard.css"));
     }

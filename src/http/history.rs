@@ -196,6 +196,7 @@ mod tests {
             Drain::new(None),
             AdminToken::new(Some("t")),
             Some(history),
+            crate::audit::Audit::off(),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

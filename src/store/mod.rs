@@ -1,6 +1,7 @@
 //! The call records (issue 16, decision 0025): every ended call, its
 //! transcript, tool calls, escalations, callbacks, survey answer and the
-//! versions it ran, in SQLite (the embedded default, a file under
+//! versions it ran, and the audit log of supervisor actions ([`audit`],
+//! decision 0038), in SQLite (the embedded default, a file under
 //! `[store] data_dir`) or PostgreSQL (`DATABASE_URL`).
 //!
 //! - [`Store`]: the database: migrations at open, idempotent batched
@@ -29,6 +30,7 @@ use sqlx::{AnyPool, Row};
 use crate::config::store::StoreTarget;
 
 pub mod analytics;
+pub mod audit;
 pub mod read;
 pub mod record;
 pub mod spool;
@@ -36,7 +38,7 @@ mod write;
 pub mod writer;
 
 pub use read::{CallDetail, CallbackItem, HistoryItem};
-pub use record::{Outcome, StoredCall};
+pub use record::{Outcome, Record, StoredCall};
 
 /// What went wrong with the store.
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +128,13 @@ fn migrator(kind: &str) -> Migrator {
                 "{}\n{backfill}",
                 include_str!("migrations/0002_analytics.sql")
             )),
+            false,
+        ),
+        Migration::new(
+            3,
+            Cow::Borrowed("audit log"),
+            MigrationType::Simple,
+            Cow::Borrowed(include_str!("migrations/0003_audit_log.sql")),
             false,
         ),
     ];
@@ -253,6 +262,22 @@ impl Store {
     /// is left as it is.
     pub async fn write(&self, calls: &[StoredCall]) -> Result<(), StoreError> {
         write::write_batch(&self.pool, calls).await
+    }
+
+    /// Writes `records` (calls and audit entries) in one transaction,
+    /// idempotently like [`Store::write`].
+    pub async fn write_records(&self, records: &[Record]) -> Result<(), StoreError> {
+        write::write_records(&self.pool, records).await
+    }
+
+    /// Audit entries newest first, at most `limit` (1 to
+    /// [`audit::MAX_LIMIT`]), of one call when `call_id` is given.
+    pub async fn audit(
+        &self,
+        limit: u32,
+        call_id: Option<&str>,
+    ) -> Result<Vec<crate::audit::AuditEntry>, StoreError> {
+        audit::read(&self.pool, limit, call_id).await
     }
 
     /// Records a definition under its content hash (once).

@@ -1,11 +1,51 @@
 //! [`StoredCall`]: a call's record as the store keeps it, built from
-//! `call.ended` ([`CallEnded`]). It is also the spool's line format (JSON),
-//! so it is plain data that reads back exactly as written.
+//! `call.ended` ([`CallEnded`]), and [`Record`], what the writer takes: a
+//! call's record or a supervisor action's audit entry. A record is also
+//! the spool's line format (JSON), so it is plain data that reads back
+//! exactly as written.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::audit::AuditEntry;
 use crate::call::events::{CallEnded, EndReason, Speaker};
+
+/// What the writer stores. As a spool line, a call is its record exactly
+/// as before audit entries existed (so an older spool replays), and an
+/// audit entry is `{"audit": {…}}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Record {
+    /// An ended call.
+    Call(Box<StoredCall>),
+    /// A supervisor's action (decision 0038).
+    Audit {
+        /// The entry.
+        audit: AuditEntry,
+    },
+}
+
+impl Record {
+    /// The record's key, for logs: the call's or the entry's id.
+    pub fn id(&self) -> &str {
+        match self {
+            Record::Call(call) => &call.id,
+            Record::Audit { audit } => &audit.id,
+        }
+    }
+}
+
+impl From<StoredCall> for Record {
+    fn from(call: StoredCall) -> Record {
+        Record::Call(Box::new(call))
+    }
+}
+
+impl From<AuditEntry> for Record {
+    fn from(audit: AuditEntry) -> Record {
+        Record::Audit { audit }
+    }
+}
 
 /// How a call ended, for reporting (issue 16).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -208,8 +248,8 @@ impl StoredCall {
                 arguments: t.arguments,
                 result: t.outcome,
                 latency_ms: t.latency_ms,
-                approval: None,
-                approved_by: None,
+                approval: t.approval,
+                approved_by: t.approved_by,
                 at: t.at,
                 offset_ms: t.offset_ms,
             })

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use super::record::StoredCall;
+use super::record::Record;
 use super::StoreError;
 
 /// The spool file and its line count.
@@ -62,12 +62,12 @@ impl Spool {
         }
     }
 
-    /// Appends `calls`; `sync` makes them durable before returning.
-    pub fn append(&self, calls: &[StoredCall], sync: bool) -> Result<(), StoreError> {
+    /// Appends `records`; `sync` makes them durable before returning.
+    pub fn append(&self, records: &[Record], sync: bool) -> Result<(), StoreError> {
         let mut text = String::new();
-        for call in calls {
+        for record in records {
             // Plain data: serialising cannot fail.
-            if let Ok(line) = serde_json::to_string(call) {
+            if let Ok(line) = serde_json::to_string(record) {
                 text.push_str(&line);
                 text.push('\n');
             }
@@ -102,7 +102,7 @@ impl Spool {
         }
         drop(guard);
         self.records
-            .fetch_add(calls.len() as u64, Ordering::Relaxed);
+            .fetch_add(records.len() as u64, Ordering::Relaxed);
         self.report();
         Ok(())
     }
@@ -139,16 +139,16 @@ impl Spool {
 
     /// Reads a replay file: its records, in order (a line that does not
     /// parse, e.g. torn by a crash mid-write, is skipped and logged).
-    pub fn read(&self, path: &Path) -> Result<Vec<StoredCall>, StoreError> {
+    pub fn read(&self, path: &Path) -> Result<Vec<Record>, StoreError> {
         let file = File::open(path).map_err(|e| self.err(e))?;
-        let mut calls = Vec::new();
+        let mut records = Vec::new();
         for (n, line) in BufReader::new(file).lines().enumerate() {
             let line = line.map_err(|e| self.err(e))?;
             if line.trim().is_empty() {
                 continue;
             }
-            match serde_json::from_str::<StoredCall>(&line) {
-                Ok(call) => calls.push(call),
+            match serde_json::from_str::<Record>(&line) {
+                Ok(record) => records.push(record),
                 Err(e) => tracing::warn!(
                     line = n + 1,
                     error = %e,
@@ -157,7 +157,7 @@ impl Spool {
                 ),
             }
         }
-        Ok(calls)
+        Ok(records)
     }
 
     /// The replay of `path` (holding `records` lines) is stored: removes it.
@@ -187,9 +187,9 @@ impl Spool {
     }
 
     /// Keeps a record the database refused, synced.
-    pub fn reject(&self, call: &StoredCall) -> Result<(), StoreError> {
+    pub fn reject(&self, record: &Record) -> Result<(), StoreError> {
         let path = self.rejected_path();
-        let mut line = serde_json::to_string(call).unwrap_or_default();
+        let mut line = serde_json::to_string(record).unwrap_or_default();
         line.push('\n');
         let mut file = OpenOptions::new()
             .create(true)

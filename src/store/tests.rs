@@ -3,9 +3,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::record::{Outcome, StoredCall};
+use super::record::{Outcome, Record, StoredCall};
 use super::spool::Spool;
 use super::writer::StoreSink;
+use crate::audit::{Action, AuditEntry};
 use crate::call::events::{CallEnded, CallEvents, EndReason, Speaker, TranscriptLine};
 use crate::call::tools::CallIdentity;
 use crate::config::store::StoreTarget;
@@ -81,20 +82,31 @@ fn a_survey_answer_outside_1_to_5_is_not_kept() {
     assert_eq!(StoredCall::from_ended(e).csat, None);
 }
 
+fn audit_entry(who: &str) -> AuditEntry {
+    AuditEntry {
+        id: uuid::Uuid::now_v7().to_string(),
+        at: "2026-12-04T00:00:03.000Z".into(),
+        who: who.into(),
+        action: Action::Whisper,
+        call_id: Some("0192f1a0-0000-7000-8000-000000000000".into()),
+        detail: json!({"text": "offer a callback"}),
+    }
+}
+
 #[test]
 fn the_spool_replays_in_order_while_new_records_go_to_a_fresh_file() {
     let dir = temp("spool");
     let spool = Spool::open(dir.join("spool.jsonl"));
     assert!(spool.is_empty());
-    let a = StoredCall::from_ended(ended(EndReason::AgentEnded, true));
-    let b = StoredCall::from_ended(ended(EndReason::CallerHungUp, false));
+    let a: Record = StoredCall::from_ended(ended(EndReason::AgentEnded, true)).into();
+    let b: Record = audit_entry("Ada").into();
     spool
         .append(&[a.clone(), b.clone()], true)
         .expect("appends");
     assert_eq!(spool.records(), 2);
     let replay = spool.take_for_replay().expect("moves").expect("a file");
     // Appended while the replay runs: kept apart, not lost.
-    let c = StoredCall::from_ended(ended(EndReason::Drained, true));
+    let c: Record = StoredCall::from_ended(ended(EndReason::Drained, true)).into();
     spool
         .append(std::slice::from_ref(&c), false)
         .expect("appends");
@@ -112,10 +124,25 @@ fn the_spool_replays_in_order_while_new_records_go_to_a_fresh_file() {
 }
 
 #[test]
+fn a_spool_line_of_the_release_before_audit_entries_replays_as_a_call() {
+    let call = StoredCall::from_ended(ended(EndReason::AgentEnded, true));
+    let line = serde_json::to_string(&call).expect("JSON");
+    let record: Record = serde_json::from_str(&line).expect("reads");
+    assert_eq!(record, Record::from(call));
+    let entry = audit_entry("Grace");
+    let line = serde_json::to_string(&Record::from(entry.clone())).expect("JSON");
+    assert!(line.starts_with(r#"{"audit":"#), "{line}");
+    assert_eq!(
+        serde_json::from_str::<Record>(&line).expect("reads"),
+        Record::from(entry)
+    );
+}
+
+#[test]
 fn a_torn_last_line_is_skipped_and_the_rest_replayed() {
     let dir = temp("torn");
     let spool = Spool::open(dir.join("spool.jsonl"));
-    let a = StoredCall::from_ended(ended(EndReason::AgentEnded, true));
+    let a: Record = StoredCall::from_ended(ended(EndReason::AgentEnded, true)).into();
     spool
         .append(std::slice::from_ref(&a), true)
         .expect("appends");
@@ -127,7 +154,7 @@ fn a_torn_last_line_is_skipped_and_the_rest_replayed() {
     file.write_all(b"{\"id\":\"half a rec").expect("writes");
     // The next run appends after the torn line, on a line of its own.
     let next_run = Spool::open(dir.join("spool.jsonl"));
-    let b = StoredCall::from_ended(ended(EndReason::CallerHungUp, true));
+    let b: Record = StoredCall::from_ended(ended(EndReason::CallerHungUp, true)).into();
     next_run
         .append(std::slice::from_ref(&b), true)
         .expect("appends");

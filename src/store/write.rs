@@ -5,7 +5,7 @@
 
 use sqlx::{Any, AnyPool, Transaction};
 
-use super::record::{text_field, StoredCall};
+use super::record::{text_field, Record, StoredCall};
 use super::StoreError;
 
 fn now() -> String {
@@ -27,6 +27,25 @@ fn wait_ms(from: Option<&str>, answered: Option<&str>) -> Option<i64> {
     let from: jiff::Timestamp = from?.parse().ok()?;
     let answered: jiff::Timestamp = answered?.parse().ok()?;
     Some((answered.as_millisecond() - from.as_millisecond()).max(0))
+}
+
+/// Writes `records` (calls and audit entries) in one transaction.
+pub(super) async fn write_records(pool: &AnyPool, records: &[Record]) -> Result<(), StoreError> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let mut tx = pool.begin().await?;
+    let stored_at = now();
+    let mut entries = Vec::new();
+    for record in records {
+        match record {
+            Record::Call(call) => write_call(&mut tx, call, &stored_at).await?,
+            Record::Audit { audit } => entries.push(audit),
+        }
+    }
+    super::audit::write(&mut tx, &entries).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Writes `calls` in one transaction.

@@ -3,7 +3,9 @@
 //!
 //! A call's `call.ended` becomes a [`StoredCall`] on the call's own thread
 //! and goes into a bounded queue ([`QUEUE_CAPACITY`]) with `try_send`: the
-//! media worker never waits. One writer thread (`store-writer`, its own
+//! media worker never waits. A supervisor's action (an [`AuditEntry`],
+//! decision 0038) takes the same queue from its request handler, which
+//! never waits either. One writer thread (`store-writer`, its own
 //! current-thread runtime) takes up to [`BATCH`] records at a time and
 //! writes them in one transaction. When the database is down the batch
 //! goes to the spool, fsync'd, and the writer retries the database with
@@ -18,9 +20,10 @@ use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::record::{Outcome, StoredCall};
+use super::record::{Outcome, Record, StoredCall};
 use super::spool::Spool;
 use super::{Store, StoreError};
+use crate::audit::{AuditEntry, AuditSink};
 use crate::call::events::{CallEnded, CallEvents};
 use crate::call::tools::CallIdentity;
 use crate::config::store::{StoreConfig, StoreTarget};
@@ -91,7 +94,7 @@ struct Shared {
 /// The process's record sink (a [`CallEvents`]). Cheap to share.
 #[derive(Debug)]
 pub struct StoreSink {
-    queue: SyncSender<StoredCall>,
+    queue: SyncSender<Record>,
     shared: Arc<Shared>,
     done: std::sync::Mutex<Option<mpsc::Receiver<()>>>,
 }
@@ -207,22 +210,32 @@ impl StoreSink {
         self.shared.ready.get().is_some()
     }
 
+    /// Hands a call's record over without waiting; spools it when the
+    /// queue is full. Never drops it.
+    pub fn submit(&self, call: StoredCall) {
+        self.submit_record(call.into());
+    }
+
     /// Hands a record over without waiting; spools it when the queue is
     /// full. Never drops it.
-    pub fn submit(&self, call: StoredCall) {
+    pub fn submit_record(&self, record: Record) {
         self.shared.depth.fetch_add(1, Ordering::Relaxed);
-        let call = match self.queue.try_send(call) {
+        let record = match self.queue.try_send(record) {
             Ok(()) => {
                 metrics::gauge!(QUEUE_DEPTH).set(self.shared.depth.load(Ordering::Relaxed) as f64);
                 return;
             }
-            Err(TrySendError::Full(call) | TrySendError::Disconnected(call)) => call,
+            Err(TrySendError::Full(record) | TrySendError::Disconnected(record)) => record,
         };
         self.shared.depth.fetch_sub(1, Ordering::Relaxed);
-        if let Err(e) = self.shared.spool.append(std::slice::from_ref(&call), false) {
+        if let Err(e) = self
+            .shared
+            .spool
+            .append(std::slice::from_ref(&record), false)
+        {
             // Nowhere left to put it: say so loudly with the record's id
-            // (the events webhook may still carry it).
-            tracing::error!(call = %call.id, error = %e, "call record lost: queue full and spool unwritable");
+            // (the events webhook may still carry a call's).
+            tracing::error!(record = %record.id(), error = %e, "record lost: queue full and spool unwritable");
             return;
         }
         metrics::counter!(WRITES, "result" => "spooled").increment(1);
@@ -266,9 +279,15 @@ impl CallEvents for StoreSink {
     }
 }
 
+impl AuditSink for StoreSink {
+    fn record(&self, entry: AuditEntry) {
+        self.submit_record(entry.into());
+    }
+}
+
 /// The writer thread's state.
 struct Writer {
-    rx: mpsc::Receiver<StoredCall>,
+    rx: mpsc::Receiver<Record>,
     shared: Arc<Shared>,
     target: StoreTarget,
     store: Option<Store>,
@@ -293,9 +312,9 @@ impl Writer {
 
     /// No runtime: everything goes to the spool (never lost).
     fn spool_forever(self) {
-        while let Ok(call) = self.rx.recv() {
+        while let Ok(record) = self.rx.recv() {
             self.shared.depth.fetch_sub(1, Ordering::Relaxed);
-            let _ = self.shared.spool.append(&[call], true);
+            let _ = self.shared.spool.append(&[record], true);
         }
     }
 
@@ -332,7 +351,7 @@ impl Writer {
 
     /// Up to [`BATCH`] records: waits `wait` for the first, then
     /// [`BATCH_WAIT`] for the batch to fill.
-    fn next_batch(&mut self, wait: Duration) -> Vec<StoredCall> {
+    fn next_batch(&mut self, wait: Duration) -> Vec<Record> {
         let first = match self.rx.recv_timeout(wait) {
             Ok(call) => call,
             Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return Vec::new(),
@@ -389,7 +408,7 @@ impl Writer {
         self.retry = (self.retry * 2).min(MAX_RETRY);
     }
 
-    async fn write(&mut self, batch: Vec<StoredCall>) {
+    async fn write(&mut self, batch: Vec<Record>) {
         if !self.shared.spool.is_empty() || self.store.is_none() {
             // Keep the order: while anything is spooled, new records
             // join it and are replayed after it.
@@ -398,7 +417,7 @@ impl Writer {
         let Some(store) = &self.store else {
             return self.spool(&batch);
         };
-        match store.write(&batch).await {
+        match store.write_records(&batch).await {
             Ok(()) => {
                 metrics::counter!(WRITES, "result" => "stored").increment(1);
             }
@@ -416,30 +435,30 @@ impl Writer {
     /// A batch the database refused as a whole: each record alone, so
     /// one bad record does not hold back the others; a record refused on
     /// its own stays in the spool (kept, logged) rather than lost.
-    async fn write_each(&mut self, batch: Vec<StoredCall>) {
-        for call in batch {
+    async fn write_each(&mut self, batch: Vec<Record>) {
+        for record in batch {
             let Some(store) = &self.store else {
-                self.spool(std::slice::from_ref(&call));
+                self.spool(std::slice::from_ref(&record));
                 continue;
             };
-            match store.write(std::slice::from_ref(&call)).await {
+            match store.write_records(std::slice::from_ref(&record)).await {
                 Ok(()) => metrics::counter!(WRITES, "result" => "stored").increment(1),
                 Err(e) if e.is_transient() => {
                     self.down(&e);
-                    self.spool(std::slice::from_ref(&call));
+                    self.spool(std::slice::from_ref(&record));
                 }
                 Err(e) => {
-                    tracing::error!(call = %call.id, error = %e, "the database refused a call record: kept in rejected.jsonl");
+                    tracing::error!(record = %record.id(), error = %e, "the database refused a record: kept in rejected.jsonl");
                     metrics::counter!(WRITES, "result" => "rejected").increment(1);
-                    if let Err(e) = self.shared.spool.reject(&call) {
-                        tracing::error!(call = %call.id, error = %e, "call record lost: cannot keep it in rejected.jsonl");
+                    if let Err(e) = self.shared.spool.reject(&record) {
+                        tracing::error!(record = %record.id(), error = %e, "record lost: cannot keep it in rejected.jsonl");
                     }
                 }
             }
         }
     }
 
-    fn spool(&self, batch: &[StoredCall]) {
+    fn spool(&self, batch: &[Record]) {
         match self.shared.spool.append(batch, true) {
             Ok(()) => metrics::counter!(WRITES, "result" => "spooled").increment(1),
             Err(e) => {
@@ -459,17 +478,17 @@ impl Writer {
                     return;
                 }
             };
-            let calls = match self.shared.spool.read(&path) {
-                Ok(calls) => calls,
+            let records = match self.shared.spool.read(&path) {
+                Ok(records) => records,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read the store's spool");
                     return;
                 }
             };
-            let lines = calls.len() as u64;
-            for chunk in calls.chunks(BATCH) {
+            let lines = records.len() as u64;
+            for chunk in records.chunks(BATCH) {
                 let Some(store) = &self.store else { return };
-                match store.write(chunk).await {
+                match store.write_records(chunk).await {
                     Ok(()) => {}
                     Err(e) if e.is_transient() => {
                         // Down again: the replay file stays and is taken

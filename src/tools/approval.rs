@@ -24,7 +24,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
-use crate::call::tools::{rfc3339, CallIdentity, ToolCall};
+use crate::call::tools::{rfc3339, ApprovalRecord, CallIdentity, ToolCall};
 use crate::config::ToolConfig;
 
 /// Most approvals pending at once, across all calls. Each holds one of its
@@ -129,7 +129,8 @@ pub enum DecideError {
 struct Entry {
     public: PendingApproval,
     schema: Arc<jsonschema::Validator>,
-    decide: oneshot::Sender<Decision>,
+    /// The decision and who took it.
+    decide: oneshot::Sender<(Decision, String)>,
 }
 
 /// The process's pending approvals. Cheap to clone (shared).
@@ -188,9 +189,22 @@ impl Approvals {
         self.lock().values().map(|e| e.public.clone()).collect()
     }
 
-    /// Decides approval `id`. Edited arguments are checked against the
-    /// tool's schema first; if they fail, nothing changes.
+    /// Decides approval `id` as the admin token (see [`decide_by`](Self::decide_by)).
     pub fn decide(&self, id: &str, decision: Decision) -> Result<(), DecideError> {
+        self.decide_by(id, decision, crate::audit::Actor::ADMIN_TOKEN)
+            .map(|_| ())
+    }
+
+    /// Decides approval `id` as `by` (a supervisor's name: the tool
+    /// call's record keeps it as `approved_by`). Edited arguments are
+    /// checked against the tool's schema first; if they fail, nothing
+    /// changes. Returns the approval that was decided.
+    pub fn decide_by(
+        &self,
+        id: &str,
+        decision: Decision,
+        by: &str,
+    ) -> Result<PendingApproval, DecideError> {
         let mut pending = self.lock();
         let entry = pending
             .get(id)
@@ -226,8 +240,9 @@ impl Approvals {
         // been aborted (a hang-up), the decision has nobody to reach.
         entry
             .decide
-            .send(decision)
-            .map_err(|_| DecideError::Unknown(id.to_owned()))
+            .send((decision, by.to_owned()))
+            .map_err(|_| DecideError::Unknown(id.to_owned()))?;
+        Ok(entry.public)
     }
 
     /// Adds a pending approval; `None` at the cap.
@@ -235,7 +250,7 @@ impl Approvals {
         &self,
         public: PendingApproval,
         schema: Arc<jsonschema::Validator>,
-    ) -> Option<oneshot::Receiver<Decision>> {
+    ) -> Option<oneshot::Receiver<(Decision, String)>> {
         let mut pending = self.lock();
         if pending.len() >= self.cap {
             return None;
@@ -263,11 +278,23 @@ impl Approvals {
         removed
     }
 
-    /// Waits for the decision on `tool_call` of `call` (run in the call's
-    /// sidecar task, in its span). Cancel-safe: dropping the future (the
-    /// caller hung up) removes the pending approval and counts it
-    /// `cancelled`.
+    /// Waits for the decision on `tool_call` of `call` (see
+    /// [`wait_recorded`](Self::wait_recorded)).
     pub async fn wait(&self, gate: &Gate, call: &CallIdentity, tool_call: &ToolCall) -> Verdict {
+        self.wait_recorded(gate, call, tool_call).await.0
+    }
+
+    /// Waits for the decision on `tool_call` of `call` (run in the call's
+    /// sidecar task, in its span): what to do, and how it was decided and
+    /// by whom, for the tool call's record. Cancel-safe: dropping the
+    /// future (the caller hung up) removes the pending approval and
+    /// counts it `cancelled`.
+    pub async fn wait_recorded(
+        &self,
+        gate: &Gate,
+        call: &CallIdentity,
+        tool_call: &ToolCall,
+    ) -> (Verdict, ApprovalRecord) {
         let since = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default();
@@ -289,7 +316,7 @@ impl Approvals {
                 "approval refused: too many approvals are pending"
             );
             count(OUTCOMES[4]);
-            return Verdict::Answer(busy(tool));
+            return (Verdict::Answer(busy(tool)), record("busy", None));
         };
         tracing::info!(
             approval_id = %id,
@@ -313,30 +340,34 @@ impl Approvals {
         };
         waiting.settled = true;
         match decision {
-            Some(Decision::Approve { arguments, note }) => {
+            Some((Decision::Approve { arguments, note }, by)) => {
                 tracing::info!(
                     approval_id = %id,
                     tool,
                     edited = arguments.is_some(),
                     note = note.as_deref().unwrap_or(""),
+                    who = %by,
                     "approval granted: running the tool"
                 );
                 count(OUTCOMES[0]);
-                Verdict::Run {
+                let verdict = Verdict::Run {
                     arguments: arguments
                         .map(|a| a.to_string())
                         .unwrap_or_else(|| tool_call.arguments.clone()),
-                }
+                };
+                (verdict, record("approved", Some(by)))
             }
-            Some(Decision::Reject { note }) => {
+            Some((Decision::Reject { note }, by)) => {
                 tracing::info!(
                     approval_id = %id,
                     tool,
                     note = note.as_deref().unwrap_or(""),
+                    who = %by,
                     "approval rejected: the tool does not run"
                 );
                 count(OUTCOMES[1]);
-                Verdict::Answer(rejected(tool, note.as_deref()))
+                let verdict = Verdict::Answer(rejected(tool, note.as_deref()));
+                (verdict, record("rejected", Some(by)))
             }
             None => {
                 tracing::info!(
@@ -345,7 +376,8 @@ impl Approvals {
                     "approval timed out: the tool does not run"
                 );
                 count(OUTCOMES[2]);
-                Verdict::Answer(timed_out(tool, gate.timeout))
+                let verdict = Verdict::Answer(timed_out(tool, gate.timeout));
+                (verdict, record("timeout", None))
             }
         }
     }
@@ -371,6 +403,13 @@ impl Drop for Waiting<'_> {
             "approval cancelled: the call ended while it waited"
         );
         count(OUTCOMES[3]);
+    }
+}
+
+fn record(decision: &str, by: Option<String>) -> ApprovalRecord {
+    ApprovalRecord {
+        decision: decision.to_owned(),
+        by,
     }
 }
 

@@ -25,7 +25,9 @@ use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::call::tools::{CallIdentity, CallTools, ToolCall, ToolResults, ToolSidecar};
+use crate::call::tools::{
+    ApprovalRecord, CallIdentity, CallTools, ToolCall, ToolOutput, ToolResults, ToolSidecar,
+};
 use crate::config::tools::TOOLS_SECRET_VAR;
 use crate::config::{ToolConfig, ToolKind};
 use crate::model::ToolSpec;
@@ -416,7 +418,9 @@ impl CallTools for CallHandle {
             record(self.sidecar.label(&tool_call.name), &output, Duration::ZERO);
             // Sent from the main runtime: the media worker never waits.
             self.sidecar.runtime.spawn(async move {
-                let _ = results.send((tool_call.call_id, output.to_string())).await;
+                let _ = results
+                    .send(ToolOutput::plain(tool_call.call_id, output.to_string()))
+                    .await;
             });
             return;
         };
@@ -426,9 +430,15 @@ impl CallTools for CallHandle {
         let task = async move {
             let _permit = permit;
             let started = tokio::time::Instant::now();
-            let output = sidecar.gated(&call, &tool_call).await;
+            let (output, approval) = sidecar.gated(&call, &tool_call).await;
             record(sidecar.label(&tool_call.name), &output, started.elapsed());
-            let _ = results.send((tool_call.call_id, output.to_string())).await;
+            let _ = results
+                .send(ToolOutput {
+                    call_id: tool_call.call_id,
+                    output: output.to_string(),
+                    approval,
+                })
+                .await;
         };
         let task = dispatch::with_arrival(arrived, task);
         self.tasks.spawn_on(
@@ -453,17 +463,23 @@ impl Sidecar {
         }
     }
 
-    /// Runs a tool call, after its approval when the tool requires one.
-    async fn gated(&self, call: &CallIdentity, tool_call: &ToolCall) -> Value {
+    /// Runs a tool call, after its approval when the tool requires one;
+    /// how the approval went, when there was one.
+    async fn gated(
+        &self,
+        call: &CallIdentity,
+        tool_call: &ToolCall,
+    ) -> (Value, Option<ApprovalRecord>) {
         // An MCP server's tools share their `[[tools]]` entry's gate.
         let gate = self.gates.get(&tool_call.name).or_else(|| {
             self.entry_of(&tool_call.name)
                 .and_then(|entry| self.gates.get(&entry))
         });
         let Some(gate) = gate else {
-            return self.execute(call, tool_call).await;
+            return (self.execute(call, tool_call).await, None);
         };
-        match self.approvals.wait(gate, call, tool_call).await {
+        let (verdict, record) = self.approvals.wait_recorded(gate, call, tool_call).await;
+        let output = match verdict {
             approval::Verdict::Run { arguments } => {
                 let approved = ToolCall {
                     arguments,
@@ -472,7 +488,8 @@ impl Sidecar {
                 self.execute(call, &approved).await
             }
             approval::Verdict::Answer(output) => output,
-        }
+        };
+        (output, Some(record))
     }
 
     async fn execute(&self, call: &CallIdentity, tool_call: &ToolCall) -> Value {
@@ -694,13 +711,14 @@ mod tests {
             name: "escalate_to_human".into(),
             arguments: r#"{"reason":"wants a person","urgency":"high"}"#.into(),
         });
-        let (id, output) = tokio::time::timeout(Duration::from_secs(1), rx.recv())
+        let answer = tokio::time::timeout(Duration::from_secs(1), rx.recv())
             .await
             .expect("answered within 1 s")
             .expect("a result");
         assert!(started.elapsed() < Duration::from_secs(1));
-        assert_eq!(id, "call_1");
-        let output: Value = serde_json::from_str(&output).expect("json");
+        assert_eq!(answer.call_id, "call_1");
+        assert_eq!(answer.approval, None, "no gate, no approval");
+        let output: Value = serde_json::from_str(&answer.output).expect("json");
         assert_eq!(output["status"], "unavailable");
         assert_eq!(
             output["reason"], "nobody_logged_in",

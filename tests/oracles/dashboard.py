@@ -6,8 +6,11 @@ Prints one JSON object per step on stdout (wall-clock times are
 time.time()); waits for a line "go" on stdin where the Rust test
 (tests/dashboard_page.rs) checks the server's side before the next step:
 
-1. tries a wrong token, then logs in with the right one:
-   {"ready": true, "refused": {"error", "kept", "desk_shown"}, "kept"}
+1. logs in as "Ada Lovelace" (the name and the admin token exchanged for a
+   session, decision 0038), after a wrong token is refused, and reloads
+   the page (the session resumes): {"ready": true, "refused": {"error",
+   "kept", "desk_shown"}, "resumed", "kept", "storage": every
+   sessionStorage value, "who"}
 2. waits for the live call's row and the pending approval:
    {"row_at", "call_id", "flags", "approval_at"}
 3. selects the call, listens ("l"), samples getStats() of the received
@@ -17,11 +20,18 @@ time.time()); waits for a line "go" on stdin where the Rust test
 6. hangs up the listen leg, takes over ("t"), samples 2 s:
    {"take_over": [...]}; waits for "go"
 7. hangs up ("h"), which ends the call: {"hung_up_at", "rows_after"}
+8. opens the Audit view (its tab), waits for the six actions, saves
+   dashboard-audit.png, then follows the call's link (only that call's
+   entries) and logs out:
+   {"audit_opened_at", "audit_shown_at", "audit": [{"who", "action", "at",
+    "call"}], "filtered": [...], "logged_out_at", "kept_after"}
 
 With `coach MIC_WAV` (Chromium's microphone): logs in ({"ready"}), waits
-for the row ({"row_at", "call_id"}), waits for "go" (a rep is in the
-call), coaches ("c") for 3 s ({"coach_connected_at", "coach_until"}) and
-hangs up ({"left": true}).
+for the row and its long-silence flag (the server's `[call]
+long_silence_secs` is 2 there), saves dashboard-silence.png
+({"row_at", "call_id", "silence_at", "silent_since", "silence_text"}),
+waits for "go" (a rep is in the call), coaches ("c") for 3 s
+({"coach_connected_at", "coach_until"}) and hangs up ({"left": true}).
 """
 
 import json
@@ -33,6 +43,17 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+
+NAME = "Ada Lovelace"
+KEPT = "return sessionStorage.getItem('warmline.session.token');"
+STORAGE = "return Object.keys(sessionStorage).map((k) => sessionStorage.getItem(k));"
+AUDIT = ("return window.warmlineAudit ? window.warmlineAudit.entries.length : 0;")
+AUDIT_ROWS = ("return [...document.querySelectorAll('#audit-rows tr')].map((tr) => ({"
+              "who: tr.querySelector('.who-cell').textContent, action: tr.dataset.action, "
+              "at: tr.querySelector('.at').dataset.at, call: (tr.querySelector('.call a') || {}).textContent || null}));")
+SILENCE = ("const f = document.querySelector('#call-rows .flag[data-flag=\"silence\"]'); "
+           "const v = [...window.warmlineDesk.calls.values()][0]; "
+           "return f ? {text: f.textContent, since: v ? v.silent_since : null} : null;")
 
 DESK = ("return window.warmlineDesk ? {state: window.warmlineDesk.state, stream: window.warmlineDesk.stream, "
         "calls: window.warmlineDesk.calls.size, approvals: window.warmlineDesk.approvals.length, "
@@ -87,8 +108,20 @@ def go():
 
 def coach(driver, body):
     state = wait_for(driver, lambda s: s["calls"] > 0, 30)
+    row_at = time.time() if state else None
     call_id = driver.execute_script("const r = document.querySelector('#call-rows tr'); return r && r.dataset.id;")
-    say({"row_at": time.time() if state else None, "call_id": call_id})
+    # The caller says nothing and the greeting ends: the row is flagged.
+    flag, silence_at = None, None
+    start = time.monotonic()
+    while flag is None and time.monotonic() - start < 20:
+        flag = driver.execute_script(SILENCE)
+        if flag is None:
+            time.sleep(0.05)
+    if flag is not None:
+        silence_at = time.time()
+        driver.save_screenshot(f"{sys.argv[3]}/dashboard-silence.png")
+    say({"row_at": row_at, "call_id": call_id, "silence_at": silence_at,
+         "silent_since": flag["since"] if flag else None, "silence_text": flag["text"] if flag else None})
     go()
     body().send_keys(Keys.ARROW_DOWN)
     body().send_keys("c")
@@ -125,6 +158,7 @@ def main():
     try:
         driver.set_script_timeout(5)
         driver.get(f"{base}/dashboard")
+        driver.find_element(By.ID, "name").send_keys(NAME)
         field = driver.find_element(By.ID, "token")
         # A wrong token first: refused, with the reason, and nothing kept.
         field.send_keys("not-the-admin-token")
@@ -134,15 +168,21 @@ def main():
         while not error and time.monotonic() - start < 5:
             error = driver.find_element(By.ID, "login-error").text
             time.sleep(0.05)
+        driver.save_screenshot(f"{artifacts}/dashboard-login.png")
         refused = {"error": error,
-                   "kept": driver.execute_script("return sessionStorage.getItem('warmline.admin.token');"),
+                   "kept": driver.execute_script(KEPT),
                    "desk_shown": driver.find_element(By.ID, "desk").is_displayed()}
         field.clear()
         field.send_keys(token)
         field.submit()
         state = wait_for(driver, lambda s: s["stream"] == "live", 10)
-        say({"ready": state is not None, "refused": refused,
-             "kept": driver.execute_script("return sessionStorage.getItem('warmline.admin.token');")})
+        # A reload resumes the tab's session (GET /api/v1/sessions/current).
+        kept_before = driver.execute_script(KEPT)
+        driver.refresh()
+        state = state and wait_for(driver, lambda s: s["stream"] == "live", 10)
+        say({"ready": state is not None, "refused": refused, "resumed": driver.execute_script(KEPT) == kept_before,
+             "kept": driver.execute_script(KEPT), "storage": driver.execute_script(STORAGE),
+             "who": driver.find_element(By.ID, "who").text})
         if mode == "coach":
             coach(driver, body)
             return
@@ -196,6 +236,34 @@ def main():
         body().send_keys("h")
         state = wait_for(driver, lambda s: s["calls"] == 0 and s["leg"] is None, 5)
         say({"hung_up_at": hung_up_at, "rows_after": state["calls"] if state else None})
+
+        # The Audit view: every action above under the name, newest first.
+        audit_opened_at = time.time()
+        driver.find_element(By.CSS_SELECTOR, '#views a[data-view="audit"]').click()
+        shown = None
+        start = time.monotonic()
+        while shown is None and time.monotonic() - start < 3:
+            if driver.execute_script(AUDIT) >= 6:
+                shown = time.time()
+            else:
+                time.sleep(0.05)
+        rows = driver.execute_script(AUDIT_ROWS)
+        driver.save_screenshot(f"{artifacts}/dashboard-audit.png")
+        driver.find_element(By.CSS_SELECTOR, "#audit-rows .call a").click()
+        start = time.monotonic()
+        filtered = rows
+        while time.monotonic() - start < 3:
+            filtered = driver.execute_script(AUDIT_ROWS)
+            if filtered and all(r["call"] for r in filtered) and len(filtered) < len(rows):
+                break
+            time.sleep(0.05)
+        driver.find_element(By.ID, "logout").click()
+        logged_out_at = time.time()
+        wait_for(driver, lambda s: s["state"] == "logged-out", 3)
+        time.sleep(0.3)  # the DELETE is on its way
+        say({"audit_opened_at": audit_opened_at, "audit_shown_at": shown, "audit": rows,
+             "filtered": filtered, "logged_out_at": logged_out_at, "kept_after": driver.execute_script(KEPT),
+             "login_shown": driver.find_element(By.ID, "login-view").is_displayed()})
     finally:
         driver.quit()
 

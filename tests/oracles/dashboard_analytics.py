@@ -94,6 +94,8 @@ def main():
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     try:
         driver.get(f"{base}/dashboard")
+        # The admin token and a name become a session (decision 0038).
+        driver.find_element(By.ID, "name").send_keys("Grace Hopper")
         field = driver.find_element(By.ID, "token")
         field.send_keys(token)
         field.submit()

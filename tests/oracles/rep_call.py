@@ -10,7 +10,9 @@ shows the AI's next action, accepts ("a"), waits for the page's audio to
 connect and the call to be bridged, saves rep-call-bridged.png, samples
 getStats() of the received audio (`totalAudioEnergy`, which only moves
 while the remote track plays into the page's <audio> element) for
-TALK_SECONDS, then hangs up ("h"). Prints one JSON object with wall-clock
+TALK_SECONDS, then hangs up ("h"), and opens the call's card page
+(/rep/calls/{id}) in a new tab, logs in there and saves rep-card.png.
+Prints one JSON object with wall-clock
 times (time.time()) and the samples; the Rust test judges it.
 """
 
@@ -50,6 +52,38 @@ def wait_for(driver, predicate, seconds):
             return state, time.monotonic() - start
         time.sleep(0.05)
     return driver.execute_script(STATE), None
+
+
+CARD = ("return window.warmlineCard ? {state: window.warmlineCard.state, "
+        "next_action: document.getElementById('next-action').textContent, "
+        "summary: document.getElementById('summary').textContent, "
+        "caller: document.getElementById('caller').textContent, "
+        "lines: document.querySelectorAll('#transcript li').length} : null;")
+
+
+def card_page(driver, base, token, call_id, artifacts):
+    """The call's card page (/rep/calls/{id}) in a new tab: a new tab has
+    its own sessionStorage, so the page asks for the rep token first."""
+    if not call_id:
+        return None
+    driver.switch_to.new_window("tab")
+    driver.get(f"{base}/rep/calls/{call_id}")
+    start = time.monotonic()
+    while time.monotonic() - start < 3 and not driver.find_element(By.ID, "login-view").is_displayed():
+        time.sleep(0.05)
+    asked = driver.find_element(By.ID, "login-view").is_displayed()
+    field = driver.find_element(By.ID, "token")
+    field.send_keys(token)
+    field.submit()
+    start = time.monotonic()
+    card = None
+    while time.monotonic() - start < 3:
+        card = driver.execute_script(CARD)
+        if card and card["state"] == "ended" and card["next_action"] not in ("", "—"):
+            break
+        time.sleep(0.05)
+    driver.save_screenshot(f"{artifacts}/rep-card.png")
+    return {"asked_token": asked, "shown_after_s": time.monotonic() - start, **(card or {})}
 
 
 def main():
@@ -102,11 +136,14 @@ def main():
             time.sleep(0.2)
         report["samples"] = samples
         driver.save_screenshot(f"{artifacts}/rep-call-bridged.png")
+        report["call_id"] = driver.execute_script(
+            "return window.warmlineRep.card && window.warmlineRep.card.call_id;")
         report["hung_up_at"] = time.time()
         body().send_keys("h")
         state, _ = wait_for(driver, lambda s: s["state"] == "idle", 5)
         report["after_hangup"] = state["state"] if state else None
         report["notice"] = driver.find_element(By.ID, "notice").text
+        report["card_page"] = card_page(driver, base, token, report["call_id"], artifacts)
         print(json.dumps(report), flush=True)
     finally:
         driver.quit()

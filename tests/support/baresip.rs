@@ -76,32 +76,79 @@ impl BaresipRun {
         (samples, spec.sample_rate)
     }
 
-    /// The SIP messages of a `-s` trace, as (direction `from -> to`,
-    /// start line, CSeq value).
+    /// The SIP messages of a `-s` trace over UDP, as (direction
+    /// `from -> to`, start line, CSeq value).
     pub fn sip_trace(&self) -> Vec<(String, String, String)> {
+        self.sip_trace_over("UDP")
+            .into_iter()
+            .map(|m| (m.direction, m.start, m.cseq))
+            .collect()
+    }
+
+    /// The SIP messages of a `-s` trace that went over `transport`
+    /// (`UDP`, `TCP`, `TLS`), with their headers.
+    pub fn sip_trace_over(&self, transport: &str) -> Vec<TracedMessage> {
+        let prefix = format!("{transport} ");
+        let is_start = |line: &str| {
+            ["UDP ", "TCP ", "TLS "].iter().any(|p| line.starts_with(p)) && line.contains(" -> ")
+        };
         let mut messages = Vec::new();
         let mut lines = self.output.lines().peekable();
         while let Some(line) = lines.next() {
-            let Some(direction) = line
-                .strip_prefix("UDP ")
-                .filter(|rest| rest.contains(" -> "))
-            else {
+            if !is_start(line) {
                 continue;
-            };
+            }
+            let mine = line.starts_with(&prefix);
+            let direction = line[4..].trim().to_owned();
             let start = lines.next().unwrap_or_default().trim().to_owned();
-            let mut cseq = String::new();
+            let mut headers = Vec::new();
             while let Some(next) = lines.peek() {
-                if next.starts_with("UDP ") && next.contains(" -> ") {
+                if is_start(next) {
                     break;
                 }
                 let next = lines.next().unwrap_or_default();
-                if let Some(v) = next.strip_prefix("CSeq:") {
-                    cseq = v.trim().to_owned();
+                if let Some((name, value)) = next.split_once(':') {
+                    headers.push((name.trim().to_owned(), value.trim().to_owned()));
                 }
             }
-            messages.push((direction.trim().to_owned(), start, cseq));
+            if mine {
+                let cseq = headers
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case("CSeq"))
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default();
+                messages.push(TracedMessage {
+                    direction,
+                    start,
+                    cseq,
+                    headers,
+                });
+            }
         }
         messages
+    }
+}
+
+/// One SIP message of a baresip `-s` trace.
+#[derive(Clone, Debug)]
+pub struct TracedMessage {
+    /// `from -> to`.
+    pub direction: String,
+    /// The request or status line.
+    pub start: String,
+    /// The CSeq value.
+    pub cseq: String,
+    /// Every `name: value` line after the start line.
+    pub headers: Vec<(String, String)>,
+}
+
+impl TracedMessage {
+    /// The first value of header `name`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -151,10 +198,19 @@ pub fn call_with(
 /// whoever calls, records both directions, and quits after `seconds`,
 /// hanging up any call with a BYE first. Blocks until it exits.
 pub fn answer(port: u16, mic: &[i16], seconds: u32) -> BaresipRun {
+    answer_with(port, mic, seconds, "")
+}
+
+/// [`answer`] with `extra_config` appended to the config file: with
+/// `sip_certificate` (a PEM file holding the certificate and its key)
+/// baresip also answers SIP over TLS, on `port + 1`.
+pub fn answer_with(port: u16, mic: &[i16], seconds: u32, extra_config: &str) -> BaresipRun {
     let dir = fresh_dir();
     write_wav(&dir.join("mic.wav"), mic);
     let sip = format!("127.0.0.1:{port}");
-    std::fs::write(dir.join("config"), config(&dir, &sip)).expect("config");
+    let mut config_text = config(&dir, &sip);
+    config_text.push_str(extra_config);
+    std::fs::write(dir.join("config"), config_text).expect("config");
     std::fs::write(
         dir.join("accounts"),
         "<sip:rep@127.0.0.1>;regint=0;answermode=auto\n",

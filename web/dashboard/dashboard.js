@@ -1,12 +1,13 @@
-// The supervisor's desk (issue 17, decision 0030): log in with the admin
-// token, watch every live call from GET /api/v1/calls plus the event
+// The supervisor's desk (issue 17, decisions 0030 and 0038): log in with
+// a name and the admin token (exchanged for a session), watch every live call from GET /api/v1/calls plus the event
 // stream, listen in, coach, take over, whisper to the AI, and decide tool
 // approvals. Everything goes through the documented API; no build step.
 
-import { ApiError, call, forgetToken, saveToken, savedToken, streamEvents, verify } from './api.js';
+import { initAnalytics } from './analytics.js';
+import { ApiError, call, forgetToken, logIn, logOut, saveToken, savedName, savedToken, streamEvents, verify } from './api.js';
+import { initAudit } from './audit.js';
 import { Leg } from './media.js';
 import { currentView, startViews, stopViews } from './views.js';
-import { initAnalytics } from './analytics.js';
 
 const $ = (id) => document.getElementById(id);
 // Bounds: the page runs all day.
@@ -26,6 +27,7 @@ const desk = (window.warmlineDesk = {
   leg: null, // the Leg this page has in a call
   approvals: [],
   whispers: 0,
+  who: null, // the supervisor's name
 });
 
 let token = null;
@@ -106,6 +108,9 @@ function onEvent(event) {
     case 'legs':
       v.legs = event.legs;
       break;
+    case 'long_silence':
+      v.silent_since = event.silent ? event.since : null;
+      break;
     default:
       return;
   }
@@ -127,7 +132,7 @@ async function watch() {
       pause = 500;
       await stream;
     } catch (e) {
-      if (e instanceof ApiError && e.status === 401) { logout('The admin token is no longer accepted.'); return; }
+      if (e instanceof ApiError && e.status === 401) { logout('Your session has ended: log in again.'); return; }
     } finally {
       abort.abort(); // never two streams at once
     }
@@ -152,7 +157,7 @@ async function pollApprovals() {
     desk.approvals = Array.isArray(list) ? list.slice(0, 256) : [];
     renderApprovals();
   } catch (e) {
-    if (e.status === 401) { logout('The admin token is no longer accepted.'); return; }
+    if (e.status === 401) { logout('Your session has ended: log in again.'); return; }
   }
   approvalTimer = setTimeout(pollApprovals, APPROVAL_POLL_MS);
 }
@@ -171,6 +176,8 @@ function flags(v) {
   else if (v.tools.size) out.push(['tool', 'Tool running']);
   const now = Date.now();
   if (v.bargeIns.filter((t) => now - t < BARGE_WINDOW_MS).length >= FRUSTRATED_BARGE_INS) out.push(['barge', 'Repeated barge-ins']);
+  // The server's flag (decision 0038): nobody heard while the AI holds the call.
+  if (v.silent_since) out.push(['silence', `Long silence ${duration(now - Date.parse(v.silent_since))}`]);
   return out;
 }
 
@@ -408,19 +415,14 @@ async function whisper(event) {
   }
 }
 
-async function login(given) {
-  $('login-error').textContent = '';
-  try {
-    await verify(given);
-  } catch (e) {
-    $('login-error').textContent = e.message;
-    forgetToken();
-    return;
-  }
-  token = given;
-  saveToken(given);
+// A session is in hand (a fresh login, or the tab's saved one): watch.
+function enter(session, name) {
+  token = session;
+  desk.who = name;
   desk.state = 'watching';
   $('login-view').hidden = true;
+  $('who').textContent = name;
+  $('who').hidden = false;
   startViews();
   $('logout').hidden = false;
   $('keys-toggle').hidden = false;
@@ -428,10 +430,41 @@ async function login(given) {
   pollApprovals();
 }
 
+// The login form: the name and the admin token become a session; only the
+// session token is kept (sessionStorage: this tab only).
+async function login(name, adminToken) {
+  $('login-error').textContent = '';
+  let made;
+  try {
+    made = await logIn(name, adminToken);
+  } catch (e) {
+    $('login-error').textContent = e.message;
+    forgetToken();
+    return;
+  }
+  $('token').value = '';
+  saveToken(made.token, made.name);
+  enter(made.token, made.name);
+}
+
+// A reload of the tab: the saved session, if it is still live.
+async function resume(saved) {
+  try {
+    const session = await verify(saved);
+    enter(saved, session.name || savedName() || '');
+  } catch (e) {
+    forgetToken();
+    $('login-error').textContent = e.message;
+  }
+}
+
 function logout(why) {
   if (desk.leg) desk.leg.leave();
+  // Asked to leave (not refused): end the session on the server too.
+  if (!why && token) logOut(token);
   desk.state = 'logged-out';
   token = null;
+  desk.who = null;
   forgetToken();
   if (streamAbort) streamAbort.abort();
   clearTimeout(approvalTimer);
@@ -439,6 +472,7 @@ function logout(why) {
   desk.selected = null;
   setStream('off');
   stopViews();
+  $('who').hidden = true;
   $('logout').hidden = true;
   $('keys-toggle').hidden = true;
   $('login-view').hidden = false;
@@ -466,7 +500,7 @@ function onKey(event) {
   action();
 }
 
-$('login-form').addEventListener('submit', (event) => { event.preventDefault(); login($('token').value.trim()); });
+$('login-form').addEventListener('submit', (event) => { event.preventDefault(); login($('name').value.trim(), $('token').value.trim()); });
 $('logout').addEventListener('click', () => logout());
 $('listen').addEventListener('click', () => join('monitor'));
 $('coach').addEventListener('click', () => join('coach'));
@@ -482,7 +516,8 @@ document.addEventListener('keydown', onKey);
 // Durations tick; talking and barge-in flags age out.
 setInterval(() => { if (desk.state === 'watching') render(); }, 1000);
 
+initAudit(() => token);
 initAnalytics({ token: () => token });
 
 const saved = savedToken();
-if (saved) login(saved);
+if (saved) resume(saved);

@@ -4,6 +4,8 @@
 // call as a WebRTC leg offered on the same socket. Signalling: /rep/ws
 // (docs/WEBRTC.md). No build step.
 
+import { renderRecord, renderTranscript } from './card_view.js';
+
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = 'warmline.rep.token';
 
@@ -221,47 +223,12 @@ function showCard(card, state) {
   urgency.dataset.urgency = card.urgency;
   text('summary', card.summary || 'Waiting for the AI summary…');
   text('next-action', card.next_action || '—');
-  const list = $('transcript');
-  list.replaceChildren();
-  for (const line of card.transcript || []) {
-    const li = document.createElement('li');
-    li.dataset.who = line.who;
-    const who = document.createElement('b');
-    who.textContent = line.who === 'agent' ? 'AI' : 'Caller';
-    li.append(who, document.createTextNode(line.text));
-    list.append(li);
-  }
-  list.scrollTop = list.scrollHeight;
+  renderTranscript($('transcript'), card.transcript);
   const records = $('records');
   records.replaceChildren();
   for (const record of card.records || []) records.append(renderRecord(record));
   $('records-box').hidden = !(card.records && card.records.length);
   if (state === 'ringing') $('accept').focus();
-}
-
-function renderRecord(record) {
-  const box = document.createElement('div');
-  box.className = 'record';
-  const title = document.createElement('strong');
-  title.textContent = record.tool;
-  box.append(title);
-  const result = record.result;
-  if (result && typeof result === 'object' && !Array.isArray(result)) {
-    const dl = document.createElement('dl');
-    for (const [key, value] of Object.entries(result)) {
-      const dt = document.createElement('dt');
-      dt.textContent = key;
-      const dd = document.createElement('dd');
-      dd.textContent = typeof value === 'object' ? JSON.stringify(value) : String(value);
-      dl.append(dt, dd);
-    }
-    box.append(dl);
-  } else {
-    const p = document.createElement('p');
-    p.textContent = typeof result === 'string' ? result : JSON.stringify(result);
-    box.append(p);
-  }
-  return box;
 }
 
 function startRingTimer(ms) {

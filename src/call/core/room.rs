@@ -37,6 +37,9 @@ impl CallCore {
         self.turn_real = false;
         self.rolling_over = false;
         self.model_state = ModelState::Closed;
+        // The caller is not waiting on the AI any more.
+        let now = self.filler.now;
+        self.long_silence_reset(now);
     }
 
     /// The agent returns at `now` (the driver opens a new session): the
@@ -56,6 +59,9 @@ impl CallCore {
     pub fn set_sidelined(&mut self, sidelined: bool, now: Duration) {
         self.presence.sidelined = sidelined;
         self.silence_caller_active(now);
+        if sidelined {
+            self.long_silence_reset(now);
+        }
     }
 
     /// Whether the agent is sidelined.

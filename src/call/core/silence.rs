@@ -51,6 +51,14 @@ pub(super) struct Silence {
 }
 
 impl CallCore {
+    /// Whether the caller is speaking now: real speech as barge-in judges
+    /// it (not echo, not noise).
+    pub(super) fn caller_speaking(&self) -> bool {
+        self.turn_real
+            || self.judge.pause().is_some()
+            || (self.vad.is_speaking() && self.barge.confirmed())
+    }
+
     /// The caller pressed a key or spoke: both clocks restart.
     pub(super) fn silence_caller_active(&mut self, now: Duration) {
         self.silence.idle_since = Some(now);
@@ -88,10 +96,7 @@ impl CallCore {
         if self.hangup_when_played {
             return;
         }
-        let caller_speaking = self.turn_real
-            || self.judge.pause().is_some()
-            || (self.vad.is_speaking() && self.barge.confirmed());
-        if caller_speaking {
+        if self.caller_speaking() {
             self.silence_caller_active(now);
             return;
         }

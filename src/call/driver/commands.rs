@@ -49,14 +49,13 @@ impl CallDriver {
     pub(super) async fn late_tool_results(&mut self) {
         let deadline = tokio::time::Instant::now() + LATE_RESULTS_WAIT;
         while self.log.as_ref().is_some_and(|l| l.tools_pending() > 0) {
-            let Ok(Some((call_id, output))) =
-                tokio::time::timeout_at(deadline, self.tool_rx.recv()).await
+            let Ok(Some(answer)) = tokio::time::timeout_at(deadline, self.tool_rx.recv()).await
             else {
                 return;
             };
             let now = self.now();
             if let Some(log) = &mut self.log {
-                log.on_tool_result(now, &call_id, &output);
+                log.on_tool_output(now, &answer);
             }
         }
     }

@@ -614,10 +614,10 @@ impl Scheduled for SipCall {
     }
 }
 
-/// The URI of a name-addr (`"Bob" <sip:bob@host>;tag=x` → `sip:bob@host`),
-/// for tools and logs: the tag belongs to the dialog, not to the caller.
 /// Our sent-by address and the Via transport name toward `dest`: the TLS
-/// listener's when the stream to `dest` is TLS, else the UDP/TCP one.
+/// listener's when the stream to `dest` is TLS, else the UDP/TCP one. (A
+/// TLS peer of `[[sip.outbound]]` needs `[sip] tls_listen`, which `check`
+/// enforces; without one, Via still says TLS, with the TCP port.)
 pub(super) fn sent_by(
     tls_local: Option<SocketAddr>,
     sender: &super::transport::Sender,
@@ -628,10 +628,13 @@ pub(super) fn sent_by(
     match (transport, tls_local) {
         (Transport::Udp, _) => (local, "UDP"),
         (Transport::Tcp, Some(tls)) if sender.is_tls(dest) => (tls, "TLS"),
+        (Transport::Tcp, None) if sender.is_tls(dest) => (local, "TLS"),
         (Transport::Tcp, _) => (local, "TCP"),
     }
 }
 
+/// The URI of a name-addr (`"Bob" <sip:bob@host>;tag=x` → `sip:bob@host`),
+/// for tools and logs: the tag belongs to the dialog, not to the caller.
 fn address(name_addr: &str) -> &str {
     match (name_addr.find('<'), name_addr.find('>')) {
         (Some(open), Some(close)) if open < close => &name_addr[open + 1..close],

@@ -4,7 +4,8 @@
 //! - [`transport`]: UDP and TCP sockets; [`tcp`]: a task per TCP
 //!   connection (framing, reuse, connects off the endpoint task, accept
 //!   backoff); [`tls`]: SIP over TLS on the same stream connections,
-//!   certificate reloaded on SIGHUP.
+//!   certificate reloaded on SIGHUP; [`outbound_tls`]: the TLS trunks of
+//!   `[[sip.outbound]]` and the verified client handshake toward them.
 //! - [`endpoint`]: the task that owns the transaction layer and dialogs;
 //!   [`calls`]: its calls indexed by dialog and by next deadline.
 //! - [`invite`]: admitting, answering and re-negotiating calls.
@@ -27,6 +28,7 @@ pub mod endpoint;
 pub mod inbound_refer;
 pub mod invite;
 pub mod leg;
+pub mod outbound_tls;
 pub mod ports;
 pub mod registrations;
 pub mod rep;
@@ -117,6 +119,9 @@ pub enum SipError {
     /// The SIP TLS certificate or key is unusable.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    /// A `[[sip.outbound]]` TLS entry's name or roots are unusable.
+    #[error(transparent)]
+    OutboundTls(#[from] outbound_tls::OutboundTlsError),
     /// The registrar's settings are unusable.
     #[error(transparent)]
     Registrations(#[from] registrations::RegistrationsError),
@@ -236,7 +241,10 @@ impl SipService {
 /// is set) and its endpoint task; returns the bound UDP/TCP address.
 pub async fn start(mut service: SipService) -> Result<SocketAddr, SipError> {
     let listen = service.config.listen;
-    let bound = transport::bind(listen)
+    let tls_peers = Arc::new(outbound_tls::TlsPeers::from_config(
+        &service.config.outbound,
+    )?);
+    let bound = transport::bind(listen, tls_peers)
         .await
         .map_err(|source| SipError::Bind {
             addr: listen,

@@ -13,6 +13,12 @@
 //! to the endpoint as [`Undelivered`] with the transaction it belongs to,
 //! and that transaction fails at once (RFC 3261 §17.1.1.2, §17.2.4).
 //!
+//! An address that [`TlsPeers`] names (a `[[sip.outbound]]` trunk with
+//! `transport = "tls"`) is only ever reached over TLS: its connection task
+//! runs the client handshake ([`super::outbound_tls`]) within the same
+//! connect bound, and a plain connection registered under that address is
+//! never written to.
+//!
 //! Invariants: the registry lock is never held across an `.await`; only
 //! the task that registered a connection removes it (entries carry a
 //! connection number); a stream that breaks the framing rules is closed,
@@ -30,6 +36,7 @@ use tokio::sync::mpsc::{self, error::TrySendError};
 use warmline_sip::message::{frame_stream, Framing, Limits};
 use warmline_sip::transaction::{Transport, TxIdEither};
 
+use super::outbound_tls::TlsPeers;
 use super::transport::Inbound;
 
 /// Open TCP connections (accepted, opened or still connecting), at most.
@@ -40,8 +47,9 @@ const TCP_IDLE: Duration = Duration::from_secs(600);
 /// not yet connected) for this many messages; the next message then fails
 /// at once as a transport error rather than waiting behind them.
 pub(super) const TCP_WRITE_QUEUE: usize = 256;
-/// How long an outbound connect may take. The connect runs on its own
-/// task, so this bounds only how long messages wait in its queue.
+/// How long an outbound connect (with its TLS handshake, toward a TLS
+/// peer) may take. The connect runs on its own task, so this bounds only
+/// how long messages wait in its queue.
 pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Undelivered reports on their way to the endpoint. Reports are never
 /// dropped: a connection task with failures waits for room.
@@ -110,6 +118,8 @@ pub struct Tcp {
     registry: Arc<Mutex<Registry>>,
     inbound: mpsc::Sender<Inbound>,
     undelivered: mpsc::Sender<Undelivered>,
+    /// The addresses reached over TLS only (fixed at start).
+    tls_peers: Arc<TlsPeers>,
 }
 
 impl Tcp {
@@ -121,13 +131,22 @@ impl Tcp {
             registry: Arc::new(Mutex::new(Registry::default())),
             inbound,
             undelivered,
+            tls_peers: Arc::default(),
         }
     }
 
+    /// The same transport, reaching `peers`' addresses over TLS only.
+    pub(super) fn with_tls_peers(mut self, peers: Arc<TlsPeers>) -> Tcp {
+        self.tls_peers = peers;
+        self
+    }
+
     /// Queues `message` for `dest` without waiting: on the peer's
-    /// connection when there is one, else on a new connection task that
-    /// connects first. Must be called within a tokio runtime.
+    /// connection when there is one (a TLS one, when `dest` is a TLS
+    /// peer), else on a new connection task that connects first. Must be
+    /// called within a tokio runtime.
     pub fn send(&self, dest: SocketAddr, mut message: Outbound) -> Result<(), QueueError> {
+        let tls = self.tls_peers.contains(&dest);
         let Ok(mut registry) = self.registry.lock() else {
             return Err(QueueError::Broken);
         };
@@ -135,12 +154,14 @@ impl Tcp {
         // is replaced by a new one.
         for _ in 0..2 {
             let writer = match registry.open.get(&dest) {
-                Some((_, writer, _)) => writer.clone(),
-                None => {
-                    if registry.open.len() >= MAX_TCP_CONNECTIONS {
+                Some((_, writer, open_tls)) if *open_tls || !tls => writer.clone(),
+                open => {
+                    // None, or a plain connection to a TLS peer: that one
+                    // is left to its task and a TLS one takes its place.
+                    if open.is_none() && registry.open.len() >= MAX_TCP_CONNECTIONS {
                         return Err(QueueError::TooManyConnections);
                     }
-                    let (id, writer, queue) = registry.open(dest, false);
+                    let (id, writer, queue) = registry.open(dest, tls);
                     tokio::spawn(connect(dest, id, queue, self.clone()));
                     writer
                 }
@@ -181,13 +202,16 @@ impl Tcp {
         tokio::spawn(serve(stream, peer, id, queue, self.clone()));
     }
 
-    /// Whether the open connection to `peer` runs over TLS.
+    /// Whether messages to `peer` travel over TLS: it is a TLS peer
+    /// (connected or not yet), or its open connection runs over TLS.
     pub fn is_tls(&self, peer: SocketAddr) -> bool {
-        self.registry
-            .lock()
-            .ok()
-            .and_then(|r| r.open.get(&peer).map(|(_, _, tls)| *tls))
-            .unwrap_or(false)
+        self.tls_peers.contains(&peer)
+            || self
+                .registry
+                .lock()
+                .ok()
+                .and_then(|r| r.open.get(&peer).map(|(_, _, tls)| *tls))
+                .unwrap_or(false)
     }
 
     /// Open connections (tests).
@@ -243,8 +267,23 @@ impl Tcp {
     }
 }
 
-/// An outbound connection: connect, then serve it like an accepted one.
+/// An outbound connection: connect (and, to a TLS peer, complete a
+/// verified handshake), then serve it like an accepted one.
 async fn connect(dest: SocketAddr, id: u64, queue: mpsc::Receiver<Outbound>, tcp: Tcp) {
+    let peers = tcp.tls_peers.clone();
+    if let Some(peer) = peers.get(&dest) {
+        match peer.connect(dest, CONNECT_TIMEOUT).await {
+            Ok(stream) => {
+                tracing::info!(%dest, trunk = peer.trunk(), server_name = %peer.server_name(), "SIP TLS connection open");
+                serve(stream, dest, id, queue, tcp).await;
+            }
+            Err(e) => {
+                tracing::warn!(%dest, trunk = peer.trunk(), server_name = %peer.server_name(), error = %e, "cannot open a SIP TLS connection: what waited for it fails");
+                tcp.fail(dest, id, queue, None, "TLS connect failed").await;
+            }
+        }
+        return;
+    }
     match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(dest)).await {
         Ok(Ok(stream)) => serve(stream, dest, id, queue, tcp).await,
         Ok(Err(e)) => {

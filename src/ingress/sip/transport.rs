@@ -1,4 +1,5 @@
-//! SIP over UDP and TCP: sockets in, raw messages to the endpoint task,
+//! SIP over UDP and TCP (and TLS, on the TCP side's connections): sockets
+//! in, raw messages to the endpoint task,
 //! bytes out without ever making the endpoint wait.
 //!
 //! UDP is one socket; every datagram goes to the endpoint. Sends go
@@ -69,7 +70,8 @@ impl Sender {
         &self.tcp
     }
 
-    /// Whether the open stream connection to `peer` runs over TLS.
+    /// Whether stream messages to `peer` travel over TLS (an open TLS
+    /// connection, or a TLS peer of `[[sip.outbound]]`).
     pub fn is_tls(&self, peer: SocketAddr) -> bool {
         self.tcp.is_tls(peer)
     }
@@ -88,8 +90,12 @@ pub struct Bound {
     pub local: SocketAddr,
 }
 
-/// Binds UDP and TCP on `listen` and starts the reader and acceptor tasks.
-pub async fn bind(listen: SocketAddr) -> std::io::Result<Bound> {
+/// Binds UDP and TCP on `listen` and starts the reader and acceptor tasks;
+/// streams to `tls_peers`' addresses are opened over TLS only.
+pub async fn bind(
+    listen: SocketAddr,
+    tls_peers: Arc<super::outbound_tls::TlsPeers>,
+) -> std::io::Result<Bound> {
     let udp = std::net::UdpSocket::bind(listen)?;
     udp.set_nonblocking(true)?;
     let send_half = Arc::new(udp.try_clone()?);
@@ -99,7 +105,7 @@ pub async fn bind(listen: SocketAddr) -> std::io::Result<Bound> {
     let listener = TcpListener::bind(local).await?;
     let (inbound_tx, inbound) = mpsc::channel(4_096);
     let (undelivered_tx, undelivered) = mpsc::channel(UNDELIVERED_QUEUE);
-    let tcp = Tcp::new(inbound_tx.clone(), undelivered_tx);
+    let tcp = Tcp::new(inbound_tx.clone(), undelivered_tx).with_tls_peers(tls_peers);
     let sender = Sender {
         udp: send_half,
         tcp: tcp.clone(),

@@ -22,7 +22,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use tokio::sync::mpsc;
 use warmline_sip::dialog::uac::{UacCall, UacConfig, UacEvent};
-use warmline_sip::message::{Host, Message, Uri};
+use warmline_sip::message::{Host, Message, Scheme, Uri};
 use warmline_sip::transaction::{TimerConfig, Transport};
 
 use super::endpoint::Endpoint;
@@ -120,6 +120,22 @@ struct Entry {
     sdp: Vec<u8>,
 }
 
+/// Our Contact for a placed call: where the far side sends its requests
+/// in the dialog. Over a stream it names the transport (`tcp` or `tls`,
+/// with the TLS listener's port, as `via` and the sent-by say); toward a
+/// `sips:` target it is a `sips:` URI itself (RFC 3261 §8.1.1.8).
+fn contact(ip: IpAddr, port: u16, place: &PlaceCall, via: &str) -> Uri {
+    let mut contact = Uri::sip(Some("warmline"), Host::Ip(ip), Some(port));
+    if place.target.scheme == Scheme::Sips {
+        contact.scheme = Scheme::Sips;
+    } else if place.transport == Transport::Tcp {
+        contact
+            .params
+            .set("transport", Some(&via.to_ascii_lowercase()));
+    }
+    contact
+}
+
 /// The endpoint's outbound calls, by Call-ID.
 #[derive(Default)]
 pub(super) struct UacTable {
@@ -162,16 +178,21 @@ impl Endpoint {
                 };
                 let sent_by = SocketAddr::new(ip, sent_by.port());
                 let from = Uri::sip(Some(&place.from_user), Host::Ip(ip), None);
+                // Over TLS the trunk is the only hop whose certificate name
+                // we know: the whole call goes through it (decision 0039).
+                let tls = place.transport == Transport::Tcp && self.sender.is_tls(place.peer);
+                let contact = contact(ip, sent_by.port(), &place, via);
                 let config = UacConfig {
                     to: None,
                     from,
                     from_display: place.from_display.clone(),
                     call_id: place.call_id.clone(),
                     local_tag: place.local_tag.clone(),
-                    contact: Uri::sip(Some("warmline"), Host::Ip(ip), Some(sent_by.port())),
+                    contact,
                     sent_by: sent_by.to_string(),
                     peer: place.peer,
                     transport: place.transport,
+                    every_request_to_peer: tls,
                     via_transport: via.to_owned(),
                     sdp: place.sdp.clone(),
                     headers: place.headers.clone(),
@@ -285,5 +306,44 @@ impl Endpoint {
             }
             !(entry.call.is_ended() && entry.call.poll_timeout().is_none())
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn place(target: &str, transport: Transport) -> PlaceCall {
+        PlaceCall {
+            target: Uri::parse(target).expect("uri"),
+            peer: "192.0.2.20:5061".parse().expect("addr"),
+            transport,
+            from_user: "+15550001111".into(),
+            from_display: None,
+            call_id: "c".into(),
+            local_tag: "t".into(),
+            sdp: Vec::new(),
+            headers: Vec::new(),
+            credentials: None,
+        }
+    }
+
+    #[test]
+    fn the_contact_names_the_stream_and_is_sips_toward_a_sips_target() {
+        let ip = IpAddr::from([198, 51, 100, 7]);
+        let udp = contact(ip, 5060, &place("sip:2001@pbx", Transport::Udp), "UDP");
+        assert_eq!(udp.to_string(), "sip:warmline@198.51.100.7:5060");
+        let tcp = contact(ip, 5060, &place("sip:2001@pbx", Transport::Tcp), "TCP");
+        assert_eq!(
+            tcp.to_string(),
+            "sip:warmline@198.51.100.7:5060;transport=tcp"
+        );
+        let tls = contact(ip, 5061, &place("sip:2001@pbx", Transport::Tcp), "TLS");
+        assert_eq!(
+            tls.to_string(),
+            "sip:warmline@198.51.100.7:5061;transport=tls"
+        );
+        let sips = contact(ip, 5061, &place("sips:2001@pbx", Transport::Tcp), "TLS");
+        assert_eq!(sips.to_string(), "sips:warmline@198.51.100.7:5061");
     }
 }

@@ -1,15 +1,18 @@
 //! A browser joining a live call (decision 0024): the `join` message of
-//! docs/WEBRTC.md. The admin token travels in the message (a browser
-//! cannot set a header on a WebSocket, and the token never goes in a
-//! URL); the call is found in the live-call registry; the leg is linked
-//! to the call's room through its `CallHandle`, so its edge task runs on
-//! the call's own worker.
+//! docs/WEBRTC.md. The admin token or a supervisor's session token
+//! (decision 0038) travels in the message (a browser cannot set a header
+//! on a WebSocket, and the token never goes in a URL); a wrong one spends
+//! the admin routes' failure bucket. The call is found in the live-call
+//! registry; the leg is linked to the call's room through its
+//! `CallHandle`, so its edge task runs on the call's own worker. A join
+//! that went through is recorded in the audit log with who joined.
 
 use tokio::sync::mpsc;
 
 use super::leg::Control;
 use super::signal::{JoinRole, ServerMessage};
 use super::{accept_offer, WebRtcError, WebRtcService};
+use crate::audit::Action;
 use crate::call::registry::CallId;
 
 /// A `join` message.
@@ -31,10 +34,18 @@ pub(super) async fn join_call(
     control: mpsc::Receiver<Control>,
     to_page: mpsc::Sender<ServerMessage>,
 ) -> Result<String, WebRtcError> {
-    service
+    let actor = match service
         .admin
-        .check_token(&join.token)
-        .map_err(WebRtcError::Unauthorized)?;
+        .check_token(&join.token, std::time::SystemTime::now())
+    {
+        Ok(actor) => actor,
+        Err(e) => {
+            return Err(match service.admin.refused() {
+                Some(retry) => WebRtcError::TooManyRefused(retry.as_secs().max(1)),
+                None => WebRtcError::Unauthorized(e),
+            })
+        }
+    };
     // Only a leg everyone hears can replace the agent: a monitor or coach
     // taking over would leave the caller talking to nobody.
     if join.take_over && join.role != JoinRole::Rep {
@@ -62,5 +73,17 @@ pub(super) async fn join_call(
         }
     }
     tracing::info!(call_id = %id, leg = leg.0, role = ?join.role, take_over = join.take_over, "a browser joined a live call");
+    let action = match (join.role, join.take_over) {
+        (JoinRole::Monitor, _) => Action::Listen,
+        (JoinRole::Coach, _) => Action::Coach,
+        (JoinRole::Rep, true) => Action::TakeOver,
+        (JoinRole::Rep, false) => Action::JoinAsRep,
+    };
+    service.audit.record(
+        &actor,
+        action,
+        Some(&id.to_string()),
+        serde_json::json!({ "leg": leg.0 }),
+    );
     Ok(answer)
 }

@@ -16,6 +16,7 @@ pub mod page;
 pub mod ports;
 pub mod rep;
 pub mod rep_audio;
+mod rep_card;
 pub mod rep_signal;
 pub mod signal;
 
@@ -76,9 +77,12 @@ pub enum WebRtcError {
     /// The media workers are gone or full.
     #[error("no media worker took the call: {0}")]
     Worker(String),
-    /// A `join` without the right admin token.
-    #[error("joining a call needs the admin token in the join message: {0}")]
+    /// A `join` without the right admin token or a live session token.
+    #[error("joining a call needs the admin token or a session token in the join message: {0}")]
     Unauthorized(crate::http::admin::AdminAuthError),
+    /// Too many wrong tokens lately (the admin routes' failure bucket).
+    #[error("too many refused tokens lately: wait {0} s, then send the right one")]
+    TooManyRefused(u64),
     /// A `join` naming no live call.
     #[error("no live call {0:?}: GET /api/v1/calls lists them")]
     NoSuchCall(String),
@@ -107,8 +111,11 @@ pub struct WebRtcService {
     pub ports: ports::PortRange,
     /// The address offered to browsers.
     pub public_ip: IpAddr,
-    /// The admin token a `join` must carry (decision 0024).
+    /// The admin token (or a session of it) a `join` must carry
+    /// (decisions 0024, 0038).
     pub admin: crate::http::admin::AdminToken,
+    /// Where joins are recorded, with who joined (decision 0038).
+    pub audit: crate::audit::Audit,
     /// Whether a browser may start a call of its own (`/try`, `[web]
     /// try`). Joining a live call with the admin token does not depend on
     /// it: the supervisor's desk listens, coaches and takes over wherever
@@ -166,7 +173,7 @@ async fn signalling(service: Arc<WebRtcService>, mut socket: WebSocket) {
                 WebRtcError::Draining => "draining",
                 WebRtcError::TryOff => "try_off",
                 WebRtcError::NoRoute => "no_route",
-                WebRtcError::Unauthorized(_) => "unauthorized",
+                WebRtcError::Unauthorized(_) | WebRtcError::TooManyRefused(_) => "unauthorized",
                 WebRtcError::NoSuchCall(_) => "unknown_call",
                 WebRtcError::TakeOverRole => "bad_request",
                 _ => "unavailable",
@@ -420,6 +427,7 @@ mod tests {
             ports: ports::PortRange::new(IpAddr::from([127, 0, 0, 1]), 40_000, 40_999),
             public_ip: IpAddr::from([127, 0, 0, 1]),
             admin: crate::http::admin::AdminToken::new(None),
+            audit: crate::audit::Audit::off(),
             try_calls: true,
         }
     }

@@ -1,6 +1,9 @@
 //! `/rep`: the reps' softphone page (web/rep/, compiled into the binary),
-//! `GET /rep/me` (who a bearer token belongs to) and `/rep/ws`, the rep's
-//! signalling socket (docs/WEBRTC.md, decision 0028).
+//! `GET /rep/me` (who a bearer token belongs to), `/rep/ws`, the rep's
+//! signalling socket (docs/WEBRTC.md, decision 0028), and the card page
+//! `/rep/calls/{id}` ([`super::rep_card`], decision 0040). Wrong rep
+//! tokens, on any of them, spend one failure bucket: past its burst they
+//! are answered 429 (or refused on the socket) until it refills.
 //!
 //! The socket lives on the HTTP runtime. It logs the rep in with the first
 //! message, sets presence, forwards the rep's answers to the escalation of
@@ -11,7 +14,7 @@
 //! a call they were in goes back to the AI, told what happened (decision
 //! 0035).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -23,24 +26,71 @@ use axum::routing::get;
 use axum::{Json, Router};
 
 use super::rep_audio::{self, RepAudio, RepLeg};
+use super::rep_card;
 use super::rep_signal::{self, RepClientMessage, RepServerMessage};
 use super::signal::MAX_MESSAGE_BYTES;
 use crate::handoff::{Handoff, Presence, RepId, RepInput};
+use crate::http::rate_limit::FailureBucket;
 
 const INDEX: &str = include_str!("../../../web/rep/index.html");
 const STYLE: &str = include_str!("../../../web/rep/rep.css");
 const SCRIPT: &str = include_str!("../../../web/rep/rep.js");
+const CARD_VIEW: &str = include_str!("../../../web/rep/card_view.js");
 
 /// The page must log in within this after connecting.
 const LOGIN_WAIT: Duration = Duration::from_secs(10);
 
 /// What the rep's routes share.
 #[derive(Clone, Debug)]
-struct RepState {
-    handoff: Handoff,
+pub(super) struct RepState {
+    pub(super) handoff: Handoff,
     /// Media for reps' audio; `None`: the softphone signals but cannot
     /// carry audio (an `offer` is refused).
     audio: Option<Arc<RepAudio>>,
+    /// Wrong rep tokens, on every rep route and the socket's login.
+    failures: Arc<Mutex<FailureBucket>>,
+}
+
+impl RepState {
+    /// A wrong token was presented: `Err(retry_after)` once the failure
+    /// bucket is empty.
+    pub(super) fn refused(&self) -> Result<(), Duration> {
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .refused(now())
+    }
+
+    /// The rep a request's `Authorization: Bearer` names, or the answer
+    /// to give: 401 for a wrong token, 429 past the failure burst.
+    // The error is the HTTP answer itself, returned once per request:
+    // boxing it would only add an allocation.
+    #[allow(clippy::result_large_err)]
+    pub(super) fn rep_of(&self, headers: &HeaderMap, what: &str) -> Result<RepId, Response> {
+        let token = headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if let Some(rep) = self.handoff.directory().authenticate(token) {
+            return Ok(rep);
+        }
+        crate::refusals::refused("rep", "token", what, &"unknown rep token");
+        match self.refused() {
+            Ok(()) => Err((
+                StatusCode::UNAUTHORIZED,
+                [("www-authenticate", "Bearer")],
+                "unknown rep token",
+            )
+                .into_response()),
+            Err(wait) => Err((
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", wait.as_secs().max(1).to_string())],
+                "too many wrong rep tokens: try again later",
+            )
+                .into_response()),
+        }
+    }
 }
 
 /// The page, `/rep/me` and `/rep/ws`, without audio for reps (tests of
@@ -49,6 +99,7 @@ pub fn routes(handoff: Handoff) -> Router {
     routes_inner(RepState {
         handoff,
         audio: None,
+        failures: Arc::default(),
     })
 }
 
@@ -58,6 +109,7 @@ pub fn routes_with_audio(handoff: Handoff, audio: RepAudio) -> Router {
     routes_inner(RepState {
         handoff,
         audio: Some(Arc::new(audio)),
+        failures: Arc::default(),
     })
 }
 
@@ -65,6 +117,8 @@ fn routes_inner(state: RepState) -> Router {
     Router::new()
         .route("/rep/ws", get(upgrade))
         .route("/rep/me", get(me))
+        .route("/rep/calls/{id}", get(rep_card::page))
+        .route("/rep/calls/{id}/card", get(rep_card::card))
         .with_state(state)
         .route(
             "/rep",
@@ -79,9 +133,17 @@ fn routes_inner(state: RepState) -> Router {
             "/rep/rep.js",
             get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }),
         )
+        .route(
+            "/rep/card_view.js",
+            get(|| async { asset("text/javascript; charset=utf-8", CARD_VIEW) }),
+        )
+        .route(
+            "/rep/card.js",
+            get(|| async { asset("text/javascript; charset=utf-8", rep_card::SCRIPT) }),
+        )
 }
 
-fn asset(content_type: &'static str, body: &'static str) -> Response {
+pub(super) fn asset(content_type: &'static str, body: &'static str) -> Response {
     (
         [(CONTENT_TYPE, content_type), (CACHE_CONTROL, "no-cache")],
         body,
@@ -92,25 +154,14 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 /// `GET /rep/me` with `Authorization: Bearer <token>`: the rep's status,
 /// or 401.
 async fn me(State(state): State<RepState>, headers: HeaderMap) -> Response {
-    let handoff = state.handoff;
-    let token = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    let now = tokio::time::Instant::now().into_std();
-    match handoff
-        .directory()
-        .authenticate(token)
-        .and_then(|rep| handoff.directory().status(&rep, now))
-    {
+    let rep = match state.rep_of(&headers, "rep status") {
+        Ok(rep) => rep,
+        Err(answer) => return answer,
+    };
+    match state.handoff.directory().status(&rep, now()) {
         Some(status) => Json(status).into_response(),
-        None => (
-            StatusCode::UNAUTHORIZED,
-            [("www-authenticate", "Bearer")],
-            "unknown rep token",
-        )
-            .into_response(),
+        // Authenticated a moment ago: the directory lost the rep (a reload).
+        None => (StatusCode::UNAUTHORIZED, "unknown rep").into_response(),
     }
 }
 
@@ -129,7 +180,8 @@ async fn refuse(socket: &mut WebSocket, message: String) -> bool {
 
 /// Reads text frames until the login; None when the page left or sent a
 /// wrong token.
-async fn login(handoff: &Handoff, socket: &mut WebSocket) -> Option<RepId> {
+async fn login(state: &RepState, socket: &mut WebSocket) -> Option<RepId> {
+    let handoff = &state.handoff;
     loop {
         let text = match socket.recv().await? {
             Ok(Message::Text(text)) => text,
@@ -141,7 +193,14 @@ async fn login(handoff: &Handoff, socket: &mut WebSocket) -> Option<RepId> {
                 let rep = handoff.directory().authenticate(&token);
                 if rep.is_none() {
                     crate::refusals::refused("rep", "token", "rep login", &"unknown token");
-                    refuse(socket, "unknown rep token".into()).await;
+                    let message = match state.refused() {
+                        Ok(()) => "unknown rep token".to_owned(),
+                        Err(wait) => format!(
+                            "too many wrong rep tokens: try again in {} s",
+                            wait.as_secs().max(1)
+                        ),
+                    };
+                    refuse(socket, message).await;
                 }
                 return rep;
             }
@@ -183,8 +242,7 @@ async fn from_leg(leg: Option<&mut RepLeg>) -> Option<RepServerMessage> {
 
 /// One rep's softphone, for as long as the page stays.
 async fn softphone(state: RepState, mut socket: WebSocket) {
-    let handoff = state.handoff;
-    let rep = match tokio::time::timeout(LOGIN_WAIT, login(&handoff, &mut socket)).await {
+    let rep = match tokio::time::timeout(LOGIN_WAIT, login(&state, &mut socket)).await {
         Ok(Some(rep)) => rep,
         Ok(None) => return,
         Err(_) => {
@@ -192,6 +250,7 @@ async fn softphone(state: RepState, mut socket: WebSocket) {
             return;
         }
     };
+    let handoff = state.handoff;
     let (login, mut pushes) = handoff.hub().connect(&rep);
     tracing::info!(%rep, "rep logged in");
     if let Some(status) = handoff.directory().status(&rep, now()) {

@@ -4,35 +4,50 @@
 //! The body of a decision is read and checked here, so that each mistake
 //! gets its own status: 400 for a body that is not a decision, 422 for
 //! edited arguments the tool's schema refuses (the approval stays
-//! pending), 404 for an approval that is not pending (any more).
+//! pending), 404 for an approval that is not pending (any more). A
+//! decision is taken as the request's [`Actor`] (a supervisor's session
+//! name, or the admin token): the tool call's record keeps it as
+//! `approved_by`, and the audit log records it (decision 0038).
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{Approvals, DecideError, Decision, MAX_NOTE_CHARS};
+use crate::audit::{Action, Actor, Audit};
 use crate::http::admin::{protect, AdminToken};
 
 /// Largest decision body read.
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// The approval routes, each behind `token`.
+/// The approval routes, each behind `token`; decisions are logged only.
 pub fn routes(approvals: Approvals, token: AdminToken) -> Router {
+    routes_with_audit(approvals, token, Audit::off())
+}
+
+/// [`routes`], with each decision recorded in `audit`.
+pub fn routes_with_audit(approvals: Approvals, token: AdminToken, audit: Audit) -> Router {
     let router = Router::new()
         .route("/api/v1/approvals", get(list))
         .route("/api/v1/approvals/{id}", post(decide))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(approvals);
+        .with_state(Api { approvals, audit });
     protect(router, token)
 }
 
-async fn list(State(approvals): State<Approvals>) -> Json<Value> {
-    Json(json!(approvals.list()))
+#[derive(Clone)]
+struct Api {
+    approvals: Approvals,
+    audit: Audit,
+}
+
+async fn list(State(api): State<Api>) -> Json<Value> {
+    Json(json!(api.approvals.list()))
 }
 
 #[derive(Deserialize)]
@@ -94,7 +109,8 @@ fn parse(body: &[u8]) -> Result<Decision, Refusal> {
 }
 
 async fn decide(
-    State(approvals): State<Approvals>,
+    State(api): State<Api>,
+    Extension(actor): Extension<Actor>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
@@ -102,12 +118,22 @@ async fn decide(
         Ok(d) => d,
         Err((status, error)) => return answer(status, json!({ "error": error })),
     };
-    let word = match decision {
-        Decision::Approve { .. } => "approved",
-        Decision::Reject { .. } => "rejected",
+    let (word, action, mut detail) = match &decision {
+        Decision::Approve { arguments, note } => (
+            "approved",
+            Action::Approve,
+            json!({ "edited": arguments.is_some(), "arguments": arguments, "note": note }),
+        ),
+        Decision::Reject { note } => ("rejected", Action::Reject, json!({ "note": note })),
     };
-    match approvals.decide(&id, decision) {
-        Ok(()) => answer(StatusCode::OK, json!({ "id": id, "decision": word })),
+    match api.approvals.decide_by(&id, decision, &actor.name) {
+        Ok(decided) => {
+            detail["approval_id"] = json!(decided.id);
+            detail["tool"] = json!(decided.tool);
+            api.audit
+                .record(&actor, action, Some(&decided.call_id), detail);
+            answer(StatusCode::OK, json!({ "id": id, "decision": word }))
+        }
         Err(e) => {
             let mut body = json!({ "error": e.to_string() });
             let status = match &e {

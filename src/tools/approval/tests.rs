@@ -223,3 +223,40 @@ fn a_gated_built_in_checks_edits_against_its_own_schema() {
         .schema
         .is_valid(&json!({"reason": "angry", "urgency": "high"})));
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_record_of_a_decision_names_who_took_it_and_a_timeout_names_nobody() {
+    let approvals = Approvals::default();
+    let (a, c, t) = (approvals.clone(), call(), refund(r#"{"amount": 5}"#));
+    let g = gate(60_000);
+    let task = tokio::spawn(async move { a.wait_recorded(&g, &c, &t).await });
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    let id = approvals.list()[0].id.clone();
+    let decided = approvals
+        .decide_by(&id, Decision::Reject { note: None }, "Grace Hopper")
+        .expect("pending");
+    assert_eq!(decided.tool, "refund");
+    assert_eq!(decided.id, id);
+    let (verdict, record) = task.await.expect("joined");
+    assert!(matches!(verdict, Verdict::Answer(_)));
+    assert_eq!(
+        record,
+        ApprovalRecord {
+            decision: "rejected".into(),
+            by: Some("Grace Hopper".into())
+        }
+    );
+
+    let (a, c, t) = (approvals.clone(), call(), refund(r#"{"amount": 5}"#));
+    let g = gate(300);
+    let (_, record) = a.wait_recorded(&g, &c, &t).await;
+    assert_eq!(
+        record,
+        ApprovalRecord {
+            decision: "timeout".into(),
+            by: None
+        }
+    );
+}

@@ -162,11 +162,15 @@ pub(super) fn ack(
     Ok(ack)
 }
 
-/// Where in-dialog requests go: the dialog's next hop when its host is an
-/// IP address (port 5060 by default), else the configured peer, which
-/// the shell resolved. The transport follows the hop's `transport`
-/// parameter, else the configured one.
+/// Where in-dialog requests go: the configured peer when the call keeps
+/// it as its outbound proxy (`every_request_to_peer`), else the dialog's
+/// next hop when its host is an IP address (port 5060 by default), else
+/// the configured peer, which the shell resolved. The transport follows
+/// the hop's `transport` parameter, else the configured one.
 pub(super) fn next_hop(dialog: &Dialog, config: &UacConfig) -> (SocketAddr, Transport) {
+    if config.every_request_to_peer {
+        return (config.peer, config.transport);
+    }
     let hop = dialog.next_hop();
     let transport = match hop.transport().as_deref() {
         Some("tcp" | "tls" | "ws" | "wss") => Transport::Tcp,

@@ -32,6 +32,7 @@ fn config() -> UacConfig {
         sent_by: "198.51.100.7:5060".into(),
         peer: phone(),
         transport: Transport::Udp,
+        every_request_to_peer: false,
         via_transport: "UDP".into(),
         sdp: OFFER.as_bytes().to_vec(),
         headers: vec![
@@ -220,6 +221,44 @@ fn the_ack_for_a_2xx_goes_to_the_contact_through_the_route_set() {
     feed(&mut call, Duration::from_millis(600), ok);
     assert_eq!(sent(&mut call), sent_now);
     assert!(events(&mut call).is_empty());
+}
+
+#[test]
+fn a_call_that_keeps_its_peer_sends_the_ack_and_bye_there_over_the_same_stream() {
+    let mut config = config();
+    config.transport = Transport::Tcp;
+    config.via_transport = "TLS".into();
+    config.every_request_to_peer = true;
+    let mut call = UacCall::new(config, Duration::ZERO).expect("call");
+    let invite = request(&sent(&mut call)[0].1);
+    // The far side's Contact and route set name other addresses.
+    let ok = reply(
+        &invite,
+        200,
+        &format!("Record-Route: <sip:10.0.0.1;lr>\r\n{CONTACT}"),
+        ANSWER,
+    );
+    feed(&mut call, Duration::from_millis(50), ok);
+    let transmits: Vec<Transmit> = std::iter::from_fn(|| call.poll_transmit()).collect();
+    assert_eq!(transmits.len(), 1, "one ACK");
+    assert_eq!(
+        (transmits[0].dest, transmits[0].transport),
+        (phone(), Transport::Tcp)
+    );
+    let ack = request(&transmits[0].bytes);
+    assert_eq!(ack.method, Method::Ack);
+    // The request still names the far side: the peer forwards it.
+    assert_eq!(ack.uri.to_string(), "sip:rep@192.0.2.30:5062");
+    assert_eq!(ack.headers.get_all("Route"), vec!["<sip:10.0.0.1;lr>"]);
+    assert_eq!(ack.top_via().expect("via").transport, "TLS");
+    call.bye(Duration::from_secs(1)).expect("bye");
+    let transmits: Vec<Transmit> = std::iter::from_fn(|| call.poll_transmit()).collect();
+    assert_eq!(
+        (transmits[0].dest, transmits[0].transport),
+        (phone(), Transport::Tcp),
+        "the BYE goes to the peer, not to the Contact's address"
+    );
+    assert_eq!(request(&transmits[0].bytes).method, Method::Bye);
 }
 
 #[test]

@@ -39,6 +39,13 @@ pub struct UacConfig {
     pub peer: SocketAddr,
     /// How the INVITE travels.
     pub transport: Transport,
+    /// Whether in-dialog requests (ACK for a 2xx, BYE, re-INVITE) go to
+    /// `peer` over `transport` too, whatever the dialog's next hop says:
+    /// `peer` is then an outbound proxy kept for the whole call (RFC 3261
+    /// §8.1.2). The shell sets it when `peer` is the only hop it can reach
+    /// safely, such as a TLS trunk whose certificate name it knows: the
+    /// far side's Contact is an address with no name to verify.
+    pub every_request_to_peer: bool,
     /// The Via transport name: `UDP`, `TCP` or `TLS`.
     pub via_transport: String,
     /// The SDP offer (`application/sdp`); empty means no offer (the offer

@@ -39,6 +39,8 @@ struct Call {
     hung_up_at: Option<Duration>,
     /// When the last agent frame went to the caller.
     last_audio: Option<Duration>,
+    /// The long-silence flag's changes, with when they came out.
+    silences: Vec<(Duration, crate::call::SilenceChange)>,
 }
 
 impl Call {
@@ -58,6 +60,7 @@ impl Call {
             requested: Vec::new(),
             hung_up_at: None,
             last_audio: None,
+            silences: Vec::new(),
         }
     }
 
@@ -111,6 +114,7 @@ impl Call {
                 }
                 CallOutput::Hangup => self.hung_up_at = Some(now),
                 CallOutput::Audio { .. } => self.last_audio = Some(now),
+                CallOutput::LongSilence(change) => self.silences.push((now, change)),
                 _ => {}
             }
         }
@@ -257,4 +261,46 @@ fn a_caller_on_hold_is_never_asked_nor_hung_up_on_for_silence() {
             .is_some_and(|&t| close(t, back + Duration::from_secs(3))),
         "{asked:?}"
     );
+}
+
+#[test]
+fn with_no_re_prompt_ten_seconds_of_nobody_flags_a_long_silence_until_the_caller_speaks() {
+    use crate::call::SilenceChange;
+    let mut call = Call::new(0, 0);
+    call.run_quiet(15_000);
+    // The greeting's last frame goes out at about 1 s: the silence starts.
+    let last_greeting = Duration::from_millis(980);
+    let [(flagged_at, SilenceChange::Began { since })] = call.silences[..] else {
+        panic!("one flag expected: {:?}", call.silences);
+    };
+    assert!(close(since, last_greeting), "{since:?}");
+    assert_eq!(flagged_at, since + Duration::from_secs(10));
+    for _ in 0..25 {
+        let frame = voiced(call.tick, 6000.0);
+        call.step(&frame);
+    }
+    let (lowered_at, change) = call.silences[1];
+    let SilenceChange::Ended {
+        since: began,
+        lasted,
+    } = change
+    else {
+        panic!("the flag comes down: {change:?}");
+    };
+    assert_eq!(began, since);
+    assert_eq!(lasted, lowered_at - since);
+    assert!(
+        lowered_at > Duration::from_secs(15) && lowered_at < Duration::from_millis(15_500),
+        "the caller's speech lowered it at {lowered_at:?}"
+    );
+}
+
+#[test]
+fn the_re_prompt_answers_dead_air_before_the_long_silence_flag_would() {
+    // The defaults: asked after 8 s, flagged after 10 s. The re-prompt's
+    // audio is heard first, so a silent caller alone is never flagged.
+    let mut call = Call::new(8, 30);
+    call.run_quiet(28_000);
+    assert!(call.asked(REPROMPT_INSTRUCTIONS).len() >= 2);
+    assert!(call.silences.is_empty(), "{:?}", call.silences);
 }

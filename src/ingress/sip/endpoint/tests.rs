@@ -62,9 +62,10 @@ async fn an_invite_when_the_random_source_fails_gets_503_and_starts_no_call() {
         random,
     )
     .expect("the nonce secret took the one good draw");
-    let bound = super::super::transport::bind("127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("bind");
+    let bound =
+        super::super::transport::bind("127.0.0.1:0".parse().expect("addr"), Default::default())
+            .await
+            .expect("bind");
     let (leg_requests, _leg_rx) = mpsc::channel(4);
     let mut endpoint = Endpoint {
         service: Arc::new(service),

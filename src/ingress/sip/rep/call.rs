@@ -193,6 +193,13 @@ async fn ring(
                             EndReason::RemoteBye | EndReason::Failed(_) if answered => {
                                 answer(RepInput::Hangup).await;
                             }
+                            EndReason::Failed(error) => {
+                                // Not reached (a transport or TLS failure,
+                                // no answer in time): the TCP/TLS log line
+                                // before this one says why in detail.
+                                tracing::warn!(%rep, peer = %target.peer, %error, "SIP rep's phone not reached; declined");
+                                answer(RepInput::Decline).await;
+                            }
                             _ => {
                                 answer(RepInput::Decline).await;
                             }

@@ -60,7 +60,8 @@ pub trait RepSipTargets: Send + Sync + std::fmt::Debug {
 
 /// `[[reps]] sip_uri`: a fixed address per rep, over UDP (its host an
 /// IP address, port 5060 when none is written), or through the rep's
-/// `[[sip.outbound]]` trunk (its address, transport and credentials).
+/// `[[sip.outbound]]` trunk (its address, transport and credentials; a
+/// TLS trunk's address is reached over TLS only, decision 0039).
 #[derive(Debug, Default)]
 pub struct StaticSipUris {
     targets: std::collections::HashMap<RepId, SipTarget>,
@@ -120,9 +121,11 @@ fn through(
     Some(SipTarget {
         uri: Uri::parse(sip_uri).ok()?,
         peer: trunk.address,
+        // TLS is a stream like TCP: the transport knows the trunk's
+        // address as a TLS peer and opens it only over TLS.
         transport: match trunk.transport {
             OutboundTransport::Udp => Transport::Udp,
-            OutboundTransport::Tcp => Transport::Tcp,
+            OutboundTransport::Tcp | OutboundTransport::Tls => Transport::Tcp,
         },
         credentials,
     })

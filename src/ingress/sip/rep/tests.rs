@@ -33,6 +33,30 @@ fn a_static_sip_uri_is_called_at_its_own_address_and_reps_without_one_are_not() 
 }
 
 #[test]
+fn a_sips_rep_behind_a_tls_trunk_is_called_at_the_trunk_over_a_stream() {
+    let mut ana = rep("ana", Some("sips:2001@pbx.example.com"));
+    ana.outbound = Some("pbx".into());
+    let trunk = OutboundConfig {
+        name: "pbx".into(),
+        address: "192.0.2.1:5061".parse().expect("addr"),
+        transport: OutboundTransport::Tls,
+        tls_server_name: Some("pbx.example.com".into()),
+        tls_ca_file: None,
+        username: None,
+        password_env: None,
+    };
+    let targets = StaticSipUris::from_config(&[ana], &[trunk], &|_| None);
+    let target = targets
+        .target(&RepId("ana".into()), Instant::now())
+        .expect("through the trunk");
+    assert_eq!(target.uri.to_string(), "sips:2001@pbx.example.com");
+    assert_eq!(target.peer, "192.0.2.1:5061".parse().expect("addr"));
+    // A stream: the transport reaches this address over TLS only.
+    assert_eq!(target.transport, Transport::Tcp);
+    assert_eq!(target.credentials, None);
+}
+
+#[test]
 fn a_rep_behind_an_outbound_trunk_is_called_at_the_trunk_with_its_credentials() {
     let mut ana = rep("ana", Some("sip:2001@pbx.example.com"));
     ana.outbound = Some("pbx".into());
@@ -40,6 +64,8 @@ fn a_rep_behind_an_outbound_trunk_is_called_at_the_trunk_with_its_credentials() 
         name: "pbx".into(),
         address: "192.0.2.1:5080".parse().expect("addr"),
         transport: OutboundTransport::Tcp,
+        tls_server_name: None,
+        tls_ca_file: None,
         username: Some("warmline".into()),
         password_env: Some("PBX_PASSWORD".into()),
     };
