@@ -72,7 +72,7 @@ pub struct Agent {
 impl Agent {
     /// Turns the ingress's call template into this agent's call: backend,
     /// session (placeholders filled at `now`), greeting, time limit,
-    /// lookup, and the agent id on the identity.
+    /// lookup, and the agent id and trunk on the identity.
     pub fn prepare(&self, setup: &mut CallSetup, context: &CallContext<'_>, now: jiff::Timestamp) {
         setup.backend = self.backend.clone();
         let mut session = self.session.clone();
@@ -99,6 +99,7 @@ impl Agent {
             setup.call.silence_hangup_secs = self.profile.silence_hangup_secs;
         }
         setup.identity.agent = Some(self.id.clone());
+        setup.identity.trunk = Some(context.trunk.to_owned());
         // The call keeps these whatever a reload does later (decision 0026).
         setup.call.versions = self.versions.clone();
         // A trunk that records keeps recording; the agent can add to it.

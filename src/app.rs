@@ -350,6 +350,8 @@ pub fn build_with_random(
         history.clone(),
         audit.clone(),
     );
+    // The desk's figures, aggregated by the store (decision 0036).
+    let analytics_api = crate::http::analytics::routes(history.clone(), admin.clone());
     let supervisors = crate::http::sessions::api::routes(admin.clone(), audit.clone())
         .merge(crate::http::audit::routes(history, admin.clone()));
     let sip = if config.sip.enabled {
@@ -444,6 +446,7 @@ pub fn build_with_random(
         .merge(routes(service))
         .merge(approvals)
         .merge(calls_api)
+        .merge(analytics_api)
         .merge(supervisors)
         .merge(recordings)
         // The supervisor's desk holds no data: it reads the API with the

@@ -9,10 +9,11 @@
 //! layer of [`admin`] (with [`rate_limit`] on wrong tokens): the approval
 //! gate's (`crate::tools::approval::api`), the live calls' ([`calls`],
 //! docs/API.md), the call history's ([`history`], from the records store),
-//! the recordings' ([`recordings`]), the supervisors' sessions
-//! ([`sessions`], whose tokens the admin layer accepts too) and the audit
-//! log ([`audit`]). `docs/openapi.yaml` describes them all; [`security`]
-//! adds the security headers to every answer.
+//! the recordings' ([`recordings`]), the analytics' ([`analytics`],
+//! aggregated by the store), the supervisors' sessions ([`sessions`],
+//! whose tokens the admin layer accepts too) and the audit log
+//! ([`audit`]). `docs/openapi.yaml` describes them all; [`security`] adds
+//! the security headers to every answer.
 //!
 //! `/healthz` answers 200 while the process runs (liveness). `/readyz`
 //! answers 200 while the server takes new calls and 503 once shutdown has
@@ -34,6 +35,7 @@ use tokio::net::TcpListener;
 use crate::drain::{Drain, DrainPhase};
 
 pub mod admin;
+pub mod analytics;
 pub mod audit;
 pub mod calls;
 pub mod dashboard;

@@ -24,7 +24,7 @@ use std::time::Duration;
 use serde_json::Value;
 use support::fake_realtime::{start, FakeConfig, Record};
 use support::server::AUTH;
-use support::twilio_sim::{connect_stream, post_form, stream_of, webhook_params, SimCall};
+use support::twilio_sim::{connect_stream, stream_of, SimCall};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_warmline");
@@ -168,22 +168,7 @@ fn local_times(zone: &str) -> [String; 2] {
 }
 
 fn twilio_webhook(addr: &str, call_sid: &str, to: &str) -> support::twilio_sim::HttpResponse {
-    let params: Vec<(String, String)> = webhook_params(call_sid)
-        .into_iter()
-        .map(|(k, v)| {
-            if k == "To" {
-                (k, to.to_owned())
-            } else {
-                (k, v)
-            }
-        })
-        .collect();
-    let signature = warmline::ingress::twilio::signature::compute(
-        AUTH,
-        &format!("http://{addr}/twilio/voice"),
-        &params,
-    );
-    post_form(addr, "/twilio/voice", &params, Some(&signature))
+    support::twilio_sim::signed_webhook_to(addr, AUTH, call_sid, to)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -247,7 +247,9 @@ async fn chromium_takes_a_live_call_on_the_rep_page_and_talks_both_ways() {
     // token still passes.
     let mut statuses = Vec::new();
     for _ in 0..25 {
-        let wrong = card(call_id.to_owned(), "not-a-rep-token").await.expect("card");
+        let wrong = card(call_id.to_owned(), "not-a-rep-token")
+            .await
+            .expect("card");
         statuses.push(wrong.status().as_u16());
     }
     assert_eq!(statuses[0], 401, "{statuses:?}");

@@ -22,6 +22,9 @@ pub struct CallIdentity {
     pub ingress: &'static str,
     /// The agent answering (none until agents are configurable).
     pub agent: Option<String>,
+    /// Where the call came in, as routes name it: a `[[sip.trunks]]`
+    /// name, `twilio` or `webrtc` (none until the call is routed).
+    pub trunk: Option<String>,
     /// The caller, as the provider gave it.
     pub from: String,
     /// The number or URI called.
@@ -43,6 +46,7 @@ impl CallIdentity {
             provider_id: provider_id.to_owned(),
             ingress,
             agent: None,
+            trunk: None,
             from: from.to_owned(),
             to: to.to_owned(),
             started_at: rfc3339(since),

@@ -264,7 +264,9 @@ mod tests {
                 reason: "failed",
             },
         );
-        let for_ana = shelf.card_for(&rep("ana"), "c1").expect("ana was offered it");
+        let for_ana = shelf
+            .card_for(&rep("ana"), "c1")
+            .expect("ana was offered it");
         assert_eq!(for_ana.state, CardState::Bridged);
         assert!(shelf.card_for(&rep("bo"), "c1").is_some());
     }

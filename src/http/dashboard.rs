@@ -3,7 +3,10 @@
 //! (no build step). The page itself is public and holds no data: it logs
 //! in by exchanging the admin token and a name for a supervisor's session
 //! (decision 0038), reads everything through `/api/v1` with that session
-//! token as a bearer token, and joins calls through `/webrtc/ws`.
+//! token as a bearer token, and joins calls through `/webrtc/ws`. Each
+//! view is a module of its own, registered with views.js: the Analytics
+//! view is analytics.js with analytics_charts.js and analytics.css
+//! (decision 0036), the Audit view audit.js and audit.css (0038).
 
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -16,6 +19,9 @@ const SCRIPT: &str = include_str!("../../web/dashboard/dashboard.js");
 const API: &str = include_str!("../../web/dashboard/api.js");
 const MEDIA: &str = include_str!("../../web/dashboard/media.js");
 const VIEWS: &str = include_str!("../../web/dashboard/views.js");
+const ANALYTICS: &str = include_str!("../../web/dashboard/analytics.js");
+const ANALYTICS_CHARTS: &str = include_str!("../../web/dashboard/analytics_charts.js");
+const ANALYTICS_STYLE: &str = include_str!("../../web/dashboard/analytics.css");
 const AUDIT: &str = include_str!("../../web/dashboard/audit.js");
 const AUDIT_STYLE: &str = include_str!("../../web/dashboard/audit.css");
 
@@ -41,6 +47,18 @@ pub fn routes() -> Router {
         .route("/dashboard/api.js", get(|| async { asset(JS, API) }))
         .route("/dashboard/media.js", get(|| async { asset(JS, MEDIA) }))
         .route("/dashboard/views.js", get(|| async { asset(JS, VIEWS) }))
+        .route(
+            "/dashboard/analytics.js",
+            get(|| async { asset(JS, ANALYTICS) }),
+        )
+        .route(
+            "/dashboard/analytics_charts.js",
+            get(|| async { asset(JS, ANALYTICS_CHARTS) }),
+        )
+        .route(
+            "/dashboard/analytics.css",
+            get(|| async { asset("text/css; charset=utf-8", ANALYTICS_STYLE) }),
+        )
         .route("/dashboard/audit.js", get(|| async { asset(JS, AUDIT) }))
         .route(
             "/dashboard/audit.css",
@@ -60,28 +78,41 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 mod tests {
     use super::*;
 
+    fn imports(module: &str) -> Vec<&str> {
+        module
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("import "))
+            .filter_map(|l| l.split(" from ").nth(1))
+            .map(|l| l.trim_matches(|c| c == '\'' || c == ';' || c == '"'))
+            .collect()
+    }
+
     #[test]
     fn the_main_module_imports_only_modules_the_routes_serve() {
-        let imports: Vec<&str> = SCRIPT
-            .lines()
-            .filter_map(|l| l.trim().strip_prefix("import "))
-            .filter_map(|l| l.split(" from ").nth(1))
-            .map(|l| l.trim_matches(|c| c == '\'' || c == ';' || c == '"'))
-            .collect();
         assert_eq!(
-            imports,
-            ["./api.js", "./audit.js", "./media.js", "./views.js"]
+            imports(SCRIPT),
+            [
+                "./analytics.js",
+                "./api.js",
+                "./audit.js",
+                "./media.js",
+                "./views.js"
+            ]
         );
         // The Audit view's own imports are served too.
-        let audit: Vec<&str> = AUDIT
-            .lines()
-            .filter_map(|l| l.trim().strip_prefix("import "))
-            .filter_map(|l| l.split(" from ").nth(1))
-            .map(|l| l.trim_matches(|c| c == '\'' || c == ';' || c == '"'))
-            .collect();
-        assert_eq!(audit, ["./api.js", "./views.js"]);
+        assert_eq!(imports(AUDIT), ["./api.js", "./views.js"]);
         assert!(INDEX.contains("/dashboard/audit.css"));
         assert!(INDEX.contains("/dashboard/dashboard.js"));
         assert!(INDEX.contains("/dashboard/dashboard.css"));
+    }
+
+    #[test]
+    fn the_analytics_view_imports_only_modules_the_routes_serve() {
+        assert_eq!(
+            imports(ANALYTICS),
+            ["./api.js", "./views.js", "./analytics_charts.js"]
+        );
+        assert!(imports(ANALYTICS_CHARTS).is_empty());
+        assert!(INDEX.contains("/dashboard/analytics.css"));
     }
 }

@@ -6,6 +6,8 @@
 //!
 //! - [`Store`]: the database: migrations at open, idempotent batched
 //!   writes ([`Store::write`]), and the reads of the history API.
+//! - [`analytics`]: the figures of the supervisor's desk (issue 17),
+//!   aggregated by the database over a time window.
 //! - [`writer`]: how records get there without touching the audio path:
 //!   [`writer::StoreSink`] is a [`CallEvents`](crate::call::events::CallEvents)
 //!   that hands each `call.ended` to a writer thread through a bounded
@@ -27,6 +29,7 @@ use sqlx::{AnyPool, Row};
 
 use crate::config::store::StoreTarget;
 
+pub mod analytics;
 pub mod audit;
 pub mod read;
 pub mod record;
@@ -100,14 +103,31 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
-/// The schema, embedded: the same migrations for SQLite and PostgreSQL.
-fn migrator() -> Migrator {
+/// The schema, embedded: the same migrations for SQLite and PostgreSQL,
+/// except the backfill of migration 2 (`kind` picks it), which reads JSON
+/// and subtracts times, two things the databases spell differently.
+fn migrator(kind: &str) -> Migrator {
+    let backfill = if kind == "postgres" {
+        include_str!("migrations/0002_backfill_postgres.sql")
+    } else {
+        include_str!("migrations/0002_backfill_sqlite.sql")
+    };
     let migrations = vec![
         Migration::new(
             1,
             Cow::Borrowed("records"),
             MigrationType::Simple,
             Cow::Borrowed(include_str!("migrations/0001_records.sql")),
+            false,
+        ),
+        Migration::new(
+            2,
+            Cow::Borrowed("analytics"),
+            MigrationType::Simple,
+            Cow::Owned(format!(
+                "{}\n{backfill}",
+                include_str!("migrations/0002_analytics.sql")
+            )),
             false,
         ),
         Migration::new(
@@ -141,11 +161,41 @@ impl Store {
     /// Opens (creating if needed) the database and runs the migrations.
     pub async fn open(target: &StoreTarget) -> Result<Store, StoreError> {
         let store = Store::connect(target).await?;
-        migrator().run(&store.pool).await.map_err(|e| match e {
+        migrator(store.kind)
+            .run(&store.pool)
+            .await
+            .map_err(|e| match e {
+                sqlx::migrate::MigrateError::Execute(e) => StoreError::from(e),
+                other => StoreError::Migrate(other.to_string()),
+            })?;
+        Ok(store)
+    }
+
+    /// Opens the database with the schema only up to `version` (tests of
+    /// a later migration's backfill start from an older schema).
+    #[doc(hidden)]
+    pub async fn open_at_version(target: &StoreTarget, version: i64) -> Result<Store, StoreError> {
+        let store = Store::connect(target).await?;
+        let mut migrator = migrator(store.kind);
+        migrator.migrations = Cow::Owned(
+            migrator
+                .migrations
+                .iter()
+                .filter(|m| m.version <= version)
+                .cloned()
+                .collect(),
+        );
+        migrator.run(&store.pool).await.map_err(|e| match e {
             sqlx::migrate::MigrateError::Execute(e) => StoreError::from(e),
             other => StoreError::Migrate(other.to_string()),
         })?;
         Ok(store)
+    }
+
+    /// Runs one statement (tests writing rows as an older release did).
+    #[doc(hidden)]
+    pub async fn execute(&self, sql: &str) -> Result<u64, StoreError> {
+        Ok(sqlx::query(sql).execute(&self.pool).await?.rows_affected())
     }
 
     /// Connects to a database whose schema is already migrated (the
@@ -248,6 +298,17 @@ impl Store {
     /// Callbacks and messages, newest first, at most `limit`.
     pub async fn callbacks(&self, limit: u32) -> Result<Vec<CallbackItem>, StoreError> {
         read::callbacks(&self.pool, limit).await
+    }
+
+    /// The analytics of the calls that started in `window`, grouped `by`,
+    /// at most `limit` groups (decision 0036).
+    pub async fn analytics(
+        &self,
+        window: analytics::Window,
+        by: analytics::GroupBy,
+        limit: u32,
+    ) -> Result<analytics::Analytics, StoreError> {
+        analytics::analytics(&self.pool, window, by, limit).await
     }
 
     /// Counts per table, for tests and `warmline check`-style reports:

@@ -168,6 +168,10 @@ pub struct StoredCall {
     pub ingress: String,
     /// The agent that answered.
     pub agent: Option<String>,
+    /// The trunk it came in on, as routes name it (records spooled before
+    /// the field existed read back without it).
+    #[serde(default)]
+    pub trunk: Option<String>,
     /// The caller.
     pub from: String,
     /// The number or URI called.
@@ -255,6 +259,7 @@ impl StoredCall {
             provider_id: ended.call.provider_id,
             ingress: ended.call.ingress.to_owned(),
             agent: ended.call.agent,
+            trunk: ended.call.trunk,
             from: ended.call.from,
             to: ended.call.to,
             started_at: ended.call.started_at,

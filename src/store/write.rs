@@ -20,6 +20,15 @@ fn int(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+/// How long the caller waited for a person: `from` (the request, else
+/// the ring) to `answered` in ms, never negative; none unless both are
+/// RFC 3339 times (decision 0036).
+fn wait_ms(from: Option<&str>, answered: Option<&str>) -> Option<i64> {
+    let from: jiff::Timestamp = from?.parse().ok()?;
+    let answered: jiff::Timestamp = answered?.parse().ok()?;
+    Some((answered.as_millisecond() - from.as_millisecond()).max(0))
+}
+
 /// Writes `records` (calls and audit entries) in one transaction.
 pub(super) async fn write_records(pool: &AnyPool, records: &[Record]) -> Result<(), StoreError> {
     if records.is_empty() {
@@ -62,9 +71,10 @@ async fn write_call(
     let inserted = sqlx::query(
         "INSERT INTO calls (id, provider_id, ingress, agent, from_party, to_party, started_at, \
          ended_at, duration_ms, outcome, end_reason, end_detail, loss_pct, jitter_ms, barge_ins, \
-         false_interruptions, summary, recording_url, csat, versions, omitted, stored_at) \
+         false_interruptions, summary, recording_url, csat, versions, omitted, stored_at, trunk, \
+         agent_version) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-         $19, $20, $21, $22) ON CONFLICT (id) DO NOTHING",
+         $19, $20, $21, $22, $23, $24) ON CONFLICT (id) DO NOTHING",
     )
     .bind(&call.id)
     .bind(&call.provider_id)
@@ -88,6 +98,8 @@ async fn write_call(
     .bind(versions)
     .bind(int(call.omitted))
     .bind(stored_at)
+    .bind(call.trunk.as_deref())
+    .bind(call.versions.get("agent").map(String::as_str))
     .execute(&mut **tx)
     .await?
     .rows_affected();
@@ -137,9 +149,16 @@ async fn write_call(
     }
     if let Some(escalation) = &call.escalation {
         let field = |key: &str| text_field(escalation, key);
+        let requested_at = field("requested_at");
+        let answered_at = field("answered_at");
+        let wait = wait_ms(
+            requested_at.as_deref().or(field("ring_at").as_deref()),
+            answered_at.as_deref(),
+        );
         sqlx::query(
             "INSERT INTO escalations (call_id, seq, reason, summary, next_action, rep, ring_at, \
-             answered_at, outcome, detail) VALUES ($1, 0, $2, $3, $4, $5, $6, $7, $8, $9) \
+             answered_at, outcome, detail, requested_at, wait_ms) \
+             VALUES ($1, 0, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
              ON CONFLICT (call_id, seq) DO NOTHING",
         )
         .bind(&call.id)
@@ -148,9 +167,11 @@ async fn write_call(
         .bind(field("next_action"))
         .bind(field("rep"))
         .bind(field("ring_at"))
-        .bind(field("answered_at"))
+        .bind(answered_at)
         .bind(field("outcome"))
         .bind(escalation.to_string())
+        .bind(requested_at)
+        .bind(wait)
         .execute(&mut **tx)
         .await?;
     }

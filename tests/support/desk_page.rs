@@ -49,7 +49,21 @@ pub fn open_page(
     dir: &Path,
     extra: &[&str],
 ) -> (Page, std::process::Child) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracles/dashboard.py");
+    open_script("dashboard.py", addr, admin, dir, extra)
+}
+
+/// Starts tests/oracles/`script` (a desk script taking the same arguments:
+/// the server's URL, the admin token, the artifact directory, `extra`).
+pub fn open_script(
+    script: &str,
+    addr: &str,
+    admin: &str,
+    dir: &Path,
+    extra: &[&str],
+) -> (Page, std::process::Child) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/oracles")
+        .join(script);
     let mut child = Command::new("python3")
         .arg(&script)
         .arg(format!("http://{addr}"))

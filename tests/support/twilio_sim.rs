@@ -130,6 +130,22 @@ pub fn signed_webhook(addr: &str, token: &str, call_sid: &str) -> HttpResponse {
     post_form(addr, "/twilio/voice", &params, Some(&sig))
 }
 
+/// [`signed_webhook`] for a call to the number `to`.
+pub fn signed_webhook_to(addr: &str, token: &str, call_sid: &str, to: &str) -> HttpResponse {
+    let params: Vec<(String, String)> = webhook_params(call_sid)
+        .into_iter()
+        .map(|(k, v)| {
+            if k == "To" {
+                (k, to.to_owned())
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
+    let sig = compute(token, &format!("http://{addr}/twilio/voice"), &params);
+    post_form(addr, "/twilio/voice", &params, Some(&sig))
+}
+
 /// The stream URL and call token in a TwiML answer.
 pub fn stream_of(twiml: &str) -> (String, String) {
     let url = twiml

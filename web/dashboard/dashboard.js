@@ -3,6 +3,7 @@
 // stream, listen in, coach, take over, whisper to the AI, and decide tool
 // approvals. Everything goes through the documented API; no build step.
 
+import { initAnalytics } from './analytics.js';
 import { ApiError, call, forgetToken, logIn, logOut, saveToken, savedName, savedToken, streamEvents, verify } from './api.js';
 import { initAudit } from './audit.js';
 import { Leg } from './media.js';
@@ -516,6 +517,7 @@ document.addEventListener('keydown', onKey);
 setInterval(() => { if (desk.state === 'watching') render(); }, 1000);
 
 initAudit(() => token);
+initAnalytics({ token: () => token });
 
 const saved = savedToken();
 if (saved) resume(saved);

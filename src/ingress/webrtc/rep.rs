@@ -26,11 +26,11 @@ use axum::routing::get;
 use axum::{Json, Router};
 
 use super::rep_audio::{self, RepAudio, RepLeg};
-use super::rep_signal::{self, RepClientMessage, RepServerMessage};
 use super::rep_card;
+use super::rep_signal::{self, RepClientMessage, RepServerMessage};
 use super::signal::MAX_MESSAGE_BYTES;
-use crate::http::rate_limit::FailureBucket;
 use crate::handoff::{Handoff, Presence, RepId, RepInput};
+use crate::http::rate_limit::FailureBucket;
 
 const INDEX: &str = include_str!("../../../web/rep/index.html");
 const STYLE: &str = include_str!("../../../web/rep/rep.css");
@@ -63,6 +63,9 @@ impl RepState {
 
     /// The rep a request's `Authorization: Bearer` names, or the answer
     /// to give: 401 for a wrong token, 429 past the failure burst.
+    // The error is the HTTP answer itself, returned once per request:
+    // boxing it would only add an allocation.
+    #[allow(clippy::result_large_err)]
     pub(super) fn rep_of(&self, headers: &HeaderMap, what: &str) -> Result<RepId, Response> {
         let token = headers
             .get(AUTHORIZATION)
