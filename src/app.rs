@@ -328,6 +328,14 @@ pub fn build_with_random(
             )
             .collect(),
     );
+    // The desk's inbox (decision 0037): escalations in progress and the
+    // records' callbacks and hand-overs.
+    let inbox_api = crate::http::inbox::routes(
+        registry.clone(),
+        history.clone(),
+        handoff.clone(),
+        crate::http::admin::AdminToken::new(secrets.admin_token.as_deref()),
+    );
     let calls_api = crate::http::calls::routes_with_history(
         registry.clone(),
         state.drain().clone(),
@@ -426,6 +434,7 @@ pub fn build_with_random(
         .merge(routes(service))
         .merge(approvals)
         .merge(calls_api)
+        .merge(inbox_api)
         .merge(recordings)
         // The supervisor's desk holds no data: it reads the API with the
         // admin token its user types in (decision 0030).

@@ -8,8 +8,8 @@
 //! (`ingress::webrtc`). Every `/api/v1` route sits behind the admin token
 //! layer of [`admin`] (with [`rate_limit`] on wrong tokens): the approval
 //! gate's (`crate::tools::approval::api`), the live calls' ([`calls`],
-//! docs/API.md), the call history's ([`history`], from the records store)
-//! and the recordings' ([`recordings`]). `docs/openapi.yaml` describes
+//! docs/API.md), the call history's ([`history`], from the records store),
+//! the supervisor's inbox ([`inbox`]) and the recordings' ([`recordings`]). `docs/openapi.yaml` describes
 //! them all; [`security`] adds the security headers to every answer.
 //!
 //! `/healthz` answers 200 while the process runs (liveness). `/readyz`
@@ -35,6 +35,7 @@ pub mod admin;
 pub mod calls;
 pub mod dashboard;
 pub mod history;
+pub mod inbox;
 pub mod rate_limit;
 pub mod recordings;
 pub mod security;

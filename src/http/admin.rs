@@ -123,6 +123,26 @@ impl IntoResponse for AdminAuthError {
     }
 }
 
+/// Who made an admin request, for the records a request writes (a
+/// callback marked done). A layer that knows the person (per-supervisor
+/// sessions) puts it in the request's extensions; without one the request
+/// is the shared admin token's, [`Actor::ADMIN`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor(pub String);
+
+impl Actor {
+    /// The name of the shared admin token's requests.
+    pub const ADMIN: &'static str = "admin";
+
+    /// The actor of a request with `extensions`.
+    pub fn of(extensions: &axum::http::Extensions) -> String {
+        extensions
+            .get::<Actor>()
+            .map(|a| a.0.clone())
+            .unwrap_or_else(|| Actor::ADMIN.to_owned())
+    }
+}
+
 /// Puts every route of `router` behind the admin token: a request without
 /// the right bearer token gets 401 and never reaches its handler.
 pub fn protect<S>(router: Router<S>, token: AdminToken) -> Router<S>

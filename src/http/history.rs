@@ -39,7 +39,7 @@ pub(super) fn limit(given: Option<&str>) -> Result<usize, Box<Response>> {
 
 /// The store could not answer: 503 while the database is down (retry),
 /// 500 for anything else.
-fn unavailable(e: StoreError) -> Response {
+pub(super) fn unavailable(e: StoreError) -> Response {
     if e.is_transient() {
         let mut r = error(StatusCode::SERVICE_UNAVAILABLE, &e);
         r.headers_mut()

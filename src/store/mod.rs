@@ -26,12 +26,14 @@ use sqlx::{AnyPool, Row};
 
 use crate::config::store::StoreTarget;
 
+pub mod inbox;
 pub mod read;
 pub mod record;
 pub mod spool;
 mod write;
 pub mod writer;
 
+pub use inbox::{InboxCallback, PastEscalation};
 pub use read::{CallDetail, CallbackItem, HistoryItem};
 pub use record::{Outcome, StoredCall};
 
@@ -100,13 +102,22 @@ impl From<sqlx::Error> for StoreError {
 
 /// The schema, embedded: the same migrations for SQLite and PostgreSQL.
 fn migrator() -> Migrator {
-    let migrations = vec![Migration::new(
-        1,
-        Cow::Borrowed("records"),
-        MigrationType::Simple,
-        Cow::Borrowed(include_str!("migrations/0001_records.sql")),
-        false,
-    )];
+    let migrations = vec![
+        Migration::new(
+            1,
+            Cow::Borrowed("records"),
+            MigrationType::Simple,
+            Cow::Borrowed(include_str!("migrations/0001_records.sql")),
+            false,
+        ),
+        Migration::new(
+            2,
+            Cow::Borrowed("callback done"),
+            MigrationType::Simple,
+            Cow::Borrowed(include_str!("migrations/0002_callback_done.sql")),
+            false,
+        ),
+    ];
     Migrator {
         migrations: Cow::Owned(migrations),
         ignore_missing: false,
@@ -221,6 +232,36 @@ impl Store {
     /// Callbacks and messages, newest first, at most `limit`.
     pub async fn callbacks(&self, limit: u32) -> Result<Vec<CallbackItem>, StoreError> {
         read::callbacks(&self.pool, limit).await
+    }
+
+    /// Marks the callback or message `seq` of call `call_id` done by
+    /// `by` at `at` (RFC 3339). Idempotent: one already done keeps its
+    /// first mark. `None` when there is no such callback.
+    pub async fn mark_callback_done(
+        &self,
+        call_id: &str,
+        seq: i64,
+        by: &str,
+        at: &str,
+    ) -> Result<Option<CallbackItem>, StoreError> {
+        inbox::mark_done(&self.pool, call_id, seq, by, at).await
+    }
+
+    /// Callbacks and messages for the inbox, with their call's caller and
+    /// escalation: `done` false gives the pending ones oldest first, true
+    /// the done ones most recently done first; at most `limit`.
+    pub async fn inbox_callbacks(
+        &self,
+        done: bool,
+        limit: u32,
+    ) -> Result<Vec<InboxCallback>, StoreError> {
+        inbox::callbacks(&self.pool, done, limit).await
+    }
+
+    /// Hand-overs to a person that were tried (`escalate_to_human`), the
+    /// newest call first, at most `limit`.
+    pub async fn past_escalations(&self, limit: u32) -> Result<Vec<PastEscalation>, StoreError> {
+        inbox::past_escalations(&self.pool, limit).await
     }
 
     /// Counts per table, for tests and `warmline check`-style reports:
