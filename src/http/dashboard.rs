@@ -14,6 +14,7 @@ const STYLE: &str = include_str!("../../web/dashboard/dashboard.css");
 const SCRIPT: &str = include_str!("../../web/dashboard/dashboard.js");
 const API: &str = include_str!("../../web/dashboard/api.js");
 const MEDIA: &str = include_str!("../../web/dashboard/media.js");
+const VIEWS: &str = include_str!("../../web/dashboard/views.js");
 
 const HTML: &str = "text/html; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
@@ -36,6 +37,7 @@ pub fn routes() -> Router {
         )
         .route("/dashboard/api.js", get(|| async { asset(JS, API) }))
         .route("/dashboard/media.js", get(|| async { asset(JS, MEDIA) }))
+        .route("/dashboard/views.js", get(|| async { asset(JS, VIEWS) }))
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -58,7 +60,7 @@ mod tests {
             .filter_map(|l| l.split(" from ").nth(1))
             .map(|l| l.trim_matches(|c| c == '\'' || c == ';' || c == '"'))
             .collect();
-        assert_eq!(imports, ["./api.js", "./media.js"]);
+        assert_eq!(imports, ["./api.js", "./media.js", "./views.js"]);
         assert!(INDEX.contains("/dashboard/dashboard.js"));
         assert!(INDEX.contains("/dashboard/dashboard.css"));
     }

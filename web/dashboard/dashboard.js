@@ -5,6 +5,7 @@
 
 import { ApiError, call, forgetToken, saveToken, savedToken, streamEvents, verify } from './api.js';
 import { Leg } from './media.js';
+import { currentView, startViews, stopViews } from './views.js';
 
 const $ = (id) => document.getElementById(id);
 // Bounds: the page runs all day.
@@ -419,7 +420,7 @@ async function login(given) {
   saveToken(given);
   desk.state = 'watching';
   $('login-view').hidden = true;
-  $('desk').hidden = false;
+  startViews();
   $('logout').hidden = false;
   $('keys-toggle').hidden = false;
   watch();
@@ -436,7 +437,7 @@ function logout(why) {
   desk.calls.clear();
   desk.selected = null;
   setStream('off');
-  $('desk').hidden = true;
+  stopViews();
   $('logout').hidden = true;
   $('keys-toggle').hidden = true;
   $('login-view').hidden = false;
@@ -446,6 +447,8 @@ function logout(why) {
 
 function onKey(event) {
   if (desk.state !== 'watching' || event.ctrlKey || event.metaKey || event.altKey) return;
+  // The shortcuts act on the live view's selected call.
+  if (currentView().name !== 'live') return;
   const typing = ['INPUT', 'TEXTAREA'].includes(document.activeElement && document.activeElement.tagName);
   if (typing) {
     if (event.key === 'Escape') document.activeElement.blur();
