@@ -24,15 +24,14 @@
 //! target tmpdir (docs/dashboard.png is the first).
 
 mod support {
+    pub mod desk_page;
     pub mod fake_tool_model;
     pub mod server;
     pub mod twilio_sim;
     pub mod webrtc_peer;
 }
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{ChildStdin, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -40,6 +39,7 @@ use axum::extract::State;
 use axum::routing::post;
 use axum::Router;
 use serde_json::{json, Value};
+use support::desk_page::Page;
 use support::server::AUTH;
 use support::twilio_sim::{connect_stream, signed_webhook, stream_of, SimCall};
 use warmline::media::g711::ulaw_encode;
@@ -68,58 +68,10 @@ async fn refund(State(seen): State<Arc<Mutex<Vec<Value>>>>, body: String) -> axu
     axum::Json(json!({ "refunded": amount }))
 }
 
-/// The page's reports, one JSON line each, read on a thread.
-struct Page {
-    lines: mpsc::Receiver<String>,
-    stdin: ChildStdin,
-}
-
-impl Page {
-    /// The next report, waiting up to `secs`.
-    async fn next(&mut self, secs: u64) -> Value {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-        loop {
-            match self.lines.try_recv() {
-                Ok(line) => return serde_json::from_str(&line).expect("a JSON report"),
-                Err(mpsc::TryRecvError::Disconnected) => panic!("the page script stopped"),
-                Err(mpsc::TryRecvError::Empty) => {}
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the page reported nothing"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    fn go(&mut self) {
-        writeln!(self.stdin, "go").expect("the page script reads");
-    }
-}
-
 /// Starts tests/oracles/dashboard.py on the server at `addr`, with
 /// `extra` arguments (the coach mode).
 fn open_page(addr: &str, dir: &Path, extra: &[&str]) -> (Page, std::process::Child) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracles/dashboard.py");
-    let mut child = Command::new("python3")
-        .arg(&script)
-        .arg(format!("http://{addr}"))
-        .arg(ADMIN)
-        .arg(dir)
-        .args(extra)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3 with selenium (scripts/install-deps)");
-    let stdout = child.stdout.take().expect("stdout");
-    let (lines_tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
-    });
-    let stdin = child.stdin.take().expect("stdin");
-    (Page { lines, stdin }, child)
+    support::desk_page::open("dashboard.py", addr, ADMIN, dir, extra)
 }
 
 /// Mean power of the received audio over a run of `getStats()` samples.

@@ -6,6 +6,8 @@
 import { ApiError, call, forgetToken, saveToken, savedToken, streamEvents, verify } from './api.js';
 import { Leg } from './media.js';
 import { currentView, startViews, stopViews } from './views.js';
+import { initInbox } from './inbox.js';
+import { initCallDetail } from './detail.js';
 
 const $ = (id) => document.getElementById(id);
 // Bounds: the page runs all day.
@@ -480,6 +482,9 @@ $('keys-toggle').addEventListener('click', () => {
 document.addEventListener('keydown', onKey);
 // Durations tick; talking and barge-in flags age out.
 setInterval(() => { if (desk.state === 'watching') render(); }, 1000);
+
+initInbox();
+initCallDetail();
 
 const saved = savedToken();
 if (saved) login(saved);
