@@ -343,6 +343,15 @@ pub fn build_with_random(
         admin.clone(),
         audit.clone(),
     );
+    // The desk's inbox (decision 0037): escalations in progress and the
+    // records' callbacks and hand-overs.
+    let inbox_api = crate::http::inbox::routes(
+        registry.clone(),
+        history.clone(),
+        handoff.clone(),
+        admin.clone(),
+        audit.clone(),
+    );
     let calls_api = crate::http::calls::routes_with_history(
         registry.clone(),
         state.drain().clone(),
@@ -448,6 +457,7 @@ pub fn build_with_random(
         .merge(calls_api)
         .merge(analytics_api)
         .merge(supervisors)
+        .merge(inbox_api)
         .merge(recordings)
         // The supervisor's desk holds no data: it reads the API with the
         // admin token its user types in (decision 0030).

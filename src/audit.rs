@@ -76,11 +76,13 @@ pub enum Action {
     Approve,
     /// Rejected a gated tool call.
     Reject,
+    /// Marked a callback or message done (`detail.seq`).
+    MarkDone,
 }
 
 impl Action {
     /// Every action, in the order of the docs.
-    pub const ALL: [Action; 10] = [
+    pub const ALL: [Action; 11] = [
         Action::Login,
         Action::Logout,
         Action::Listen,
@@ -91,6 +93,7 @@ impl Action {
         Action::HangUp,
         Action::Approve,
         Action::Reject,
+        Action::MarkDone,
     ];
 
     /// The name in the database, the API and the logs.
@@ -106,6 +109,7 @@ impl Action {
             Action::HangUp => "hang_up",
             Action::Approve => "approve",
             Action::Reject => "reject",
+            Action::MarkDone => "mark_done",
         }
     }
 }

@@ -40,6 +40,7 @@ pub mod audit;
 pub mod calls;
 pub mod dashboard;
 pub mod history;
+pub mod inbox;
 pub mod rate_limit;
 pub mod recordings;
 pub mod security;

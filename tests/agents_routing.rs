@@ -417,7 +417,12 @@ async fn the_example_config_unchanged_answers_every_number_with_the_model_sectio
     assert_eq!(update["session"]["audio"]["output"]["voice"], "marin");
     assert_eq!(
         tool_names(&update),
-        ["end_call", "escalate_to_human", "send_dtmf"]
+        [
+            "end_call",
+            "escalate_to_human",
+            "send_dtmf",
+            "take_callback"
+        ]
     );
     let metrics = support::twilio_sim::http_get(&addr, "/metrics").body;
     assert_eq!(

@@ -367,7 +367,12 @@ async fn a_server_that_is_down_at_start_up_is_picked_up_when_it_comes_up() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         names(&sidecar.specs()),
-        ["end_call", "escalate_to_human", "send_dtmf"]
+        [
+            "end_call",
+            "escalate_to_human",
+            "send_dtmf",
+            "take_callback"
+        ]
     );
     let early = run(&sidecar, "shop__lookup_order", json!({"order": "A17"})).await;
     assert_eq!(early["error"]["kind"], "unknown_tool", "{early}");

@@ -19,6 +19,9 @@ use super::tools::{rfc3339, CallIdentity};
 use super::BargeInRecord;
 use crate::model::ModelEvent;
 
+mod callbacks;
+use callbacks::{note_callback, with_callbacks, TAKE_CALLBACK};
+
 /// Transcript lines kept per call (a line every 2 s for an hour).
 pub const MAX_LINES: usize = 2_000;
 /// Tool calls kept per call.
@@ -51,6 +54,8 @@ pub struct CallLog {
     omitted: u64,
     /// The hand-over to a person, from `escalate_to_human`'s answer.
     escalation: Option<serde_json::Value>,
+    /// Callbacks and messages `take_callback` noted, `(kind, note)`.
+    callbacks: Vec<(&'static str, serde_json::Value)>,
 }
 
 impl CallLog {
@@ -65,6 +70,7 @@ impl CallLog {
             tools: Vec::new(),
             omitted: 0,
             escalation: None,
+            callbacks: Vec::new(),
         }
     }
 
@@ -233,6 +239,9 @@ impl CallLog {
             let record = record.clone();
             let answered_at = self.at(now);
             self.note_escalation(&record, output, answered_at);
+        } else if record.name == TAKE_CALLBACK {
+            let at = self.at(now);
+            self.callbacks.extend(note_callback(output, at));
         }
     }
 
@@ -303,7 +312,7 @@ impl CallLog {
             tool_calls: self.tools,
             omitted: self.omitted,
             summary: None,
-            escalation: self.escalation,
+            escalation: with_callbacks(self.escalation, self.callbacks),
             recording_url: None,
             csat: None,
             versions: Default::default(),

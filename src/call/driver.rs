@@ -415,6 +415,11 @@ impl CallDriver {
             LegEvent::Started => self.core.on_stream_start(now),
             LegEvent::Audio(mulaw) => {
                 if self.room.mixing() {
+                    // Recorded as on the direct path: the caller's side
+                    // of a hold, brief or bridge is part of the call.
+                    if let Some(tap) = &mut self.recording {
+                        tap.caller(now, &mulaw[..]);
+                    }
                     let mut pcm = [0i16; 160];
                     for (d, &c) in pcm.iter_mut().zip(mulaw.iter()) {
                         *d = ulaw_decode(c);

@@ -20,7 +20,12 @@ pub const TOOLS_SECRET_VAR: &str = "WARMLINE_TOOLS_SECRET";
 /// config override).
 pub const ADMIN_TOKEN_VAR: &str = "WARMLINE_ADMIN_TOKEN";
 /// The built-in tools, always offered to the model.
-pub const BUILTINS: [&str; 3] = ["end_call", "escalate_to_human", "send_dtmf"];
+pub const BUILTINS: [&str; 4] = [
+    "end_call",
+    "escalate_to_human",
+    "send_dtmf",
+    "take_callback",
+];
 /// The latest a filler may start (the silence bound of issue 11).
 pub const MAX_FILLER_AFTER_MS: u64 = 1_400;
 /// Most retries an idempotent tool may ask for.

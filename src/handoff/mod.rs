@@ -21,6 +21,7 @@ pub mod presence;
 pub mod rep_media;
 pub mod room;
 pub mod service;
+pub mod waiting;
 
 pub use card::{CallSummary, EscalateRequest, ScreenPop, Urgency};
 pub use hold::{HoldAnnouncer, HoldFrames, HoldPrompts, HoldSource};
@@ -31,3 +32,4 @@ pub use presence::{Claim, InProcessDirectory, Presence, Release, RepDirectory, R
 pub use rep_media::RepMedia;
 pub use room::{RoomControl, RoomError, Rooms};
 pub use service::{Escalator, Handoff};
+pub use waiting::{EscalationView, WaitingBoard};

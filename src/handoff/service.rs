@@ -49,6 +49,8 @@ struct Inner {
     prompts: Arc<super::HoldPrompts>,
     /// Where reps' audio meets the calls they accepted.
     media: Arc<super::RepMedia>,
+    /// The escalations in progress, for the supervisor's inbox.
+    waiting: Arc<super::WaitingBoard>,
 }
 
 /// Reps, presence, queues and escalations of this process.
@@ -85,7 +87,13 @@ impl Handoff {
             skills,
             prompts: Arc::new(super::HoldPrompts::builtin()),
             media: Arc::default(),
+            waiting: Arc::default(),
         }))
+    }
+
+    /// The escalations in progress (the desk's pending inbox items).
+    pub fn waiting(&self) -> Vec<super::EscalationView> {
+        self.0.waiting.list()
     }
 
     /// Uses `prompts` (from `[handoff] hold_wav` and `position_wavs`)
@@ -223,6 +231,8 @@ impl Runner {
         mut inputs: tokio::sync::mpsc::Receiver<(RepId, RepInput)>,
     ) {
         let hub = self.service.0.hub.clone();
+        let waiting = self.service.0.waiting.clone();
+        let since = super::waiting::epoch_now();
         let mut changes = hub.watch_changes();
         let mut ended: BoxFuture<'static, ()> = match &self.room {
             Some(room) => room.ended(),
@@ -236,6 +246,9 @@ impl Runner {
             if esc.phase() == Phase::Done {
                 break;
             }
+            // What the desk shows of it, as of this turn.
+            let view = super::EscalationView::new(since, esc.phase(), esc.rep(), esc.card());
+            waiting.show(number, view);
             let deadline = esc.poll_timeout().map(Instant::from_std);
             tokio::select! {
                 input = inputs.recv() => match input {
@@ -262,6 +275,7 @@ impl Runner {
             }
         }
         hub.end_escalation(&self.call_id, number);
+        waiting.remove(&self.call_id, number);
         if let Some(tx) = self.result.take() {
             // The machine answers on every path; this is the backstop.
             let _ = tx.send(json!({"status": "unavailable", "reason": "failed"}));

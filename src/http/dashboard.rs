@@ -24,6 +24,9 @@ const ANALYTICS_CHARTS: &str = include_str!("../../web/dashboard/analytics_chart
 const ANALYTICS_STYLE: &str = include_str!("../../web/dashboard/analytics.css");
 const AUDIT: &str = include_str!("../../web/dashboard/audit.js");
 const AUDIT_STYLE: &str = include_str!("../../web/dashboard/audit.css");
+const INBOX: &str = include_str!("../../web/dashboard/inbox.js");
+const INBOX_STYLE: &str = include_str!("../../web/dashboard/inbox.css");
+const DETAIL: &str = include_str!("../../web/dashboard/detail.js");
 
 const HTML: &str = "text/html; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
@@ -64,6 +67,12 @@ pub fn routes() -> Router {
             "/dashboard/audit.css",
             get(|| async { asset("text/css; charset=utf-8", AUDIT_STYLE) }),
         )
+        .route("/dashboard/inbox.js", get(|| async { asset(JS, INBOX) }))
+        .route("/dashboard/detail.js", get(|| async { asset(JS, DETAIL) }))
+        .route(
+            "/dashboard/inbox.css",
+            get(|| async { asset("text/css; charset=utf-8", INBOX_STYLE) }),
+        )
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -99,11 +108,14 @@ mod tests {
                 "./views.js"
             ]
         );
-        // The Audit view's own imports are served too.
+        // The views' own modules import only served ones too.
         assert_eq!(imports(AUDIT), ["./api.js", "./views.js"]);
+        assert_eq!(imports(INBOX), ["./api.js", "./views.js"]);
+        assert_eq!(imports(DETAIL), ["./api.js", "./views.js", "./inbox.js"]);
         assert!(INDEX.contains("/dashboard/audit.css"));
         assert!(INDEX.contains("/dashboard/dashboard.js"));
         assert!(INDEX.contains("/dashboard/dashboard.css"));
+        assert!(INDEX.contains("/dashboard/inbox.css"));
     }
 
     #[test]

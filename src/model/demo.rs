@@ -8,7 +8,8 @@
 //! when it judged a caller's turn real and ended) and stops when the call
 //! cancels, so its own echo can neither cut it off nor make it answer
 //! (decision 0010). Audio arrives faster than real time, and cancel and
-//! truncate are accepted. DTMF `0` calls `escalate_to_human`, `9` says
+//! truncate are accepted. DTMF `0` calls `escalate_to_human`, `8` takes
+//! a callback request (`take_callback`, to the caller's number), `9` says
 //! goodbye and calls `end_call`. Asked whether a silent caller is still
 //! there it says its hello; asked to say goodbye, its goodbye.
 //!
@@ -264,6 +265,13 @@ impl DemoAgent {
                 TRANSFER,
                 Some(("escalate_to_human", r#"{"reason":"caller pressed 0"}"#)),
             ),
+            ModelCommand::CallerDtmf('8') => self.respond(
+                TURNS[2],
+                Some((
+                    "take_callback",
+                    r#"{"kind":"callback","message":"The caller pressed 8 for a call back."}"#,
+                )),
+            ),
             ModelCommand::CallerDtmf('9') => self.respond(
                 GOODBYE,
                 Some(("end_call", r#"{"reason":"caller pressed 9"}"#)),
@@ -386,6 +394,22 @@ mod tests {
         assert!(events.iter().any(
             |e| matches!(e, ModelEvent::FunctionCall { name, .. } if name == "escalate_to_human")
         ));
+    }
+
+    #[test]
+    fn dtmf_eight_takes_a_callback() {
+        let mut agent = DemoAgent::new().expect("prompts");
+        agent.command(ModelCommand::CallerDtmf('8'));
+        let events = drain(&mut agent);
+        let arguments = events.iter().find_map(|e| match e {
+            ModelEvent::FunctionCall {
+                name, arguments, ..
+            } if name == "take_callback" => Some(arguments.clone()),
+            _ => None,
+        });
+        let arguments: serde_json::Value =
+            serde_json::from_str(&arguments.expect("take_callback")).expect("JSON");
+        assert_eq!(arguments["kind"], "callback");
     }
 
     #[test]

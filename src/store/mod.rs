@@ -31,12 +31,14 @@ use crate::config::store::StoreTarget;
 
 pub mod analytics;
 pub mod audit;
+pub mod inbox;
 pub mod read;
 pub mod record;
 pub mod spool;
 mod write;
 pub mod writer;
 
+pub use inbox::{InboxCallback, PastEscalation};
 pub use read::{CallDetail, CallbackItem, HistoryItem};
 pub use record::{Outcome, Record, StoredCall};
 
@@ -135,6 +137,13 @@ fn migrator(kind: &str) -> Migrator {
             Cow::Borrowed("audit log"),
             MigrationType::Simple,
             Cow::Borrowed(include_str!("migrations/0003_audit_log.sql")),
+            false,
+        ),
+        Migration::new(
+            4,
+            Cow::Borrowed("callback done"),
+            MigrationType::Simple,
+            Cow::Borrowed(include_str!("migrations/0004_callback_done.sql")),
             false,
         ),
     ];
@@ -309,6 +318,36 @@ impl Store {
         limit: u32,
     ) -> Result<analytics::Analytics, StoreError> {
         analytics::analytics(&self.pool, window, by, limit).await
+    }
+
+    /// Marks the callback or message `seq` of call `call_id` done by
+    /// `by` at `at` (RFC 3339). Idempotent: one already done keeps its
+    /// first mark. `None` when there is no such callback.
+    pub async fn mark_callback_done(
+        &self,
+        call_id: &str,
+        seq: i64,
+        by: &str,
+        at: &str,
+    ) -> Result<Option<CallbackItem>, StoreError> {
+        inbox::mark_done(&self.pool, call_id, seq, by, at).await
+    }
+
+    /// Callbacks and messages for the inbox, with their call's caller and
+    /// escalation: `done` false gives the pending ones oldest first, true
+    /// the done ones most recently done first; at most `limit`.
+    pub async fn inbox_callbacks(
+        &self,
+        done: bool,
+        limit: u32,
+    ) -> Result<Vec<InboxCallback>, StoreError> {
+        inbox::callbacks(&self.pool, done, limit).await
+    }
+
+    /// Hand-overs to a person that were tried (`escalate_to_human`), the
+    /// newest call first, at most `limit`.
+    pub async fn past_escalations(&self, limit: u32) -> Result<Vec<PastEscalation>, StoreError> {
+        inbox::past_escalations(&self.pool, limit).await
     }
 
     /// Counts per table, for tests and `warmline check`-style reports:

@@ -1,6 +1,7 @@
 //! The reads behind the history API: ended calls in the live list's shape
 //! ([`HistoryItem`]), one call with its children ([`CallDetail`]), and the
-//! callbacks and messages ([`CallbackItem`]).
+//! callbacks and messages ([`CallbackItem`]). The inbox's reads and the
+//! "done" mark are in [`super::inbox`].
 
 use serde::Serialize;
 use serde_json::Value;
@@ -84,11 +85,19 @@ pub struct ToolCallItem {
     pub approved_by: Option<String>,
     /// RFC 3339 UTC.
     pub at: String,
+    /// When the model asked, from the call's start, ms (where the call
+    /// detail's timeline marks it).
+    pub offset_ms: i64,
 }
 
 /// One hand-over to a person.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct EscalationItem {
+    /// When the agent asked for a person (RFC 3339 UTC); null for a
+    /// record that only carries callbacks or messages.
+    pub requested_at: Option<String>,
+    /// `low`, `normal` or `high`, as the agent said.
+    pub urgency: Option<String>,
     /// Why.
     pub reason: Option<String>,
     /// What the rep was told.
@@ -142,6 +151,8 @@ pub struct CallDetail {
     pub tool_calls: Vec<ToolCallItem>,
     /// Hand-overs.
     pub escalations: Vec<EscalationItem>,
+    /// Callbacks and messages the agent took on this call.
+    pub callbacks: Vec<CallbackItem>,
 }
 
 /// A callback or message taken for someone.
@@ -149,6 +160,9 @@ pub struct CallDetail {
 pub struct CallbackItem {
     /// The call it was taken on.
     pub call_id: String,
+    /// Its position among the call's callbacks and messages (with
+    /// `call_id`, what names it: `POST /api/v1/callbacks/{call_id}/{seq}/done`).
+    pub seq: i64,
     /// `callback` or `message`.
     pub kind: String,
     /// The number to call back.
@@ -159,6 +173,30 @@ pub struct CallbackItem {
     pub created_at: String,
     /// Everything the agent noted.
     pub detail: Value,
+    /// When someone marked it done (RFC 3339 UTC); null while pending.
+    pub done_at: Option<String>,
+    /// Who marked it done.
+    pub done_by: Option<String>,
+}
+
+/// The columns [`callback_item`] reads, of `callbacks_and_messages`
+/// (aliased `c` where joined).
+pub(super) const CALLBACK_COLUMNS: &str =
+    "c.call_id, c.seq, c.kind, c.number, c.message, c.created_at, c.detail, c.done_at, c.done_by";
+
+/// A callback or message from a row of [`CALLBACK_COLUMNS`].
+pub(super) fn callback_item(r: &AnyRow) -> Result<CallbackItem, sqlx::Error> {
+    Ok(CallbackItem {
+        call_id: r.try_get("call_id")?,
+        seq: r.try_get("seq")?,
+        kind: r.try_get("kind")?,
+        number: r.try_get("number")?,
+        message: r.try_get("message")?,
+        created_at: r.try_get("created_at")?,
+        detail: json(r.try_get("detail")?),
+        done_at: r.try_get("done_at")?,
+        done_by: r.try_get("done_by")?,
+    })
 }
 
 const CALL_COLUMNS: &str = "id, ingress, provider_id, agent, from_party, to_party, started_at, \
@@ -191,7 +229,7 @@ fn item(row: &AnyRow) -> Result<HistoryItem, sqlx::Error> {
     })
 }
 
-fn json(text: String) -> Value {
+pub(super) fn json(text: String) -> Value {
     serde_json::from_str(&text).unwrap_or(Value::String(text))
 }
 
@@ -236,8 +274,8 @@ pub(super) async fn get(pool: &AnyPool, id: &str) -> Result<Option<CallDetail>, 
     })
     .collect::<Result<Vec<_>, sqlx::Error>>()?;
     let tool_calls = sqlx::query(
-        "SELECT tool_call_id, name, arguments, result, latency_ms, approval, approved_by, at \
-         FROM tool_calls WHERE call_id = $1 ORDER BY seq",
+        "SELECT tool_call_id, name, arguments, result, latency_ms, approval, approved_by, at, \
+         offset_ms FROM tool_calls WHERE call_id = $1 ORDER BY seq",
     )
     .bind(id)
     .fetch_all(pool)
@@ -253,11 +291,12 @@ pub(super) async fn get(pool: &AnyPool, id: &str) -> Result<Option<CallDetail>, 
             approval: r.try_get("approval")?,
             approved_by: r.try_get("approved_by")?,
             at: r.try_get("at")?,
+            offset_ms: r.try_get("offset_ms")?,
         })
     })
     .collect::<Result<Vec<_>, sqlx::Error>>()?;
     let escalations = sqlx::query(
-        "SELECT reason, summary, next_action, rep, ring_at, answered_at, outcome \
+        "SELECT reason, summary, next_action, rep, ring_at, answered_at, outcome, detail \
          FROM escalations WHERE call_id = $1 ORDER BY seq",
     )
     .bind(id)
@@ -265,7 +304,13 @@ pub(super) async fn get(pool: &AnyPool, id: &str) -> Result<Option<CallDetail>, 
     .await?
     .iter()
     .map(|r| {
+        // Fields the table has no column for are read from the whole
+        // escalation JSON kept beside it.
+        let detail = json(r.try_get("detail")?);
+        let field = |key: &str| detail.get(key).and_then(Value::as_str).map(str::to_owned);
         Ok(EscalationItem {
+            requested_at: field("requested_at"),
+            urgency: field("urgency"),
             reason: r.try_get("reason")?,
             summary: r.try_get("summary")?,
             next_action: r.try_get("next_action")?,
@@ -275,6 +320,16 @@ pub(super) async fn get(pool: &AnyPool, id: &str) -> Result<Option<CallDetail>, 
             outcome: r.try_get("outcome")?,
         })
     })
+    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let callbacks = sqlx::query(&format!(
+        "SELECT {CALLBACK_COLUMNS} FROM callbacks_and_messages c WHERE c.call_id = $1 \
+         ORDER BY c.seq"
+    ))
+    .bind(id)
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(callback_item)
     .collect::<Result<Vec<_>, sqlx::Error>>()?;
     Ok(Some(CallDetail {
         call: item(&row)?,
@@ -292,28 +347,20 @@ pub(super) async fn get(pool: &AnyPool, id: &str) -> Result<Option<CallDetail>, 
         transcript,
         tool_calls,
         escalations,
+        callbacks,
     }))
 }
 
 pub(super) async fn callbacks(pool: &AnyPool, limit: u32) -> Result<Vec<CallbackItem>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT call_id, kind, number, message, created_at, detail FROM callbacks_and_messages \
-         ORDER BY created_at DESC, call_id DESC, seq DESC LIMIT $1",
-    )
+    let rows = sqlx::query(&format!(
+        "SELECT {CALLBACK_COLUMNS} FROM callbacks_and_messages c \
+         ORDER BY c.created_at DESC, c.call_id DESC, c.seq DESC LIMIT $1"
+    ))
     .bind(i64::from(limit))
     .fetch_all(pool)
     .await?;
     Ok(rows
         .iter()
-        .map(|r| {
-            Ok(CallbackItem {
-                call_id: r.try_get("call_id")?,
-                kind: r.try_get("kind")?,
-                number: r.try_get("number")?,
-                message: r.try_get("message")?,
-                created_at: r.try_get("created_at")?,
-                detail: json(r.try_get("detail")?),
-            })
-        })
+        .map(callback_item)
         .collect::<Result<Vec<_>, sqlx::Error>>()?)
 }

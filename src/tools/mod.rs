@@ -8,6 +8,7 @@
 //! seam is [`crate::call::tools`]; it knows nothing of HTTP.
 
 pub mod approval;
+pub mod callback;
 pub mod dispatch;
 pub mod events;
 pub mod mcp;
@@ -104,6 +105,7 @@ pub fn specs(tools: &[ToolConfig]) -> Vec<ToolSpec> {
                 "required": ["digits"]
             }),
         },
+        callback::spec(),
     ];
     for tool in tools {
         let parameters = tool
@@ -513,6 +515,7 @@ impl Sidecar {
                 Some(escalator) => escalator.escalate(call, &tool_call.arguments).await,
                 None => escalate_to_human(&tool_call.arguments),
             },
+            callback::TAKE_CALLBACK => callback::take(call, &tool_call.arguments),
             transfer::TRANSFER_CALL => match &self.transfers {
                 Some(transfers) => {
                     transfers
@@ -656,7 +659,13 @@ mod tests {
         let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(
             names,
-            ["end_call", "escalate_to_human", "send_dtmf", "lookup_order"]
+            [
+                "end_call",
+                "escalate_to_human",
+                "send_dtmf",
+                "take_callback",
+                "lookup_order"
+            ]
         );
         assert_eq!(specs[0].description, "Hang up politely.");
         assert_eq!(
@@ -665,7 +674,8 @@ mod tests {
         );
         assert_eq!(specs[1].parameters["required"], json!(["reason"]));
         assert_eq!(specs[2].parameters["required"], json!(["digits"]));
-        assert_eq!(specs[3].parameters["properties"]["order"]["type"], "string");
+        assert_eq!(specs[3].parameters["required"], json!(["kind", "message"]));
+        assert_eq!(specs[4].parameters["properties"]["order"]["type"], "string");
     }
 
     #[test]

@@ -36,6 +36,16 @@ impl Page {
         }
     }
 
+    /// A report if one is waiting.
+    pub fn try_next(&mut self) -> Option<Value> {
+        match self.lines.try_recv() {
+            Ok(line) => Some(serde_json::from_str(&line).expect("a JSON report")),
+            Err(mpsc::TryRecvError::Disconnected) => panic!("the page script stopped"),
+            Err(mpsc::TryRecvError::Empty) => None,
+        }
+    }
+
+    /// Lets the script take its next step.
     pub fn go(&mut self) {
         writeln!(self.stdin, "go").expect("the page script reads");
     }
@@ -50,6 +60,18 @@ pub fn open_page(
     extra: &[&str],
 ) -> (Page, std::process::Child) {
     open_script("dashboard.py", addr, admin, dir, extra)
+}
+
+/// Starts `tests/oracles/<script>` on the server at `addr` with the admin
+/// token `admin`, saving screenshots under `dir`, with `extra` arguments.
+pub fn open(
+    script: &str,
+    addr: &str,
+    admin: &str,
+    dir: &Path,
+    extra: &[&str],
+) -> (Page, std::process::Child) {
+    open_script(script, addr, admin, dir, extra)
 }
 
 /// Starts tests/oracles/`script` (a desk script taking the same arguments:

@@ -22,6 +22,7 @@ const ACTIONS = {
   hang_up: 'Hung up',
   approve: 'Approved',
   reject: 'Rejected',
+  mark_done: 'Marked done',
 };
 
 // Visible to tests and to the browser console.

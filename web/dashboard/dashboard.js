@@ -8,6 +8,8 @@ import { ApiError, call, forgetToken, logIn, logOut, saveToken, savedName, saved
 import { initAudit } from './audit.js';
 import { Leg } from './media.js';
 import { currentView, startViews, stopViews } from './views.js';
+import { initInbox } from './inbox.js';
+import { initCallDetail } from './detail.js';
 
 const $ = (id) => document.getElementById(id);
 // Bounds: the page runs all day.
@@ -518,6 +520,8 @@ setInterval(() => { if (desk.state === 'watching') render(); }, 1000);
 
 initAudit(() => token);
 initAnalytics({ token: () => token });
+initInbox();
+initCallDetail();
 
 const saved = savedToken();
 if (saved) resume(saved);

@@ -119,6 +119,13 @@ impl CallDriver {
         true
     }
 
+    /// Records a frame sent to the caller at `due` on the call's clock.
+    fn record_heard(&mut self, due: Instant, mulaw: &[u8]) {
+        if let Some(tap) = &mut self.recording {
+            tap.heard(due.saturating_duration_since(self.started), mulaw);
+        }
+    }
+
     /// A linked leg's message.
     pub(super) fn on_leg_up(&mut self, leg: LegId, up: LegUp) {
         let Some(room) = self.room.room.as_mut() else {
@@ -161,6 +168,7 @@ impl CallDriver {
                     for (d, &s) in mulaw.iter_mut().zip(&pcm) {
                         *d = ulaw_encode(s);
                     }
+                    self.record_heard(due, &mulaw);
                     if leg.send_frame(due, &mulaw, mark.as_deref()).await.is_err() {
                         return Err(());
                     }
@@ -174,6 +182,9 @@ impl CallDriver {
                 for (d, &s) in mulaw.iter_mut().zip(&out.caller) {
                     *d = ulaw_encode(s);
                 }
+                // The room's mix for the caller is what the caller heard
+                // (decision 0026); a silent tick is silence in the file.
+                self.record_heard(due, &mulaw);
                 leg.send_frame(due, &mulaw, mark.as_deref()).await
             } else {
                 leg.send_idle(due).await
