@@ -404,7 +404,9 @@ pub fn build_with_random(
                 let card_base = config
                     .twilio
                     .public_base_url
-                    .clone()
+                    .as_deref()
+                    // `https://host/` must not give `https://host//rep/…`.
+                    .map(|base| base.trim_end_matches('/').to_owned())
                     .unwrap_or_else(|| format!("http://{}", config.server.http_listen));
                 let reps = crate::ingress::sip::rep::SipReps::from_config(
                     handoff.clone(),

@@ -17,6 +17,8 @@ pub struct Facts {
     pub http: SocketAddr,
     /// The SIP listener's bound address and the RTP port range, if on.
     pub sip: Option<(SocketAddr, u16, u16)>,
+    /// `[sip] tls_listen`, when SIP over TLS is on.
+    pub sip_tls: Option<SocketAddr>,
     /// `demo` or `openai`.
     pub backend: &'static str,
     /// `[model] backend` as configured.
@@ -49,6 +51,7 @@ impl Facts {
         Facts {
             http,
             sip: sip.map(|a| (a, config.sip.rtp_port_min, config.sip.rtp_port_max)),
+            sip_tls: sip.and(config.sip.tls_listen),
             backend,
             configured_backend: config.model.backend,
             openai_model: config.model.openai_model.clone(),
@@ -141,6 +144,12 @@ pub fn render(f: &Facts) -> String {
             let _ = writeln!(out, "  SIP      off (sip.enabled = false)");
         }
     }
+    if let Some(addr) = f.sip_tls {
+        let _ = writeln!(
+            out,
+            "  SIP TLS  sip:{addr};transport=tls (the certificate is reloaded on SIGHUP)"
+        );
+    }
     let _ = writeln!(
         out,
         "  secrets  OPENAI_API_KEY {}, TWILIO_AUTH_TOKEN {}, WARMLINE_ADMIN_TOKEN {}{}",
@@ -210,6 +219,15 @@ mod tests {
             text.contains("OPENAI_API_KEY set, TWILIO_AUTH_TOKEN set, WARMLINE_ADMIN_TOKEN set")
         );
         assert!(!text.contains("very-secret"), "{text}");
+        assert!(!text.contains("SIP TLS"), "TLS is off by default: {text}");
+    }
+
+    #[test]
+    fn sip_over_tls_is_in_the_banner_when_it_listens() {
+        let mut f = facts();
+        f.sip_tls = Some(SocketAddr::from(([0, 0, 0, 0], 5061)));
+        let text = render(&f);
+        assert!(text.contains("sip:0.0.0.0:5061;transport=tls"), "{text}");
     }
 
     #[test]

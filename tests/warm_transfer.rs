@@ -292,6 +292,8 @@ async fn the_demo_agent_hands_a_twilio_caller_to_a_rep_who_talks_then_hangs_up()
     // by the rep, makes the outcome `transferred`.
     let record = ended_record(&addr).await;
     assert_eq!(record["outcome"], "transferred", "{record}");
+    // Ended by the rep, not by an operator through the admin API.
+    assert_eq!(record["end_reason"], "rep_hung_up", "{record}");
     assert_eq!(record["escalations"][0]["outcome"], "answered", "{record}");
     assert_eq!(record["escalations"][0]["rep"], "ana", "{record}");
     println!(

@@ -94,6 +94,9 @@ pub enum EndReason {
     /// An operator hung up through the admin API
     /// (`POST /api/v1/calls/{id}/hangup`).
     AdminHungUp,
+    /// The human rep bridged to the caller hung up, ending the call
+    /// (decision 0029): the caller was served by a person, not dropped.
+    RepHungUp,
     /// The agent handed the caller elsewhere (`transfer_call`, decision
     /// 0033) and our leg ended.
     Transferred,
@@ -109,6 +112,7 @@ impl EndReason {
             EndReason::ModelUnreachable => "model_unreachable",
             EndReason::ConnectionLost => "connection_lost",
             EndReason::AdminHungUp => "admin_hung_up",
+            EndReason::RepHungUp => "rep_hung_up",
             EndReason::Transferred => "transferred",
         }
     }
@@ -223,6 +227,7 @@ mod tests {
             EndReason::ModelUnreachable,
             EndReason::ConnectionLost,
             EndReason::AdminHungUp,
+            EndReason::RepHungUp,
             EndReason::Transferred,
         ] {
             let serialised = serde_json::to_value(reason).expect("serialises");

@@ -336,7 +336,13 @@ impl RoomControl for LiveRoom {
 
     fn end_call(&self) -> BoxFuture<'static, Result<(), RoomError>> {
         let handle = self.handle.clone();
-        Box::pin(bounded(async move { handle.hang_up().await }))
+        // Only the rep's hang-up ends a bridged call from here
+        // (`service.rs`): the record says so, not `admin_hung_up`.
+        Box::pin(bounded(async move {
+            handle
+                .hang_up_because(crate::call::events::EndReason::RepHungUp)
+                .await
+        }))
     }
 
     fn ended(&self) -> BoxFuture<'static, ()> {

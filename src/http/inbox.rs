@@ -113,16 +113,21 @@ struct Sections {
     done: Vec<InboxCallback>,
 }
 
+/// Waiting callers, high urgency first, then the longest wait.
+fn most_urgent_first(pending: &mut [(EscalationView, u64, Option<String>)]) {
+    pending.sort_by(|(a, a_ms, _), (b, b_ms, _)| {
+        urgency_rank(b.urgency)
+            .cmp(&urgency_rank(a.urgency))
+            .then(b_ms.cmp(a_ms))
+    });
+}
+
 /// The one list, most urgent first: waiting callers (high urgency first,
 /// then the longest wait), callbacks and messages not done (the oldest
 /// first: it has waited longest), past hand-overs (the newest first), and
 /// callbacks and messages done (the most recently done first).
 fn ordered(mut sections: Sections) -> Vec<Value> {
-    sections.pending.sort_by(|(a, a_ms, _), (b, b_ms, _)| {
-        urgency_rank(b.urgency)
-            .cmp(&urgency_rank(a.urgency))
-            .then(b_ms.cmp(a_ms))
-    });
+    most_urgent_first(&mut sections.pending);
     let mut items = Vec::new();
     items.extend(
         sections
@@ -162,7 +167,7 @@ async fn inbox(State(api): State<Inbox>, Query(q): Query<InboxQuery>) -> Respons
     let now = crate::handoff::waiting::epoch_now();
     // Waiting callers: escalations in progress of calls still up, before
     // the rep has them (a bridged call is the rep's).
-    let pending = api
+    let mut pending: Vec<_> = api
         .handoff
         .as_ref()
         .map(Handoff::waiting)
@@ -174,8 +179,12 @@ async fn inbox(State(api): State<Inbox>, Query(q): Query<InboxQuery>) -> Respons
             let waited = view.waited(now).as_millis() as u64;
             Some((view, waited, live.agent))
         })
-        .take(limit)
         .collect();
+    // The count is of every caller waiting; `limit` keeps the most urgent
+    // (the presence service lists them in no particular order).
+    let pending_count = pending.len();
+    most_urgent_first(&mut pending);
+    pending.truncate(limit);
     let mut sections = Sections {
         pending,
         open: Vec::new(),
@@ -199,7 +208,7 @@ async fn inbox(State(api): State<Inbox>, Query(q): Query<InboxQuery>) -> Respons
         }
     }
     let counts = json!({
-        "pending": sections.pending.len(),
+        "pending": pending_count,
         "open": sections.open.len(),
         "escalations": sections.past.len(),
         "done": sections.done.len(),

@@ -54,8 +54,8 @@ pub enum SessionError {
     /// The random source failed: no token is made without it.
     #[error(transparent)]
     Random(#[from] RandomError),
-    /// The token names a session that has ended (expired or logged out
-    /// and not yet forgotten).
+    /// The token names a session that has expired; it is forgotten as
+    /// this is answered (a logged-out session is forgotten at once).
     #[error("the session has expired: log in again")]
     Expired,
     /// The token names no session.

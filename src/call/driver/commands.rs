@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use super::CallDriver;
-use crate::call::events::EndReason;
 
 /// How long a call that was transferred waits for the results of its
 /// tool calls still running (`transfer_call`'s own among them), so that
@@ -17,9 +16,9 @@ impl CallDriver {
     pub(super) fn on_command(&mut self, command: crate::call::registry::CallCommand) {
         use crate::call::registry::CallCommand;
         match command {
-            CallCommand::HangUp { done } => {
-                tracing::info!("hanging up: asked through the admin API");
-                self.end_because(EndReason::AdminHungUp, None);
+            CallCommand::HangUp { reason, done } => {
+                tracing::info!(reason = reason.as_str(), "hanging up on the caller");
+                self.end_because(reason, None);
                 self.hangup = true;
                 let _ = done.send(());
             }

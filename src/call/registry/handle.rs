@@ -35,6 +35,8 @@ pub type RoomDone<T> = oneshot::Sender<Result<T, crate::call::room::RoomError>>;
 pub enum CallCommand {
     /// End the call now.
     HangUp {
+        /// Why, for `call.ended` and the record.
+        reason: crate::call::events::EndReason,
         /// Answered once the call is ending.
         done: oneshot::Sender<()>,
     },
@@ -194,9 +196,20 @@ impl CallHandle {
         answer.await.map_err(|_| CommandError::Ended)
     }
 
-    /// Ends the call (it hangs up on the caller at once).
+    /// Ends the call (it hangs up on the caller at once), as an operator
+    /// through the admin API: `call.ended` says `admin_hung_up`.
     pub async fn hang_up(&self) -> Result<(), CommandError> {
-        self.send(|done| CallCommand::HangUp { done }).await
+        self.hang_up_because(crate::call::events::EndReason::AdminHungUp)
+            .await
+    }
+
+    /// Ends the call at once for `reason` (the rep who had the caller
+    /// hung up, say), which `call.ended` and the record carry.
+    pub async fn hang_up_because(
+        &self,
+        reason: crate::call::events::EndReason,
+    ) -> Result<(), CommandError> {
+        self.send(|done| CallCommand::HangUp { reason, done }).await
     }
 
     /// Adds `text` to the AI's conversation as a system note (replayed
