@@ -30,49 +30,51 @@ const DETAIL: &str = include_str!("../../web/dashboard/detail.js");
 
 const HTML: &str = "text/html; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+
+/// Every ES module the page loads, by the name it is served under
+/// (`/dashboard/<name>`) and imported by (`./<name>`).
+const MODULES: &[(&str, &str)] = &[
+    ("dashboard.js", SCRIPT),
+    ("api.js", API),
+    ("media.js", MEDIA),
+    ("views.js", VIEWS),
+    ("analytics.js", ANALYTICS),
+    ("analytics_charts.js", ANALYTICS_CHARTS),
+    ("audit.js", AUDIT),
+    ("inbox.js", INBOX),
+    ("detail.js", DETAIL),
+];
+
+/// Every style sheet, by the name it is served under.
+const STYLES: &[(&str, &str)] = &[
+    ("dashboard.css", STYLE),
+    ("analytics.css", ANALYTICS_STYLE),
+    ("audit.css", AUDIT_STYLE),
+    ("inbox.css", INBOX_STYLE),
+];
 
 /// The page and its assets.
 pub fn routes() -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route("/dashboard", get(|| async { asset(HTML, INDEX) }))
         .route(
             "/dashboard/",
             get(|| async { Redirect::permanent("/dashboard") }),
-        )
-        .route(
-            "/dashboard/dashboard.css",
-            get(|| async { asset("text/css; charset=utf-8", STYLE) }),
-        )
-        .route(
-            "/dashboard/dashboard.js",
-            get(|| async { asset(JS, SCRIPT) }),
-        )
-        .route("/dashboard/api.js", get(|| async { asset(JS, API) }))
-        .route("/dashboard/media.js", get(|| async { asset(JS, MEDIA) }))
-        .route("/dashboard/views.js", get(|| async { asset(JS, VIEWS) }))
-        .route(
-            "/dashboard/analytics.js",
-            get(|| async { asset(JS, ANALYTICS) }),
-        )
-        .route(
-            "/dashboard/analytics_charts.js",
-            get(|| async { asset(JS, ANALYTICS_CHARTS) }),
-        )
-        .route(
-            "/dashboard/analytics.css",
-            get(|| async { asset("text/css; charset=utf-8", ANALYTICS_STYLE) }),
-        )
-        .route("/dashboard/audit.js", get(|| async { asset(JS, AUDIT) }))
-        .route(
-            "/dashboard/audit.css",
-            get(|| async { asset("text/css; charset=utf-8", AUDIT_STYLE) }),
-        )
-        .route("/dashboard/inbox.js", get(|| async { asset(JS, INBOX) }))
-        .route("/dashboard/detail.js", get(|| async { asset(JS, DETAIL) }))
-        .route(
-            "/dashboard/inbox.css",
-            get(|| async { asset("text/css; charset=utf-8", INBOX_STYLE) }),
-        )
+        );
+    for &(name, body) in MODULES {
+        router = router.route(
+            &format!("/dashboard/{name}"),
+            get(move || async move { asset(JS, body) }),
+        );
+    }
+    for &(name, body) in STYLES {
+        router = router.route(
+            &format!("/dashboard/{name}"),
+            get(move || async move { asset(CSS, body) }),
+        );
+    }
+    router
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -97,34 +99,46 @@ mod tests {
     }
 
     #[test]
-    fn the_main_module_imports_only_modules_the_routes_serve() {
-        assert_eq!(
-            imports(SCRIPT),
-            [
-                "./analytics.js",
-                "./api.js",
-                "./audit.js",
-                "./media.js",
-                "./views.js"
-            ]
-        );
-        // The views' own modules import only served ones too.
-        assert_eq!(imports(AUDIT), ["./api.js", "./views.js"]);
-        assert_eq!(imports(INBOX), ["./api.js", "./views.js"]);
-        assert_eq!(imports(DETAIL), ["./api.js", "./views.js", "./inbox.js"]);
-        assert!(INDEX.contains("/dashboard/audit.css"));
-        assert!(INDEX.contains("/dashboard/dashboard.js"));
-        assert!(INDEX.contains("/dashboard/dashboard.css"));
-        assert!(INDEX.contains("/dashboard/inbox.css"));
+    fn every_module_imports_only_modules_the_routes_serve() {
+        let served: Vec<String> = MODULES.iter().map(|(n, _)| format!("./{n}")).collect();
+        for (name, body) in MODULES {
+            for import in imports(body) {
+                assert!(
+                    served.iter().any(|s| s == import),
+                    "{name} imports {import}, which /dashboard does not serve"
+                );
+            }
+        }
+        // The views are reached from the main module (directly or not).
+        let main = imports(SCRIPT);
+        for view in ["./views.js", "./api.js", "./media.js", "./analytics.js"] {
+            assert!(main.contains(&view), "dashboard.js does not import {view}");
+        }
+        assert!(imports(INBOX).contains(&"./views.js"));
+        assert!(imports(DETAIL).contains(&"./inbox.js"));
+        assert!(imports(ANALYTICS).contains(&"./analytics_charts.js"));
     }
 
     #[test]
-    fn the_analytics_view_imports_only_modules_the_routes_serve() {
-        assert_eq!(
-            imports(ANALYTICS),
-            ["./api.js", "./views.js", "./analytics_charts.js"]
-        );
-        assert!(imports(ANALYTICS_CHARTS).is_empty());
-        assert!(INDEX.contains("/dashboard/analytics.css"));
+    fn the_page_links_only_what_the_routes_serve() {
+        for (name, _) in STYLES {
+            assert!(
+                INDEX.contains(&format!("/dashboard/{name}")),
+                "index.html does not link {name}"
+            );
+        }
+        assert!(INDEX.contains("/dashboard/dashboard.js"));
+        for link in INDEX.split("/dashboard/").skip(1) {
+            let name: String = link
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.')
+                .collect();
+            if name.ends_with(".js") || name.ends_with(".css") {
+                assert!(
+                    MODULES.iter().chain(STYLES).any(|(n, _)| *n == name),
+                    "index.html links {name}, which is not served"
+                );
+            }
+        }
     }
 }

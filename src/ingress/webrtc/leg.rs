@@ -32,6 +32,13 @@ pub use linked::link;
 /// answer is gone.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// A connected browser whose ICE stays disconnected this long is gone.
+/// str0m reports `Disconnected` whenever no candidate pair is usable for
+/// a moment (a trickled candidate of another address family, a lost
+/// consent check) and back again when one is, so the state alone is not
+/// the end: browsers likewise wait before calling a connection failed.
+pub const DISCONNECT_GRACE: Duration = Duration::from_secs(5);
+
 /// What the signalling side tells the leg.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Control {
@@ -69,6 +76,9 @@ pub struct WebRtcLeg {
     audio: Option<(Mid, str0m::format::PayloadParams)>,
     connected: bool,
     connect_by: Instant,
+    /// Set while ICE is disconnected after the media connected: the leg
+    /// ends if it has not come back by then.
+    gone_by: Option<Instant>,
     clock: Instant,
     pending: VecDeque<LegEvent>,
     decoded: Vec<[u8; FRAME_SAMPLES_8K]>,
@@ -110,6 +120,7 @@ impl WebRtcLeg {
             audio: None,
             connected: false,
             connect_by: Instant::now() + CONNECT_TIMEOUT,
+            gone_by: None,
             clock,
             pending: VecDeque::new(),
             decoded: Vec::with_capacity(6),
@@ -181,10 +192,38 @@ impl WebRtcLeg {
                     self.pending.push_back(LegEvent::Audio(Box::new(frame)));
                 }
             }
+            // Before the media connects, `CONNECT_TIMEOUT` is the bound:
+            // a first candidate str0m cannot pair is not the end.
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
-                self.end("the browser's media went away".into());
+                tracing::debug!(connected = self.connected, "WebRTC ICE disconnected");
+                if self.connected && self.gone_by.is_none() {
+                    self.gone_by = Some(Instant::now() + DISCONNECT_GRACE);
+                }
+            }
+            Event::IceConnectionStateChange(_) if self.gone_by.take().is_some() => {
+                tracing::info!("WebRTC ICE reconnected");
             }
             _ => {}
+        }
+    }
+
+    /// When the leg ends unless the media connects (or comes back).
+    fn give_up_by(&self) -> Option<Instant> {
+        if self.connected {
+            self.gone_by
+        } else {
+            Some(self.connect_by)
+        }
+    }
+
+    /// `give_up_by` passed.
+    fn give_up(&mut self) {
+        if self.connected {
+            tracing::info!(grace = ?DISCONNECT_GRACE, "the browser's media stayed disconnected");
+            self.end("the browser's media went away".into());
+        } else {
+            tracing::warn!("the browser never connected its media");
+            self.end("the browser never connected its media".into());
         }
     }
 
@@ -266,7 +305,7 @@ impl CallerLeg for WebRtcLeg {
             if let Some(event) = self.pending.pop_front() {
                 return event;
             }
-            let connect_by = (!self.connected).then_some(self.connect_by);
+            let give_up_by = self.give_up_by();
             tokio::select! {
                 received = self.socket.recv_from(&mut self.buf[..]) => {
                     if let Ok((n, source)) = received {
@@ -277,10 +316,7 @@ impl CallerLeg for WebRtcLeg {
                 () = sleep_opt(wake) => {
                     let _ = self.rtc.handle_input(Input::Timeout(Instant::now().into_std()));
                 }
-                () = sleep_opt(connect_by) => {
-                    tracing::warn!("the browser never connected its media");
-                    self.end("the browser never connected its media".into());
-                }
+                () = sleep_opt(give_up_by) => self.give_up(),
             }
         }
     }

@@ -120,7 +120,7 @@ impl WebRtcLeg {
             {
                 continue;
             }
-            let connect_by = (!self.connected).then_some(self.connect_by);
+            let give_up_by = self.give_up_by();
             tokio::select! {
                 received = self.socket.recv_from(&mut self.buf[..]) => {
                     if let Ok((n, source)) = received {
@@ -131,9 +131,7 @@ impl WebRtcLeg {
                 () = sleep_opt(wake) => {
                     let _ = self.rtc.handle_input(Input::Timeout(Instant::now().into_std()));
                 }
-                () = sleep_opt(connect_by) => {
-                    self.end("the browser never connected its media".into());
-                }
+                () = sleep_opt(give_up_by) => self.give_up(),
             }
         }
     }
