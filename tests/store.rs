@@ -10,10 +10,10 @@
 
 mod support {
     pub mod postgres;
+    pub mod scratch;
 }
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::json;
@@ -36,19 +36,6 @@ fn entry(who: &str, action: Action, call: Option<&str>, at_second: u32) -> Audit
     );
     entry.at = format!("2026-12-04T04:00:{at_second:02}.000Z");
     entry
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "warmline-store-{name}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
 }
 
 /// An ended call of `lines` transcript lines and two tool calls, started
@@ -232,7 +219,7 @@ async fn same_store_tests(target: StoreTarget) {
 
     // The sink: 100 records handed over without waiting, all stored, and
     // audit entries through the same queue.
-    let spool = temp_dir("sink").join("spool.jsonl");
+    let spool = support::scratch::scratch_dir("store-sink").join("spool.jsonl");
     let (sink, _history) = StoreSink::start_with(target.clone(), spool).expect("starts");
     for i in 0..100_usize {
         sink.call_ended(ended(&format!("CA_sink_{i}"), 10 + (i % 40) as u32, 4));
@@ -269,7 +256,7 @@ async fn wait_for(store: &Store, calls: i64) -> (i64, i64, i64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_store_keeps_and_reads_back_call_records_in_sqlite() {
-    let dir = temp_dir("sqlite");
+    let dir = support::scratch::scratch_dir("store-sqlite");
     same_store_tests(StoreTarget::Sqlite(dir.join("warmline.db"))).await;
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -285,7 +272,7 @@ async fn records_handed_over_while_postgresql_is_down_are_stored_once_when_it_re
     let pg = support::postgres::Postgres::start();
     let target = StoreTarget::Postgres(pg.url());
     let store = Store::open(&target).await.expect("opens");
-    let dir = temp_dir("outage");
+    let dir = support::scratch::scratch_dir("store-outage");
     let (sink, _history) =
         StoreSink::start_with(target.clone(), dir.join("spool.jsonl")).expect("starts");
     for i in 0..10 {

@@ -14,6 +14,7 @@
 mod support {
     pub mod analytics_script;
     pub mod postgres;
+    pub mod scratch;
 }
 
 use std::path::PathBuf;
@@ -249,15 +250,7 @@ async fn older_rows_are_filled_in_by_the_migration(target: StoreTarget) {
 }
 
 fn temp_db(name: &str) -> (PathBuf, StoreTarget) {
-    let dir = std::env::temp_dir().join(format!(
-        "warmline-analytics-{name}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = support::scratch::scratch_dir(&format!("analytics-{name}"));
     let target = StoreTarget::Sqlite(dir.join("warmline.db"));
     (dir, target)
 }

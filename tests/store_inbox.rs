@@ -9,10 +9,10 @@
 
 mod support {
     pub mod postgres;
+    pub mod scratch;
 }
 
 use std::borrow::Cow;
-use std::path::PathBuf;
 
 use serde_json::json;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -21,19 +21,6 @@ use warmline::call::events::{CallEnded, EndReason};
 use warmline::call::tools::CallIdentity;
 use warmline::config::store::StoreTarget;
 use warmline::store::{Store, StoredCall};
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "warmline-store-inbox-{name}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
 
 /// An ended call started `minute` minutes past a fixed hour, with the
 /// escalation JSON `escalation`.
@@ -241,7 +228,7 @@ async fn same_inbox_tests(target: StoreTarget) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callbacks_are_marked_done_once_and_the_inbox_reads_them_in_order_in_sqlite() {
-    let dir = temp_dir("sqlite");
+    let dir = support::scratch::scratch_dir("store-inbox-sqlite");
     same_inbox_tests(StoreTarget::Sqlite(dir.join("warmline.db"))).await;
     let _ = std::fs::remove_dir_all(dir);
 }
