@@ -18,6 +18,13 @@ use support::fake_realtime::{start, FakeConfig};
 use support::server::AUTH;
 use support::twilio_sim::{connect_stream, signed_webhook, stream_of, SimCall};
 
+/// The server runs below the simulated line's priority. The simulation
+/// is the outside world (Twilio's playback, the caller's phone line): on a
+/// loaded machine its own stalls would move the echo path in ways no real
+/// line does, while the server's stalls are its problem to cope with
+/// (decision 0042).
+const LOWER_PRIORITY: &[&str] = &["nice", "-n", "5"];
+
 /// Quiet line noise (white, −60 dBFS), μ-law.
 fn line_noise(ms: usize) -> Vec<u8> {
     support::wav::fixture_mulaw("noise_white_m60.wav")
@@ -44,6 +51,23 @@ async fn call(addr: &str, sid: &str, echo: (u32, f32)) -> SimCall {
     call
 }
 
+/// The server's turn-taking lines (pauses, their triggers, resumes) and
+/// the simulated line's timing, printed when a test is about to fail.
+fn print_turn_log(server: &support::server::ServerProcess, call: &SimCall) {
+    println!(
+        "line: clears at {:?}, caller frames up to {:?} late, playback ran dry {} times, drifting {:?}",
+        call.observed.clear_times,
+        call.observed.max_send_lag,
+        call.observed.playout_restarts,
+        call.observed.max_playout_drift
+    );
+    for line in server.logs() {
+        if line.contains("paused") || line.contains("interruption") || line.contains("echo") {
+            println!("server: {line}");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openai_call_with_echo_plays_the_greeting_whole_and_answers_only_the_caller() {
     let agent = support::wav::fixture_mulaw("agent_01.wav");
@@ -55,11 +79,14 @@ async fn openai_call_with_echo_plays_the_greeting_whole_and_answers_only_the_cal
         server_vad: true,
     })
     .await;
-    let server = support::server::start(
+    let server = support::server::start_with(
+        LOWER_PRIORITY,
         env!("CARGO_BIN_EXE_warmline"),
         &[
             ("WARMLINE_MODEL__OPENAI_URL", Some(model_url.as_str())),
             ("OPENAI_API_KEY", Some("sk-test-fake")),
+            // Every pause and its trigger, for the failure message.
+            ("RUST_LOG", Some("warn,warmline::call=debug")),
         ],
         false,
     );
@@ -69,6 +96,9 @@ async fn openai_call_with_echo_plays_the_greeting_whole_and_answers_only_the_cal
     // between the greeting and the answer (the simulated Twilio's queue),
     // so this also checks the echo gate follows a path that changes.
     call.stream(&line_noise(5_000)).await;
+    if call.observed.clears > 0 {
+        print_turn_log(&server, &call);
+    }
     assert_eq!(call.observed.clears, 0, "the agent stopped for its echo");
     let expected = decoded(&agent);
     assert!(
@@ -97,8 +127,12 @@ async fn openai_call_with_echo_plays_the_greeting_whole_and_answers_only_the_cal
     let vad = record.lock().expect("record").vad[0].clone();
     assert_eq!((vad.auto_cancels, vad.auto_responses), (0, 0));
     println!(
-        "echo 300 ms / 6 dB: the fake server VAD fired {} times, warmline paused 0 times",
-        vad.speech_started
+        "echo 300 ms / 6 dB: the fake server VAD fired {} times, warmline paused 0 times \
+         (caller frames up to {:?} late, playback ran dry {} times, drifting {:?})",
+        vad.speech_started,
+        call.observed.max_send_lag,
+        call.observed.playout_restarts,
+        call.observed.max_playout_drift
     );
 
     // The caller's real turn is answered, by warmline's decision.
@@ -124,7 +158,8 @@ async fn openai_call_with_echo_plays_the_greeting_whole_and_answers_only_the_cal
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_call_with_echo_plays_the_greeting_whole_and_does_not_answer_it() {
-    let server = support::server::start(
+    let server = support::server::start_with(
+        LOWER_PRIORITY,
         env!("CARGO_BIN_EXE_warmline"),
         &[("OPENAI_API_KEY", None)],
         false,
@@ -145,5 +180,122 @@ async fn demo_call_with_echo_plays_the_greeting_whole_and_does_not_answer_it() {
         call.played.len() <= greeting.len() + 320,
         "the demo answered its own echo: {} samples played",
         call.played.len()
+    );
+}
+
+/// Stops `pid` for `length` every `every` until dropped: the server
+/// descheduled, as on a loaded machine, but on purpose.
+struct Stalls {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<u32>>,
+}
+
+impl Stalls {
+    fn start(pid: u32, every: Duration, length: Duration) -> Stalls {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let signal = move |sig: &str| {
+            std::process::Command::new("kill")
+                .args([sig, &pid.to_string()])
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        let thread = std::thread::spawn(move || {
+            let mut stalls = 0;
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(every.saturating_sub(length));
+                if signal("-STOP") {
+                    stalls += 1;
+                }
+                std::thread::sleep(length);
+                signal("-CONT");
+            }
+            stalls
+        });
+        Stalls {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Ends the stalls (the server runs on) and says how many there were.
+    fn end(mut self) -> u32 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Stalls {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_stalling_150_ms_every_900_ms_does_not_stop_for_its_echo() {
+    let agent = support::wav::fixture_mulaw("agent_01.wav");
+    let (model_url, record) = start(FakeConfig {
+        audio: agent.clone(),
+        drop_connection_after_deltas: None,
+        delta_interval: Duration::from_millis(40),
+        record_events: true,
+        server_vad: true,
+    })
+    .await;
+    let server = support::server::start_with(
+        LOWER_PRIORITY,
+        env!("CARGO_BIN_EXE_warmline"),
+        &[
+            ("WARMLINE_MODEL__OPENAI_URL", Some(model_url.as_str())),
+            ("OPENAI_API_KEY", Some("sk-test-fake")),
+            ("RUST_LOG", Some("warn,warmline::call=debug")),
+        ],
+        false,
+    );
+    let mut call = call(&server.addr, "CA_echo_stalls", (300, 6.0)).await;
+    // Each stall sends the overdue frames in a burst after the simulated
+    // Twilio's queue ran dry: the echo path grows by the stall, for good.
+    let stalls = Stalls::start(
+        server.child.id(),
+        Duration::from_millis(900),
+        Duration::from_millis(150),
+    );
+    call.stream(&line_noise(5_000)).await;
+    let count = stalls.end();
+    if call.observed.clears > 0 {
+        print_turn_log(&server, &call);
+    }
+    println!(
+        "{count} stalls of 150 ms: the echo path grew {:?}; warmline paused {} times",
+        call.observed.max_playout_drift, call.observed.clears
+    );
+    assert!(count >= 4, "only {count} stalls");
+    assert!(
+        call.observed.max_playout_drift >= Duration::from_millis(150),
+        "the stalls did not move the echo path ({:?})",
+        call.observed.max_playout_drift
+    );
+    assert_eq!(call.observed.clears, 0, "the agent stopped for its echo");
+    let expected = decoded(&agent);
+    assert!(
+        call.played.len() >= expected.len() && call.played[..expected.len()] == expected[..],
+        "the greeting did not play whole: {} of {} samples",
+        call.played.len(),
+        expected.len()
+    );
+    let events: Vec<Value> = record.lock().expect("record").connections[0].clone();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["type"] == "response.create")
+            .count(),
+        1,
+        "a response to the agent's own echo"
     );
 }

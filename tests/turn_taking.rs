@@ -12,7 +12,8 @@ mod support {
 
 use serde_json::Value;
 use support::turn_sim::{
-    first_difference, fixture_samples, percentile, run, Backend, Outcome, Setup,
+    first_difference, fixture_samples, percentile, run, run_with_stalls, Backend, Outcome, Setup,
+    Stalls,
 };
 use warmline::call::{CallConfig, PlaybackTracking};
 
@@ -128,6 +129,57 @@ fn echo_matrix_neither_pauses_nor_answers_the_agents_own_voice() {
         }
     }
     println!("echo matrix: {cells} cells, no pause, no false interruption, no answer to echo");
+}
+
+/// A loaded machine deschedules the server now and then: the playout
+/// clock's overdue frames then leave in a burst, the line's queue ran dry
+/// meanwhile, and the echo path is that much longer from then on, while
+/// the caller frames of the stall arrive together (decision 0042).
+#[test]
+fn a_stalling_server_neither_pauses_for_its_echo_nor_answers_it() {
+    let mut cells = 0;
+    for stalls in [
+        Stalls {
+            first_ms: 500,
+            every_ms: 900,
+            length_ms: 160,
+        },
+        Stalls {
+            first_ms: 300,
+            every_ms: 340,
+            length_ms: 60,
+        },
+    ] {
+        for delay in [60, 300, 500] {
+            for loss in [6.0, 10.0] {
+                let agent = long_agent();
+                let duration_ms = agent.len() as u64 / 8 + 3_000;
+                let out = run_with_stalls(
+                    Setup {
+                        tracking: MARKS,
+                        backend: Backend::OpenAi,
+                        agent,
+                        echo: Some((delay, loss)),
+                        caller: line_noise(duration_ms as usize * 8),
+                        duration_ms,
+                        config: CallConfig::default(),
+                    },
+                    Some(stalls),
+                );
+                let cell = format!(
+                    "{} ms stalls every {} ms/{delay} ms/{loss} dB",
+                    stalls.length_ms, stalls.every_ms
+                );
+                assert_eq!(out.pauses, 0, "{cell}: the agent paused for its echo");
+                assert!(out.turn_responses.is_empty(), "{cell}: answered its echo");
+                assert_eq!(out.responses, 1, "{cell}");
+                assert_played_whole(&cell, &out);
+                assert_eq!(out.appended, (duration_ms / 20) as usize * 160, "{cell}");
+                cells += 1;
+            }
+        }
+    }
+    println!("stalls: {cells} cells, no pause, no answer to echo");
 }
 
 #[test]

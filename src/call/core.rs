@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use super::barge_in::{BargeInConfig, BargeInDetector};
+use super::echo_align::EchoAlign;
 use super::echo_gate::{EchoConfig, EchoGate};
 use super::model_audio::{ModelAudio, ModelAudioFormats};
 use super::playback::{ItemPlayback, Playback, PlaybackTracking};
@@ -44,6 +45,9 @@ pub struct CallCore {
     vad: CallerVad,
     barge: BargeInDetector,
     echo: EchoGate,
+    /// The agent's playout, lined up in time with the caller's audio
+    /// before either detector compares them (decision 0042).
+    echo_align: EchoAlign,
     highpass: HighPass,
     judge: TurnJudge,
     /// Caller audio held back while the agent speaks (see `turn`).
@@ -106,6 +110,7 @@ impl CallCore {
             vad: CallerVad::new(config.vad),
             barge: BargeInDetector::new(config.barge_in),
             echo: EchoGate::new(config.echo),
+            echo_align: EchoAlign::new(),
             highpass: HighPass::new(200.0, 8_000.0),
             judge: TurnJudge::new(config.turn),
             preroll: VecDeque::with_capacity(PREROLL_FRAMES + 1),
@@ -504,8 +509,7 @@ impl CallCore {
             }
             match tick {
                 Tick::Frame(f) => {
-                    self.echo.far_end(f.frame.samples());
-                    self.aec.far_end(f.frame.samples());
+                    self.echo_align.played(now, f.frame.samples());
                     if f.source.0 != HOLD_SOURCE && !filler::is_filler(f.source.0) {
                         self.agent_audio_released(now);
                         agent_voice = true;
@@ -530,10 +534,7 @@ impl CallCore {
                     };
                     self.outputs.push_back(CallOutput::Audio { mulaw, mark });
                 }
-                Tick::Idle { .. } | Tick::Underrun { .. } => {
-                    self.echo.far_end(&[0; 160]);
-                    self.aec.far_end(&[0; 160]);
-                }
+                Tick::Idle { .. } | Tick::Underrun { .. } => self.echo_align.idle(now),
             }
         }
         self.maybe_end_turn(now);

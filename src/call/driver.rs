@@ -250,6 +250,16 @@ impl CallDriver {
             let waiting = has_control.then(|| self.model.commands.clone());
             tokio::select! {
                 event = leg.next_event() => {
+                    // After a stall (the process descheduled) both a
+                    // playout slot and caller frames are due: the slot goes
+                    // first, so echo control knows what was played before
+                    // it hears what came back (decision 0042).
+                    if Instant::now() >= tick_at {
+                        let now = self.now();
+                        self.tick_due = Some(tick_at);
+                        ticked = true;
+                        self.tick_core(now);
+                    }
                     if !self.on_leg(event) {
                         break;
                     }

@@ -261,8 +261,37 @@ impl Sim {
     }
 }
 
+/// Our process stalls (descheduled, as on a loaded machine): from
+/// `first_ms`, every `every_ms`, for `length_ms` nothing of the call runs;
+/// the line goes on playing and capturing. At the end the overdue playout
+/// slot runs first, then the caller frames and marks that queued, in
+/// order, as the driver does.
+#[derive(Clone, Copy, Debug)]
+pub struct Stalls {
+    pub first_ms: u64,
+    pub every_ms: u64,
+    pub length_ms: u64,
+}
+
+impl Stalls {
+    fn covers(&self, at_ms: u64) -> bool {
+        at_ms >= self.first_ms && (at_ms - self.first_ms) % self.every_ms < self.length_ms
+    }
+}
+
+/// What reached the stalled call, in order.
+enum Queued {
+    Mark(String),
+    Frame(Box<Frame>, Vec<u8>),
+}
+
 /// Runs one call.
 pub fn run(setup: Setup) -> Outcome {
+    run_with_stalls(setup, None)
+}
+
+/// Runs one call whose process stalls as `stalls` says.
+pub fn run_with_stalls(setup: Setup, stalls: Option<Stalls>) -> Outcome {
     let mut config = setup.config;
     config.tracking = setup.tracking;
     let model = match setup.backend {
@@ -301,13 +330,31 @@ pub fn run(setup: Setup) -> Outcome {
         None => (0, 0.0),
     };
     let frames = setup.duration_ms / 20;
+    let mut queued: Vec<Queued> = Vec::new();
     for i in 0..frames {
         let now = TICK * (i as u32 + 1);
+        let stalled = stalls.is_some_and(|s| s.covers(now.as_millis() as u64));
         while sim.queue.front().is_some_and(|(end, ..)| *end <= now) {
             let (end, mark, samples) = sim.queue.pop_front().expect("front");
             sim.write_line(end.as_millis() as u64 - 20, &samples);
             if let Some(name) = mark {
-                sim.call.on_mark(&name);
+                if stalled {
+                    queued.push(Queued::Mark(name));
+                } else {
+                    sim.call.on_mark(&name);
+                }
+            }
+        }
+        if !stalled && !queued.is_empty() {
+            // The stall is over: the overdue slot first, then what queued.
+            sim.call.on_tick(now);
+            sim.drain(now);
+            for q in queued.drain(..) {
+                match q {
+                    Queued::Mark(name) => sim.call.on_mark(&name),
+                    Queued::Frame(frame, mulaw) => sim.call.on_caller_frame(now, &frame, &mulaw),
+                }
+                sim.drain(now);
             }
         }
         if i % 2 == 0 {
@@ -329,6 +376,10 @@ pub fn run(setup: Setup) -> Outcome {
         let decoded: Vec<i16> = mulaw.iter().map(|&c| ulaw_decode(c)).collect();
         let frame = Frame::from_samples(SampleRate::Hz8000, MediaTime(start as u64), &decoded)
             .expect("frame");
+        if stalled {
+            queued.push(Queued::Frame(Box::new(frame), mulaw));
+            continue;
+        }
         sim.call.on_caller_frame(now, &frame, &mulaw);
         sim.drain(now);
         sim.call.on_tick(now);

@@ -195,6 +195,17 @@ pub struct Observed {
     pub clears: usize,
     pub marks_sent_back: usize,
     pub closed_by_server: bool,
+    /// The latest a caller frame left after its 20 ms slot (this side's
+    /// scheduling, not the server's).
+    pub max_send_lag: Duration,
+    /// Times the playback queue ran dry and a frame started a new run
+    /// (each one moves the echo path's delay).
+    pub playout_restarts: usize,
+    /// How far the playback of the nth frame fell behind the first frame's
+    /// start plus n × 20 ms, at most (how much the echo path's delay grew
+    /// while the agent spoke).
+    pub max_playout_drift: Duration,
+    first_play: Option<Instant>,
     /// (time since start, frames received so far) at each clear.
     pub clear_times: Vec<Duration>,
     /// Frames of audio received per 500 ms window.
@@ -277,6 +288,8 @@ impl SimCall {
                 self.observed.closed_at.get_or_insert_with(Instant::now);
                 return;
             }
+            let lag = tokio::time::Instant::now().saturating_duration_since(next);
+            self.observed.max_send_lag = self.observed.max_send_lag.max(lag);
             next += Duration::from_millis(20);
             if !self.pump_until(next).await {
                 return;
@@ -397,10 +410,22 @@ impl SimCall {
                     .first_media_at
                     .get_or_insert(self.started.elapsed());
                 // Twilio plays frames back to back from now or the queue end.
+                if self.observed.media_frames > 1
+                    && self.playing.back().is_none_or(|(d, _)| *d < Instant::now())
+                {
+                    self.observed.playout_restarts += 1;
+                }
                 let start = self
                     .playing
                     .back()
                     .map_or(Instant::now(), |(d, _)| (*d).max(Instant::now()));
+                let first = *self.observed.first_play.get_or_insert(start);
+                let nominal =
+                    first + Duration::from_millis(20) * (self.observed.media_frames as u32 - 1);
+                self.observed.max_playout_drift = self
+                    .observed
+                    .max_playout_drift
+                    .max(start.saturating_duration_since(nominal));
                 self.playing
                     .push_back((start + Duration::from_millis(20), None));
                 let payload = base64::engine::general_purpose::STANDARD

@@ -220,8 +220,7 @@ impl CallCore {
         };
         if let Some(frame) = request.sequence.next_frame() {
             // Our own tones are what echo control will hear back.
-            self.echo.far_end(&frame.samples);
-            self.aec.far_end(&frame.samples);
+            self.echo_align.played(now, &frame.samples);
             let tone_samples = (ToneTiming::default().tone_ms * 8) as u16;
             let slot = DtmfSlot {
                 press: frame.press.map(|(digit, starts)| KeyPress {

@@ -39,6 +39,12 @@ impl CallCore {
         let mut heard = frame.clone();
         self.highpass.process(heard.samples_mut());
         let frame = &heard;
+        // Echo control first gets the agent's audio that was playing by
+        // the time this frame was captured (decision 0042).
+        for played in self.echo_align.caller_frame(now) {
+            self.echo.far_end(&played);
+            self.aec.far_end(&played);
+        }
         let mut samples = [0i16; 160];
         let n = frame.samples().len().min(160);
         samples[..n].copy_from_slice(&frame.samples()[..n]);
