@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use super::barge_in::{BargeInConfig, BargeInDetector};
-use super::echo_align::EchoAlign;
+use super::echo_align::{EchoAlign, FarEndPlayout};
 use super::echo_gate::{EchoConfig, EchoGate};
 use super::model_audio::{ModelAudio, ModelAudioFormats};
 use super::playback::{ItemPlayback, Playback, PlaybackTracking};
@@ -110,7 +110,11 @@ impl CallCore {
             vad: CallerVad::new(config.vad),
             barge: BargeInDetector::new(config.barge_in),
             echo: EchoGate::new(config.echo),
-            echo_align: EchoAlign::new(),
+            echo_align: EchoAlign::new(match config.tracking {
+                // Marks are Twilio's: a playback queue.
+                PlaybackTracking::Marks => FarEndPlayout::Queue,
+                PlaybackTracking::Released { .. } => FarEndPlayout::Timestamps,
+            }),
             highpass: HighPass::new(200.0, 8_000.0),
             judge: TurnJudge::new(config.turn),
             preroll: VecDeque::with_capacity(PREROLL_FRAMES + 1),

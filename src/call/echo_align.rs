@@ -18,7 +18,8 @@
 //!   was played after they were captured.
 //!
 //! [`EchoAlign`] keeps the far end's playback timeline (what it played
-//! when, silence where its queue ran dry) and releases each frame of it
+//! when, silence where its queue ran dry: [`FarEndPlayout`]) and releases
+//! each frame of it
 //! to the detectors only when the caller audio of that moment arrives:
 //! the caller frame's capture time is its arrival time less the lateness
 //! the stream has above its recent best ([`CaptureClock`]). Sans-IO: time
@@ -44,6 +45,22 @@ const MAX_CATCH_UP: Duration = Duration::from_secs(1);
 
 /// One 20 ms frame of the far end's playback.
 pub type FarFrame = [i16; FRAME_SAMPLES];
+
+/// How the far end plays what we send: where a frame sent late lands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FarEndPlayout {
+    /// A playback queue (Twilio's Media Streams): frames play back to
+    /// back from when they arrive, so a frame sent after the queue ran dry
+    /// plays late, and so does everything after it until the queue next
+    /// empties.
+    #[default]
+    Queue,
+    /// By RTP timestamp (a phone's or a browser's jitter buffer): each
+    /// slot plays at its own time on the sender's clock; a packet sent
+    /// late is absorbed by the buffer or concealed, and never moves the
+    /// ones after it.
+    Timestamps,
+}
 
 /// When each caller frame was captured, on the call's clock.
 ///
@@ -102,6 +119,7 @@ impl CaptureClock {
 /// with the caller audio of the same moment.
 #[derive(Debug, Default)]
 pub struct EchoAlign {
+    playout: FarEndPlayout,
     /// Frames played (or silent slots), with when each starts playing,
     /// not yet compared with caller audio.
     pending: VecDeque<(Duration, FarFrame)>,
@@ -114,13 +132,16 @@ pub struct EchoAlign {
 }
 
 impl EchoAlign {
-    pub fn new() -> EchoAlign {
-        EchoAlign::default()
+    pub fn new(playout: FarEndPlayout) -> EchoAlign {
+        EchoAlign {
+            playout,
+            ..EchoAlign::default()
+        }
     }
 
     /// A frame of the agent's audio (or our own DTMF tones) left for the
-    /// line at `now`. If the line's queue ran dry since the last one, it
-    /// plays from now: the gap is silence.
+    /// line at `now`, in the next playout slot. With a queue that ran dry
+    /// since the last one, it plays from now: the gap is silence.
     pub fn played(&mut self, now: Duration, samples: &[i16]) {
         let start = self.catch_up(now);
         let mut frame = [0i16; FRAME_SAMPLES];
@@ -129,12 +150,12 @@ impl EchoAlign {
         self.push(start, frame);
     }
 
-    /// A playout slot with nothing sent at `now`. The line plays silence
-    /// once its queue has run out; until then the slot is already taken
-    /// by a frame sent earlier, and adds nothing.
+    /// A playout slot with nothing sent at `now`: silence. A queue that
+    /// has not run out yet is still playing what was sent before, so the
+    /// slot adds nothing to its timeline.
     pub fn idle(&mut self, now: Duration) {
         let start = self.catch_up(now);
-        if start < now + HALF_FRAME {
+        if self.playout == FarEndPlayout::Timestamps || start < now + HALF_FRAME {
             self.push(start, [0; FRAME_SAMPLES]);
         }
     }
@@ -168,6 +189,9 @@ impl EchoAlign {
                 return now;
             }
         };
+        if self.playout == FarEndPlayout::Timestamps {
+            return end;
+        }
         let mut end = end;
         while now > end + HALF_FRAME {
             self.push(end, [0; FRAME_SAMPLES]);
@@ -208,7 +232,7 @@ mod tests {
 
     #[test]
     fn on_time_playout_and_caller_frames_pair_one_to_one() {
-        let mut align = EchoAlign::new();
+        let mut align = EchoAlign::new(FarEndPlayout::Queue);
         for k in 0..50u64 {
             align.played(ms(20 * k + 1), &frame(k as i16 + 1));
             // The caller frame of the same slot arrives a little later.
@@ -220,7 +244,7 @@ mod tests {
 
     #[test]
     fn a_late_playout_clock_moves_the_rest_of_the_speech_later() {
-        let mut align = EchoAlign::new();
+        let mut align = EchoAlign::new(FarEndPlayout::Queue);
         let mut got = Vec::new();
         for k in 0..10u64 {
             align.played(ms(20 * k), &frame(1));
@@ -255,7 +279,7 @@ mod tests {
 
     #[test]
     fn caller_frames_in_a_burst_meet_the_agent_audio_of_their_capture_time() {
-        let mut align = EchoAlign::new();
+        let mut align = EchoAlign::new(FarEndPlayout::Queue);
         let mut got = Vec::new();
         for k in 0..20u64 {
             align.played(ms(20 * k), &frame(k as i16 + 1));
@@ -279,7 +303,7 @@ mod tests {
 
     #[test]
     fn idle_slots_add_silence_only_once_the_queue_has_played_out() {
-        let mut align = EchoAlign::new();
+        let mut align = EchoAlign::new(FarEndPlayout::Queue);
         // A burst of 5 frames at once: the line plays them 0..100 ms.
         for _ in 0..5 {
             align.played(ms(0), &frame(1));
@@ -296,8 +320,34 @@ mod tests {
     }
 
     #[test]
+    fn a_timestamped_far_end_keeps_late_frames_on_their_own_slots() {
+        let mut align = EchoAlign::new(FarEndPlayout::Timestamps);
+        let mut got = Vec::new();
+        for k in 0..10u64 {
+            align.played(ms(20 * k), &frame(1));
+            got.extend(released(&mut align, ms(20 * k + 2)));
+        }
+        // The same 150 ms stall: the jitter buffer plays slots 10..=17 at
+        // their timestamps (or conceals them); nothing moves.
+        for _ in 10..18u64 {
+            align.played(ms(350), &frame(2));
+        }
+        for _ in 10..18u64 {
+            got.extend(released(&mut align, ms(350)));
+        }
+        for k in 18..30u64 {
+            align.idle(ms(20 * k));
+            got.extend(released(&mut align, ms(20 * k + 2)));
+        }
+        assert_eq!(align.gaps_filled(), 0);
+        assert_eq!(&got[..10], &[1; 10]);
+        assert_eq!(&got[10..18], &[2; 8]);
+        assert_eq!(&got[18..], &[0; 12]);
+    }
+
+    #[test]
     fn a_long_absence_restarts_the_timeline_instead_of_filling_it() {
-        let mut align = EchoAlign::new();
+        let mut align = EchoAlign::new(FarEndPlayout::Queue);
         align.played(ms(0), &frame(1));
         let _ = released(&mut align, ms(2)).len();
         // The agent was out of the room for a minute.
@@ -308,7 +358,7 @@ mod tests {
 
     #[test]
     fn a_silent_caller_stream_holds_at_most_the_cap() {
-        let mut align = EchoAlign::new();
+        let mut align = EchoAlign::new(FarEndPlayout::Queue);
         for k in 0..1_000u64 {
             align.played(ms(20 * k), &frame(1));
         }

@@ -41,7 +41,7 @@ pub use core::{DtmfSlot, KeyPress};
 pub use core::{FillerConfig, GOODBYE_HANGUP, GOODBYE_INSTRUCTIONS, REPROMPT_INSTRUCTIONS};
 pub use core::{LongSilence, SilenceChange};
 pub use core::{LOOKUP_CALL_ID, TIME_LIMIT_GOODBYE};
-pub use echo_align::{CaptureClock, EchoAlign};
+pub use echo_align::{CaptureClock, EchoAlign, FarEndPlayout};
 pub use echo_gate::{EchoConfig, EchoGate, EchoVerdict};
 pub use playback::PlaybackTracking;
 pub use turn::{TurnConfig, TurnJudge};
