@@ -160,6 +160,24 @@ impl EchoAlign {
         }
     }
 
+    /// The line was told to drop what it holds (Twilio's `clear`) at
+    /// `now`: a queue never plays what had not started by then. A far end
+    /// playing by timestamp holds at most a frame, which plays out.
+    pub fn cleared(&mut self, now: Duration) {
+        if self.playout != FarEndPlayout::Queue {
+            return;
+        }
+        // Nothing starting after `now` has been released to echo control
+        // yet (no caller audio of that time has arrived).
+        while self.pending.back().is_some_and(|(start, _)| *start >= now) {
+            self.pending.pop_back();
+        }
+        if let Some(end) = self.timeline_end {
+            let kept_end = self.pending.back().map_or(now, |(start, _)| *start + FRAME);
+            self.timeline_end = Some(end.min(now.max(kept_end)));
+        }
+    }
+
     /// A caller frame arrived at `now`: the far-end frames that started
     /// playing by the time it was captured, oldest first, to go to echo
     /// control before the caller frame does.
@@ -317,6 +335,23 @@ mod tests {
         align.idle(ms(120));
         let got = released(&mut align, ms(130));
         assert_eq!(got, vec![1, 1, 1, 1, 1, 0, 0]);
+    }
+
+    #[test]
+    fn a_clear_drops_what_the_queue_had_not_played() {
+        let mut align = EchoAlign::new(FarEndPlayout::Queue);
+        // A burst of 10 frames at 0 ms: queued to play until 200 ms.
+        for _ in 0..10 {
+            align.played(ms(0), &frame(1));
+        }
+        // Cleared at 65 ms: frames from 80 ms on never play, and the next
+        // frame, sent at 100 ms, plays at once.
+        align.cleared(ms(65));
+        align.idle(ms(80));
+        align.played(ms(100), &frame(2));
+        let got = released(&mut align, ms(130));
+        // 0, 20, 40, 60 played; silence from 80 (the idle slot); then 2.
+        assert_eq!(got, vec![1, 1, 1, 1, 0, 2]);
     }
 
     #[test]

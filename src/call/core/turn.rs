@@ -239,6 +239,7 @@ impl CallCore {
             // first, so playback resumes at the first unplayed sample.
             let unplayed = self.playback.take_unplayed();
             self.outputs.push_back(CallOutput::ClearPlayback);
+            self.echo_align.cleared(now);
             for u in unplayed.iter().rev() {
                 let done = self.playback.item_mut(u.source).is_some_and(|i| i.done);
                 self.pacer
@@ -285,6 +286,7 @@ impl CallCore {
         let flushed = self.pacer.flush();
         self.pacer.resume();
         self.outputs.push_back(CallOutput::ClearPlayback);
+        self.echo_align.cleared(now);
         if let Some(active) = self.active_response.take() {
             self.outputs
                 .push_back(CallOutput::Model(ModelCommand::CancelResponse));
