@@ -1,13 +1,14 @@
 //! Echo control cost for one 20 ms tick (`far_end` + `near_end`) on real
 //! agent speech with 10 dB echo 150 ms late, after the delay has settled:
 //! the suppressor (`media::echo::EchoControl`), the call's echo gate
-//! (`call::EchoGate`, the decision side), and both together, which is what
-//! a call runs per frame (decision 0010).
+//! (`call::EchoGate`, the decision side), both together (decision 0010),
+//! and both behind the time alignment (`call::EchoAlign`, decision 0042),
+//! which is what a call runs per frame.
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use warmline::call::{EchoConfig as GateConfig, EchoGate};
+use warmline::call::{EchoAlign, EchoConfig as GateConfig, EchoGate, FarEndPlayout};
 use warmline::media::echo::{EchoConfig, EchoControl};
 
 #[path = "../tests/support/wav.rs"]
@@ -81,6 +82,25 @@ fn echo(c: &mut Criterion) {
             let played = black_box(&far[k * 160..(k + 1) * 160]);
             gate.far_end(played);
             ec.far_end(played);
+            raw.copy_from_slice(&near[k * 160..(k + 1) * 160]);
+            buf.copy_from_slice(&raw);
+            black_box(gate.near_end(black_box(&mut raw)));
+            black_box(ec.near_end(black_box(&mut buf)))
+        })
+    });
+
+    // One slot played and one caller frame per 20 ms of call time.
+    let mut align = EchoAlign::new(FarEndPlayout::Queue);
+    let mut now = std::time::Duration::ZERO;
+    c.bench_function("echo_aligned_gate_and_control_tick_20ms", |b| {
+        b.iter(|| {
+            k = (k + 1) % frames;
+            now += std::time::Duration::from_millis(20);
+            align.played(now, black_box(&far[k * 160..(k + 1) * 160]));
+            for played in align.caller_frame(now + std::time::Duration::from_millis(2)) {
+                gate.far_end(&played);
+                ec.far_end(&played);
+            }
             raw.copy_from_slice(&near[k * 160..(k + 1) * 160]);
             buf.copy_from_slice(&raw);
             black_box(gate.near_end(black_box(&mut raw)));
