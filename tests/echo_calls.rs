@@ -68,8 +68,14 @@ fn print_turn_log(server: &support::server::ServerProcess, call: &SimCall) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn openai_call_with_echo_plays_the_greeting_whole_and_answers_only_the_caller() {
+/// The fake OpenAI model, saying `agent_01.wav` with its server VAD on
+/// and every event recorded, and a server using it (below the line's
+/// priority, every pause and its trigger logged for a failure message).
+async fn openai_echo_server() -> (
+    Vec<u8>,
+    support::server::ServerProcess,
+    std::sync::Arc<std::sync::Mutex<support::fake_realtime::Record>>,
+) {
     let agent = support::wav::fixture_mulaw("agent_01.wav");
     let (model_url, record) = start(FakeConfig {
         audio: agent.clone(),
@@ -85,11 +91,16 @@ async fn openai_call_with_echo_plays_the_greeting_whole_and_answers_only_the_cal
         &[
             ("WARMLINE_MODEL__OPENAI_URL", Some(model_url.as_str())),
             ("OPENAI_API_KEY", Some("sk-test-fake")),
-            // Every pause and its trigger, for the failure message.
             ("RUST_LOG", Some("warn,warmline::call=debug")),
         ],
         false,
     );
+    (agent, server, record)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_call_with_echo_plays_the_greeting_whole_and_answers_only_the_caller() {
+    let (agent, server, record) = openai_echo_server().await;
     let mut call = call(&server.addr, "CA_echo_openai", (300, 6.0)).await;
     // The greeting (2.9 s) plays over a line returning it 300 ms late,
     // only 6 dB down; then quiet. In real time the playout delay moves
@@ -239,25 +250,7 @@ impl Drop for Stalls {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_stalling_150_ms_every_900_ms_does_not_stop_for_its_echo() {
-    let agent = support::wav::fixture_mulaw("agent_01.wav");
-    let (model_url, record) = start(FakeConfig {
-        audio: agent.clone(),
-        drop_connection_after_deltas: None,
-        delta_interval: Duration::from_millis(40),
-        record_events: true,
-        server_vad: true,
-    })
-    .await;
-    let server = support::server::start_with(
-        LOWER_PRIORITY,
-        env!("CARGO_BIN_EXE_warmline"),
-        &[
-            ("WARMLINE_MODEL__OPENAI_URL", Some(model_url.as_str())),
-            ("OPENAI_API_KEY", Some("sk-test-fake")),
-            ("RUST_LOG", Some("warn,warmline::call=debug")),
-        ],
-        false,
-    );
+    let (agent, server, record) = openai_echo_server().await;
     let mut call = call(&server.addr, "CA_echo_stalls", (300, 6.0)).await;
     // Each stall sends the overdue frames in a burst after the simulated
     // Twilio's queue ran dry: the echo path grows by the stall, for good.

@@ -255,10 +255,8 @@ impl CallDriver {
                     // first, so echo control knows what was played before
                     // it hears what came back (decision 0042).
                     if Instant::now() >= tick_at {
-                        let now = self.now();
-                        self.tick_due = Some(tick_at);
+                        self.serve_slot(tick_at);
                         ticked = true;
-                        self.tick_core(now);
                     }
                     if !self.on_leg(event) {
                         break;
@@ -304,10 +302,8 @@ impl CallDriver {
                     self.core.on_tool_result(&answer.call_id, &answer.output);
                 }
                 () = tokio::time::sleep_until(tick_at) => {
-                    let now = self.now();
-                    self.tick_due = Some(tick_at);
+                    self.serve_slot(tick_at);
                     ticked = true;
-                    self.tick_core(now);
                 }
                 () = tokio::time::sleep_until(self.rollover_at) => {
                     if self.core.on_model_rollover() {
@@ -395,6 +391,14 @@ impl CallDriver {
             "call ended"
         );
         stats
+    }
+
+    /// Runs the playout slot due at `slot`; the loop then sends what it
+    /// released (or the leg's idle frame).
+    fn serve_slot(&mut self, slot: Instant) {
+        let now = self.now();
+        self.tick_due = Some(slot);
+        self.tick_core(now);
     }
 
     /// The drain moved on: end politely (the closing prompt, then hang

@@ -133,8 +133,15 @@ pub struct EchoAlign {
 
 impl EchoAlign {
     pub fn new(playout: FarEndPlayout) -> EchoAlign {
+        // Both queues are bounded: allocated once, here, not while a
+        // call's frames go through.
         EchoAlign {
             playout,
+            pending: VecDeque::with_capacity(MAX_PENDING),
+            capture: CaptureClock {
+                frames: 0,
+                window: VecDeque::with_capacity(CaptureClock::WINDOW as usize + 1),
+            },
             ..EchoAlign::default()
         }
     }
@@ -260,24 +267,31 @@ mod tests {
         assert_eq!(align.gaps_filled(), 0);
     }
 
-    #[test]
-    fn a_late_playout_clock_moves_the_rest_of_the_speech_later() {
-        let mut align = EchoAlign::new(FarEndPlayout::Queue);
+    /// Slots 0..10 on time (frames of 1), then a 150 ms stall of our
+    /// process: slots 10..=17 (frames of 2) leave together at 350 ms, and
+    /// the caller frames captured 200..340 ms are processed after them.
+    /// Returns what the caller frames released.
+    fn through_a_150_ms_stall(align: &mut EchoAlign) -> Vec<i16> {
         let mut got = Vec::new();
         for k in 0..10u64 {
             align.played(ms(20 * k), &frame(1));
-            got.extend(released(&mut align, ms(20 * k + 2)));
+            got.extend(released(align, ms(20 * k + 2)));
         }
-        // The process stalls 150 ms: slots 10..=17 leave together at 350
-        // ms, and the line, its queue empty since 200 ms, plays them from
-        // there. Caller frames keep their own time (captured 200..340 ms,
-        // processed after the tick).
         for _ in 10..18u64 {
             align.played(ms(350), &frame(2));
         }
         for _ in 10..18u64 {
-            got.extend(released(&mut align, ms(350)));
+            got.extend(released(align, ms(350)));
         }
+        got
+    }
+
+    #[test]
+    fn a_late_playout_clock_moves_the_rest_of_the_speech_later() {
+        let mut align = EchoAlign::new(FarEndPlayout::Queue);
+        // The line's queue ran dry at 200 ms, so it plays the burst from
+        // there.
+        let mut got = through_a_150_ms_stall(&mut align);
         // From here on time is kept again; the line's queue holds 160 ms.
         for k in 18..40u64 {
             align.played(ms(20 * k), &frame(3));
@@ -357,19 +371,9 @@ mod tests {
     #[test]
     fn a_timestamped_far_end_keeps_late_frames_on_their_own_slots() {
         let mut align = EchoAlign::new(FarEndPlayout::Timestamps);
-        let mut got = Vec::new();
-        for k in 0..10u64 {
-            align.played(ms(20 * k), &frame(1));
-            got.extend(released(&mut align, ms(20 * k + 2)));
-        }
-        // The same 150 ms stall: the jitter buffer plays slots 10..=17 at
-        // their timestamps (or conceals them); nothing moves.
-        for _ in 10..18u64 {
-            align.played(ms(350), &frame(2));
-        }
-        for _ in 10..18u64 {
-            got.extend(released(&mut align, ms(350)));
-        }
+        // The jitter buffer plays slots 10..=17 at their timestamps (or
+        // conceals them); nothing moves.
+        let mut got = through_a_150_ms_stall(&mut align);
         for k in 18..30u64 {
             align.idle(ms(20 * k));
             got.extend(released(&mut align, ms(20 * k + 2)));
